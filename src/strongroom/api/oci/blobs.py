@@ -1,0 +1,47 @@
+"""Blob GET/HEAD (with ranges) and DELETE."""
+
+from __future__ import annotations
+
+from starlette.responses import Response, StreamingResponse
+
+from strongroom.api.oci.errors import plain_error
+from strongroom.api.oci.headers import RangeNotSatisfiable, blob_range
+from strongroom.api.oci.routing import Call
+from strongroom.oci.digest import Digest
+
+OCTET_STREAM = "application/octet-stream"
+
+
+async def get_blob(call: Call) -> Response:
+    digest = Digest.parse(call.request.path_params["digest"])
+    size = await call.services.blobs.size(call.repository, digest)
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "Accept-Ranges": "bytes",
+        "ETag": f'"{digest}"',
+        "Cache-Control": "max-age=31536000",
+    }
+    try:
+        byte_range = blob_range(call.request.headers.get("range"), size)
+    except RangeNotSatisfiable:
+        response = plain_error(416, "BLOB_UNKNOWN", "requested range not satisfiable", head=call.head)
+        response.headers["Content-Range"] = f"bytes */{size}"
+        return response
+    status = 200
+    length = size
+    if byte_range is not None:
+        status = 206
+        length = byte_range.length
+        headers["Content-Range"] = f"bytes {byte_range.start}-{byte_range.end}/{size}"
+    headers["Content-Length"] = str(length)
+    if call.head:
+        return Response(b"", status, headers=headers, media_type=OCTET_STREAM)
+    return StreamingResponse(
+        call.services.blobs.read(digest, byte_range), status, headers=headers, media_type=OCTET_STREAM
+    )
+
+
+async def delete_blob(call: Call) -> Response:
+    digest = Digest.parse(call.request.path_params["digest"])
+    await call.services.blobs.unlink(call.repository, digest)
+    return Response(status_code=202, headers={"Content-Length": "0"})

@@ -1,0 +1,73 @@
+"""Parsing the HTTP headers and query parameters the OCI API uses."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlencode
+
+from strongroom.errors import BlobUploadInvalid, PaginationInvalid
+from strongroom.registry.blobs import ByteRange
+from strongroom.registry.uploads import ContentRange
+
+_CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]{1,19}|\*))?$")
+_RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
+
+API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def upload_content_range(value: str | None) -> ContentRange | None:
+    """``Content-Range: <start>-<end>`` of an upload chunk (inclusive)."""
+    if value is None:
+        return None
+    match = _CONTENT_RANGE.match(value.strip())
+    if match is None:
+        raise BlobUploadInvalid(f"malformed Content-Range {value[:100]!r}; expected <start>-<end>")
+    start, end = int(match.group(1)), int(match.group(2))
+    if end < start:
+        raise BlobUploadInvalid(f"Content-Range end before start: {value[:100]!r}")
+    return ContentRange(start, end)
+
+
+class RangeNotSatisfiable(Exception):
+    pass
+
+
+def blob_range(value: str | None, total: int) -> ByteRange | None:
+    """A single RFC 9110 byte range; None means "the whole blob" (also for forms we
+    choose to ignore, such as several ranges). Raises RangeNotSatisfiable."""
+    if value is None:
+        return None
+    match = _RANGE.match(value.strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        length = int(last)
+        if length == 0 or total == 0:
+            raise RangeNotSatisfiable()
+        return ByteRange(max(0, total - length), total - 1, total)
+    start = int(first)
+    end = total - 1 if not last else min(int(last), total - 1)
+    if start >= total or (last and int(last) < start):
+        raise RangeNotSatisfiable()
+    return ByteRange(start, end, total)
+
+
+def upload_range(size: int) -> str:
+    """The ``Range`` of an upload: ``0-<last byte>``, no ``bytes=`` (spec §3); ``0-0`` when empty."""
+    return f"0-{max(size - 1, 0)}"
+
+
+def page_size(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    if not value.isdigit() or len(value) > 9:
+        raise PaginationInvalid(f"n must be a non-negative integer, got {value[:20]!r}")
+    return int(value)
+
+
+def next_link(path: str, n: int | None, last: str) -> str:
+    query = {"last": last} if n is None else {"n": str(n), "last": last}
+    return f'<{quote(path)}?{urlencode(query)}>; rel="next"'

@@ -1,0 +1,55 @@
+"""Manifest GET/HEAD/PUT/DELETE by tag or digest."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from strongroom.api.oci.routing import Call
+from strongroom.errors import ManifestTooLarge
+from strongroom.oci.mediatypes import MAX_MANIFEST_BYTES
+from strongroom.registry.manifests import Reference
+
+
+async def get_manifest(call: Call) -> Response:
+    reference = Reference.parse(call.request.path_params["reference"])
+    manifest = await call.services.manifests.get(call.repository, reference)
+    headers = {
+        "Docker-Content-Digest": manifest.digest,
+        "ETag": f'"{manifest.digest}"',
+        "Content-Length": str(len(manifest.content)),
+    }
+    body = b"" if call.head else manifest.content
+    return Response(body, 200, headers=headers, media_type=manifest.media_type)
+
+
+async def put_manifest(call: Call) -> Response:
+    reference = Reference.parse(call.request.path_params["reference"])
+    body = await _read_capped(call, MAX_MANIFEST_BYTES)
+    pushed = await call.services.manifests.put(
+        call.repository, reference, body, call.request.headers.get("content-type")
+    )
+    headers = {
+        "Location": f"/v2/{call.repository.path}/manifests/{pushed.digest}",
+        "Docker-Content-Digest": str(pushed.digest),
+    }
+    if pushed.subject is not None:
+        headers["OCI-Subject"] = str(pushed.subject)
+    return Response(b"", 201, headers=headers)
+
+
+async def delete_manifest(call: Call) -> Response:
+    reference = Reference.parse(call.request.path_params["reference"])
+    await call.services.manifests.delete(call.repository, reference)
+    return Response(b"", 202)
+
+
+async def _read_capped(call: Call, limit: int) -> bytes:
+    declared = call.request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ManifestTooLarge(limit)
+    body = bytearray()
+    async for chunk in call.request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ManifestTooLarge(limit)
+    return bytes(body)

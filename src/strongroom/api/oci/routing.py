@@ -1,0 +1,138 @@
+"""Central authentication and authorization for every OCI route.
+
+A route declares its methods, action and resource kind; :func:`starlette_routes`
+turns the table into Starlette routes whose endpoint authenticates the caller,
+resolves the repository, asks the authorizer, and only then runs the handler.
+Handlers never decide access themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from strongroom.api.oci.errors import error_response, plain_error
+from strongroom.auth.authorizer import AccessRequest
+from strongroom.auth.principals import Principal
+from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
+from strongroom.oci.names import RepositoryRef
+from strongroom.services import Services
+
+logger = logging.getLogger("strongroom.api")
+
+
+class Resource(Enum):
+    REPOSITORY = "repository"
+    """The repository named in the path."""
+    REGISTRY = "registry"
+    """Every repository of the default account (the catalog)."""
+    NONE = "none"
+    """No resource: the route only needs an authenticated caller (``GET /v2/``)."""
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a handler gets: the request, the services, the resolved repository and caller."""
+
+    request: Request
+    services: Services
+    repository: RepositoryRef
+    principal: Principal
+
+    @property
+    def head(self) -> bool:
+        return self.request.method == "HEAD"
+
+    async def authorize(self, action: str, repository: RepositoryRef) -> bool:
+        """Ask about a second repository (e.g. the source of a mount)."""
+        region = self.services.settings.region
+        decision = await self.services.authorizer.decide(
+            AccessRequest(self.principal, action, repository.arn(region))
+        )
+        return decision.allowed
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class OciRoute:
+    path: str
+    method: str
+    action: str | None
+    """The ECR action this route performs; None only with ``Resource.NONE``."""
+    resource: Resource
+    handler: Handler
+
+
+def starlette_routes(table: Sequence[OciRoute]) -> list[Route]:
+    by_path: dict[str, dict[str, OciRoute]] = {}
+    for route in table:
+        by_path.setdefault(route.path, {})[route.method] = route
+    return [
+        Route(path, _endpoint(methods), methods=list(methods), include_in_schema=False)
+        for path, methods in by_path.items()
+    ]
+
+
+def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        head = request.method == "HEAD"
+        # Starlette answers HEAD on GET routes too; those handlers render a body we drop.
+        route = methods.get(request.method) or methods["GET"]
+        services: Services = request.app.state.services
+        try:
+            principal = await services.authenticator.authenticate(request.headers.get("authorization"))
+            repository = _repository(request, services)
+            await _authorize(services, route, principal, repository)
+            response = await route.handler(Call(request, services, repository, principal))
+            if head and route.method == "GET":
+                response.body = b""
+            return response
+        except AuthenticationRequired as error:
+            return error_response(error, head=head, headers=_challenge(services))
+        except StrongroomError as error:
+            return error_response(error, head=head)
+        except ClientDisconnect:
+            return Response(status_code=400)  # nobody is listening
+        except Exception:
+            logger.exception("unexpected error in %s %s", request.method, route.path)
+            return plain_error(500, "UNKNOWN", "internal error; see the server log", head=head)
+
+    return endpoint
+
+
+def _repository(request: Request, services: Services) -> RepositoryRef:
+    name = request.path_params.get("name")
+    if name is None:
+        return RepositoryRef(services.default_account_id, "", "")
+    return RepositoryRef.parse(name, services.default_account_id)
+
+
+async def _authorize(
+    services: Services, route: OciRoute, principal: Principal, repository: RepositoryRef
+) -> None:
+    if route.resource is Resource.NONE or route.action is None:
+        if principal.is_anonymous:
+            raise AuthenticationRequired("authentication required")
+        return
+    region = services.settings.region
+    if route.resource is Resource.REPOSITORY:
+        resource = repository.arn(region)
+    else:
+        resource = f"arn:aws:ecr:{region}:{repository.account_id}:repository/*"
+    decision = await services.authorizer.decide(AccessRequest(principal, route.action, resource))
+    if not decision.allowed:
+        if principal.is_anonymous:
+            raise AuthenticationRequired("authentication required")
+        raise AccessDenied(f"not authorized to perform {route.action} on {resource}")
+
+
+def _challenge(services: Services) -> dict[str, str]:
+    return {"WWW-Authenticate": 'Basic realm="Strongroom", charset="UTF-8"'}

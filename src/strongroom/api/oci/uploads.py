@@ -1,0 +1,103 @@
+"""Blob uploads: POST (start, monolithic, mount), PATCH, PUT, GET status, DELETE cancel."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from strongroom.api.oci.errors import error_response
+from strongroom.api.oci.headers import upload_content_range, upload_range
+from strongroom.api.oci.routing import Call
+from strongroom.auth.actions import Action
+from strongroom.errors import BlobUploadInvalid, NameInvalid, UploadRangeInvalid
+from strongroom.oci.digest import Digest
+from strongroom.oci.names import RepositoryRef
+from strongroom.registry.uploads import UploadState
+
+
+async def start_upload(call: Call) -> Response:
+    query = call.request.query_params
+    uploads = call.services.uploads
+    mount = query.get("mount")
+    if mount is not None:
+        mounted = await _try_mount(call, Digest.parse(mount), query.get("from"))
+        if mounted is not None:
+            return mounted
+    elif (digest := query.get("digest")) is not None:
+        parsed = Digest.parse(digest)
+        await uploads.upload_whole(call.repository, parsed, call.request.stream())
+        return _created(call, parsed)
+    state = await uploads.start(call.repository, query.get("digest-algorithm") or "sha256")
+    return _accepted(call, state)
+
+
+async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response | None:
+    """201 when the blob could be mounted from ``source``; None to fall back to an upload."""
+    if not source:
+        return None
+    try:
+        source_ref = RepositoryRef.parse(source, call.services.default_account_id)
+    except NameInvalid:  # an unusable `from` just means "no mount" (spec §5.4)
+        return None
+    if not await call.authorize(Action.GET_DOWNLOAD_URL_FOR_LAYER, source_ref):
+        return None
+    if await call.services.uploads.mount(call.repository, digest, source_ref) is None:
+        return None
+    return _created(call, digest)
+
+
+async def patch_upload(call: Call) -> Response:
+    upload_id = call.request.path_params["upload_id"]
+    content_range = upload_content_range(call.request.headers.get("content-range"))
+    try:
+        state = await call.services.uploads.append(
+            call.repository, upload_id, call.request.stream(), content_range
+        )
+    except UploadRangeInvalid as error:
+        return error_response(error, headers=_session_headers(call, UploadState(upload_id, error.size)))
+    return _accepted(call, state)
+
+
+async def finish_upload(call: Call) -> Response:
+    upload_id = call.request.path_params["upload_id"]
+    digest = call.request.query_params.get("digest")
+    if digest is None:
+        raise BlobUploadInvalid("the digest query parameter is required to complete an upload")
+    parsed = Digest.parse(digest)
+    content_range = upload_content_range(call.request.headers.get("content-range"))
+    try:
+        await call.services.uploads.complete(
+            call.repository, upload_id, parsed, call.request.stream(), content_range
+        )
+    except UploadRangeInvalid as error:
+        return error_response(error, headers=_session_headers(call, UploadState(upload_id, error.size)))
+    return _created(call, parsed)
+
+
+async def upload_status(call: Call) -> Response:
+    state = await call.services.uploads.status(call.repository, call.request.path_params["upload_id"])
+    return Response(status_code=204, headers=_session_headers(call, state))
+
+
+async def cancel_upload(call: Call) -> Response:
+    await call.services.uploads.cancel(call.repository, call.request.path_params["upload_id"])
+    return Response(status_code=204)
+
+
+def _session_headers(call: Call, state: UploadState) -> dict[str, str]:
+    return {
+        "Location": f"/v2/{call.repository.path}/blobs/uploads/{state.id}",
+        "Range": upload_range(state.size),
+        "Docker-Upload-UUID": state.id,
+    }
+
+
+def _accepted(call: Call, state: UploadState) -> Response:
+    return Response(b"", 202, headers=_session_headers(call, state))
+
+
+def _created(call: Call, digest: Digest) -> Response:
+    headers = {
+        "Location": f"/v2/{call.repository.path}/blobs/{digest}",
+        "Docker-Content-Digest": str(digest),
+    }
+    return Response(b"", 201, headers=headers)

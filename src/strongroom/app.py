@@ -1,0 +1,82 @@
+"""The ASGI application: one port for every front door (DESIGN §2)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import anyio
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from strongroom.api.health import healthz, readyz
+from strongroom.api.middleware import RegistryHeaders
+from strongroom.api.oci.errors import plain_error
+from strongroom.api.oci.routes import ROUTES
+from strongroom.api.oci.routing import starlette_routes
+from strongroom.services import Services, build_services
+from strongroom.settings import Settings
+
+logger = logging.getLogger("strongroom")
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Starlette:
+    """The application. Without ``services`` they are built when the app starts
+    (once per worker process) and closed when it stops."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        own = services is None
+        app.state.services = await build_services(settings) if own else services
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_expire_uploads, app.state.services)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+        if own:
+            app.state.services.close()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz, include_in_schema=False),
+            Route("/readyz", readyz, include_in_schema=False),
+            *starlette_routes(ROUTES),
+        ],
+        middleware=[Middleware(RegistryHeaders)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    return app
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unrouted requests: OCI error JSON under ``/v2/``, plain JSON elsewhere."""
+    assert isinstance(exc, HTTPException)
+    head = request.method == "HEAD"
+    if request.url.path.startswith("/v2"):
+        code = "UNSUPPORTED" if exc.status_code == 405 else "NAME_UNKNOWN"
+        message = "method not allowed" if exc.status_code == 405 else "no such endpoint or repository"
+        return plain_error(exc.status_code, code, message, head=head)
+    return JSONResponse({"error": exc.detail}, exc.status_code)
+
+
+async def _expire_uploads(services: Services) -> None:
+    settings = services.settings
+    idle = timedelta(seconds=settings.upload_expiry_seconds)
+    while True:
+        await anyio.sleep(settings.upload_sweep_seconds)
+        try:
+            removed = await services.uploads.expire(idle)
+            if removed:
+                logger.info("expired %d abandoned uploads", removed)
+        except Exception:
+            logger.exception("upload expiry failed; will retry")

@@ -1,0 +1,107 @@
+"""HTTP Basic authentication of users, with a short-lived cache of verified credentials."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from strongroom.auth.passwords import Passwords
+from strongroom.auth.principals import ANONYMOUS, Principal
+from strongroom.clock import monotonic
+from strongroom.errors import AuthenticationRequired
+from strongroom.metadata.store import UserStore
+
+MAX_CREDENTIAL_HEADER = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    expires: float
+
+
+class CredentialCache:
+    """Verified credentials, keyed by an HMAC of the secret (never the secret itself).
+
+    Entries live ``ttl`` seconds; :meth:`forget` drops a user's entries at once when
+    their credential changes in this process (other processes see it within ``ttl``).
+    """
+
+    def __init__(self, ttl: float = 30.0, capacity: int = 10_000) -> None:
+        self._key = secrets.token_bytes(32)
+        self._ttl = ttl
+        self._capacity = capacity
+        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
+
+    def key(self, *parts: str) -> bytes:
+        message = "\0".join(parts).encode("utf-8", "surrogatepass")
+        return hmac.new(self._key, message, hashlib.sha256).digest()
+
+    def get(self, key: bytes) -> Principal | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires < monotonic():
+            del self._entries[key]
+            return None
+        return entry.principal
+
+    def put(self, key: bytes, principal: Principal) -> None:
+        self._entries[key] = _Verified(principal, monotonic() + self._ttl)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)
+
+    def forget(self, principal: Principal) -> None:
+        for key in [k for k, v in self._entries.items() if v.principal == principal]:
+            del self._entries[key]
+
+
+class BasicAuthenticator:
+    def __init__(
+        self, users: UserStore, passwords: Passwords, cache: CredentialCache, default_account_id: str
+    ) -> None:
+        self._users = users
+        self._passwords = passwords
+        self._cache = cache
+        self._account_id = default_account_id
+
+    async def authenticate(self, authorization: str | None) -> Principal:
+        """The caller's principal; anonymous without credentials.
+
+        Raises ``AuthenticationRequired`` for credentials that are malformed or wrong."""
+        if not authorization:
+            return ANONYMOUS
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise AuthenticationRequired(f"unsupported authorization scheme {scheme[:20]!r}")
+        username, password = _decode_basic(credentials.strip())
+        key = self._cache.key("basic", username, password)
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        user = await self._users.get_user(self._account_id, username)
+        ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok:
+            raise AuthenticationRequired("invalid username or password")
+        principal = Principal(user.account_id, user.name, "user")
+        self._cache.put(key, principal)
+        return principal
+
+
+def _decode_basic(credentials: str) -> tuple[str, str]:
+    if len(credentials) > MAX_CREDENTIAL_HEADER:
+        raise AuthenticationRequired("credentials too long")
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthenticationRequired("malformed Basic credentials") from None
+    username, sep, password = decoded.partition(":")
+    if not sep or not username:
+        raise AuthenticationRequired("malformed Basic credentials")
+    return username, password

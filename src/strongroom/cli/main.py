@@ -1,0 +1,137 @@
+"""``strongroom`` commands."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import click
+
+from strongroom.auth.bootstrap import Bootstrap
+from strongroom.auth.passwords import Passwords, generate_password
+from strongroom.services import open_metadata, prepare
+from strongroom.settings import Settings, SettingsError, load_settings
+
+INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+
+_common = [
+    click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file."),
+    click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory."),
+    click.option("--database-url", help="SQLAlchemy URL (default: SQLite in the data directory)."),
+]
+
+
+def common_options(function: Any) -> Any:
+    for option in reversed(_common):
+        function = option(function)
+    return function
+
+
+def _settings(config_file: Path | None, **flags: Any) -> Settings:
+    try:
+        return load_settings(config_file, **flags)
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+@click.group()
+def main() -> None:
+    """Strongroom: a secure registry for ML models and container images."""
+
+
+@main.command()
+@common_options
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 5000).")
+@click.option("--public-url", help="URL clients use to reach this registry.")
+@click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--storage", type=click.Choice(["filesystem", "memory"]))
+def serve(config_file: Path | None, **flags: Any) -> None:
+    """Run the registry."""
+    from strongroom.cli.server import run_server
+
+    settings = _settings(config_file, **flags)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    boot = anyio.run(prepare, settings)
+    _print_welcome(settings, boot)
+    run_server(settings)
+
+
+@main.command()
+@common_options
+def migrate(config_file: Path | None, **flags: Any) -> None:
+    """Create or upgrade the metadata schema, and the default account and administrator."""
+    settings = _settings(config_file, **flags)
+    boot = anyio.run(prepare, settings)
+    click.echo(json.dumps({"account_id": boot.account_id, "admin_user": boot.admin_user}))
+    if boot.generated_password:
+        _hand_over_password(settings, boot.generated_password)
+
+
+@main.group()
+def admin() -> None:
+    """Administrator credentials."""
+
+
+@admin.command("reset-password")
+@common_options
+@click.option("--user", "username", help="Administrator name (default: the configured admin user).")
+@click.option("--password-stdin", is_flag=True, help="Read the new password from standard input.")
+def reset_password(
+    config_file: Path | None, username: str | None, password_stdin: bool, **flags: Any
+) -> None:
+    """Replace an administrator's password (a new one is generated unless given)."""
+    settings = _settings(config_file, **flags)
+    username = username or settings.admin_user
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()
+    if not password:
+        raise click.UsageError("empty password")
+
+    async def work() -> bool:
+        metadata = open_metadata(settings)
+        try:
+            account = await metadata.default_account_id()
+            if account is None:
+                return False
+            return await metadata.set_password(account, username, Passwords().hash(password))
+        finally:
+            metadata.close()
+
+    if not anyio.run(work):
+        raise click.ClickException(f"no user {username!r} in the default account")
+    click.echo(f"Password of {username!r} replaced (running servers accept it within 30 s).")
+    if not password_stdin:
+        _hand_over_password(settings, password)
+
+
+def _print_welcome(settings: Settings, boot: Bootstrap) -> None:
+    registry = settings.resolved_public_url.split("://", 1)[1]
+    click.echo(f"Strongroom serving {settings.resolved_public_url} (account {boot.account_id})")
+    click.echo(f"  data directory: {settings.data_dir}")
+    if boot.generated_password:
+        _hand_over_password(settings, boot.generated_password)
+    click.echo(f"  log in:  podman login {registry} --username {boot.admin_user}")
+    click.echo(f"           skopeo login {registry} --username {boot.admin_user}")
+    if settings.tls_cert is None:
+        click.echo("  (plain HTTP: add --tls-verify=false to podman/skopeo)")
+
+
+def _hand_over_password(settings: Settings, password: str) -> None:
+    """Show a generated password once: on a terminal, or in a 0600 file otherwise."""
+    if sys.stdout.isatty():
+        click.echo(f"  administrator password (shown once): {password}")
+        return
+    path = settings.data_dir / INITIAL_PASSWORD_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    click.echo(f"  administrator password written to {path} (readable only by you)")

@@ -1,0 +1,141 @@
+"""The domain error hierarchy, declared once.
+
+Each API maps these to its own wire format in one table: the OCI API in
+``api/oci/errors.py`` (error JSON codes), the ECR API to ``__type`` names.
+
+::
+
+    StrongroomError
+     ├── InvalidRequest                 the request itself is malformed
+     │    ├── NameInvalid               repository name outside the OCI grammar
+     │    ├── TagInvalid                tag outside the OCI grammar
+     │    ├── DigestInvalid             malformed, unsupported or mismatching digest
+     │    ├── ManifestInvalid           manifest body or media type not acceptable
+     │    ├── SizeInvalid               declared length differs from the content
+     │    ├── PaginationInvalid         bad ``n`` / ``last``
+     │    └── BlobUploadInvalid         bad upload request (Content-Range syntax, …)
+     ├── NotFound
+     │    ├── NameUnknown               no such repository
+     │    ├── BlobUnknown               no such blob in the repository
+     │    ├── BlobUploadUnknown         no such upload session
+     │    └── ManifestUnknown           no such manifest or tag
+     ├── ManifestBlobUnknown            a manifest references content that is not there
+     ├── UploadRangeInvalid             a chunk does not continue the upload (416)
+     ├── ManifestTooLarge               manifest above the size cap (413)
+     ├── Unsupported                    the operation is not offered
+     ├── StorageFull                    no space left to store the content (507)
+     ├── AuthenticationRequired         no or bad credentials (401)
+     └── AccessDenied                   credentials fine, policy says no (403)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class StrongroomError(Exception):
+    """Base of every error the domain raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidRequest(StrongroomError):
+    pass
+
+
+class NameInvalid(InvalidRequest):
+    pass
+
+
+class TagInvalid(InvalidRequest):
+    pass
+
+
+class DigestInvalid(InvalidRequest):
+    pass
+
+
+class ManifestInvalid(InvalidRequest):
+    pass
+
+
+class SizeInvalid(InvalidRequest):
+    pass
+
+
+class PaginationInvalid(InvalidRequest):
+    pass
+
+
+class BlobUploadInvalid(InvalidRequest):
+    pass
+
+
+class NotFound(StrongroomError):
+    pass
+
+
+class NameUnknown(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"repository name not known to registry: {name}")
+        self.name = name
+
+
+class BlobUnknown(NotFound):
+    def __init__(self, digest: str) -> None:
+        super().__init__(f"blob unknown to registry: {digest}")
+        self.digest = digest
+
+
+class BlobUploadUnknown(NotFound):
+    def __init__(self, upload_id: str) -> None:
+        super().__init__(f"blob upload unknown to registry: {upload_id}")
+        self.upload_id = upload_id
+
+
+class ManifestUnknown(NotFound):
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"manifest unknown to registry: {reference}")
+        self.reference = reference
+
+
+class ManifestBlobUnknown(StrongroomError):
+    """The manifest names blobs or child manifests the repository does not hold."""
+
+    def __init__(self, missing: Sequence[str]) -> None:
+        super().__init__("manifest references content unknown to the repository: " + ", ".join(missing))
+        self.missing = tuple(missing)
+
+
+class UploadRangeInvalid(StrongroomError):
+    """A chunk's start is not where the upload currently ends."""
+
+    def __init__(self, message: str, *, upload_id: str, size: int) -> None:
+        super().__init__(message)
+        self.upload_id = upload_id
+        self.size = size
+
+
+class ManifestTooLarge(StrongroomError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"manifest larger than the {limit}-byte limit")
+        self.limit = limit
+
+
+class Unsupported(StrongroomError):
+    pass
+
+
+class StorageFull(StrongroomError):
+    def __init__(self) -> None:
+        super().__init__("insufficient storage: the registry has no space left; nothing was stored")
+
+
+class AuthenticationRequired(StrongroomError):
+    pass
+
+
+class AccessDenied(StrongroomError):
+    pass

@@ -1,0 +1,140 @@
+"""The SQL schema. Alembic migrations in ``migrations/versions`` create exactly this."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _byte_ordered(length: int) -> sa.types.TypeEngine[str]:
+    """Names and tags sort in byte order (distribution-spec §8.1); PostgreSQL's
+    default collation would sort by locale."""
+    return sa.String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+
+
+DIGEST = sa.String(160)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(12), primary_key=True),
+    sa.Column("is_default", sa.Boolean, nullable=False, default=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("credential_version", sa.Integer, nullable=False, default=1),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+repositories = sa.Table(
+    "repositories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", _byte_ordered(255), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+repository_blobs = sa.Table(
+    "repository_blobs",
+    metadata,
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "digest"),
+)
+
+manifests = sa.Table(
+    "manifests",
+    metadata,
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("media_type", sa.String(255), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("subject_digest", DIGEST, nullable=True),
+    sa.Column("artifact_type", sa.String(255), nullable=True),
+    sa.Column("annotations", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Index(None, "repository_id", "subject_digest"),
+)
+
+manifest_references = sa.Table(
+    "manifest_references",
+    metadata,
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("manifest_digest", DIGEST, primary_key=True),
+    sa.Column("child_digest", DIGEST, primary_key=True),
+    sa.Column("kind", sa.String(8), nullable=False),  # "blob" or "manifest"
+    sa.ForeignKeyConstraint(
+        ["repository_id", "manifest_digest"],
+        ["manifests.repository_id", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+    sa.Index(None, "repository_id", "child_digest"),
+)
+
+tags = sa.Table(
+    "tags",
+    metadata,
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("name", _byte_ordered(128), primary_key=True),
+    sa.Column("manifest_digest", DIGEST, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "manifest_digest"],
+        ["manifests.repository_id", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+    sa.Index(None, "repository_id", "manifest_digest"),
+)
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("algorithm", sa.String(16), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "updated_at"),
+)

@@ -1,0 +1,460 @@
+"""The metadata store on SQL (SQLite or PostgreSQL) through SQLAlchemy 2 Core.
+
+SQLAlchemy is blocking; each method runs its whole unit of work in one worker thread
+and one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from datetime import datetime
+from typing import ParamSpec, TypeVar
+
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from strongroom.errors import ManifestBlobUnknown, NameUnknown, StorageFull
+from strongroom.metadata.records import (
+    ManifestLookup,
+    NewManifest,
+    Referrer,
+    Repository,
+    StoredManifest,
+    Upload,
+    User,
+)
+from strongroom.metadata.schema import (
+    accounts,
+    manifest_references,
+    manifests,
+    repositories,
+    repository_blobs,
+    tags,
+    uploads,
+    users,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class SqlMetadataStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self._engine = engine
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    async def _run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await anyio.to_thread.run_sync(lambda: work(*args, **kwargs))
+        except sa.exc.OperationalError as error:
+            if "full" in str(error.orig):  # SQLite: "database or disk is full"
+                raise StorageFull() from error
+            raise
+
+    def _reading(self) -> AbstractContextManager[sa.Connection]:
+        return self._engine.begin()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        """A write transaction (on SQLite, one that takes the write lock at BEGIN)."""
+        with self._engine.connect() as conn:
+            conn.execution_options(writing=True)
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    async def ping(self) -> None:
+        def work() -> None:
+            with self._reading() as conn:
+                conn.execute(sa.text("SELECT 1"))
+
+        await self._run(work)
+
+    # accounts
+
+    async def default_account_id(self) -> str | None:
+        def work() -> str | None:
+            with self._reading() as conn:
+                return conn.scalar(sa.select(accounts.c.id).where(accounts.c.is_default))
+
+        return await self._run(work)
+
+    async def create_default_account(self, account_id: str, now: datetime) -> str:
+        def work() -> str:
+            with self._writing() as conn:
+                existing = conn.scalar(sa.select(accounts.c.id).where(accounts.c.is_default))
+                if existing is not None:
+                    return str(existing)
+                conn.execute(accounts.insert().values(id=account_id, is_default=True, created_at=now))
+                return account_id
+
+        return await self._run(work)
+
+    # repositories
+
+    async def get_repository(self, account_id: str, name: str) -> Repository | None:
+        def work() -> Repository | None:
+            with self._reading() as conn:
+                return _repository(conn, account_id, name)
+
+        return await self._run(work)
+
+    async def ensure_repository(self, account_id: str, name: str, now: datetime) -> Repository:
+        def work() -> Repository:
+            existing = self._sync_get_repository(account_id, name)
+            if existing is not None:
+                return existing
+            with self._writing() as conn:
+                if conn.scalar(sa.select(accounts.c.id).where(accounts.c.id == account_id)) is None:
+                    raise NameUnknown(f"{account_id}/{name}")
+                conn.execute(
+                    self._insert(repositories)
+                    .values(account_id=account_id, name=name, created_at=now)
+                    .on_conflict_do_nothing()
+                )
+                repository = _repository(conn, account_id, name)
+                assert repository is not None
+                return repository
+
+        return await self._run(work)
+
+    def _sync_get_repository(self, account_id: str, name: str) -> Repository | None:
+        with self._reading() as conn:
+            return _repository(conn, account_id, name)
+
+    async def list_repository_names(self, account_id: str, last: str | None, limit: int) -> list[str]:
+        def work() -> list[str]:
+            query = sa.select(repositories.c.name).where(repositories.c.account_id == account_id)
+            if last is not None:
+                query = query.where(repositories.c.name > last)
+            with self._reading() as conn:
+                return list(conn.scalars(query.order_by(repositories.c.name).limit(limit)))
+
+        return await self._run(work)
+
+    # blob links
+
+    async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
+        def work() -> int | None:
+            query = (
+                sa.select(repository_blobs.c.size)
+                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                .where(
+                    repositories.c.account_id == account_id,
+                    repositories.c.name == name,
+                    repository_blobs.c.digest == digest,
+                )
+            )
+            with self._reading() as conn:
+                return conn.scalar(query)
+
+        return await self._run(work)
+
+    async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
+        def work() -> None:
+            with self._writing() as conn:
+                self._link(conn, repository_id, digest, size, now)
+
+        await self._run(work)
+
+    def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
+        conn.execute(
+            self._insert(repository_blobs)
+            .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
+            .on_conflict_do_nothing()
+        )
+
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                result = conn.execute(
+                    repository_blobs.delete().where(
+                        repository_blobs.c.repository_id == repository_id,
+                        repository_blobs.c.digest == digest,
+                    )
+                )
+                return result.rowcount > 0
+
+        return await self._run(work)
+
+    # uploads
+
+    async def create_upload(self, upload: Upload) -> None:
+        def work() -> None:
+            with self._writing() as conn:
+                conn.execute(
+                    uploads.insert().values(
+                        id=upload.id,
+                        repository_id=upload.repository_id,
+                        algorithm=upload.algorithm,
+                        created_at=upload.created_at,
+                        updated_at=upload.updated_at,
+                    )
+                )
+
+        await self._run(work)
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        def work() -> Upload | None:
+            with self._reading() as conn:
+                row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+            return None if row is None else Upload(**row._mapping)
+
+        return await self._run(work)
+
+    async def touch_upload(self, upload_id: str, now: datetime) -> None:
+        def work() -> None:
+            with self._writing() as conn:
+                conn.execute(uploads.update().where(uploads.c.id == upload_id).values(updated_at=now))
+
+        await self._run(work)
+
+    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
+        def work() -> None:
+            with self._writing() as conn:
+                repository_id = conn.scalar(
+                    sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
+                )
+                if repository_id is None:
+                    return
+                self._link(conn, repository_id, digest, size, now)
+                conn.execute(uploads.delete().where(uploads.c.id == upload_id))
+
+        await self._run(work)
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
+
+        return await self._run(work)
+
+    async def stale_uploads(self, updated_before: datetime) -> list[str]:
+        def work() -> list[str]:
+            with self._reading() as conn:
+                return list(
+                    conn.scalars(sa.select(uploads.c.id).where(uploads.c.updated_at < updated_before))
+                )
+
+        return await self._run(work)
+
+    # manifests and tags
+
+    async def put_manifest(
+        self, repository_id: int, manifest: NewManifest, tag: str | None, now: datetime
+    ) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                _require_references(conn, repository_id, manifest)
+                created = (
+                    conn.execute(
+                        self._insert(manifests)
+                        .values(
+                            repository_id=repository_id,
+                            digest=manifest.digest,
+                            media_type=manifest.media_type,
+                            size=len(manifest.content),
+                            content=manifest.content,
+                            subject_digest=manifest.subject_digest,
+                            artifact_type=manifest.artifact_type,
+                            annotations=manifest.annotations_json,
+                            created_at=now,
+                        )
+                        .on_conflict_do_nothing()
+                    ).rowcount
+                    > 0
+                )
+                if created:
+                    references = [
+                        {"child_digest": d, "kind": "blob"} for d in dict.fromkeys(manifest.blob_digests)
+                    ] + [
+                        {"child_digest": d, "kind": "manifest"} for d in dict.fromkeys(manifest.child_digests)
+                    ]
+                    if references:
+                        conn.execute(
+                            self._insert(manifest_references)
+                            .values(repository_id=repository_id, manifest_digest=manifest.digest)
+                            .on_conflict_do_nothing(),
+                            references,
+                        )
+                if tag is not None:
+                    statement = self._insert(tags).values(
+                        repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
+                    )
+                    conn.execute(
+                        statement.on_conflict_do_update(
+                            index_elements=[tags.c.repository_id, tags.c.name],
+                            set_={"manifest_digest": manifest.digest, "updated_at": now},
+                        )
+                    )
+                return created
+
+        return await self._run(work)
+
+    async def lookup_manifest(
+        self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
+    ) -> ManifestLookup:
+        def work() -> ManifestLookup:
+            with self._reading() as conn:
+                repository_id = conn.scalar(
+                    sa.select(repositories.c.id).where(
+                        repositories.c.account_id == account_id, repositories.c.name == name
+                    )
+                )
+                if repository_id is None:
+                    return ManifestLookup(False, None)
+                query = sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
+                if tag is not None:
+                    query = query.join(
+                        tags,
+                        sa.and_(
+                            tags.c.repository_id == manifests.c.repository_id,
+                            tags.c.manifest_digest == manifests.c.digest,
+                        ),
+                    ).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+                else:
+                    query = query.where(
+                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
+                    )
+                row = conn.execute(query).first()
+            return ManifestLookup(True, None if row is None else StoredManifest(*row))
+
+        return await self._run(work)
+
+    async def delete_manifest(self, repository_id: int, digest: str) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                result = conn.execute(
+                    manifests.delete().where(
+                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
+                    )
+                )
+                return result.rowcount > 0
+
+        return await self._run(work)
+
+    async def delete_tag(self, repository_id: int, tag: str) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                result = conn.execute(
+                    tags.delete().where(tags.c.repository_id == repository_id, tags.c.name == tag)
+                )
+                return result.rowcount > 0
+
+        return await self._run(work)
+
+    async def list_tags(self, repository_id: int, last: str | None, limit: int) -> list[str]:
+        def work() -> list[str]:
+            query = sa.select(tags.c.name).where(tags.c.repository_id == repository_id)
+            if last is not None:
+                query = query.where(tags.c.name > last)
+            with self._reading() as conn:
+                return list(conn.scalars(query.order_by(tags.c.name).limit(limit)))
+
+        return await self._run(work)
+
+    async def list_referrers(
+        self, repository_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]:
+        def work() -> list[Referrer]:
+            query = sa.select(
+                manifests.c.digest,
+                manifests.c.media_type,
+                manifests.c.size,
+                manifests.c.artifact_type,
+                manifests.c.annotations,
+            ).where(manifests.c.repository_id == repository_id, manifests.c.subject_digest == subject_digest)
+            if artifact_type is not None:
+                query = query.where(manifests.c.artifact_type == artifact_type)
+            with self._reading() as conn:
+                return [Referrer(*row) for row in conn.execute(query.order_by(manifests.c.digest))]
+
+        return await self._run(work)
+
+    # users
+
+    async def get_user(self, account_id: str, name: str) -> User | None:
+        def work() -> User | None:
+            with self._reading() as conn:
+                row = conn.execute(
+                    sa.select(
+                        users.c.id,
+                        users.c.account_id,
+                        users.c.name,
+                        users.c.password_hash,
+                        users.c.credential_version,
+                    ).where(users.c.account_id == account_id, users.c.name == name)
+                ).first()
+            return None if row is None else User(*row)
+
+        return await self._run(work)
+
+    async def create_user(self, account_id: str, name: str, password_hash: str, now: datetime) -> User:
+        def work() -> User:
+            with self._writing() as conn:
+                user_id = conn.execute(
+                    users.insert()
+                    .values(
+                        account_id=account_id,
+                        name=name,
+                        password_hash=password_hash,
+                        credential_version=1,
+                        created_at=now,
+                    )
+                    .returning(users.c.id)
+                ).scalar_one()
+            return User(user_id, account_id, name, password_hash, 1)
+
+        return await self._run(work)
+
+    async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
+        def work() -> bool:
+            with self._writing() as conn:
+                result = conn.execute(
+                    users.update()
+                    .where(users.c.account_id == account_id, users.c.name == name)
+                    .values(password_hash=password_hash, credential_version=users.c.credential_version + 1)
+                )
+                return result.rowcount > 0
+
+        return await self._run(work)
+
+
+def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:
+    row = conn.execute(
+        sa.select(
+            repositories.c.id, repositories.c.account_id, repositories.c.name, repositories.c.created_at
+        ).where(repositories.c.account_id == account_id, repositories.c.name == name)
+    ).first()
+    return None if row is None else Repository(*row)
+
+
+def _require_references(conn: sa.Connection, repository_id: int, manifest: NewManifest) -> None:
+    missing: list[str] = []
+    blobs = set(manifest.blob_digests)
+    if blobs:
+        present = set(
+            conn.scalars(
+                sa.select(repository_blobs.c.digest).where(
+                    repository_blobs.c.repository_id == repository_id,
+                    repository_blobs.c.digest.in_(blobs),
+                )
+            )
+        )
+        missing += [d for d in dict.fromkeys(manifest.blob_digests) if d not in present]
+    children = set(manifest.child_digests)
+    if children:
+        present = set(
+            conn.scalars(
+                sa.select(manifests.c.digest).where(
+                    manifests.c.repository_id == repository_id, manifests.c.digest.in_(children)
+                )
+            )
+        )
+        missing += [d for d in dict.fromkeys(manifest.child_digests) if d not in present]
+    if missing:
+        raise ManifestBlobUnknown(missing)

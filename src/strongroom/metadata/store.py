@@ -1,0 +1,105 @@
+"""The metadata store protocols, split by role; :class:`MetadataStore` combines them.
+
+Implementations: :class:`strongroom.metadata.sql.SqlMetadataStore` (SQLite, PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from strongroom.metadata.records import (
+    ManifestLookup,
+    NewManifest,
+    Referrer,
+    Repository,
+    Upload,
+    User,
+)
+
+
+class AccountStore(Protocol):
+    async def default_account_id(self) -> str | None: ...
+
+    async def create_default_account(self, account_id: str, now: datetime) -> str:
+        """Create the default account unless one exists; return the default's id."""
+        ...
+
+
+class RepositoryStore(Protocol):
+    async def get_repository(self, account_id: str, name: str) -> Repository | None: ...
+
+    async def ensure_repository(self, account_id: str, name: str, now: datetime) -> Repository: ...
+
+    async def list_repository_names(self, account_id: str, last: str | None, limit: int) -> list[str]: ...
+
+
+class BlobLinkStore(Protocol):
+    async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
+        """Size of a blob linked in the repository, or None."""
+        ...
+
+    async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None: ...
+
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
+
+
+class UploadStore(Protocol):
+    async def create_upload(self, upload: Upload) -> None: ...
+
+    async def get_upload(self, upload_id: str) -> Upload | None: ...
+
+    async def touch_upload(self, upload_id: str, now: datetime) -> None: ...
+
+    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
+        """Link the blob in the upload's repository and forget the upload, atomically."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> bool: ...
+
+    async def stale_uploads(self, updated_before: datetime) -> list[str]: ...
+
+
+class ManifestStore(Protocol):
+    async def put_manifest(
+        self, repository_id: int, manifest: NewManifest, tag: str | None, now: datetime
+    ) -> bool:
+        """Store the manifest (and point ``tag`` at it) in one transaction.
+
+        Returns True when the manifest was new. Raises ``ManifestBlobUnknown`` when a
+        referenced blob or child manifest is not in the repository."""
+        ...
+
+    async def lookup_manifest(
+        self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
+    ) -> ManifestLookup: ...
+
+    async def delete_manifest(self, repository_id: int, digest: str) -> bool:
+        """Delete the manifest and every tag pointing at it."""
+        ...
+
+    async def delete_tag(self, repository_id: int, tag: str) -> bool: ...
+
+    async def list_tags(self, repository_id: int, last: str | None, limit: int) -> list[str]: ...
+
+    async def list_referrers(
+        self, repository_id: int, subject_digest: str, artifact_type: str | None
+    ) -> list[Referrer]: ...
+
+
+class UserStore(Protocol):
+    async def get_user(self, account_id: str, name: str) -> User | None: ...
+
+    async def create_user(self, account_id: str, name: str, password_hash: str, now: datetime) -> User: ...
+
+    async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
+        """Replace the password hash and bump the credential version."""
+        ...
+
+
+class MetadataStore(
+    AccountStore, RepositoryStore, BlobLinkStore, UploadStore, ManifestStore, UserStore, Protocol
+):
+    async def ping(self) -> None: ...
+
+    def close(self) -> None: ...

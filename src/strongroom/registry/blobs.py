@@ -1,0 +1,47 @@
+"""Reading and unlinking blobs of a repository."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from strongroom.errors import BlobUnknown
+from strongroom.oci.digest import Digest
+from strongroom.oci.names import RepositoryRef
+from strongroom.registry.context import RegistryContext
+
+
+@dataclass(frozen=True, slots=True)
+class ByteRange:
+    """Bytes ``start``..``end`` inclusive of a blob of ``total`` bytes."""
+
+    start: int
+    end: int
+    total: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 1
+
+
+class Blobs:
+    def __init__(self, context: RegistryContext) -> None:
+        self._context = context
+
+    async def size(self, ref: RepositoryRef, digest: Digest) -> int:
+        size = await self._context.metadata.linked_blob_size(ref.account_id, ref.name, str(digest))
+        if size is None:
+            raise BlobUnknown(str(digest))
+        return size
+
+    def read(self, digest: Digest, byte_range: ByteRange | None = None) -> AsyncIterator[bytes]:
+        """Stream a blob whose presence ``size()`` established."""
+        if byte_range is None:
+            return self._context.blobs.read(digest)
+        return self._context.blobs.read(digest, byte_range.start, byte_range.end + 1)
+
+    async def unlink(self, ref: RepositoryRef, digest: Digest) -> None:
+        """Remove the blob from the repository; its bytes stay until garbage collection."""
+        repository = await self._context.repository(ref)
+        if not await self._context.metadata.unlink_blob(repository.id, str(digest)):
+            raise BlobUnknown(str(digest))

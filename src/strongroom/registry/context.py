@@ -1,0 +1,26 @@
+"""What every use case needs: the stores, a clock, an id factory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from strongroom.clock import Clock, IdFactory
+from strongroom.errors import NameUnknown
+from strongroom.metadata.records import Repository
+from strongroom.metadata.store import MetadataStore
+from strongroom.oci.names import RepositoryRef
+from strongroom.storage.base import BlobStore
+
+
+@dataclass(frozen=True)
+class RegistryContext:
+    metadata: MetadataStore
+    blobs: BlobStore
+    clock: Clock
+    ids: IdFactory
+
+    async def repository(self, ref: RepositoryRef) -> Repository:
+        repository = await self.metadata.get_repository(ref.account_id, ref.name)
+        if repository is None:
+            raise NameUnknown(ref.path)
+        return repository

@@ -1,0 +1,93 @@
+"""Pushing, pulling and deleting manifests by tag or digest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from strongroom.errors import DigestInvalid, ManifestUnknown, NameUnknown
+from strongroom.metadata.records import NewManifest, StoredManifest
+from strongroom.oci.digest import Digest, looks_like_digest
+from strongroom.oci.manifest import parse_manifest
+from strongroom.oci.names import RepositoryRef, validate_tag
+from strongroom.registry.context import RegistryContext
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A manifest reference from a URL: exactly one of a tag or a digest."""
+
+    tag: str | None
+    digest: Digest | None
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        if looks_like_digest(text):
+            return cls(None, Digest.parse(text))
+        return cls(validate_tag(text), None)
+
+    def __str__(self) -> str:
+        return self.tag if self.tag is not None else str(self.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class PushedManifest:
+    digest: Digest
+    created: bool
+    subject: Digest | None
+
+
+class Manifests:
+    def __init__(self, context: RegistryContext) -> None:
+        self._context = context
+
+    async def put(
+        self, ref: RepositoryRef, reference: Reference, body: bytes, content_type: str | None
+    ) -> PushedManifest:
+        algorithm = reference.digest.algorithm if reference.digest else "sha256"
+        digest = Digest.of(body, algorithm)
+        if reference.digest is not None and digest != reference.digest:
+            raise DigestInvalid(f"manifest digest {digest} does not match the reference {reference.digest}")
+        parsed = parse_manifest(body, content_type, digest)
+        now = self._context.clock.now()
+        repository = await self._context.metadata.ensure_repository(ref.account_id, ref.name, now)
+        created = await self._context.metadata.put_manifest(
+            repository.id,
+            NewManifest(
+                digest=str(digest),
+                media_type=parsed.media_type,
+                content=body,
+                subject_digest=str(parsed.subject) if parsed.subject else None,
+                artifact_type=parsed.artifact_type,
+                annotations_json=json.dumps(parsed.annotations) if parsed.annotations else None,
+                blob_digests=tuple(str(d.digest) for d in parsed.blobs),
+                child_digests=tuple(str(d.digest) for d in parsed.children),
+            ),
+            reference.tag,
+            now,
+        )
+        return PushedManifest(digest, created, parsed.subject)
+
+    async def get(self, ref: RepositoryRef, reference: Reference) -> StoredManifest:
+        found = await self._context.metadata.lookup_manifest(
+            ref.account_id,
+            ref.name,
+            tag=reference.tag,
+            digest=str(reference.digest) if reference.digest else None,
+        )
+        if not found.repository_exists:
+            raise NameUnknown(ref.path)
+        if found.manifest is None:
+            raise ManifestUnknown(str(reference))
+        return found.manifest
+
+    async def delete(self, ref: RepositoryRef, reference: Reference) -> None:
+        """By tag: remove the tag only. By digest: remove the manifest and its tags."""
+        repository = await self._context.repository(ref)
+        metadata = self._context.metadata
+        if reference.tag is not None:
+            deleted = await metadata.delete_tag(repository.id, reference.tag)
+        else:
+            deleted = await metadata.delete_manifest(repository.id, str(reference.digest))
+        if not deleted:
+            raise ManifestUnknown(str(reference))

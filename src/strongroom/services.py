@@ -1,0 +1,102 @@
+"""The composition root: builds every service from settings, for the server, the
+workers and the CLI alike. Backends are chosen from explicit mappings here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
+from strongroom.auth.authorizer import AuthenticatedUsersAuthorizer, Authorizer
+from strongroom.auth.bootstrap import Bootstrap, bootstrap
+from strongroom.auth.passwords import Passwords
+from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.registry.blobs import Blobs
+from strongroom.registry.context import RegistryContext
+from strongroom.registry.discovery import Discovery
+from strongroom.registry.manifests import Manifests
+from strongroom.registry.uploads import Uploads
+from strongroom.settings import Settings
+from strongroom.storage.base import BlobStore
+from strongroom.storage.filesystem import FilesystemBlobStore
+from strongroom.storage.memory import MemoryBlobStore
+
+BLOB_STORES: dict[str, Callable[[Settings], BlobStore]] = {
+    "filesystem": lambda s: FilesystemBlobStore(s.blob_dir, durable=s.durable_writes),
+    "memory": lambda s: MemoryBlobStore(),
+}
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    default_account_id: str
+    metadata: SqlMetadataStore
+    blob_store: BlobStore
+    clock: Clock
+    passwords: Passwords
+    authenticator: BasicAuthenticator
+    authorizer: Authorizer
+    uploads: Uploads
+    blobs: Blobs
+    manifests: Manifests
+    discovery: Discovery
+
+    def close(self) -> None:
+        self.metadata.close()
+
+
+def open_metadata(settings: Settings) -> SqlMetadataStore:
+    """The metadata store, migrated to the current schema."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    engine = create_engine(settings.resolved_database_url)
+    migrate(engine)
+    return SqlMetadataStore(engine)
+
+
+async def prepare(settings: Settings) -> Bootstrap:
+    """Migrate the store and create the default account and administrator if missing."""
+    metadata = open_metadata(settings)
+    try:
+        password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        return await bootstrap(
+            metadata,
+            Passwords(),
+            SystemClock(),
+            account_id=settings.account_id,
+            admin_user=settings.admin_user,
+            admin_password=password,
+        )
+    finally:
+        metadata.close()
+
+
+async def build_services(settings: Settings) -> Services:
+    """Every service, for a store that :func:`prepare` has set up."""
+    metadata = open_metadata(settings)
+    account_id = await metadata.default_account_id()
+    if account_id is None:
+        metadata.close()
+        raise RuntimeError("the store has no default account; run `strongroom migrate` first")
+    blob_store = BLOB_STORES[settings.storage](settings)
+    clock = SystemClock()
+    passwords = Passwords()
+    context = RegistryContext(metadata, blob_store, clock, RandomIdFactory())
+    return Services(
+        settings=settings,
+        default_account_id=account_id,
+        metadata=metadata,
+        blob_store=blob_store,
+        clock=clock,
+        passwords=passwords,
+        authenticator=BasicAuthenticator(
+            metadata, passwords, CredentialCache(settings.credential_cache_seconds), account_id
+        ),
+        authorizer=AuthenticatedUsersAuthorizer(),
+        uploads=Uploads(context),
+        blobs=Blobs(context),
+        manifests=Manifests(context),
+        discovery=Discovery(context),
+    )

@@ -1,0 +1,104 @@
+"""Settings: the only module that reads the environment.
+
+Precedence: command-line flag > ``STRONGROOM_*`` environment variable > TOML file
+(``--config``) > default (DESIGN §10).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ENV_PREFIX = "STRONGROOM_"
+
+
+class SettingsError(ValueError):
+    pass
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".local" / "share" / "strongroom"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None
+    """Default: SQLite in the data directory."""
+    public_url: str | None = None
+    """Base URL clients reach the registry at. Default: ``http(s)://<host>:<port>``."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    region: str = "us-east-1"
+    account_id: str | None = Field(None, pattern=r"^[0-9]{12}$")
+    """Id of the default account, used only when it is first created."""
+    admin_user: str = Field("admin", min_length=1, max_length=64)
+    admin_password: SecretStr | None = None
+    """Password of the administrator created at first start; generated when unset."""
+    storage: Literal["filesystem", "memory"] = "filesystem"
+    durable_writes: bool = True
+    """fsync blobs before publishing them."""
+    workers: int = Field(1, ge=1, le=64)
+    upload_expiry_seconds: int = Field(24 * 3600, ge=1)
+    upload_sweep_seconds: float = Field(300.0, gt=0)
+    credential_cache_seconds: float = Field(30.0, ge=0)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key must be given together")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'strongroom.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "storage"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **flags: Any,
+) -> Settings:
+    """Merge file, environment and flags (flags given as None are ignored)."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    config_file = config_file or _env_path(environ, "CONFIG")
+    if config_file is not None:
+        try:
+            values.update(tomllib.loads(config_file.read_text()))
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise SettingsError(f"cannot read settings file {config_file}: {error}") from None
+    for field in Settings.model_fields:
+        value = environ.get(ENV_PREFIX + field.upper())
+        if value is not None and value != "":
+            values[field] = value
+    values.update({key: value for key, value in flags.items() if value is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        raise SettingsError(str(error)) from None
+
+
+def _env_path(environ: Mapping[str, str], name: str) -> Path | None:
+    value = environ.get(ENV_PREFIX + name)
+    return Path(value) if value else None

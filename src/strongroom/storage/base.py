@@ -1,0 +1,73 @@
+"""The BlobStore protocol, split by role (after distribution's blobs.go).
+
+Callers ask only for the role they need; :class:`BlobStore` combines them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Protocol
+
+from strongroom.oci.digest import Digest, Hasher
+
+READ_CHUNK = 1024 * 1024
+"""Blob reads are 1 MiB: 64 KiB reads cost four times the CPU per GB
+(reference/performance-baseline.md §4)."""
+
+
+class BlobStatter(Protocol):
+    async def stat(self, digest: Digest) -> int | None:
+        """Size of the committed blob, or None when absent."""
+        ...
+
+
+class BlobReader(Protocol):
+    def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Stream bytes ``start``..``end`` (exclusive; None = to the end) of a committed blob.
+
+        Raises ``BlobUnknown`` when absent."""
+        ...
+
+
+class BlobIngester(Protocol):
+    async def create_upload(self, upload_id: str) -> None: ...
+
+    async def upload_size(self, upload_id: str) -> int | None:
+        """Bytes received so far, or None when the upload does not exist."""
+        ...
+
+    async def append(self, upload_id: str, chunks: AsyncIterable[bytes], hasher: Hasher | None) -> int:
+        """Append a stream to the upload, feeding ``hasher`` the same bytes.
+
+        Data arrives in batches; a batch is written whole or not at all, so after any
+        failure (client gone, disk full) the upload's size and the hasher still agree.
+        Returns the new size. Raises ``StorageFull`` when out of space.
+        """
+        ...
+
+    def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+        """Stream the upload's bytes (used to re-hash after a restart)."""
+        ...
+
+    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+        """Publish the upload's bytes under ``digest`` atomically and durably.
+
+        The caller has verified the digest. If the blob already exists the upload's
+        bytes are discarded (dedup)."""
+        ...
+
+    async def delete_upload(self, upload_id: str) -> None: ...
+
+    async def list_uploads(self) -> list[str]: ...
+
+
+class BlobDeleter(Protocol):
+    async def delete(self, digest: Digest) -> bool: ...
+
+
+class BlobStore(BlobStatter, BlobReader, BlobIngester, BlobDeleter, Protocol):
+    """Every role together; implementations: filesystem, memory."""
+
+    async def check_writable(self) -> None:
+        """Raise OSError when the store cannot take writes (readiness probe)."""
+        ...

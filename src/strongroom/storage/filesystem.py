@@ -1,0 +1,186 @@
+"""Blobs as files under a directory (layout in :mod:`strongroom.storage.layout`).
+
+Blocking file I/O runs in worker threads, 1 MiB at a time; the event loop never
+waits on the disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+from collections.abc import AsyncIterable, AsyncIterator
+from io import FileIO
+from pathlib import Path
+
+import anyio.to_thread
+
+from strongroom.errors import BlobUnknown, StorageFull
+from strongroom.oci.digest import Digest, Hasher
+from strongroom.storage.base import READ_CHUNK
+from strongroom.storage.batching import batches
+from strongroom.storage.layout import blob_key, is_upload_id, upload_key
+
+
+class FilesystemBlobStore:
+    def __init__(self, root: Path, *, durable: bool = True) -> None:
+        self._root = root
+        self._durable = durable
+        (root / "blobs").mkdir(parents=True, exist_ok=True)
+        (root / "uploads").mkdir(parents=True, exist_ok=True)
+
+    def _blob_path(self, digest: Digest) -> Path:
+        return self._root / blob_key(digest)
+
+    def _upload_path(self, upload_id: str) -> Path:
+        return self._root / upload_key(upload_id)
+
+    async def stat(self, digest: Digest) -> int | None:
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, self._blob_path(digest))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            handle = await anyio.to_thread.run_sync(FileIO, self._blob_path(digest))
+        except FileNotFoundError:
+            raise BlobUnknown(str(digest)) from None
+        try:
+            async for chunk in _read_file(handle, start, end):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def create_upload(self, upload_id: str) -> None:
+        path = self._upload_path(upload_id)
+        await anyio.to_thread.run_sync(_create_empty, path)
+
+    async def upload_size(self, upload_id: str) -> int | None:
+        try:
+            return (await anyio.to_thread.run_sync(os.stat, self._upload_path(upload_id))).st_size
+        except FileNotFoundError:
+            return None
+
+    async def append(self, upload_id: str, chunks: AsyncIterable[bytes], hasher: Hasher | None) -> int:
+        path = self._upload_path(upload_id)
+        try:
+            fd = await anyio.to_thread.run_sync(os.open, path, os.O_WRONLY)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"upload {upload_id} has no data file") from None
+        try:
+            size = await anyio.to_thread.run_sync(os.lseek, fd, 0, os.SEEK_END)
+            async for batch in batches(chunks):
+                size = await anyio.to_thread.run_sync(_write_batch, fd, size, batch, hasher)
+            return size
+        finally:
+            os.close(fd)
+
+    async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
+        handle = await anyio.to_thread.run_sync(FileIO, self._upload_path(upload_id))
+        try:
+            async for chunk in _read_file(handle, 0, None):
+                yield chunk
+        finally:
+            handle.close()
+
+    async def commit_upload(self, upload_id: str, digest: Digest) -> None:
+        await anyio.to_thread.run_sync(self._commit, self._upload_path(upload_id), self._blob_path(digest))
+
+    def _commit(self, source: Path, target: Path) -> None:
+        try:
+            if self._durable:
+                _fsync_file(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.exists():
+                source.unlink()  # the same content is already stored
+                return
+            os.rename(source, target)
+            if self._durable:
+                _fsync_dir(target.parent)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull() from error
+            raise
+
+    async def delete_upload(self, upload_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await anyio.to_thread.run_sync(os.unlink, self._upload_path(upload_id))
+
+    async def list_uploads(self) -> list[str]:
+        names = await anyio.to_thread.run_sync(os.listdir, self._root / "uploads")
+        return [name for name in names if is_upload_id(name)]
+
+    async def delete(self, digest: Digest) -> bool:
+        try:
+            await anyio.to_thread.run_sync(os.unlink, self._blob_path(digest))
+            return True
+        except FileNotFoundError:
+            return False
+
+    async def check_writable(self) -> None:
+        await anyio.to_thread.run_sync(_probe_writable, self._root / "uploads")
+
+
+async def _read_file(handle: FileIO, start: int, end: int | None) -> AsyncIterator[bytes]:
+    position = start
+    if start:
+        await anyio.to_thread.run_sync(handle.seek, start)
+    while end is None or position < end:
+        want = READ_CHUNK if end is None else min(READ_CHUNK, end - position)
+        chunk = await anyio.to_thread.run_sync(handle.read, want)
+        if not chunk:
+            return
+        position += len(chunk)
+        yield chunk
+
+
+def _create_empty(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.close(fd)
+
+
+def _write_batch(fd: int, offset: int, batch: list[bytes], hasher: Hasher | None) -> int:
+    """Write a batch whole or not at all, then hash it; returns the new size."""
+    expected = offset + sum(len(piece) for piece in batch)
+    try:
+        views = [memoryview(piece) for piece in batch]
+        while views:
+            written = os.writev(fd, views)
+            while views and written >= len(views[0]):
+                written -= len(views[0])
+                views.pop(0)
+            if written:
+                views[0] = views[0][written:]
+    except OSError as error:
+        os.ftruncate(fd, offset)
+        os.lseek(fd, offset, os.SEEK_SET)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull() from error
+        raise
+    if hasher is not None:
+        for piece in batch:
+            hasher.update(piece)
+    return expected
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _probe_writable(directory: Path) -> None:
+    probe = directory / ".probe"
+    probe.write_bytes(b"ok")
+    probe.unlink()
