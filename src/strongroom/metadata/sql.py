@@ -265,8 +265,10 @@ class SqlMetadataStore:
                             created_at=now,
                         )
                         .on_conflict_do_nothing()
-                    ).rowcount
-                    > 0
+                        # rowcount is unreliable for INSERT on psycopg; RETURNING is not.
+                        .returning(manifests.c.digest)
+                    ).first()
+                    is not None
                 )
                 if created:
                     references = [

@@ -1,0 +1,150 @@
+"""The BlobStore contract, run against every implementation."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from strongroom.errors import BlobUnknown
+from strongroom.oci.digest import Digest
+from strongroom.storage.base import BlobStore
+from strongroom.storage.filesystem import FilesystemBlobStore
+from strongroom.storage.memory import MemoryBlobStore
+
+pytestmark = pytest.mark.anyio
+
+UPLOAD = "0123456789abcdef0123456789abcdef"
+
+STORES: dict[str, Callable[[Path], BlobStore]] = {
+    "filesystem": lambda root: FilesystemBlobStore(root),
+    "memory": lambda root: MemoryBlobStore(),
+}
+
+
+@pytest.fixture(params=sorted(STORES))
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    return STORES[request.param](tmp_path)
+
+
+async def stream(*pieces: bytes) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+
+
+async def collect(chunks: AsyncIterator[bytes]) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
+
+
+async def test_upload_then_commit_makes_the_blob_readable(store: BlobStore) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    digest = Digest.of(data)
+    await store.create_upload(UPLOAD)
+    hasher = hashlib.sha256()
+    size = await store.append(UPLOAD, stream(data[:1000], data[1000:]), hasher)
+    assert size == len(data)
+    assert hasher.hexdigest() == digest.encoded
+    assert await store.stat(digest) is None  # nothing visible before commit
+    await store.commit_upload(UPLOAD, digest)
+    assert await store.stat(digest) == len(data)
+    assert await collect(store.read(digest)) == data
+    assert await store.upload_size(UPLOAD) is None
+
+
+async def test_ranged_reads(store: BlobStore) -> None:
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    digest = await _put(store, data)
+    assert await collect(store.read(digest, 10, 20)) == data[10:20]
+    assert await collect(store.read(digest, 1024 * 1024 - 3, None)) == data[1024 * 1024 - 3 :]
+    assert await collect(store.read(digest, len(data) - 1)) == data[-1:]
+
+
+async def test_appends_accumulate_and_hash_what_was_kept(store: BlobStore) -> None:
+    await store.create_upload(UPLOAD)
+    hasher = hashlib.sha256()
+    await store.append(UPLOAD, stream(b"abc"), hasher)
+    assert await store.append(UPLOAD, stream(b"def", b""), hasher) == 6
+    assert await store.upload_size(UPLOAD) == 6
+    assert await collect(store.read_upload(UPLOAD)) == b"abcdef"
+    assert hasher.hexdigest() == hashlib.sha256(b"abcdef").hexdigest()
+
+
+async def test_a_failing_source_keeps_the_bytes_received_before_it_failed(store: BlobStore) -> None:
+    await store.create_upload(UPLOAD)
+    hasher = hashlib.sha256()
+
+    async def broken() -> AsyncIterator[bytes]:
+        yield b"x" * 100
+        raise ConnectionResetError("client went away")
+
+    with pytest.raises(ConnectionResetError):
+        await store.append(UPLOAD, broken(), hasher)
+    assert await store.upload_size(UPLOAD) == 100
+    assert hasher.hexdigest() == hashlib.sha256(b"x" * 100).hexdigest()
+
+
+async def test_identical_content_is_stored_once(store: BlobStore) -> None:
+    data = b"same bytes"
+    digest = await _put(store, data)
+    other = "f" * 32
+    await store.create_upload(other)
+    await store.append(other, stream(data), None)
+    await store.commit_upload(other, digest)
+    assert await store.stat(digest) == len(data)
+    assert await store.upload_size(other) is None
+
+
+async def test_unknown_blobs_and_uploads(store: BlobStore) -> None:
+    missing = Digest.of(b"never stored")
+    assert await store.stat(missing) is None
+    with pytest.raises(BlobUnknown):
+        await collect(store.read(missing))
+    assert await store.upload_size(UPLOAD) is None
+    assert await store.delete(missing) is False
+    await store.delete_upload(UPLOAD)  # idempotent
+
+
+async def test_upload_ids_cannot_name_paths(store: BlobStore) -> None:
+    for bad in ("../../etc/passwd", "ABC", "", "0" * 33):
+        with pytest.raises(ValueError, match="malformed upload id"):
+            await store.create_upload(bad)
+
+
+async def test_delete_and_list_uploads(store: BlobStore) -> None:
+    digest = await _put(store, b"to delete")
+    assert await store.delete(digest) is True
+    assert await store.stat(digest) is None
+    await store.create_upload(UPLOAD)
+    assert await store.list_uploads() == [UPLOAD]
+    await store.delete_upload(UPLOAD)
+    assert await store.list_uploads() == []
+
+
+async def test_empty_blob(store: BlobStore) -> None:
+    digest = await _put(store, b"")
+    assert await store.stat(digest) == 0
+    assert await collect(store.read(digest)) == b""
+
+
+async def _put(store: BlobStore, data: bytes) -> Digest:
+    digest = Digest.of(data)
+    await store.create_upload(UPLOAD)
+    await store.append(UPLOAD, stream(data), None)
+    await store.commit_upload(UPLOAD, digest)
+    return digest
+
+
+async def test_filesystem_store_is_atomic_on_disk(tmp_path: Path) -> None:
+    """Only whole, verified files ever appear under blobs/; uploads are private (0600)."""
+    store = FilesystemBlobStore(tmp_path)
+    await store.create_upload(UPLOAD)
+    upload_file = tmp_path / "uploads" / UPLOAD
+    assert upload_file.stat().st_mode & 0o777 == 0o600
+    await store.append(UPLOAD, stream(b"partial"), None)
+    assert list((tmp_path / "blobs").rglob("*")) == []
+    digest = Digest.of(b"partial")
+    await store.commit_upload(UPLOAD, digest)
+    assert (tmp_path / "blobs" / "sha256" / digest.encoded[:2] / digest.encoded).read_bytes() == b"partial"

@@ -1,0 +1,183 @@
+"""The MetadataStore contract, run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from strongroom.errors import ManifestBlobUnknown, NameUnknown
+from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.records import NewManifest, Upload
+from strongroom.metadata.sql import SqlMetadataStore
+from support.databases import postgres_url
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = "123456789012"
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+D1 = "sha256:" + "1" * 64
+D2 = "sha256:" + "2" * 64
+M1 = "sha256:" + "a" * 64
+M2 = "sha256:" + "b" * 64
+
+
+def _sqlite(tmp_path: Path) -> sa.Engine:
+    return create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+
+
+def _postgres(tmp_path: Path) -> sa.Engine:
+    url = postgres_url()
+    if url is None:
+        pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
+    engine = _sqlite(tmp_path) if request.param == "sqlite" else _postgres(tmp_path)
+    migrate(engine)
+    migrate(engine)  # idempotent
+    store = SqlMetadataStore(engine)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def manifest(
+    digest: str, *, blobs: tuple[str, ...] = (), children: tuple[str, ...] = (), **kw: object
+) -> NewManifest:
+    return NewManifest(
+        digest=digest,
+        media_type=str(kw.get("media_type", "application/vnd.oci.image.manifest.v1+json")),
+        content=b'{"x":"' + digest.encode() + b'"}',
+        subject_digest=kw.get("subject"),  # type: ignore[arg-type]
+        artifact_type=kw.get("artifact_type"),  # type: ignore[arg-type]
+        annotations_json=kw.get("annotations"),  # type: ignore[arg-type]
+        blob_digests=blobs,
+        child_digests=children,
+    )
+
+
+async def repo(store: SqlMetadataStore, name: str = "team/model") -> int:
+    await store.create_default_account(ACCOUNT, NOW)
+    return (await store.ensure_repository(ACCOUNT, name, NOW)).id
+
+
+async def test_default_account_is_created_once(store: SqlMetadataStore) -> None:
+    assert await store.default_account_id() is None
+    assert await store.create_default_account(ACCOUNT, NOW) == ACCOUNT
+    assert await store.create_default_account("999999999999", NOW) == ACCOUNT
+    assert await store.default_account_id() == ACCOUNT
+
+
+async def test_repositories(store: SqlMetadataStore) -> None:
+    first = await repo(store, "b/model")
+    assert (await store.ensure_repository(ACCOUNT, "b/model", NOW)).id == first
+    await store.ensure_repository(ACCOUNT, "a", NOW)
+    await store.ensure_repository(ACCOUNT, "B", NOW)
+    assert await store.list_repository_names(ACCOUNT, None, 10) == ["B", "a", "b/model"]  # byte order
+    assert await store.list_repository_names(ACCOUNT, "B", 1) == ["a"]
+    assert await store.get_repository(ACCOUNT, "nope") is None
+    with pytest.raises(NameUnknown):
+        await store.ensure_repository("000000000000", "x", NOW)
+
+
+async def test_manifest_requires_linked_blobs_and_children(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    with pytest.raises(ManifestBlobUnknown) as missing:
+        await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW)
+    assert missing.value.missing == (D1, D2)
+    await store.link_blob(repository, D1, 10, NOW)
+    await store.link_blob(repository, D2, 20, NOW)
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2, D1)), "v1", NOW) is True
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW) is False
+    with pytest.raises(ManifestBlobUnknown):
+        await store.put_manifest(repository, manifest(M2, children=(M2 + "0",)), None, NOW)
+    assert await store.put_manifest(repository, manifest(M2, children=(M1,)), "index", NOW) is True
+    found = await store.lookup_manifest(ACCOUNT, "team/model", tag="v1")
+    assert found.repository_exists and found.manifest is not None
+    assert found.manifest.digest == M1
+    by_digest = await store.lookup_manifest(ACCOUNT, "team/model", digest=M2)
+    assert by_digest.manifest is not None and by_digest.manifest.content == manifest(M2).content
+    assert (await store.lookup_manifest(ACCOUNT, "other", tag="v1")).repository_exists is False
+
+
+async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    await store.put_manifest(repository, manifest(M1), "latest", NOW)
+    await store.put_manifest(repository, manifest(M1), "v1", NOW)
+    await store.put_manifest(repository, manifest(M2), "latest", NOW)
+    latest = await store.lookup_manifest(ACCOUNT, "team/model", tag="latest")
+    assert latest.manifest is not None and latest.manifest.digest == M2
+    assert await store.list_tags(repository, None, 10) == ["latest", "v1"]
+    assert await store.delete_manifest(repository, M1) is True
+    assert await store.list_tags(repository, None, 10) == ["latest"]
+    assert await store.delete_tag(repository, "latest") is True
+    assert await store.delete_tag(repository, "latest") is False
+    assert (await store.lookup_manifest(ACCOUNT, "team/model", digest=M2)).manifest is not None
+
+
+async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    await store.put_manifest(repository, manifest(M1), None, NOW)
+    for tag in ["b", "latest", "v1", "C", "_x", "a", "1.0"]:
+        await store.put_manifest(repository, manifest(M1), tag, NOW)
+    assert await store.list_tags(repository, None, 100) == ["1.0", "C", "_x", "a", "b", "latest", "v1"]
+    assert await store.list_tags(repository, "_x", 2) == ["a", "b"]
+
+
+async def test_referrers(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    await store.put_manifest(repository, manifest(M1, subject=D1, artifact_type="t/sig"), None, NOW)
+    await store.put_manifest(
+        repository, manifest(M2, subject=D1, artifact_type="t/sbom", annotations='{"a":"b"}'), None, NOW
+    )
+    everything = await store.list_referrers(repository, D1, None)
+    assert [r.digest for r in everything] == [M1, M2]
+    only = await store.list_referrers(repository, D1, "t/sbom")
+    assert [(r.digest, r.annotations_json) for r in only] == [(M2, '{"a":"b"}')]
+    assert await store.list_referrers(repository, D2, None) == []
+
+
+async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    upload = Upload("c" * 32, repository, "sha256", NOW, NOW)
+    await store.create_upload(upload)
+    assert await store.get_upload(upload.id) == upload
+    await store.touch_upload(upload.id, NOW + timedelta(hours=2))
+    assert await store.stale_uploads(NOW + timedelta(hours=1)) == []
+    assert await store.stale_uploads(NOW + timedelta(hours=3)) == [upload.id]
+    await store.finish_upload(upload.id, D1, 42, NOW)
+    assert await store.get_upload(upload.id) is None
+    assert await store.linked_blob_size(ACCOUNT, "team/model", D1) == 42
+    assert await store.unlink_blob(repository, D1) is True
+    assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
+
+
+async def test_users_and_credential_versions(store: SqlMetadataStore) -> None:
+    await repo(store)
+    user = await store.create_user(ACCOUNT, "admin", "hash-1", NOW)
+    assert await store.get_user(ACCOUNT, "admin") == user
+    assert await store.set_password(ACCOUNT, "admin", "hash-2") is True
+    changed = await store.get_user(ACCOUNT, "admin")
+    assert changed is not None and changed.password_hash == "hash-2" and changed.credential_version == 2
+    assert await store.set_password(ACCOUNT, "ghost", "x") is False
+
+
+async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    digests = [f"sha256:{i:064x}" for i in range(16)]
+    await asyncio.gather(*(store.put_manifest(repository, manifest(d), "race", NOW) for d in digests))
+    winner = await store.lookup_manifest(ACCOUNT, "team/model", tag="race")
+    assert winner.manifest is not None and winner.manifest.digest in digests
+    assert await store.list_tags(repository, None, 10) == ["race"]

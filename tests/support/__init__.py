@@ -1,0 +1,1 @@
+"""Test support: real server processes, image and artifact builders."""
