@@ -81,6 +81,7 @@ def start_server(
     env: dict[str, str] | None = None,
     args: list[str] | None = None,
     timeout: float = 60,
+    scheme: str = "http",
 ) -> RunningServer:
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,8 @@ def start_server(
         if process.poll() is not None:
             raise RuntimeError(f"strongroom exited with {process.returncode}:\n{server.log()}")
         try:
-            if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+            ready = httpx.get(f"{scheme}://127.0.0.1:{port}/readyz", timeout=2, verify=False)
+            if ready.status_code == 200:
                 return server
         except httpx.TransportError:
             pass
