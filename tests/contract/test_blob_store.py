@@ -72,6 +72,15 @@ async def test_appends_accumulate_and_hash_what_was_kept(store: BlobStore) -> No
     assert hasher.hexdigest() == hashlib.sha256(b"abcdef").hexdigest()
 
 
+async def test_truncate_undoes_a_rejected_chunk(store: BlobStore) -> None:
+    await store.create_upload(UPLOAD)
+    await store.append(UPLOAD, stream(b"keep", b"drop me"), None)
+    await store.truncate_upload(UPLOAD, 4)
+    assert await store.upload_size(UPLOAD) == 4
+    assert await store.append(UPLOAD, stream(b"!"), None) == 5
+    assert await collect(store.read_upload(UPLOAD)) == b"keep!"
+
+
 async def test_a_failing_source_keeps_the_bytes_received_before_it_failed(store: BlobStore) -> None:
     await store.create_upload(UPLOAD)
     hasher = hashlib.sha256()

@@ -104,17 +104,25 @@ class Uploads:
     ) -> int:
         """Append the last bytes (if any), verify the digest and publish the blob.
 
-        Returns the blob's size. A digest mismatch leaves the session as it was."""
+        Returns the blob's size. On any failure (a digest mismatch, a full disk) the
+        bytes this request appended are cut off again, so the session is as it was and
+        the client may retry."""
         upload = await self._upload(ref, upload_id)
         session = self._session(upload_id)
         async with session.lock:
-            if chunks is not None:
-                await self._write(upload, session, chunks, content_range)
-            size = await self._size(upload_id)
-            actual = await self._digest(upload_id, session, digest.algorithm, size)
-            if actual != digest:
-                raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
-            await self._context.blobs.commit_upload(upload_id, digest)
+            before = await self._size(upload_id)
+            try:
+                if chunks is not None:
+                    await self._write(upload, session, chunks, content_range)
+                size = await self._size(upload_id)
+                actual = await self._digest(upload_id, session, digest.algorithm, size)
+                if actual != digest:
+                    raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
+                await self._context.blobs.commit_upload(upload_id, digest)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await self._rewind(upload_id, session, before)
+                raise
             await self._context.metadata.finish_upload(
                 upload_id, str(digest), size, self._context.clock.now()
             )
@@ -221,6 +229,12 @@ class Uploads:
         async for chunk in self._context.blobs.read_upload(upload_id):
             await anyio.to_thread.run_sync(hasher.update, chunk)
         return Digest(algorithm, hasher.hexdigest())
+
+    async def _rewind(self, upload_id: str, session: _Session, size: int) -> None:
+        current = await self._context.blobs.upload_size(upload_id)
+        if current is not None and current > size:
+            await self._context.blobs.truncate_upload(upload_id, size)
+            session.progress = None  # the running hash went past `size`: re-hash at commit
 
     async def _discard(self, upload_id: str) -> None:
         await self._context.blobs.delete_upload(upload_id)

@@ -103,6 +103,9 @@ class FilesystemBlobStore:
                 raise StorageFull() from error
             raise
 
+    async def truncate_upload(self, upload_id: str, size: int) -> None:
+        await anyio.to_thread.run_sync(os.truncate, self._upload_path(upload_id), size)
+
     async def delete_upload(self, upload_id: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             await anyio.to_thread.run_sync(os.unlink, self._upload_path(upload_id))

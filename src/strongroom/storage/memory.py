@@ -56,6 +56,9 @@ class MemoryBlobStore:
         data = self._uploads.pop(upload_id)
         self._blobs.setdefault(digest, bytes(data))
 
+    async def truncate_upload(self, upload_id: str, size: int) -> None:
+        del self._uploads[upload_id][size:]
+
     async def delete_upload(self, upload_id: str) -> None:
         self._uploads.pop(upload_id, None)
 

@@ -11,12 +11,19 @@ from strongroom.registry.uploads import ContentRange
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]{1,19}|\*))?$")
 _RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
+# ASCII digits only: str.isdigit() also accepts superscripts (int() refuses them: a 500)
+# and other scripts' digits.
+_PAGE_SIZE = re.compile(r"^[0-9]{1,9}$")
+_DECIMAL = re.compile(r"^[0-9]{1,19}$")
 
 API_VERSION = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
-def upload_content_range(value: str | None) -> ContentRange | None:
-    """``Content-Range: <start>-<end>`` of an upload chunk (inclusive)."""
+def upload_content_range(value: str | None, content_length: str | None = None) -> ContentRange | None:
+    """``Content-Range: <start>-<end>`` of an upload chunk (inclusive).
+
+    A declared ``Content-Length`` must equal the range's length: refusing a mismatch
+    before reading the body keeps the upload untouched (distribution refuses it too)."""
     if value is None:
         return None
     match = _CONTENT_RANGE.match(value.strip())
@@ -25,7 +32,14 @@ def upload_content_range(value: str | None) -> ContentRange | None:
     start, end = int(match.group(1)), int(match.group(2))
     if end < start:
         raise BlobUploadInvalid(f"Content-Range end before start: {value[:100]!r}")
-    return ContentRange(start, end)
+    content_range = ContentRange(start, end)
+    declared = content_length.strip() if content_length is not None else ""
+    if _DECIMAL.match(declared) and int(declared) != content_range.length:
+        raise BlobUploadInvalid(
+            f"Content-Length {declared[:20]!r} differs from the {content_range.length} bytes"
+            f" of Content-Range {value[:100]!r}"
+        )
+    return content_range
 
 
 class RangeNotSatisfiable(Exception):
@@ -63,7 +77,7 @@ def upload_range(size: int) -> str:
 def page_size(value: str | None) -> int | None:
     if value is None or value == "":
         return None
-    if not value.isdigit() or len(value) > 9:
+    if _PAGE_SIZE.match(value) is None:
         raise PaginationInvalid(f"n must be a non-negative integer, got {value[:20]!r}")
     return int(value)
 

@@ -8,10 +8,10 @@ from strongroom.api.oci.errors import error_response
 from strongroom.api.oci.headers import upload_content_range, upload_range
 from strongroom.api.oci.routing import Call
 from strongroom.auth.actions import Action
-from strongroom.errors import BlobUploadInvalid, NameInvalid, UploadRangeInvalid
+from strongroom.errors import DigestInvalid, NameInvalid, UploadRangeInvalid
 from strongroom.oci.digest import Digest
 from strongroom.oci.names import RepositoryRef
-from strongroom.registry.uploads import UploadState
+from strongroom.registry.uploads import ContentRange, UploadState
 
 
 async def start_upload(call: Call) -> Response:
@@ -47,7 +47,7 @@ async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response
 
 async def patch_upload(call: Call) -> Response:
     upload_id = call.request.path_params["upload_id"]
-    content_range = upload_content_range(call.request.headers.get("content-range"))
+    content_range = _content_range(call)
     try:
         state = await call.services.uploads.append(
             call.repository, upload_id, call.request.stream(), content_range
@@ -60,10 +60,10 @@ async def patch_upload(call: Call) -> Response:
 async def finish_upload(call: Call) -> Response:
     upload_id = call.request.path_params["upload_id"]
     digest = call.request.query_params.get("digest")
-    if digest is None:
-        raise BlobUploadInvalid("the digest query parameter is required to complete an upload")
+    if digest is None:  # spec §5.1: a missing digest is DIGEST_INVALID
+        raise DigestInvalid("the digest query parameter is required to complete an upload")
     parsed = Digest.parse(digest)
-    content_range = upload_content_range(call.request.headers.get("content-range"))
+    content_range = _content_range(call)
     try:
         await call.services.uploads.complete(
             call.repository, upload_id, parsed, call.request.stream(), content_range
@@ -81,6 +81,11 @@ async def upload_status(call: Call) -> Response:
 async def cancel_upload(call: Call) -> Response:
     await call.services.uploads.cancel(call.repository, call.request.path_params["upload_id"])
     return Response(status_code=204)
+
+
+def _content_range(call: Call) -> ContentRange | None:
+    headers = call.request.headers
+    return upload_content_range(headers.get("content-range"), headers.get("content-length"))
 
 
 def _session_headers(call: Call, state: UploadState) -> dict[str, str]:
