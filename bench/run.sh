@@ -9,7 +9,8 @@
 # Both servers listen on free loopback ports, keep their data in a scratch dir from mktemp -d, and
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
-# Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s).
+# Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
+# BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,7 +56,11 @@ stop_server() {
 cleanup() {
     stop_server "$SR_PID"
     stop_server "$DIST_PID"
-    rm -rf "$SCRATCH"
+    if [ -n "${BENCH_KEEP:-}" ]; then
+        echo "run.sh: BENCH_KEEP set: kept $SCRATCH (server logs, data)" >&2
+    else
+        rm -rf "$SCRATCH"
+    fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM

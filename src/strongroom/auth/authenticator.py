@@ -10,6 +10,8 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import anyio
+
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.clock import monotonic
@@ -63,13 +65,27 @@ class CredentialCache:
 
 
 class BasicAuthenticator:
+    """Basic credentials of users of the default account.
+
+    A password hash costs ~0.1 s and 64 MiB, so a credential is verified at most once
+    at a time: concurrent requests with the same credential wait for the one
+    verification in flight, and at most ``parallel_verifications`` run at once.
+    """
+
     def __init__(
-        self, users: UserStore, passwords: Passwords, cache: CredentialCache, default_account_id: str
+        self,
+        users: UserStore,
+        passwords: Passwords,
+        cache: CredentialCache,
+        default_account_id: str,
+        parallel_verifications: int = 2,
     ) -> None:
         self._users = users
         self._passwords = passwords
         self._cache = cache
         self._account_id = default_account_id
+        self._in_flight: dict[bytes, anyio.Event] = {}
+        self._verifications = anyio.Semaphore(parallel_verifications)
 
     async def authenticate(self, authorization: str | None) -> Principal:
         """The caller's principal; anonymous without credentials.
@@ -82,16 +98,27 @@ class BasicAuthenticator:
             raise AuthenticationRequired(f"unsupported authorization scheme {scheme[:20]!r}")
         username, password = _decode_basic(credentials.strip())
         key = self._cache.key("basic", username, password)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        user = await self._users.get_user(self._account_id, username)
-        ok = await self._passwords.verify(user.password_hash if user else None, password)
-        if user is None or not ok:
-            raise AuthenticationRequired("invalid username or password")
-        principal = Principal(user.account_id, user.name, "user")
-        self._cache.put(key, principal)
-        return principal
+        while (cached := self._cache.get(key)) is None:
+            pending = self._in_flight.get(key)
+            if pending is None:
+                return await self._verify(key, username, password)
+            await pending.wait()  # then look again: cached on success, or verify ourselves
+        return cached
+
+    async def _verify(self, key: bytes, username: str, password: str) -> Principal:
+        done = self._in_flight[key] = anyio.Event()
+        try:
+            async with self._verifications:
+                user = await self._users.get_user(self._account_id, username)
+                ok = await self._passwords.verify(user.password_hash if user else None, password)
+            if user is None or not ok:
+                raise AuthenticationRequired("invalid username or password")
+            principal = Principal(user.account_id, user.name, "user")
+            self._cache.put(key, principal)
+            return principal
+        finally:
+            del self._in_flight[key]
+            done.set()
 
 
 def _decode_basic(credentials: str) -> tuple[str, str]:
