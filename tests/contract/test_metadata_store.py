@@ -119,9 +119,9 @@ async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataSto
     await store.put_manifest(repository, manifest(M2), "latest", NOW)
     latest = await store.lookup_manifest(ACCOUNT, "team/model", tag="latest")
     assert latest.manifest is not None and latest.manifest.digest == M2
-    assert await store.list_tags(repository, None, 10) == ["latest", "v1"]
+    assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["latest", "v1"]
     assert await store.delete_manifest(repository, M1) is True
-    assert await store.list_tags(repository, None, 10) == ["latest"]
+    assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["latest"]
     assert await store.delete_tag(repository, "latest") is True
     assert await store.delete_tag(repository, "latest") is False
     assert (await store.lookup_manifest(ACCOUNT, "team/model", digest=M2)).manifest is not None
@@ -132,8 +132,17 @@ async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
     await store.put_manifest(repository, manifest(M1), None, NOW)
     for tag in ["b", "latest", "v1", "C", "_x", "a", "1.0"]:
         await store.put_manifest(repository, manifest(M1), tag, NOW)
-    assert await store.list_tags(repository, None, 100) == ["1.0", "C", "_x", "a", "b", "latest", "v1"]
-    assert await store.list_tags(repository, "_x", 2) == ["a", "b"]
+    assert await store.list_tags(ACCOUNT, "team/model", None, 100) == [
+        "1.0",
+        "C",
+        "_x",
+        "a",
+        "b",
+        "latest",
+        "v1",
+    ]
+    assert await store.list_tags(ACCOUNT, "team/model", "_x", 2) == ["a", "b"]
+    assert await store.list_tags(ACCOUNT, "nothing", None, 2) is None
 
 
 async def test_referrers(store: SqlMetadataStore) -> None:
@@ -180,4 +189,4 @@ async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) 
     await asyncio.gather(*(store.put_manifest(repository, manifest(d), "race", NOW) for d in digests))
     winner = await store.lookup_manifest(ACCOUNT, "team/model", tag="race")
     assert winner.manifest is not None and winner.manifest.digest in digests
-    assert await store.list_tags(repository, None, 10) == ["race"]
+    assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["race"]

@@ -11,6 +11,11 @@ from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
+POOL_SIZE = 8
+"""Connections per process. The store runs at most this many units of work at once,
+so connections are reused, never opened and closed per request (an overflow
+connection is discarded on return, and opening one costs more than most queries)."""
+
 
 def create_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
@@ -19,13 +24,13 @@ def create_engine(url: str) -> sa.Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
-        return sa.create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
     raise ValueError(f"unsupported database: {parsed.get_backend_name()} (use sqlite or postgresql)")
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=8, max_overflow=8
+        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
     )
 
     @sa.event.listens_for(engine, "connect")

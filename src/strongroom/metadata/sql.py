@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, StorageFull
+from strongroom.metadata.engine import POOL_SIZE
 from strongroom.metadata.records import (
     ManifestLookup,
     NewManifest,
@@ -45,6 +46,9 @@ class SqlMetadataStore:
         self._engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._write_lock = anyio.Lock() if engine.dialect.name == "sqlite" else None
+        # One thread per pooled connection: more would only queue inside the pool while
+        # contending for the GIL.
+        self._threads = anyio.CapacityLimiter(POOL_SIZE)
 
     async def _write(self, work: Callable[[], T]) -> T:
         """Run a unit of work that writes. SQLite allows one writer at a time; queueing
@@ -57,7 +61,7 @@ class SqlMetadataStore:
 
     async def _run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         try:
-            return await anyio.to_thread.run_sync(lambda: work(*args, **kwargs))
+            return await anyio.to_thread.run_sync(lambda: work(*args, **kwargs), limiter=self._threads)
         except sa.exc.OperationalError as error:
             if "full" in str(error.orig):  # SQLite: "database or disk is full"
                 raise StorageFull() from error
@@ -359,12 +363,15 @@ class SqlMetadataStore:
 
         return await self._write(work)
 
-    async def list_tags(self, repository_id: int, last: str | None, limit: int) -> list[str]:
-        def work() -> list[str]:
-            query = sa.select(tags.c.name).where(tags.c.repository_id == repository_id)
-            if last is not None:
-                query = query.where(tags.c.name > last)
+    async def list_tags(self, account_id: str, name: str, last: str | None, limit: int) -> list[str] | None:
+        def work() -> list[str] | None:
             with self._reading() as conn:
+                repository = _repository(conn, account_id, name)
+                if repository is None:
+                    return None
+                query = sa.select(tags.c.name).where(tags.c.repository_id == repository.id)
+                if last is not None:
+                    query = query.where(tags.c.name > last)
                 return list(conn.scalars(query.order_by(tags.c.name).limit(limit)))
 
         return await self._run(work)

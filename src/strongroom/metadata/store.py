@@ -80,7 +80,9 @@ class ManifestStore(Protocol):
 
     async def delete_tag(self, repository_id: int, tag: str) -> bool: ...
 
-    async def list_tags(self, repository_id: int, last: str | None, limit: int) -> list[str]: ...
+    async def list_tags(self, account_id: str, name: str, last: str | None, limit: int) -> list[str] | None:
+        """Tags after ``last`` in byte order; None when the repository does not exist."""
+        ...
 
     async def list_referrers(
         self, repository_id: int, subject_digest: str, artifact_type: str | None

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from strongroom.errors import NameUnknown
 from strongroom.metadata.records import Referrer
 from strongroom.oci.digest import Digest
 from strongroom.oci.names import RepositoryRef
@@ -28,8 +29,13 @@ class Discovery:
         self._context = context
 
     async def tags(self, ref: RepositoryRef, n: int | None, last: str | None) -> Page:
-        repository = await self._context.repository(ref)
-        return await _page(lambda limit: self._context.metadata.list_tags(repository.id, last, limit), n)
+        async def fetch(limit: int) -> list[str]:
+            found = await self._context.metadata.list_tags(ref.account_id, ref.name, last, limit)
+            if found is None:
+                raise NameUnknown(ref.path)
+            return found
+
+        return await _page(fetch, n)
 
     async def catalog(self, account_id: str, n: int | None, last: str | None) -> Page:
         metadata = self._context.metadata
