@@ -46,7 +46,8 @@ class Settings(BaseModel):
     storage: Literal["filesystem", "memory"] = "filesystem"
     durable_writes: bool = True
     """fsync blobs before publishing them."""
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=64)
+    """Server processes; one per core by default (see docs/adr/0002)."""
     upload_expiry_seconds: int = Field(24 * 3600, ge=1)
     upload_sweep_seconds: float = Field(300.0, gt=0)
     credential_cache_seconds: float = Field(30.0, ge=0)
