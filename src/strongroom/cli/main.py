@@ -58,6 +58,7 @@ def serve(config_file: Path | None, **flags: Any) -> None:
     from strongroom.cli.server import run_server
 
     settings = _settings(config_file, **flags)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report themselves
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
