@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from strongroom.errors import BlobUnknown
 from strongroom.oci.digest import Digest
@@ -39,6 +40,10 @@ class Blobs:
         if byte_range is None:
             return self._context.blobs.read(digest)
         return self._context.blobs.read(digest, byte_range.start, byte_range.end + 1)
+
+    def local_path(self, digest: Digest) -> Path | None:
+        """A local file with the whole blob, when the store has one (see ``BlobLocator``)."""
+        return self._context.blobs.local_path(digest)
 
     async def unlink(self, ref: RepositoryRef, digest: Digest) -> None:
         """Remove the blob from the repository; its bytes stay until garbage collection."""

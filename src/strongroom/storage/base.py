@@ -6,6 +6,7 @@ Callers ask only for the role they need; :class:`BlobStore` combines them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
 from typing import Protocol
 
 from strongroom.oci.digest import Digest, Hasher
@@ -26,6 +27,13 @@ class BlobReader(Protocol):
         """Stream bytes ``start``..``end`` (exclusive; None = to the end) of a committed blob.
 
         Raises ``BlobUnknown`` when absent."""
+        ...
+
+
+class BlobLocator(Protocol):
+    def local_path(self, digest: Digest) -> Path | None:
+        """A local file holding the committed blob, so an HTTP server able to send files
+        itself (ASGI ``pathsend``) can serve it; None when the store keeps no such file."""
         ...
 
 
@@ -69,7 +77,7 @@ class BlobDeleter(Protocol):
     async def delete(self, digest: Digest) -> bool: ...
 
 
-class BlobStore(BlobStatter, BlobReader, BlobIngester, BlobDeleter, Protocol):
+class BlobStore(BlobStatter, BlobReader, BlobLocator, BlobIngester, BlobDeleter, Protocol):
     """Every role together; implementations: filesystem, memory."""
 
     async def check_writable(self) -> None:

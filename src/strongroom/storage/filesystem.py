@@ -41,6 +41,9 @@ class FilesystemBlobStore:
         except FileNotFoundError:
             return None
 
+    def local_path(self, digest: Digest) -> Path | None:
+        return self._blob_path(digest)
+
     async def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         try:
             handle = await anyio.to_thread.run_sync(FileIO, self._blob_path(digest))

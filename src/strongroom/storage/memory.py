@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
 
 from strongroom.errors import BlobUnknown
 from strongroom.oci.digest import Digest, Hasher
@@ -19,6 +20,9 @@ class MemoryBlobStore:
     async def stat(self, digest: Digest) -> int | None:
         blob = self._blobs.get(digest)
         return None if blob is None else len(blob)
+
+    def local_path(self, digest: Digest) -> Path | None:
+        return None
 
     async def read(self, digest: Digest, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         blob = self._blobs.get(digest)
