@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """regbench: a small, strict benchmark for OCI registries (stdlib only, Python 3.11+).
 
-It follows the harness described in /work/shared/reference/performance-baseline.md:
+It follows the harness described in ../shared/reference/performance-baseline.md:
 http.client, one keep-alive connection per thread, threads for concurrency.
 
 Usage

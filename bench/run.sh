@@ -4,7 +4,7 @@
 #
 #   bench/run.sh                      # full run (about 3-4 minutes, writes ~14 GB, then deletes it)
 #   bench/run.sh --quick              # reduced set (~1 minute)
-#   bench/run.sh --quick --tests small --json /tmp/bench.json    # any regbench options pass through
+#   bench/run.sh --quick --tests small --json bench.json    # any regbench options pass through
 #
 # Both servers listen on free loopback ports, keep their data in a scratch dir from mktemp -d, and
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;

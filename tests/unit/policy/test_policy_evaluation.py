@@ -5,7 +5,7 @@ Sources, cited per case:
           within a single account" (the carlossalazar identity + bucket policy example).
 [cross]   IAM User Guide, "Cross-account policy evaluation logic".
 [ecr]     Amazon ECR User Guide, "Private repository policy examples"; actions and ARNs
-          from /work/shared/reference/ecr-api.md §6.
+          from ../shared/reference/ecr-api.md §6.
 [notp]    IAM User Guide, "AWS JSON policy elements: NotPrincipal".
 [design]  DESIGN.md §10: Principal "*" means authenticated callers, never anonymous.
 """
