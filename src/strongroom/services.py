@@ -11,6 +11,7 @@ from strongroom.auth.authorizer import AuthenticatedUsersAuthorizer, Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
 from strongroom.auth.passwords import Passwords
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.registry.blobs import Blobs
@@ -53,7 +54,7 @@ def open_metadata(settings: Settings) -> SqlMetadataStore:
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)
-    return SqlMetadataStore(engine)
+    return SqlMetadataStore(Database(engine))
 
 
 async def prepare(settings: Settings) -> Bootstrap:

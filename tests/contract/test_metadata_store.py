@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown
+from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.records import NewManifest, Upload
 from strongroom.metadata.sql import SqlMetadataStore
@@ -46,7 +47,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadat
     engine = _sqlite(tmp_path) if request.param == "sqlite" else _postgres(tmp_path)
     migrate(engine)
     migrate(engine)  # idempotent
-    store = SqlMetadataStore(engine)
+    store = SqlMetadataStore(Database(engine))
     try:
         yield store
     finally:

@@ -1,22 +1,14 @@
-"""The metadata store on SQL (SQLite or PostgreSQL) through SQLAlchemy 2 Core.
-
-SQLAlchemy is blocking; each method runs its whole unit of work in one worker thread
-and one transaction.
-"""
+"""The registry's metadata on SQL (SQLite or PostgreSQL) through SQLAlchemy 2 Core:
+accounts, repositories, blob links, uploads, manifests, tags, and users."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
-from typing import ParamSpec, TypeVar
 
-import anyio.to_thread
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from strongroom.errors import ManifestBlobUnknown, NameUnknown, StorageFull
-from strongroom.metadata.engine import POOL_SIZE
+from strongroom.errors import ManifestBlobUnknown, NameUnknown
+from strongroom.metadata.database import Database
 from strongroom.metadata.records import (
     ManifestLookup,
     NewManifest,
@@ -37,96 +29,60 @@ from strongroom.metadata.schema import (
     users,
 )
 
-P = ParamSpec("P")
-T = TypeVar("T")
-
 
 class SqlMetadataStore:
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        self._write_lock = anyio.Lock() if engine.dialect.name == "sqlite" else None
-        # One thread per pooled connection: more would only queue inside the pool while
-        # contending for the GIL.
-        self._threads = anyio.CapacityLimiter(POOL_SIZE)
-
-    async def _write(self, work: Callable[[], T]) -> T:
-        """Run a unit of work that writes. SQLite allows one writer at a time; queueing
-        writers here, rather than in SQLite's busy handler (which sleeps up to 100 ms
-        between tries), keeps the latency of concurrent pushes low."""
-        if self._write_lock is None:
-            return await self._run(work)
-        async with self._write_lock:
-            return await self._run(work)
-
-    async def _run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await anyio.to_thread.run_sync(lambda: work(*args, **kwargs), limiter=self._threads)
-        except sa.exc.OperationalError as error:
-            if "full" in str(error.orig):  # SQLite: "database or disk is full"
-                raise StorageFull() from error
-            raise
-
-    def _reading(self) -> AbstractContextManager[sa.Connection]:
-        return self._engine.begin()
-
-    @contextmanager
-    def _writing(self) -> Iterator[sa.Connection]:
-        """A write transaction (on SQLite, one that takes the write lock at BEGIN)."""
-        with self._engine.connect() as conn:
-            conn.execution_options(writing=True)
-            with conn.begin():
-                yield conn
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     def close(self) -> None:
-        self._engine.dispose()
+        self._db.close()
 
     async def ping(self) -> None:
         def work() -> None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 conn.execute(sa.text("SELECT 1"))
 
-        await self._run(work)
+        await self._db.run(work)
 
     # accounts
 
     async def default_account_id(self) -> str | None:
         def work() -> str | None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return conn.scalar(sa.select(accounts.c.id).where(accounts.c.is_default))
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def create_default_account(self, account_id: str, now: datetime) -> str:
         def work() -> str:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 existing = conn.scalar(sa.select(accounts.c.id).where(accounts.c.is_default))
                 if existing is not None:
                     return str(existing)
                 conn.execute(accounts.insert().values(id=account_id, is_default=True, created_at=now))
                 return account_id
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     # repositories
 
     async def get_repository(self, account_id: str, name: str) -> Repository | None:
         def work() -> Repository | None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return _repository(conn, account_id, name)
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def ensure_repository(self, account_id: str, name: str, now: datetime) -> Repository:
         def work() -> Repository:
             existing = self._sync_get_repository(account_id, name)
             if existing is not None:
                 return existing
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 if conn.scalar(sa.select(accounts.c.id).where(accounts.c.id == account_id)) is None:
                     raise NameUnknown(f"{account_id}/{name}")
                 conn.execute(
-                    self._insert(repositories)
+                    self._db.insert(repositories)
                     .values(account_id=account_id, name=name, created_at=now)
                     .on_conflict_do_nothing()
                 )
@@ -134,10 +90,10 @@ class SqlMetadataStore:
                 assert repository is not None
                 return repository
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     def _sync_get_repository(self, account_id: str, name: str) -> Repository | None:
-        with self._reading() as conn:
+        with self._db.reading() as conn:
             return _repository(conn, account_id, name)
 
     async def list_repository_names(self, account_id: str, last: str | None, limit: int) -> list[str]:
@@ -145,10 +101,10 @@ class SqlMetadataStore:
             query = sa.select(repositories.c.name).where(repositories.c.account_id == account_id)
             if last is not None:
                 query = query.where(repositories.c.name > last)
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return list(conn.scalars(query.order_by(repositories.c.name).limit(limit)))
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     # blob links
 
@@ -163,28 +119,28 @@ class SqlMetadataStore:
                     repository_blobs.c.digest == digest,
                 )
             )
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return conn.scalar(query)
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 self._link(conn, repository_id, digest, size, now)
 
-        await self._write(work)
+        await self._db.write(work)
 
     def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
         conn.execute(
-            self._insert(repository_blobs)
+            self._db.insert(repository_blobs)
             .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
             .on_conflict_do_nothing()
         )
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 result = conn.execute(
                     repository_blobs.delete().where(
                         repository_blobs.c.repository_id == repository_id,
@@ -193,13 +149,13 @@ class SqlMetadataStore:
                 )
                 return result.rowcount > 0
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     # uploads
 
     async def create_upload(self, upload: Upload) -> None:
         def work() -> None:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 conn.execute(
                     uploads.insert().values(
                         id=upload.id,
@@ -210,26 +166,26 @@ class SqlMetadataStore:
                     )
                 )
 
-        await self._write(work)
+        await self._db.write(work)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         def work() -> Upload | None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
             return None if row is None else Upload(**row._mapping)
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def touch_upload(self, upload_id: str, now: datetime) -> None:
         def work() -> None:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 conn.execute(uploads.update().where(uploads.c.id == upload_id).values(updated_at=now))
 
-        await self._write(work)
+        await self._db.write(work)
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 repository_id = conn.scalar(
                     sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
                 )
@@ -238,23 +194,23 @@ class SqlMetadataStore:
                 self._link(conn, repository_id, digest, size, now)
                 conn.execute(uploads.delete().where(uploads.c.id == upload_id))
 
-        await self._write(work)
+        await self._db.write(work)
 
     async def delete_upload(self, upload_id: str) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     async def stale_uploads(self, updated_before: datetime) -> list[str]:
         def work() -> list[str]:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return list(
                     conn.scalars(sa.select(uploads.c.id).where(uploads.c.updated_at < updated_before))
                 )
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     # manifests and tags
 
@@ -262,11 +218,11 @@ class SqlMetadataStore:
         self, repository_id: int, manifest: NewManifest, tag: str | None, now: datetime
     ) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 _require_references(conn, repository_id, manifest)
                 created = (
                     conn.execute(
-                        self._insert(manifests)
+                        self._db.insert(manifests)
                         .values(
                             repository_id=repository_id,
                             digest=manifest.digest,
@@ -292,13 +248,13 @@ class SqlMetadataStore:
                     ]
                     if references:
                         conn.execute(
-                            self._insert(manifest_references)
+                            self._db.insert(manifest_references)
                             .values(repository_id=repository_id, manifest_digest=manifest.digest)
                             .on_conflict_do_nothing(),
                             references,
                         )
                 if tag is not None:
-                    statement = self._insert(tags).values(
+                    statement = self._db.insert(tags).values(
                         repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
                     )
                     conn.execute(
@@ -309,13 +265,13 @@ class SqlMetadataStore:
                     )
                 return created
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     async def lookup_manifest(
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
     ) -> ManifestLookup:
         def work() -> ManifestLookup:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 repository_id = conn.scalar(
                     sa.select(repositories.c.id).where(
                         repositories.c.account_id == account_id, repositories.c.name == name
@@ -339,11 +295,11 @@ class SqlMetadataStore:
                 row = conn.execute(query).first()
             return ManifestLookup(True, None if row is None else StoredManifest(*row))
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 result = conn.execute(
                     manifests.delete().where(
                         manifests.c.repository_id == repository_id, manifests.c.digest == digest
@@ -351,21 +307,21 @@ class SqlMetadataStore:
                 )
                 return result.rowcount > 0
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     async def delete_tag(self, repository_id: int, tag: str) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 result = conn.execute(
                     tags.delete().where(tags.c.repository_id == repository_id, tags.c.name == tag)
                 )
                 return result.rowcount > 0
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     async def list_tags(self, account_id: str, name: str, last: str | None, limit: int) -> list[str] | None:
         def work() -> list[str] | None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 repository = _repository(conn, account_id, name)
                 if repository is None:
                     return None
@@ -374,7 +330,7 @@ class SqlMetadataStore:
                     query = query.where(tags.c.name > last)
                 return list(conn.scalars(query.order_by(tags.c.name).limit(limit)))
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def list_referrers(
         self, repository_id: int, subject_digest: str, artifact_type: str | None
@@ -389,16 +345,16 @@ class SqlMetadataStore:
             ).where(manifests.c.repository_id == repository_id, manifests.c.subject_digest == subject_digest)
             if artifact_type is not None:
                 query = query.where(manifests.c.artifact_type == artifact_type)
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 return [Referrer(*row) for row in conn.execute(query.order_by(manifests.c.digest))]
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     # users
 
     async def get_user(self, account_id: str, name: str) -> User | None:
         def work() -> User | None:
-            with self._reading() as conn:
+            with self._db.reading() as conn:
                 row = conn.execute(
                     sa.select(
                         users.c.id,
@@ -410,11 +366,11 @@ class SqlMetadataStore:
                 ).first()
             return None if row is None else User(*row)
 
-        return await self._run(work)
+        return await self._db.run(work)
 
     async def create_user(self, account_id: str, name: str, password_hash: str, now: datetime) -> User:
         def work() -> User:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 user_id = conn.execute(
                     users.insert()
                     .values(
@@ -428,11 +384,11 @@ class SqlMetadataStore:
                 ).scalar_one()
             return User(user_id, account_id, name, password_hash, 1)
 
-        return await self._write(work)
+        return await self._db.write(work)
 
     async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
         def work() -> bool:
-            with self._writing() as conn:
+            with self._db.writing() as conn:
                 result = conn.execute(
                     users.update()
                     .where(users.c.account_id == account_id, users.c.name == name)
@@ -440,7 +396,7 @@ class SqlMetadataStore:
                 )
                 return result.rowcount > 0
 
-        return await self._write(work)
+        return await self._db.write(work)
 
 
 def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:

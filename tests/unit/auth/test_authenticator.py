@@ -11,6 +11,7 @@ import pytest
 from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
 from strongroom.auth.passwords import Passwords
 from strongroom.errors import AuthenticationRequired
+from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.sql import SqlMetadataStore
 
@@ -34,7 +35,7 @@ class CountingPasswords(Passwords):
 def store(tmp_path: Path) -> Iterator[SqlMetadataStore]:
     engine = create_engine(f"sqlite:///{tmp_path / 'm.db'}")
     migrate(engine)
-    store = SqlMetadataStore(engine)
+    store = SqlMetadataStore(Database(engine))
     yield store
     store.close()
 

@@ -1,0 +1,65 @@
+"""One SQL database shared by the stores built on it: its engine, the threads that run
+units of work, and (on SQLite) the in-process queue of writers.
+
+SQLAlchemy is blocking; each unit of work runs whole, in one transaction, in a worker
+thread, so the event loop never waits on the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, ParamSpec, TypeVar
+
+import anyio.to_thread
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from strongroom.errors import StorageFull
+from strongroom.metadata.engine import POOL_SIZE
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class Database:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self.insert: Any = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._write_lock = anyio.Lock() if self.dialect == "sqlite" else None
+        # One thread per pooled connection: more would only queue inside the pool while
+        # contending for the GIL.
+        self._threads = anyio.CapacityLimiter(POOL_SIZE)
+
+    async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a unit of work that only reads."""
+        try:
+            return await anyio.to_thread.run_sync(lambda: work(*args, **kwargs), limiter=self._threads)
+        except sa.exc.OperationalError as error:
+            if "full" in str(error.orig):  # SQLite: "database or disk is full"
+                raise StorageFull() from error
+            raise
+
+    async def write(self, work: Callable[[], T]) -> T:
+        """Run a unit of work that writes. SQLite allows one writer at a time; queueing
+        writers here, rather than in SQLite's busy handler (which sleeps up to 100 ms
+        between tries), keeps the latency of concurrent pushes low."""
+        if self._write_lock is None:
+            return await self.run(work)
+        async with self._write_lock:
+            return await self.run(work)
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        return self.engine.begin()
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction (on SQLite, one that takes the write lock at BEGIN)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(writing=True)
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
