@@ -23,6 +23,7 @@ Each API maps these to its own wire format in one table: the OCI API in
      ├── UploadRangeInvalid             a chunk does not continue the upload (416)
      ├── ManifestTooLarge               manifest above the size cap (413)
      ├── Unsupported                    the operation is not offered
+     ├── Conflict                       the change conflicts with what exists (already exists, in use)
      ├── StorageFull                    no space left to store the content (507)
      ├── AuthenticationRequired         no or bad credentials (401)
      └── AccessDenied                   credentials fine, policy says no (403)
@@ -125,6 +126,10 @@ class ManifestTooLarge(StrongroomError):
 
 
 class Unsupported(StrongroomError):
+    pass
+
+
+class Conflict(StrongroomError):
     pass
 
 

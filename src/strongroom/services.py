@@ -13,6 +13,7 @@ from strongroom.auth.passwords import Passwords
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
@@ -37,6 +38,7 @@ class Services:
     metadata: SqlMetadataStore
     blob_store: BlobStore
     clock: Clock
+    iam: SqlIamStore
     passwords: Passwords
     authenticator: BasicAuthenticator
     authorizer: Authorizer
@@ -49,21 +51,22 @@ class Services:
         self.metadata.close()
 
 
-def open_metadata(settings: Settings) -> SqlMetadataStore:
-    """The metadata store, migrated to the current schema."""
+def open_database(settings: Settings) -> Database:
+    """The SQL database, migrated to the current schema."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)
-    return SqlMetadataStore(Database(engine))
+    return Database(engine)
 
 
 async def prepare(settings: Settings) -> Bootstrap:
     """Migrate the store and create the default account and administrator if missing."""
-    metadata = open_metadata(settings)
+    database = open_database(settings)
     try:
         password = settings.admin_password.get_secret_value() if settings.admin_password else None
         return await bootstrap(
-            metadata,
+            SqlMetadataStore(database),
+            SqlIamStore(database),
             Passwords(),
             SystemClock(),
             account_id=settings.account_id,
@@ -71,12 +74,14 @@ async def prepare(settings: Settings) -> Bootstrap:
             admin_password=password,
         )
     finally:
-        metadata.close()
+        database.close()
 
 
 async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
-    metadata = open_metadata(settings)
+    database = open_database(settings)
+    metadata = SqlMetadataStore(database)
+    iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
     if account_id is None:
         metadata.close()
@@ -91,9 +96,10 @@ async def build_services(settings: Settings) -> Services:
         metadata=metadata,
         blob_store=blob_store,
         clock=clock,
+        iam=iam,
         passwords=passwords,
         authenticator=BasicAuthenticator(
-            metadata, passwords, CredentialCache(settings.credential_cache_seconds), account_id
+            iam, passwords, CredentialCache(settings.credential_cache_seconds), account_id
         ),
         authorizer=AuthenticatedUsersAuthorizer(),
         uploads=Uploads(context),

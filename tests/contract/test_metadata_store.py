@@ -174,16 +174,6 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
 
 
-async def test_users_and_credential_versions(store: SqlMetadataStore) -> None:
-    await repo(store)
-    user = await store.create_user(ACCOUNT, "admin", "hash-1", NOW)
-    assert await store.get_user(ACCOUNT, "admin") == user
-    assert await store.set_password(ACCOUNT, "admin", "hash-2") is True
-    changed = await store.get_user(ACCOUNT, "admin")
-    assert changed is not None and changed.password_hash == "hash-2" and changed.credential_version == 2
-    assert await store.set_password(ACCOUNT, "ghost", "x") is False
-
-
 async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     digests = [f"sha256:{i:064x}" for i in range(16)]

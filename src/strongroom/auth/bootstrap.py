@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import Protocol
 
+from strongroom.auth.identifiers import USER_PREFIX, unique_id
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.clock import Clock
 from strongroom.metadata.store import AccountStore, UserStore
@@ -19,12 +19,9 @@ class Bootstrap:
     """Set only when this start created the administrator with a generated password."""
 
 
-class _Store(AccountStore, UserStore, Protocol):
-    pass
-
-
 async def bootstrap(
-    store: _Store,
+    accounts: AccountStore,
+    users: UserStore,
     passwords: Passwords,
     clock: Clock,
     *,
@@ -33,11 +30,13 @@ async def bootstrap(
     admin_password: str | None,
 ) -> Bootstrap:
     now = clock.now()
-    account = await store.create_default_account(account_id or _new_account_id(), now)
-    if await store.get_user(account, admin_user) is not None:
+    account = await accounts.create_default_account(account_id or _new_account_id(), now)
+    if await users.get_user(account, admin_user) is not None:
         return Bootstrap(account, admin_user, None)
     password = admin_password or generate_password()
-    await store.create_user(account, admin_user, passwords.hash(password), now)
+    await users.create_user(
+        account, admin_user, user_id=unique_id(USER_PREFIX), now=now, password_hash=passwords.hash(password)
+    )
     return Bootstrap(account, admin_user, None if admin_password else password)
 
 

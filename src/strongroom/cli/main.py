@@ -14,7 +14,9 @@ import click
 
 from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
-from strongroom.services import open_metadata, prepare
+from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.services import open_database, prepare
 from strongroom.settings import Settings, SettingsError, load_settings
 
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
@@ -98,14 +100,14 @@ def reset_password(
         raise click.UsageError("empty password")
 
     async def work() -> bool:
-        metadata = open_metadata(settings)
+        database = open_database(settings)
         try:
-            account = await metadata.default_account_id()
+            account = await SqlMetadataStore(database).default_account_id()
             if account is None:
                 return False
-            return await metadata.set_password(account, username, Passwords().hash(password))
+            return await SqlIamStore(database).set_password(account, username, Passwords().hash(password))
         finally:
-            metadata.close()
+            database.close()
 
     if not anyio.run(work):
         raise click.ClickException(f"no user {username!r} in the default account")

@@ -56,8 +56,53 @@ class User:
     id: int
     account_id: str
     name: str
-    password_hash: str
+    user_id: str
+    """IAM's unique id (``AIDA…``)."""
+    path: str
+    password_hash: str | None
     credential_version: int
+    created_at: datetime
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:user{self.path}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessKey:
+    id: str
+    user: User
+    status: str
+    """``Active`` or ``Inactive``."""
+    secret_ciphertext: bytes
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ManagedPolicy:
+    id: int
+    account_id: str
+    name: str
+    policy_id: str
+    path: str
+    description: str | None
+    document: str
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:policy{self.path}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryAccess:
+    """What authorization needs to know of a repository and its registry."""
+
+    repository_policy: str | None
+    public: bool
+    registry_policy: str | None
 
 
 @dataclass(frozen=True, slots=True)

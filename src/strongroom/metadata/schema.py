@@ -57,10 +57,89 @@ users = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
-    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("user_id", sa.String(32), nullable=False, unique=True),
+    # IAM's unique id (``AIDA…``), ``aws:userid``.
+    sa.Column("path", sa.String(512), nullable=False, server_default="/"),
+    sa.Column("password_hash", sa.String(255), nullable=True),
+    # Only for users who sign in with a password (the bootstrap administrator).
     sa.Column("credential_version", sa.Integer, nullable=False, default=1),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("account_id", "name"),
+)
+
+roles = sa.Table(
+    "roles",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("role_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("path", sa.String(512), nullable=False, server_default="/"),
+    sa.Column("trust_policy", sa.Text, nullable=False),
+    sa.Column("description", sa.String(1000), nullable=True),
+    sa.Column("max_session_seconds", sa.Integer, nullable=False, server_default="3600"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+access_keys = sa.Table(
+    "access_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    # ``AKIA…`` for a user's long-term key, ``ASIA…`` for temporary credentials.
+    sa.Column("user_id", sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("role_id", sa.ForeignKey("roles.id", ondelete="CASCADE"), nullable=True),
+    sa.Column("session_name", sa.String(64), nullable=True),
+    sa.Column("secret_ciphertext", sa.LargeBinary, nullable=False),
+    # The secret, encrypted with the master key (SigV4 needs the plaintext).
+    sa.Column("session_token_hash", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(8), nullable=False, server_default="Active"),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=True),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.CheckConstraint("(user_id IS NULL) != (role_id IS NULL)", name="owner"),
+    sa.Index(None, "user_id"),
+)
+
+managed_policies = sa.Table(
+    "managed_policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("policy_id", sa.String(32), nullable=False, unique=True),
+    sa.Column("path", sa.String(512), nullable=False, server_default="/"),
+    sa.Column("description", sa.String(1000), nullable=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "name"),
+)
+
+policy_attachments = sa.Table(
+    "policy_attachments",
+    metadata,
+    sa.Column("policy_id", sa.ForeignKey("managed_policies.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("principal_kind", sa.String(8), primary_key=True),  # "user" or "role"
+    sa.Column("principal_id", sa.Integer, primary_key=True),
+    sa.Index(None, "principal_kind", "principal_id"),
+)
+
+inline_policies = sa.Table(
+    "inline_policies",
+    metadata,
+    sa.Column("principal_kind", sa.String(8), primary_key=True),  # "user" or "role"
+    sa.Column("principal_id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(128), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+)
+
+registry_policies = sa.Table(
+    "registry_policies",
+    metadata,
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
 repositories = sa.Table(
@@ -70,6 +149,10 @@ repositories = sa.Table(
     sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("name", _byte_ordered(255), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("policy", sa.Text, nullable=True),
+    # The repository policy (IAM JSON), if any.
+    sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Public repositories may be pulled anonymously (DESIGN §10).
     sa.UniqueConstraint("account_id", "name"),
 )
 
@@ -137,4 +220,18 @@ uploads = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Index(None, "updated_at"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column(
+        "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("record", sa.Text, nullable=False),
+    # The event as canonical JSON: principal, action, resource, source, decision.
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    # sha256 over prev_hash and record: each event is chained to the one before.
 )

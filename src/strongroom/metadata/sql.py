@@ -16,7 +16,6 @@ from strongroom.metadata.records import (
     Repository,
     StoredManifest,
     Upload,
-    User,
 )
 from strongroom.metadata.schema import (
     accounts,
@@ -26,13 +25,16 @@ from strongroom.metadata.schema import (
     repository_blobs,
     tags,
     uploads,
-    users,
 )
 
 
 class SqlMetadataStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+
+    @property
+    def database(self) -> Database:
+        return self._db
 
     def close(self) -> None:
         self._db.close()
@@ -349,54 +351,6 @@ class SqlMetadataStore:
                 return [Referrer(*row) for row in conn.execute(query.order_by(manifests.c.digest))]
 
         return await self._db.run(work)
-
-    # users
-
-    async def get_user(self, account_id: str, name: str) -> User | None:
-        def work() -> User | None:
-            with self._db.reading() as conn:
-                row = conn.execute(
-                    sa.select(
-                        users.c.id,
-                        users.c.account_id,
-                        users.c.name,
-                        users.c.password_hash,
-                        users.c.credential_version,
-                    ).where(users.c.account_id == account_id, users.c.name == name)
-                ).first()
-            return None if row is None else User(*row)
-
-        return await self._db.run(work)
-
-    async def create_user(self, account_id: str, name: str, password_hash: str, now: datetime) -> User:
-        def work() -> User:
-            with self._db.writing() as conn:
-                user_id = conn.execute(
-                    users.insert()
-                    .values(
-                        account_id=account_id,
-                        name=name,
-                        password_hash=password_hash,
-                        credential_version=1,
-                        created_at=now,
-                    )
-                    .returning(users.c.id)
-                ).scalar_one()
-            return User(user_id, account_id, name, password_hash, 1)
-
-        return await self._db.write(work)
-
-    async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
-        def work() -> bool:
-            with self._db.writing() as conn:
-                result = conn.execute(
-                    users.update()
-                    .where(users.c.account_id == account_id, users.c.name == name)
-                    .values(password_hash=password_hash, credential_version=users.c.credential_version + 1)
-                )
-                return result.rowcount > 0
-
-        return await self._db.write(work)
 
 
 def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:

@@ -92,16 +92,23 @@ class ManifestStore(Protocol):
 class UserStore(Protocol):
     async def get_user(self, account_id: str, name: str) -> User | None: ...
 
-    async def create_user(self, account_id: str, name: str, password_hash: str, now: datetime) -> User: ...
+    async def create_user(
+        self,
+        account_id: str,
+        name: str,
+        *,
+        user_id: str,
+        now: datetime,
+        path: str = "/",
+        password_hash: str | None = None,
+    ) -> User: ...
 
     async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
         """Replace the password hash and bump the credential version."""
         ...
 
 
-class MetadataStore(
-    AccountStore, RepositoryStore, BlobLinkStore, UploadStore, ManifestStore, UserStore, Protocol
-):
+class MetadataStore(AccountStore, RepositoryStore, BlobLinkStore, UploadStore, ManifestStore, Protocol):
     async def ping(self) -> None: ...
 
     def close(self) -> None: ...

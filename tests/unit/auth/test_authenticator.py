@@ -13,6 +13,7 @@ from strongroom.auth.passwords import Passwords
 from strongroom.errors import AuthenticationRequired
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 
 pytestmark = pytest.mark.anyio
@@ -48,8 +49,9 @@ async def make(store: SqlMetadataStore, ttl: float = 30) -> tuple[BasicAuthentic
     passwords = CountingPasswords()
     now = datetime.now(UTC)
     await store.create_default_account(ACCOUNT, now)
-    await store.create_user(ACCOUNT, "ci", passwords.hash("right"), now)
-    return BasicAuthenticator(store, passwords, CredentialCache(ttl), ACCOUNT), passwords
+    iam = SqlIamStore(store.database)
+    await iam.create_user(ACCOUNT, "ci", user_id="AIDATEST", now=now, password_hash=passwords.hash("right"))
+    return BasicAuthenticator(iam, passwords, CredentialCache(ttl), ACCOUNT), passwords
 
 
 async def test_concurrent_requests_share_one_verification(store: SqlMetadataStore) -> None:

@@ -1,0 +1,447 @@
+"""Identities and policies on SQL: users, access keys, inline and managed policies,
+repository and registry policies, repository visibility."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+
+from strongroom.errors import Conflict
+from strongroom.metadata.database import Database
+from strongroom.metadata.records import AccessKey, ManagedPolicy, RepositoryAccess, User
+from strongroom.metadata.schema import (
+    access_keys,
+    inline_policies,
+    managed_policies,
+    policy_attachments,
+    registry_policies,
+    repositories,
+    users,
+)
+
+PrincipalKind = Literal["user", "role"]
+
+_USER_COLUMNS = (
+    users.c.id,
+    users.c.account_id,
+    users.c.name,
+    users.c.user_id,
+    users.c.path,
+    users.c.password_hash,
+    users.c.credential_version,
+    users.c.created_at,
+)
+
+
+class SqlIamStore:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    # users
+
+    async def create_user(
+        self,
+        account_id: str,
+        name: str,
+        *,
+        user_id: str,
+        now: datetime,
+        path: str = "/",
+        password_hash: str | None = None,
+    ) -> User:
+        def work() -> User:
+            with self._db.writing() as conn:
+                if _user(conn, account_id, name) is not None:
+                    raise Conflict(f"User with name {name} already exists.")
+                pk = conn.execute(
+                    users.insert()
+                    .values(
+                        account_id=account_id, name=name, user_id=user_id, path=path,
+                        password_hash=password_hash, credential_version=1, created_at=now,
+                    )
+                    .returning(users.c.id)
+                ).scalar_one()  # fmt: skip
+            return User(pk, account_id, name, user_id, path, password_hash, 1, now)
+
+        return await self._db.write(work)
+
+    async def get_user(self, account_id: str, name: str) -> User | None:
+        def work() -> User | None:
+            with self._db.reading() as conn:
+                return _user(conn, account_id, name)
+
+        return await self._db.run(work)
+
+    async def list_users(self, account_id: str) -> list[User]:
+        def work() -> list[User]:
+            query = sa.select(*_USER_COLUMNS).where(users.c.account_id == account_id).order_by(users.c.name)
+            with self._db.reading() as conn:
+                return [User(*row) for row in conn.execute(query)]
+
+        return await self._db.run(work)
+
+    async def delete_user(self, user: User) -> None:
+        """Delete a user that has no access keys and no policies (IAM's DeleteConflict rule)."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                if conn.scalar(sa.select(sa.func.count()).where(access_keys.c.user_id == user.id)):
+                    raise Conflict("Cannot delete entity, must delete access keys first.")
+                if _inline_names(conn, "user", user.id) or _attached(conn, "user", user.id):
+                    raise Conflict("Cannot delete entity, must delete policies first.")
+                conn.execute(users.delete().where(users.c.id == user.id))
+
+        await self._db.write(work)
+
+    async def set_password(self, account_id: str, name: str, password_hash: str) -> bool:
+        """Replace the password hash and bump the credential version."""
+
+        def work() -> bool:
+            with self._db.writing() as conn:
+                result = conn.execute(
+                    users.update()
+                    .where(users.c.account_id == account_id, users.c.name == name)
+                    .values(password_hash=password_hash, credential_version=users.c.credential_version + 1)
+                )
+                return result.rowcount > 0
+
+        return await self._db.write(work)
+
+    # access keys
+
+    async def create_access_key(
+        self, user: User, key_id: str, secret_ciphertext: bytes, now: datetime
+    ) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                owned = conn.scalar(sa.select(sa.func.count()).where(access_keys.c.user_id == user.id))
+                if (owned or 0) >= 2:  # IAM's quota: two access keys per user
+                    raise Conflict("Cannot exceed quota for AccessKeysPerUser: 2")
+                conn.execute(
+                    access_keys.insert().values(
+                        id=key_id, user_id=user.id, secret_ciphertext=secret_ciphertext,
+                        status="Active", created_at=now,
+                    )
+                )  # fmt: skip
+
+        await self._db.write(work)
+
+    async def get_access_key(self, key_id: str) -> AccessKey | None:
+        def work() -> AccessKey | None:
+            query = (
+                sa.select(
+                    access_keys.c.id, access_keys.c.status, access_keys.c.secret_ciphertext,
+                    access_keys.c.created_at, access_keys.c.last_used_at, *_USER_COLUMNS,
+                )
+                .join(users, users.c.id == access_keys.c.user_id)
+                .where(access_keys.c.id == key_id)
+            )  # fmt: skip
+            with self._db.reading() as conn:
+                row = conn.execute(query).first()
+            if row is None:
+                return None
+            key_fields, user_fields = tuple(row[:5]), tuple(row[5:])
+            return AccessKey(key_fields[0], User(*user_fields), *key_fields[1:])
+
+        return await self._db.run(work)
+
+    async def list_access_keys(self, user: User) -> list[AccessKey]:
+        def work() -> list[AccessKey]:
+            query = (
+                sa.select(
+                    access_keys.c.id, access_keys.c.status, access_keys.c.secret_ciphertext,
+                    access_keys.c.created_at, access_keys.c.last_used_at,
+                )
+                .where(access_keys.c.user_id == user.id)
+                .order_by(access_keys.c.created_at, access_keys.c.id)
+            )  # fmt: skip
+            with self._db.reading() as conn:
+                return [AccessKey(row[0], user, *row[1:]) for row in conn.execute(query)]
+
+        return await self._db.run(work)
+
+    async def set_access_key_status(self, user: User, key_id: str, status: str) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                result = conn.execute(
+                    access_keys.update()
+                    .where(access_keys.c.id == key_id, access_keys.c.user_id == user.id)
+                    .values(status=status)
+                )
+                return result.rowcount > 0
+
+        return await self._db.write(work)
+
+    async def delete_access_key(self, user: User, key_id: str) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                result = conn.execute(
+                    access_keys.delete().where(access_keys.c.id == key_id, access_keys.c.user_id == user.id)
+                )
+                return result.rowcount > 0
+
+        return await self._db.write(work)
+
+    async def record_access_key_use(self, key_id: str, now: datetime) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(access_keys.update().where(access_keys.c.id == key_id).values(last_used_at=now))
+
+        await self._db.write(work)
+
+    # inline policies
+
+    async def put_inline_policy(
+        self, kind: PrincipalKind, principal_id: int, name: str, document: str
+    ) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                statement = self._db.insert(inline_policies).values(
+                    principal_kind=kind, principal_id=principal_id, name=name, document=document
+                )
+                conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[
+                            inline_policies.c.principal_kind,
+                            inline_policies.c.principal_id,
+                            inline_policies.c.name,
+                        ],
+                        set_={"document": document},
+                    )
+                )
+
+        await self._db.write(work)
+
+    async def get_inline_policy(self, kind: PrincipalKind, principal_id: int, name: str) -> str | None:
+        def work() -> str | None:
+            with self._db.reading() as conn:
+                return conn.scalar(
+                    sa.select(inline_policies.c.document).where(*_inline_key(kind, principal_id, name))
+                )
+
+        return await self._db.run(work)
+
+    async def delete_inline_policy(self, kind: PrincipalKind, principal_id: int, name: str) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                return (
+                    conn.execute(
+                        inline_policies.delete().where(*_inline_key(kind, principal_id, name))
+                    ).rowcount
+                    > 0
+                )
+
+        return await self._db.write(work)
+
+    async def list_inline_policies(self, kind: PrincipalKind, principal_id: int) -> list[str]:
+        def work() -> list[str]:
+            with self._db.reading() as conn:
+                return _inline_names(conn, kind, principal_id)
+
+        return await self._db.run(work)
+
+    # managed policies
+
+    async def create_managed_policy(
+        self, account_id: str, name: str, *, policy_id: str, document: str, now: datetime,
+        path: str = "/", description: str | None = None,
+    ) -> ManagedPolicy:  # fmt: skip
+        def work() -> ManagedPolicy:
+            with self._db.writing() as conn:
+                if _policy(conn, account_id, name) is not None:
+                    raise Conflict(f"A policy called {name} already exists. Duplicate names are not allowed.")
+                pk = conn.execute(
+                    managed_policies.insert()
+                    .values(
+                        account_id=account_id, name=name, policy_id=policy_id, path=path,
+                        description=description, document=document, created_at=now, updated_at=now,
+                    )
+                    .returning(managed_policies.c.id)
+                ).scalar_one()  # fmt: skip
+            return ManagedPolicy(pk, account_id, name, policy_id, path, description, document, now, now)
+
+        return await self._db.write(work)
+
+    async def get_managed_policy(self, account_id: str, name: str) -> ManagedPolicy | None:
+        def work() -> ManagedPolicy | None:
+            with self._db.reading() as conn:
+                return _policy(conn, account_id, name)
+
+        return await self._db.run(work)
+
+    async def list_managed_policies(self, account_id: str) -> list[ManagedPolicy]:
+        def work() -> list[ManagedPolicy]:
+            query = (
+                sa.select(managed_policies)
+                .where(managed_policies.c.account_id == account_id)
+                .order_by(managed_policies.c.name)
+            )
+            with self._db.reading() as conn:
+                return [ManagedPolicy(*row) for row in conn.execute(query)]
+
+        return await self._db.run(work)
+
+    async def delete_managed_policy(self, policy: ManagedPolicy) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                attached = conn.scalar(
+                    sa.select(sa.func.count()).where(policy_attachments.c.policy_id == policy.id)
+                )
+                if attached:
+                    raise Conflict("Cannot delete a policy attached to entities.")
+                conn.execute(managed_policies.delete().where(managed_policies.c.id == policy.id))
+
+        await self._db.write(work)
+
+    async def attach_policy(self, policy: ManagedPolicy, kind: PrincipalKind, principal_id: int) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(
+                    self._db.insert(policy_attachments)
+                    .values(policy_id=policy.id, principal_kind=kind, principal_id=principal_id)
+                    .on_conflict_do_nothing()
+                )
+
+        await self._db.write(work)
+
+    async def detach_policy(self, policy: ManagedPolicy, kind: PrincipalKind, principal_id: int) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                result = conn.execute(
+                    policy_attachments.delete().where(
+                        policy_attachments.c.policy_id == policy.id,
+                        policy_attachments.c.principal_kind == kind,
+                        policy_attachments.c.principal_id == principal_id,
+                    )
+                )
+                return result.rowcount > 0
+
+        return await self._db.write(work)
+
+    async def list_attached_policies(self, kind: PrincipalKind, principal_id: int) -> list[ManagedPolicy]:
+        def work() -> list[ManagedPolicy]:
+            with self._db.reading() as conn:
+                return _attached(conn, kind, principal_id)
+
+        return await self._db.run(work)
+
+    async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]:
+        """Every policy document that applies to the principal, by name (inline and attached)."""
+
+        def work() -> dict[str, str]:
+            with self._db.reading() as conn:
+                inline = conn.execute(
+                    sa.select(inline_policies.c.name, inline_policies.c.document).where(
+                        inline_policies.c.principal_kind == kind,
+                        inline_policies.c.principal_id == principal_id,
+                    )
+                ).all()
+                attached = _attached(conn, kind, principal_id)
+            documents = {f"inline:{name}": document for name, document in inline}
+            documents.update({policy.arn: policy.document for policy in attached})
+            return documents
+
+        return await self._db.run(work)
+
+    # resource policies and visibility
+
+    async def repository_access(self, account_id: str, name: str) -> RepositoryAccess:
+        def work() -> RepositoryAccess:
+            with self._db.reading() as conn:
+                row = conn.execute(
+                    sa.select(repositories.c.policy, repositories.c.public).where(
+                        repositories.c.account_id == account_id, repositories.c.name == name
+                    )
+                ).first()
+                registry = conn.scalar(
+                    sa.select(registry_policies.c.document).where(
+                        registry_policies.c.account_id == account_id
+                    )
+                )
+            if row is None:
+                return RepositoryAccess(None, False, registry)
+            return RepositoryAccess(row[0], bool(row[1]), registry)
+
+        return await self._db.run(work)
+
+    async def set_repository_policy(self, repository_id: int, document: str | None) -> None:
+        await self._update_repository(repository_id, policy=document)
+
+    async def set_repository_public(self, repository_id: int, public: bool) -> None:
+        await self._update_repository(repository_id, public=public)
+
+    async def _update_repository(self, repository_id: int, **values: Any) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(repositories.update().where(repositories.c.id == repository_id).values(**values))
+
+        await self._db.write(work)
+
+    async def get_registry_policy(self, account_id: str) -> str | None:
+        def work() -> str | None:
+            with self._db.reading() as conn:
+                return conn.scalar(
+                    sa.select(registry_policies.c.document).where(
+                        registry_policies.c.account_id == account_id
+                    )
+                )
+
+        return await self._db.run(work)
+
+    async def put_registry_policy(self, account_id: str, document: str | None, now: datetime) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(registry_policies.delete().where(registry_policies.c.account_id == account_id))
+                if document is not None:
+                    conn.execute(
+                        registry_policies.insert().values(
+                            account_id=account_id, document=document, updated_at=now
+                        )
+                    )
+
+        await self._db.write(work)
+
+
+def _user(conn: sa.Connection, account_id: str, name: str) -> User | None:
+    row = conn.execute(
+        sa.select(*_USER_COLUMNS).where(users.c.account_id == account_id, users.c.name == name)
+    ).first()
+    return None if row is None else User(*row)
+
+
+def _policy(conn: sa.Connection, account_id: str, name: str) -> ManagedPolicy | None:
+    row = conn.execute(
+        sa.select(managed_policies).where(
+            managed_policies.c.account_id == account_id, managed_policies.c.name == name
+        )
+    ).first()
+    return None if row is None else ManagedPolicy(*row)
+
+
+def _inline_key(kind: PrincipalKind, principal_id: int, name: str) -> tuple[Any, ...]:
+    return (
+        inline_policies.c.principal_kind == kind,
+        inline_policies.c.principal_id == principal_id,
+        inline_policies.c.name == name,
+    )
+
+
+def _inline_names(conn: sa.Connection, kind: PrincipalKind, principal_id: int) -> list[str]:
+    query = (
+        sa.select(inline_policies.c.name)
+        .where(inline_policies.c.principal_kind == kind, inline_policies.c.principal_id == principal_id)
+        .order_by(inline_policies.c.name)
+    )
+    return list(conn.scalars(query))
+
+
+def _attached(conn: sa.Connection, kind: PrincipalKind, principal_id: int) -> list[ManagedPolicy]:
+    query = (
+        sa.select(managed_policies)
+        .join(policy_attachments, policy_attachments.c.policy_id == managed_policies.c.id)
+        .where(policy_attachments.c.principal_kind == kind, policy_attachments.c.principal_id == principal_id)
+        .order_by(managed_policies.c.name)
+    )
+    return [ManagedPolicy(*row) for row in conn.execute(query)]

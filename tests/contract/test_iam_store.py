@@ -1,0 +1,135 @@
+"""The IAM store contract, run against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from strongroom.errors import Conflict
+from strongroom.metadata.database import Database
+from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.sql import SqlMetadataStore
+from support.databases import postgres_url
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = "123456789012"
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[SqlMetadataStore, SqlIamStore]]:
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    else:
+        url = postgres_url()
+        if url is None:
+            pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
+            conn.execute(sa.text("CREATE SCHEMA public"))
+    migrate(engine)
+    database = Database(engine)
+    try:
+        yield SqlMetadataStore(database), SqlIamStore(database)
+    finally:
+        database.close()
+
+
+async def test_users(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    user = await iam.create_user(ACCOUNT, "ci", user_id="AIDAONE", now=NOW, path="/build/")
+    assert user.arn == f"arn:aws:iam::{ACCOUNT}:user/build/ci"
+    assert await iam.get_user(ACCOUNT, "ci") == user
+    with pytest.raises(Conflict, match="already exists"):
+        await iam.create_user(ACCOUNT, "ci", user_id="AIDATWO", now=NOW)
+    await iam.create_user(ACCOUNT, "admin", user_id="AIDATHREE", now=NOW, password_hash="h1")
+    assert [u.name for u in await iam.list_users(ACCOUNT)] == ["admin", "ci"]
+    assert await iam.set_password(ACCOUNT, "admin", "h2") is True
+    admin = await iam.get_user(ACCOUNT, "admin")
+    assert admin is not None
+    assert (admin.password_hash, admin.credential_version) == ("h2", 2)
+    await iam.delete_user(user)
+    assert await iam.get_user(ACCOUNT, "ci") is None
+
+
+async def test_access_keys(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    user = await iam.create_user(ACCOUNT, "ci", user_id="AIDAONE", now=NOW)
+    await iam.create_access_key(user, "AKIAONE", b"cipher-1", NOW)
+    await iam.create_access_key(user, "AKIATWO", b"cipher-2", NOW)
+    with pytest.raises(Conflict, match="AccessKeysPerUser"):
+        await iam.create_access_key(user, "AKIATHREE", b"cipher-3", NOW)
+    key = await iam.get_access_key("AKIAONE")
+    assert key is not None
+    assert (key.user.name, key.status, key.secret_ciphertext) == ("ci", "Active", b"cipher-1")
+    assert await iam.set_access_key_status(user, "AKIAONE", "Inactive") is True
+    await iam.record_access_key_use("AKIATWO", NOW)
+    listed = await iam.list_access_keys(user)
+    assert [(k.id, k.status, k.last_used_at) for k in listed] == [
+        ("AKIAONE", "Inactive", None),
+        ("AKIATWO", "Active", NOW),
+    ]
+    with pytest.raises(Conflict, match="access keys"):
+        await iam.delete_user(user)
+    assert await iam.delete_access_key(user, "AKIAONE") is True
+    assert await iam.delete_access_key(user, "AKIAONE") is False
+    assert await iam.get_access_key("AKIAONE") is None
+
+
+async def test_inline_and_managed_policies(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    user = await iam.create_user(ACCOUNT, "ci", user_id="AIDAONE", now=NOW)
+    await iam.put_inline_policy("user", user.id, "push", ALLOW_ALL)
+    await iam.put_inline_policy("user", user.id, "push", ALLOW_ALL.replace("Allow", "Deny"))
+    assert await iam.list_inline_policies("user", user.id) == ["push"]
+    assert "Deny" in (await iam.get_inline_policy("user", user.id, "push") or "")
+    policy = await iam.create_managed_policy(
+        ACCOUNT, "Admins", policy_id="ANPAONE", document=ALLOW_ALL, now=NOW
+    )
+    assert policy.arn == f"arn:aws:iam::{ACCOUNT}:policy/Admins"
+    with pytest.raises(Conflict):
+        await iam.create_managed_policy(ACCOUNT, "Admins", policy_id="ANPATWO", document=ALLOW_ALL, now=NOW)
+    await iam.attach_policy(policy, "user", user.id)
+    await iam.attach_policy(policy, "user", user.id)  # idempotent
+    assert [p.name for p in await iam.list_attached_policies("user", user.id)] == ["Admins"]
+    documents = await iam.identity_policies("user", user.id)
+    assert set(documents) == {"inline:push", policy.arn}
+    with pytest.raises(Conflict):
+        await iam.delete_managed_policy(policy)
+    with pytest.raises(Conflict, match="policies"):
+        await iam.delete_user(user)
+    assert await iam.detach_policy(policy, "user", user.id) is True
+    assert await iam.delete_inline_policy("user", user.id, "push") is True
+    await iam.delete_managed_policy(policy)
+    assert await iam.identity_policies("user", user.id) == {}
+    await iam.delete_user(user)
+
+
+async def test_repository_policy_visibility_and_registry_policy(
+    stores: tuple[SqlMetadataStore, SqlIamStore],
+) -> None:
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    access = await iam.repository_access(ACCOUNT, "team/model")
+    assert (access.repository_policy, access.public, access.registry_policy) == (None, False, None)
+    repository = await metadata.ensure_repository(ACCOUNT, "team/model", NOW)
+    await iam.set_repository_policy(repository.id, ALLOW_ALL)
+    await iam.set_repository_public(repository.id, True)
+    await iam.put_registry_policy(ACCOUNT, ALLOW_ALL, NOW)
+    access = await iam.repository_access(ACCOUNT, "team/model")
+    assert (access.repository_policy, access.public, access.registry_policy) == (ALLOW_ALL, True, ALLOW_ALL)
+    await iam.put_registry_policy(ACCOUNT, None, NOW)
+    await iam.set_repository_policy(repository.id, None)
+    assert await iam.get_registry_policy(ACCOUNT) is None
+    assert (await iam.repository_access(ACCOUNT, "team/model")).repository_policy is None
