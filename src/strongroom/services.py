@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
-from strongroom.auth.authorizer import AuthenticatedUsersAuthorizer, Authorizer
+from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
+from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.auth.passwords import Passwords
+from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
@@ -40,6 +42,7 @@ class Services:
     clock: Clock
     iam: SqlIamStore
     passwords: Passwords
+    secrets: SecretBox
     authenticator: BasicAuthenticator
     authorizer: Authorizer
     uploads: Uploads
@@ -57,6 +60,16 @@ def open_database(settings: Settings) -> Database:
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)
     return Database(engine)
+
+
+def open_secret_box(settings: Settings) -> SecretBox:
+    """The box that encrypts access-key secrets: the configured master key, or one
+    generated once into the data directory (0600)."""
+    if settings.master_key is not None:
+        key_id, key = key_from_setting(settings.master_key.get_secret_value())
+    else:
+        key_id, key = load_or_create_master_key(settings.master_key_file)
+    return SecretBox({key_id: key}, key_id)
 
 
 async def prepare(settings: Settings) -> Bootstrap:
@@ -89,6 +102,7 @@ async def build_services(settings: Settings) -> Services:
     blob_store = BLOB_STORES[settings.storage](settings)
     clock = SystemClock()
     passwords = Passwords()
+    secrets = open_secret_box(settings)
     context = RegistryContext(metadata, blob_store, clock, RandomIdFactory())
     return Services(
         settings=settings,
@@ -98,10 +112,11 @@ async def build_services(settings: Settings) -> Services:
         clock=clock,
         iam=iam,
         passwords=passwords,
+        secrets=secrets,
         authenticator=BasicAuthenticator(
-            iam, passwords, CredentialCache(settings.credential_cache_seconds), account_id
+            iam, passwords, secrets, clock, CredentialCache(settings.credential_cache_seconds), account_id
         ),
-        authorizer=AuthenticatedUsersAuthorizer(),
+        authorizer=IamAuthorizer(iam),
         uploads=Uploads(context),
         blobs=Blobs(context),
         manifests=Manifests(context),

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     admin_user: str = Field("admin", min_length=1, max_length=64)
     admin_password: SecretStr | None = None
     """Password of the administrator created at first start; generated when unset."""
+    master_key: SecretStr | None = None
+    """Base64 AES-256 key that encrypts access-key secrets; default: generated into
+    ``<data-dir>/master.key`` (0600). Processes sharing a database must share it."""
     storage: Literal["filesystem", "memory"] = "filesystem"
     durable_writes: bool = True
     """fsync blobs before publishing them."""
@@ -73,6 +76,10 @@ class Settings(BaseModel):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "storage"
+
+    @property
+    def master_key_file(self) -> Path:
+        return self.data_dir / "master.key"
 
 
 def load_settings(

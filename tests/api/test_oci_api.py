@@ -333,9 +333,11 @@ async def test_uploads_belong_to_their_repository(client: httpx.AsyncClient) -> 
     assert response.status_code == 404
 
 
-async def test_accounts_in_the_path(client: httpx.AsyncClient) -> None:
+async def test_other_accounts_need_their_resource_policy(client: httpx.AsyncClient) -> None:
+    # The administrator's Allow * covers its own account only: across accounts the
+    # resource side must allow too, and account 999999999999 has no such policy.
     response = await client.post("/v2/999999999999/team/model/blobs/uploads/")
-    assert response.status_code == 404 and response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+    assert response.status_code == 403 and response.json()["errors"][0]["code"] == "DENIED"
 
 
 async def test_unrouted_paths_answer_oci_json(client: httpx.AsyncClient) -> None:

@@ -22,3 +22,14 @@ class Action(StrEnum):
     BATCH_DELETE_IMAGE = "ecr:BatchDeleteImage"
     # signing in
     GET_AUTHORIZATION_TOKEN = "ecr:GetAuthorizationToken"  # noqa: S105 (an action name)
+
+
+PULL_ACTIONS = frozenset(
+    {
+        Action.BATCH_GET_IMAGE,
+        Action.GET_DOWNLOAD_URL_FOR_LAYER,
+        Action.BATCH_CHECK_LAYER_AVAILABILITY,
+        Action.LIST_IMAGES,
+    }
+)
+"""What a public repository lets anyone do."""

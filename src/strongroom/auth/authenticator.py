@@ -6,19 +6,28 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 import anyio
 
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.principals import ANONYMOUS, Principal
-from strongroom.clock import monotonic
+from strongroom.auth.secretbox import SecretBox, SecretBoxError
+from strongroom.clock import Clock, monotonic
 from strongroom.errors import AuthenticationRequired
+from strongroom.metadata.records import AccessKey, User
 from strongroom.metadata.store import UserStore
 
 MAX_CREDENTIAL_HEADER = 4096
+ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
+
+logger = logging.getLogger("strongroom.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +73,15 @@ class CredentialCache:
             del self._entries[key]
 
 
+class CredentialStore(UserStore, Protocol):
+    async def get_access_key(self, key_id: str) -> AccessKey | None: ...
+
+    async def record_access_key_use(self, key_id: str, now: datetime) -> None: ...
+
+
 class BasicAuthenticator:
-    """Basic credentials of users of the default account.
+    """Basic credentials: an access key (``AKIA…`` id as user name, secret as password)
+    of any account, or the name and password of a user of the default account.
 
     A password hash costs ~0.1 s and 64 MiB, so a credential is verified at most once
     at a time: concurrent requests with the same credential wait for the one
@@ -74,14 +90,18 @@ class BasicAuthenticator:
 
     def __init__(
         self,
-        users: UserStore,
+        users: CredentialStore,
         passwords: Passwords,
+        secrets: SecretBox,
+        clock: Clock,
         cache: CredentialCache,
         default_account_id: str,
         parallel_verifications: int = 2,
     ) -> None:
         self._users = users
         self._passwords = passwords
+        self._secrets = secrets
+        self._clock = clock
         self._cache = cache
         self._account_id = default_account_id
         self._in_flight: dict[bytes, anyio.Event] = {}
@@ -108,17 +128,38 @@ class BasicAuthenticator:
     async def _verify(self, key: bytes, username: str, password: str) -> Principal:
         done = self._in_flight[key] = anyio.Event()
         try:
-            async with self._verifications:
-                user = await self._users.get_user(self._account_id, username)
-                ok = await self._passwords.verify(user.password_hash if user else None, password)
-            if user is None or not ok:
-                raise AuthenticationRequired("invalid username or password")
-            principal = Principal(user.account_id, user.name, "user")
+            if ACCESS_KEY_ID.match(username):
+                user = await self._verify_access_key(username, password)
+            else:
+                user = await self._verify_password(username, password)
+            principal = Principal(user.account_id, user.name, "user", user.path, user.user_id, user.id)
             self._cache.put(key, principal)
             return principal
         finally:
             del self._in_flight[key]
             done.set()
+
+    async def _verify_password(self, username: str, password: str) -> User:
+        async with self._verifications:
+            user = await self._users.get_user(self._account_id, username)
+            ok = await self._passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok:
+            raise AuthenticationRequired("invalid username or password")
+        return user
+
+    async def _verify_access_key(self, key_id: str, secret: str) -> User:
+        found = await self._users.get_access_key(key_id)
+        expected = b"\0" * 40
+        if found is not None:
+            try:
+                expected = self._secrets.decrypt(found.secret_ciphertext, key_id.encode())
+            except SecretBoxError:
+                logger.error("the secret of access key %s does not decrypt with the master key", key_id)
+        ok = hmac.compare_digest(expected, secret.encode("utf-8", "surrogatepass"))
+        if found is None or not ok or found.status != "Active":
+            raise AuthenticationRequired("invalid access key id or secret, or the key is inactive")
+        await self._users.record_access_key_use(key_id, self._clock.now())
+        return found.user
 
 
 def _decode_basic(credentials: str) -> tuple[str, str]:

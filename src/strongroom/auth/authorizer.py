@@ -3,7 +3,8 @@ on a resource. Routes declare the action and resource; they never decide."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from strongroom.auth.principals import Principal
@@ -15,6 +16,8 @@ class AccessRequest:
     action: str
     resource: str
     """An ARN, e.g. ``arn:aws:ecr:<region>:<account>:repository/<name>``."""
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
+    """Condition keys of the request: ``aws:SourceIp``, ``aws:SecureTransport``, ``aws:CurrentTime``…"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +28,3 @@ class Decision:
 
 class Authorizer(Protocol):
     async def decide(self, request: AccessRequest) -> Decision: ...
-
-
-class AuthenticatedUsersAuthorizer:
-    """Until IAM policies exist every user is an administrator of the registry:
-    authenticated principals may do everything, anonymous ones nothing."""
-
-    async def decide(self, request: AccessRequest) -> Decision:
-        if request.principal.is_anonymous:
-            return Decision(False, "anonymous access is not allowed")
-        return Decision(True, "authenticated users are administrators")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol
 
 from strongroom.auth.identifiers import USER_PREFIX, unique_id
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.clock import Clock
+from strongroom.metadata.iam import PrincipalKind
 from strongroom.metadata.store import AccountStore, UserStore
 
 
@@ -19,9 +21,19 @@ class Bootstrap:
     """Set only when this start created the administrator with a generated password."""
 
 
+ADMINISTRATOR_POLICY_NAME = "AdministratorAccess"
+ADMINISTRATOR_POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+class _UserStore(UserStore, Protocol):
+    async def put_inline_policy(
+        self, kind: PrincipalKind, principal_id: int, name: str, document: str
+    ) -> None: ...
+
+
 async def bootstrap(
     accounts: AccountStore,
-    users: UserStore,
+    users: _UserStore,
     passwords: Passwords,
     clock: Clock,
     *,
@@ -34,9 +46,10 @@ async def bootstrap(
     if await users.get_user(account, admin_user) is not None:
         return Bootstrap(account, admin_user, None)
     password = admin_password or generate_password()
-    await users.create_user(
+    user = await users.create_user(
         account, admin_user, user_id=unique_id(USER_PREFIX), now=now, password_hash=passwords.hash(password)
     )
+    await users.put_inline_policy("user", user.id, ADMINISTRATOR_POLICY_NAME, ADMINISTRATOR_POLICY)
     return Bootstrap(account, admin_user, None if admin_password else password)
 
 

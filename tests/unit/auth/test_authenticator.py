@@ -10,6 +10,8 @@ import pytest
 
 from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
 from strongroom.auth.passwords import Passwords
+from strongroom.auth.secretbox import SecretBox
+from strongroom.clock import SystemClock
 from strongroom.errors import AuthenticationRequired
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
@@ -51,7 +53,9 @@ async def make(store: SqlMetadataStore, ttl: float = 30) -> tuple[BasicAuthentic
     await store.create_default_account(ACCOUNT, now)
     iam = SqlIamStore(store.database)
     await iam.create_user(ACCOUNT, "ci", user_id="AIDATEST", now=now, password_hash=passwords.hash("right"))
-    return BasicAuthenticator(iam, passwords, CredentialCache(ttl), ACCOUNT), passwords
+    box = SecretBox.from_keys(b"k" * 32)
+    authenticator = BasicAuthenticator(iam, passwords, box, SystemClock(), CredentialCache(ttl), ACCOUNT)
+    return authenticator, passwords
 
 
 async def test_concurrent_requests_share_one_verification(store: SqlMetadataStore) -> None:
@@ -92,3 +96,35 @@ async def test_cache_expires_and_forgets(store: SqlMetadataStore) -> None:
     cache.put(key, principal)
     cache.forget(principal)
     assert cache.get(key) is None
+
+
+async def test_access_keys_authenticate_across_accounts(store: SqlMetadataStore) -> None:
+    authenticator, passwords = await make(store)
+    iam = SqlIamStore(store.database)
+    await store.create_default_account("999999999999", datetime.now(UTC))  # no-op: default exists
+    user = await iam.get_user(ACCOUNT, "ci")
+    assert user is not None
+    box = SecretBox.from_keys(b"k" * 32)
+    key_id, secret = "AKIAABCDEFGHIJKLMNOP", "s3cr3t/with+chars"
+    await iam.create_access_key(
+        user, key_id, box.encrypt(secret.encode(), key_id.encode()), datetime.now(UTC)
+    )
+    principal = await authenticator.authenticate(basic(key_id, secret))
+    assert (principal.name, principal.unique_id, principal.pk) == ("ci", "AIDATEST", user.id)
+    assert passwords.verifications == 0  # keys need no password hash
+    (key,) = await iam.list_access_keys(user)
+    assert key.last_used_at is not None
+    for wrong in (basic(key_id, "nope"), basic("AKIAZZZZZZZZZZZZZZZZ", secret)):
+        with pytest.raises(AuthenticationRequired):
+            await authenticator.authenticate(wrong)
+    await iam.set_access_key_status(user, key_id, "Inactive")
+    fresh, _ = await make_again(store)
+    with pytest.raises(AuthenticationRequired, match="inactive"):
+        await fresh.authenticate(basic(key_id, secret))
+
+
+async def make_again(store: SqlMetadataStore) -> tuple[BasicAuthenticator, CountingPasswords]:
+    passwords = CountingPasswords()
+    box = SecretBox.from_keys(b"k" * 32)
+    iam = SqlIamStore(store.database)
+    return BasicAuthenticator(iam, passwords, box, SystemClock(), CredentialCache(30), ACCOUNT), passwords

@@ -53,7 +53,7 @@ class Call:
         """Ask about a second repository (e.g. the source of a mount)."""
         region = self.services.settings.region
         decision = await self.services.authorizer.decide(
-            AccessRequest(self.principal, action, repository.arn(region))
+            AccessRequest(self.principal, action, repository.arn(region), request_context(self.request))
         )
         return decision.allowed
 
@@ -90,7 +90,7 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
         try:
             principal = await services.authenticator.authenticate(request.headers.get("authorization"))
             repository = _repository(request, services)
-            await _authorize(services, route, principal, repository)
+            await _authorize(services, route, principal, repository, request_context(request))
             response = await route.handler(Call(request, services, repository, principal))
             if head and route.method == "GET":
                 response.body = b""
@@ -116,7 +116,11 @@ def _repository(request: Request, services: Services) -> RepositoryRef:
 
 
 async def _authorize(
-    services: Services, route: OciRoute, principal: Principal, repository: RepositoryRef
+    services: Services,
+    route: OciRoute,
+    principal: Principal,
+    repository: RepositoryRef,
+    context: dict[str, str | list[str]],
 ) -> None:
     if route.resource is Resource.NONE or route.action is None:
         if principal.is_anonymous:
@@ -127,11 +131,25 @@ async def _authorize(
         resource = repository.arn(region)
     else:
         resource = f"arn:aws:ecr:{region}:{repository.account_id}:repository/*"
-    decision = await services.authorizer.decide(AccessRequest(principal, route.action, resource))
+    decision = await services.authorizer.decide(AccessRequest(principal, route.action, resource, context))
     if not decision.allowed:
         if principal.is_anonymous:
             raise AuthenticationRequired("authentication required")
         raise AccessDenied(f"not authorized to perform {route.action} on {resource}")
+
+
+def request_context(request: Request) -> dict[str, str | list[str]]:
+    """The condition keys a request brings (IAM "AWS global condition context keys")."""
+    services: Services = request.app.state.services
+    now = services.clock.now()
+    context: dict[str, str | list[str]] = {
+        "aws:SecureTransport": "true" if request.url.scheme == "https" else "false",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+    }
+    if request.client is not None:
+        context["aws:SourceIp"] = request.client.host
+    return context
 
 
 def _challenge(services: Services) -> dict[str, str]:

@@ -20,6 +20,7 @@ branch_labels = None
 depends_on = None
 
 _ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_ADMIN = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 
 def upgrade() -> None:
@@ -148,12 +149,25 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("user_id", sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column("path", sa.String(length=512), server_default="/", nullable=False))
         batch_op.alter_column("password_hash", existing_type=sa.VARCHAR(length=255), nullable=True)
-    # Existing users (the bootstrap administrator) get IAM unique ids.
+    # Existing users (the bootstrap administrator) get IAM unique ids, and keep the
+    # administrator rights every user had before policies existed.
     connection = op.get_bind()
     users = sa.table("users", sa.column("id", sa.Integer), sa.column("user_id", sa.String))
+    inline = sa.table(
+        "inline_policies",
+        sa.column("principal_kind", sa.String),
+        sa.column("principal_id", sa.Integer),
+        sa.column("name", sa.String),
+        sa.column("document", sa.Text),
+    )
     for (user_pk,) in connection.execute(sa.select(users.c.id)).all():
         unique_id = "AIDA" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(17))
         connection.execute(users.update().where(users.c.id == user_pk).values(user_id=unique_id))
+        connection.execute(
+            inline.insert().values(
+                principal_kind="user", principal_id=user_pk, name="AdministratorAccess", document=_ADMIN
+            )
+        )
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.alter_column("user_id", existing_type=sa.String(length=32), nullable=False)
         batch_op.create_unique_constraint(batch_op.f("uq_users_user_id"), ["user_id"])

@@ -1,0 +1,84 @@
+"""Authorization by IAM policies: the caller's identity policies, the repository
+policy and the registry policy, evaluated by :mod:`strongroom.policy` with AWS rules.
+
+Anonymous callers get only what a public repository offers: pulls (DESIGN §10). A
+policy's ``Principal: "*"`` means any authenticated caller, never an anonymous one.
+Stored policies were validated when written; one that no longer parses fails closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from typing import Protocol
+
+from strongroom.auth.actions import PULL_ACTIONS
+from strongroom.auth.authorizer import AccessRequest, Decision
+from strongroom.auth.principals import Principal
+from strongroom.errors import StrongroomError
+from strongroom.metadata.iam import PrincipalKind
+from strongroom.metadata.records import RepositoryAccess
+from strongroom.policy.document import Policy, PolicyKind
+from strongroom.policy.evaluation import evaluate
+from strongroom.policy.request import Caller, Request
+
+logger = logging.getLogger("strongroom.auth")
+
+_REPOSITORY_ARN = re.compile(r"^arn:aws:ecr:[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
+
+
+class PolicySource(Protocol):
+    async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]: ...
+
+    async def repository_access(self, account_id: str, name: str) -> RepositoryAccess: ...
+
+
+class IamAuthorizer:
+    def __init__(self, policies: PolicySource) -> None:
+        self._policies = policies
+
+    async def decide(self, request: AccessRequest) -> Decision:
+        match = _REPOSITORY_ARN.match(request.resource)
+        if match is None:
+            return Decision(False, f"no policy governs resource {request.resource}")
+        account, name = match.group("account"), match.group("name")
+        access = await self._policies.repository_access(account, name)
+        principal = request.principal
+        try:
+            repository = _parse(access.repository_policy, PolicyKind.RESOURCE)
+            registry = _parse(access.registry_policy, PolicyKind.RESOURCE)
+            identity: dict[str, Policy] = {}
+            if not principal.is_anonymous:
+                documents = await self._policies.identity_policies("user", principal.pk)
+                identity = {
+                    name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()
+                }
+        except StrongroomError as error:
+            logger.error("a stored policy no longer parses; denying: %s", error.message)
+            return Decision(False, "a stored policy is invalid; denied")
+        verdict = evaluate(
+            Request(_caller(principal), request.action, request.resource, account, dict(request.context)),
+            identity,
+            repository,
+            registry,
+        )
+        public_pull = access.public and request.action in PULL_ACTIONS
+        if principal.is_anonymous and public_pull and verdict.reason != "explicit_deny":
+            return Decision(True, "the repository is public")
+        return Decision(verdict.allowed, verdict.detail)
+
+
+def _caller(principal: Principal) -> Caller:
+    if principal.is_anonymous:
+        return Caller.anonymous()
+    return Caller.user(principal.account_id, principal.name, path=principal.path, user_id=principal.unique_id)
+
+
+def _parse(text: str | None, kind: PolicyKind) -> Policy | None:
+    return None if text is None else _parse_required(text, kind)
+
+
+@lru_cache(maxsize=4096)
+def _parse_required(text: str, kind: PolicyKind) -> Policy:
+    return Policy.from_json(text, kind)
