@@ -133,3 +133,13 @@ async def test_repository_policy_visibility_and_registry_policy(
     await iam.set_repository_policy(repository.id, None)
     assert await iam.get_registry_policy(ACCOUNT) is None
     assert (await iam.repository_access(ACCOUNT, "team/model")).repository_policy is None
+
+
+async def test_accounts(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
+    metadata, _ = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    assert await metadata.create_account("222222222222", NOW) is True
+    assert await metadata.create_account("222222222222", NOW) is False
+    assert await metadata.create_account(ACCOUNT, NOW) is False
+    assert await metadata.list_accounts() == [ACCOUNT, "222222222222"]
+    assert await metadata.default_account_id() == ACCOUNT

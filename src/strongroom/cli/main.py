@@ -14,6 +14,7 @@ import click
 
 from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
+from strongroom.cli import iam as iam_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -42,8 +43,18 @@ def _settings(config_file: Path | None, **flags: Any) -> Settings:
 
 
 @click.group()
-def main() -> None:
-    """Strongroom: a secure registry for ML models and container images."""
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory.")
+def main(config_file: Path | None, data_dir: Path | None) -> None:
+    """Strongroom: a secure registry for ML models and container images.
+
+    --config and --data-dir given here apply to the administrative commands
+    (account, iam, repo); serve, migrate and admin also take them themselves."""
+
+
+main.add_command(iam_commands.account)
+main.add_command(iam_commands.iam)
+main.add_command(iam_commands.repo)
 
 
 @main.command()

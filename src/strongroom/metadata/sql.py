@@ -66,6 +66,26 @@ class SqlMetadataStore:
 
         return await self._db.write(work)
 
+    async def create_account(self, account_id: str, now: datetime) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                inserted = conn.execute(
+                    self._db.insert(accounts)
+                    .values(id=account_id, is_default=False, created_at=now)
+                    .on_conflict_do_nothing()
+                    .returning(accounts.c.id)
+                ).first()
+                return inserted is not None
+
+        return await self._db.write(work)
+
+    async def list_accounts(self) -> list[str]:
+        def work() -> list[str]:
+            with self._db.reading() as conn:
+                return list(conn.scalars(sa.select(accounts.c.id).order_by(accounts.c.id)))
+
+        return await self._db.run(work)
+
     # repositories
 
     async def get_repository(self, account_id: str, name: str) -> Repository | None:

@@ -1,0 +1,130 @@
+"""Managing identities and access: accounts, users, access keys, identity policies,
+repository and registry policies, repository visibility.
+
+The CLI calls these today; the IAM query API will call the same use cases. Every
+policy is validated (IAM's grammar, see :mod:`strongroom.policy`) before it is stored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from strongroom.auth.identifiers import USER_PREFIX, access_key_id, secret_access_key, unique_id
+from strongroom.auth.secretbox import SecretBox
+from strongroom.clock import Clock
+from strongroom.errors import Conflict, InvalidRequest, NameUnknown, NotFound
+from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.records import User
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.oci.names import is_account_id, validate_name
+from strongroom.policy.document import Policy, PolicyKind
+
+_IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
+_POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
+_PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+class NoSuchEntity(NotFound):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NewAccessKey:
+    user: User
+    access_key_id: str
+    secret_access_key: str
+    """Shown once; stored only encrypted."""
+
+
+class IdentityAdmin:
+    def __init__(
+        self, metadata: SqlMetadataStore, iam: SqlIamStore, secrets: SecretBox, clock: Clock
+    ) -> None:
+        self._metadata = metadata
+        self._iam = iam
+        self._secrets = secrets
+        self._clock = clock
+
+    async def create_account(self, account_id: str) -> str:
+        if not is_account_id(account_id):
+            raise InvalidRequest(f"account ids are 12 digits, not {account_id[:40]!r}")
+        if not await self._metadata.create_account(account_id, self._clock.now()):
+            raise Conflict(f"account {account_id} already exists")
+        return account_id
+
+    async def create_user(self, account_id: str, name: str, path: str = "/") -> User:
+        _check(_IAM_NAME, name, "user name")
+        _check(_PATH, path, "path")
+        await self._account(account_id)
+        return await self._iam.create_user(
+            account_id, name, user_id=unique_id(USER_PREFIX), now=self._clock.now(), path=path
+        )
+
+    async def user(self, account_id: str, name: str) -> User:
+        user = await self._iam.get_user(account_id, name)
+        if user is None:
+            raise NoSuchEntity(f"The user with name {name} cannot be found.")
+        return user
+
+    async def delete_user(self, account_id: str, name: str) -> None:
+        await self._iam.delete_user(await self.user(account_id, name))
+
+    async def create_access_key(self, account_id: str, user_name: str) -> NewAccessKey:
+        user = await self.user(account_id, user_name)
+        key_id, secret = access_key_id(), secret_access_key()
+        ciphertext = self._secrets.encrypt(secret.encode(), key_id.encode())
+        await self._iam.create_access_key(user, key_id, ciphertext, self._clock.now())
+        return NewAccessKey(user, key_id, secret)
+
+    async def set_access_key_status(self, account_id: str, user_name: str, key_id: str, active: bool) -> None:
+        user = await self.user(account_id, user_name)
+        if not await self._iam.set_access_key_status(user, key_id, "Active" if active else "Inactive"):
+            raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
+
+    async def delete_access_key(self, account_id: str, user_name: str, key_id: str) -> None:
+        user = await self.user(account_id, user_name)
+        if not await self._iam.delete_access_key(user, key_id):
+            raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
+
+    async def put_user_policy(self, account_id: str, user_name: str, policy_name: str, document: str) -> None:
+        _check(_POLICY_NAME, policy_name, "policy name")
+        Policy.from_json(document, PolicyKind.IDENTITY)
+        user = await self.user(account_id, user_name)
+        await self._iam.put_inline_policy("user", user.id, policy_name, document)
+
+    async def delete_user_policy(self, account_id: str, user_name: str, policy_name: str) -> None:
+        user = await self.user(account_id, user_name)
+        if not await self._iam.delete_inline_policy("user", user.id, policy_name):
+            raise NoSuchEntity(f"The user policy with name {policy_name} cannot be found.")
+
+    async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
+        """Set (or with None, remove) a repository's policy; the repository must exist."""
+        if document is not None:
+            Policy.from_json(document, PolicyKind.RESOURCE)
+        found = await self._repository(account_id, repository)
+        await self._iam.set_repository_policy(found, document)
+
+    async def set_repository_public(self, account_id: str, repository: str, public: bool) -> None:
+        await self._iam.set_repository_public(await self._repository(account_id, repository), public)
+
+    async def put_registry_policy(self, account_id: str, document: str | None) -> None:
+        if document is not None:
+            Policy.from_json(document, PolicyKind.RESOURCE)
+        await self._account(account_id)
+        await self._iam.put_registry_policy(account_id, document, self._clock.now())
+
+    async def _account(self, account_id: str) -> None:
+        if account_id not in await self._metadata.list_accounts():
+            raise NoSuchEntity(f"account {account_id} does not exist")
+
+    async def _repository(self, account_id: str, name: str) -> int:
+        repository = await self._metadata.get_repository(account_id, validate_name(name))
+        if repository is None:
+            raise NameUnknown(name)
+        return repository.id
+
+
+def _check(pattern: re.Pattern[str], value: str, what: str) -> None:
+    if pattern.match(value) is None:
+        raise InvalidRequest(f"invalid {what}: {value[:80]!r}")

@@ -1,0 +1,195 @@
+"""``strongroom account|iam|repo …``: administrative commands on the store named by the
+settings, acting as the local operator. Output is JSON, shaped like the AWS CLI's."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from strongroom.auth.management import IdentityAdmin
+from strongroom.clock import SystemClock
+from strongroom.errors import StrongroomError
+from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.services import open_database, open_secret_box
+from strongroom.settings import Settings, SettingsError, load_settings
+
+T = TypeVar("T")
+
+
+def _settings(context: click.Context) -> Settings:
+    params = context.find_root().params
+    try:
+        return load_settings(params.get("config_file"), data_dir=params.get("data_dir"))
+    except SettingsError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
+    """Run ``work(admin, default_account_id)`` against the configured store."""
+    settings = _settings(click.get_current_context())
+
+    async def main() -> T:
+        database = open_database(settings)
+        try:
+            metadata = SqlMetadataStore(database)
+            default = await metadata.default_account_id()
+            if default is None:
+                raise click.ClickException("the store is not set up: run `strongroom migrate` first")
+            admin = IdentityAdmin(metadata, SqlIamStore(database), open_secret_box(settings), SystemClock())
+            return await work(admin, default)
+        finally:
+            database.close()
+
+    try:
+        return anyio.run(main)
+    except StrongroomError as error:
+        raise click.ClickException(error.message) from None
+
+
+def _emit(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+def _document(text: str) -> str:
+    """A policy given inline, or as ``file://path`` like the AWS CLI."""
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://")).read_text()
+    return text
+
+
+account_option = click.option("--account-id", help="Account (default: the default account).")
+
+
+@click.group("account")
+def account() -> None:
+    """Accounts (12-digit registry ids)."""
+
+
+@account.command("create")
+@click.option("--id", "account_id", required=True, help="The new account's 12-digit id.")
+def create_account(account_id: str) -> None:
+    created = run_admin(lambda admin, _: admin.create_account(account_id))
+    _emit({"AccountId": created})
+
+
+@click.group("iam")
+def iam() -> None:
+    """Users, access keys and identity policies."""
+
+
+@iam.command("create-user")
+@click.option("--user-name", required=True)
+@click.option("--path", default="/")
+@account_option
+def create_user(user_name: str, path: str, account_id: str | None) -> None:
+    user = run_admin(lambda admin, default: admin.create_user(account_id or default, user_name, path))
+    _emit({"User": {"UserName": user.name, "UserId": user.user_id, "Arn": user.arn, "Path": user.path}})
+
+
+@iam.command("delete-user")
+@click.option("--user-name", required=True)
+@account_option
+def delete_user(user_name: str, account_id: str | None) -> None:
+    run_admin(lambda admin, default: admin.delete_user(account_id or default, user_name))
+
+
+@iam.command("create-access-key")
+@click.option("--user-name", required=True)
+@account_option
+def create_access_key(user_name: str, account_id: str | None) -> None:
+    """Create an access key; its secret is shown this once."""
+    key = run_admin(lambda admin, default: admin.create_access_key(account_id or default, user_name))
+    _emit(
+        {
+            "AccessKey": {
+                "UserName": key.user.name,
+                "AccessKeyId": key.access_key_id,
+                "Status": "Active",
+                "SecretAccessKey": key.secret_access_key,
+            }
+        }
+    )
+
+
+@iam.command("update-access-key")
+@click.option("--user-name", required=True)
+@click.option("--access-key-id", required=True)
+@click.option("--status", type=click.Choice(["Active", "Inactive"]), required=True)
+@account_option
+def update_access_key(user_name: str, access_key_id: str, status: str, account_id: str | None) -> None:
+    run_admin(
+        lambda admin, default: admin.set_access_key_status(
+            account_id or default, user_name, access_key_id, status == "Active"
+        )
+    )
+
+
+@iam.command("delete-access-key")
+@click.option("--user-name", required=True)
+@click.option("--access-key-id", required=True)
+@account_option
+def delete_access_key(user_name: str, access_key_id: str, account_id: str | None) -> None:
+    run_admin(lambda admin, default: admin.delete_access_key(account_id or default, user_name, access_key_id))
+
+
+@iam.command("put-user-policy")
+@click.option("--user-name", required=True)
+@click.option("--policy-name", required=True)
+@click.option("--policy-document", required=True, help="JSON, or file://path")
+@account_option
+def put_user_policy(user_name: str, policy_name: str, policy_document: str, account_id: str | None) -> None:
+    document = _document(policy_document)
+    run_admin(
+        lambda admin, default: admin.put_user_policy(account_id or default, user_name, policy_name, document)
+    )
+
+
+@iam.command("delete-user-policy")
+@click.option("--user-name", required=True)
+@click.option("--policy-name", required=True)
+@account_option
+def delete_user_policy(user_name: str, policy_name: str, account_id: str | None) -> None:
+    run_admin(lambda admin, default: admin.delete_user_policy(account_id or default, user_name, policy_name))
+
+
+@click.group("repo")
+def repo() -> None:
+    """Repository policies and visibility."""
+
+
+@repo.command("set-policy")
+@click.option("--repository-name", required=True)
+@click.option("--policy-text", required=True, help="JSON, or file://path")
+@account_option
+def set_repository_policy(repository_name: str, policy_text: str, account_id: str | None) -> None:
+    document = _document(policy_text)
+    run_admin(
+        lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, document)
+    )
+
+
+@repo.command("delete-policy")
+@click.option("--repository-name", required=True)
+@account_option
+def delete_repository_policy(repository_name: str, account_id: str | None) -> None:
+    run_admin(
+        lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, None)
+    )
+
+
+@repo.command("set-visibility")
+@click.option("--repository-name", required=True)
+@click.argument("visibility", type=click.Choice(["public", "private"]))
+@account_option
+def set_visibility(repository_name: str, visibility: str, account_id: str | None) -> None:
+    """Public repositories may be pulled anonymously; nothing else is ever anonymous."""
+    public = visibility == "public"
+    run_admin(
+        lambda admin, default: admin.set_repository_public(account_id or default, repository_name, public)
+    )
