@@ -20,6 +20,7 @@ from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
+from strongroom.api.token import token
 from strongroom.services import Services, build_services
 from strongroom.settings import Settings
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         routes=[
             Route("/healthz", healthz, include_in_schema=False),
             Route("/readyz", readyz, include_in_schema=False),
+            Route("/token", token, methods=["GET", "POST"], include_in_schema=False),
             *starlette_routes(ROUTES),
         ],
         middleware=[Middleware(RegistryHeaders)],

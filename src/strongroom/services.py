@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
 from strongroom.auth.authorizer import Authorizer
@@ -12,6 +15,7 @@ from strongroom.auth.bootstrap import Bootstrap, bootstrap
 from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
+from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
@@ -43,6 +47,7 @@ class Services:
     iam: SqlIamStore
     passwords: Passwords
     secrets: SecretBox
+    tokens: TokenIssuer
     authenticator: BasicAuthenticator
     authorizer: Authorizer
     uploads: Uploads
@@ -72,9 +77,18 @@ def open_secret_box(settings: Settings) -> SecretBox:
     return SecretBox({key_id: key}, key_id)
 
 
+def open_token_key(settings: Settings) -> Ed25519PrivateKey:
+    if settings.token_signing_key is not None:
+        return load_private_key(settings.token_signing_key.get_secret_value())
+    return load_or_create_signing_key(settings.token_key_file)
+
+
 async def prepare(settings: Settings) -> Bootstrap:
     """Migrate the store and create the default account and administrator if missing."""
     database = open_database(settings)
+    # Keys are made here, once, before any worker process starts.
+    open_secret_box(settings)
+    open_token_key(settings)
     try:
         password = settings.admin_password.get_secret_value() if settings.admin_password else None
         return await bootstrap(
@@ -117,6 +131,9 @@ async def build_services(settings: Settings) -> Services:
             iam, passwords, secrets, clock, CredentialCache(settings.credential_cache_seconds), account_id
         ),
         authorizer=IamAuthorizer(iam),
+        tokens=TokenIssuer(
+            open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
+        ),
         uploads=Uploads(context),
         blobs=Blobs(context),
         manifests=Manifests(context),

@@ -46,6 +46,10 @@ class Settings(BaseModel):
     master_key: SecretStr | None = None
     """Base64 AES-256 key that encrypts access-key secrets; default: generated into
     ``<data-dir>/master.key`` (0600). Processes sharing a database must share it."""
+    token_signing_key: SecretStr | None = None
+    """PEM Ed25519 private key that signs bearer tokens; default: generated into
+    ``<data-dir>/token-signing.key`` (0600). Processes sharing a database must share it."""
+    token_ttl_seconds: int = Field(300, ge=60, le=3600)
     storage: Literal["filesystem", "memory"] = "filesystem"
     durable_writes: bool = True
     """fsync blobs before publishing them."""
@@ -76,6 +80,15 @@ class Settings(BaseModel):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "storage"
+
+    @property
+    def token_key_file(self) -> Path:
+        return self.data_dir / "token-signing.key"
+
+    @property
+    def token_service(self) -> str:
+        """The ``service`` (JWT audience) of bearer tokens: the public URL's host[:port]."""
+        return self.resolved_public_url.split("://", 1)[1].split("/", 1)[0]
 
     @property
     def master_key_file(self) -> Path:

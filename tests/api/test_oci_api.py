@@ -53,7 +53,9 @@ async def push_image(client: httpx.AsyncClient, name: str, tag: str, **extra: ob
 async def test_base_endpoint_needs_credentials(client: httpx.AsyncClient) -> None:
     response = await client.get("/v2/", auth=None)
     assert response.status_code == 401
-    assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert response.headers["WWW-Authenticate"] == (
+        'Bearer realm="http://127.0.0.1:5000/token",service="127.0.0.1:5000"'
+    )
     assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
     assert response.json()["errors"][0]["code"] == "UNAUTHORIZED"
     assert (await client.get("/v2/", auth=("admin", "wrong"))).status_code == 401

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from strongroom.api.oci.errors import error_response, plain_error
 from strongroom.auth.authorizer import AccessRequest
 from strongroom.auth.principals import Principal
+from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
 from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
 from strongroom.oci.names import RepositoryRef
 from strongroom.services import Services
@@ -88,15 +89,15 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
         route = methods.get(request.method) or methods["GET"]
         services: Services = request.app.state.services
         try:
-            principal = await services.authenticator.authenticate(request.headers.get("authorization"))
+            principal, grant = await _authenticate(request, services)
             repository = _repository(request, services)
-            await _authorize(services, route, principal, repository, request_context(request))
+            await _authorize(services, route, principal, repository, request_context(request), grant)
             response = await route.handler(Call(request, services, repository, principal))
             if head and route.method == "GET":
                 response.body = b""
             return response
         except AuthenticationRequired as error:
-            return error_response(error, head=head, headers=_challenge(services))
+            return error_response(error, head=head, headers=_challenge(request, services, route, error))
         except StrongroomError as error:
             return error_response(error, head=head)
         except ClientDisconnect:
@@ -115,23 +116,40 @@ def _repository(request: Request, services: Services) -> RepositoryRef:
     return RepositoryRef.parse(name, services.default_account_id)
 
 
+class InsufficientScope(AuthenticationRequired):
+    """A valid bearer token that lacks an action policy would allow: fetch a new one."""
+
+
+async def _authenticate(request: Request, services: Services) -> tuple[Principal, Grant | None]:
+    authorization = request.headers.get("authorization")
+    if authorization and authorization[:7].lower() == "bearer ":
+        grant = services.tokens.verify(authorization[7:].strip(), services.clock.now())
+        return grant.principal, grant
+    return await services.authenticator.authenticate(authorization), None
+
+
 async def _authorize(
     services: Services,
     route: OciRoute,
     principal: Principal,
     repository: RepositoryRef,
     context: dict[str, str | list[str]],
+    grant: Grant | None,
 ) -> None:
     if route.resource is Resource.NONE or route.action is None:
-        if principal.is_anonymous:
+        if principal.is_anonymous and grant is None:
             raise AuthenticationRequired("authentication required")
         return
     region = services.settings.region
     if route.resource is Resource.REPOSITORY:
-        resource = repository.arn(region)
+        resource, key = repository.arn(region), repository.path
     else:
-        resource = f"arn:aws:ecr:{region}:{repository.account_id}:repository/*"
+        resource, key = f"arn:aws:ecr:{region}:{repository.account_id}:repository/*", CATALOG
+    if grant is not None and grant.allows(key, route.action):
+        return  # decided by policy when the token was issued
     decision = await services.authorizer.decide(AccessRequest(principal, route.action, resource, context))
+    if grant is not None and decision.allowed:
+        raise InsufficientScope(f"the bearer token does not grant {route.action} on {repository.path}")
     if not decision.allowed:
         if principal.is_anonymous:
             raise AuthenticationRequired("authentication required")
@@ -152,5 +170,23 @@ def request_context(request: Request) -> dict[str, str | list[str]]:
     return context
 
 
-def _challenge(services: Services) -> dict[str, str]:
-    return {"WWW-Authenticate": 'Basic realm="Strongroom", charset="UTF-8"'}
+def _challenge(
+    request: Request, services: Services, route: OciRoute, error: AuthenticationRequired
+) -> dict[str, str]:
+    """``Bearer realm=…,service=…,scope=…`` (RFC 6750 §3, every value quoted); Basic
+    credentials stay accepted on every request."""
+    settings = services.settings
+    parts = [f'realm="{settings.resolved_public_url}/token"', f'service="{settings.token_service}"']
+    scope = None
+    if route.resource is Resource.REGISTRY:
+        scope = "registry:catalog:*"
+    elif route.resource is Resource.REPOSITORY and route.action is not None:
+        try:
+            scope = challenge_scope(_repository(request, services).path, route.action)
+        except StrongroomError:
+            scope = None
+    if scope is not None:
+        parts.append(f'scope="{scope}"')
+    if isinstance(error, InsufficientScope):
+        parts.append('error="insufficient_scope"')
+    return {"WWW-Authenticate": "Bearer " + ",".join(parts)}

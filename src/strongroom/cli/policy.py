@@ -1,0 +1,216 @@
+"""``strongroom iam policy validate`` and ``strongroom iam simulate``: policy checks that
+need no store.
+
+``validate`` parses a document as IAM would and lists Access-Analyzer-style findings
+(policy/findings.py). ``simulate`` decides one request against the documents given on
+the command line with the same engine the registry uses (policy/evaluation.py) and
+says which statement decided. Both print JSON.
+
+A store-backed simulation (``--user-name`` instead of ``--identity-policy``) would
+gather the user's policies, the repository policy and the registry policy through
+``run_admin`` and hand them to :func:`simulation` unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import click
+
+from strongroom.policy.context import ContextValue
+from strongroom.policy.document import Policy, PolicyKind
+from strongroom.policy.errors import MalformedPolicyDocument
+from strongroom.policy.evaluation import Decision, evaluate
+from strongroom.policy.findings import findings, has_errors
+from strongroom.policy.request import Caller, Request
+
+_USER_OR_ROLE = re.compile(
+    r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:.*/)?)(?P<name>[^/]+)$"
+)
+_ASSUMED_ROLE = re.compile(
+    r"^arn:aws:sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/(?P<session>[^/]+)$"
+)
+_ANONYMOUS = "anonymous"
+
+
+def _emit(value: object) -> None:
+    click.echo(json.dumps(value, indent=2))
+
+
+def _read(option: str, text: str) -> tuple[str, str]:
+    """(name, text) of a document given inline or as ``file://path`` like the AWS CLI."""
+    if not text.startswith("file://"):
+        return "inline", text
+    path = Path(text.removeprefix("file://"))
+    try:
+        return path.name, path.read_text()
+    except OSError as error:
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=option) from None
+
+
+def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
+    try:
+        return Policy.from_json(text, kind)
+    except MalformedPolicyDocument as error:
+        raise click.ClickException(f"{option} {name}: MalformedPolicyDocument: {error.message}") from None
+
+
+@click.command("validate")
+@click.option("--policy-document", required=True, help="JSON, or file://path")
+@click.option(
+    "--policy-type",
+    type=click.Choice([kind.value for kind in PolicyKind]),
+    default=PolicyKind.IDENTITY.value,
+    show_default=True,
+    help="identity: attached to a user or role; resource: a repository or registry policy.",
+)
+def policy_validate(policy_document: str, policy_type: str) -> None:
+    """Check a policy: exit 1 if it is malformed or has ERROR findings.
+
+    Findings are shaped like IAM Access Analyzer's: ERROR, SECURITY_WARNING, WARNING and
+    SUGGESTION, each with an issue code and the statement it concerns."""
+    _, text = _read("--policy-document", policy_document)
+    try:
+        policy = Policy.from_json(text, PolicyKind(policy_type))
+    except MalformedPolicyDocument as error:
+        raise click.ClickException(f"MalformedPolicyDocument: {error.message}") from None
+    found = findings(policy)
+    _emit({"findings": [finding.as_json() for finding in found]})
+    if has_errors(found):
+        raise click.exceptions.Exit(1)
+
+
+def parse_principal(text: str) -> Caller:
+    """An IAM user or role ARN, an assumed-role session ARN, or ``anonymous``."""
+    if text == _ANONYMOUS:
+        return Caller.anonymous()
+    found = _USER_OR_ROLE.match(text)
+    if found is not None:
+        make = Caller.user if found["type"] == "user" else Caller.role
+        return make(found["account"], found["name"], path=found["path"])
+    session = _ASSUMED_ROLE.match(text)
+    if session is not None:
+        return Caller.assumed_role(session["account"], session["role"], session["session"])
+    raise click.BadParameter(
+        "expected arn:aws:iam::<account>:user/<name>, …:role/<name>, "
+        "arn:aws:sts::<account>:assumed-role/<role>/<session>, or anonymous",
+        param_hint="--principal",
+    )
+
+
+def parse_context(entries: tuple[str, ...]) -> dict[str, ContextValue]:
+    """``key=value`` pairs; a key given more than once becomes multivalued."""
+    values: dict[str, list[str]] = {}
+    for entry in entries:
+        key, sep, value = entry.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{entry!r} is not key=value", param_hint="--context")
+        values.setdefault(key, []).append(value)
+    return {key: found[0] if len(found) == 1 else found for key, found in values.items()}
+
+
+def _resource_account(resource: str, caller: Caller, given: str | None) -> str:
+    """The account owning ``resource``: given, else the ARN's, else the caller's (for ``*``)."""
+    if given is not None:
+        return given
+    parts = resource.split(":", 5)
+    if len(parts) == 6 and parts[4]:
+        return parts[4]
+    if caller.account_id is not None:
+        return caller.account_id
+    raise click.UsageError("--resource names no account: give --resource-account")
+
+
+def simulation(
+    request: Request,
+    identity_policies: Mapping[str, Policy],
+    resource_policy: Policy | None,
+    registry_policy: Policy | None,
+) -> dict[str, object]:
+    """The decision on ``request`` and what made it, as printed (pure)."""
+    decision: Decision = evaluate(request, identity_policies, resource_policy, registry_policy)
+    return {
+        "decision": str(decision.reason),
+        "allowed": decision.allowed,
+        "detail": decision.detail,
+        "statements": [
+            {"source": str(ref.source), "policy": ref.policy_name, "index": ref.index, "sid": ref.sid}
+            for ref in decision.statements
+        ],
+        "request": {
+            "principal": request.caller.arn or _ANONYMOUS,
+            "action": request.action,
+            "resource": request.resource,
+            "resourceAccount": request.resource_account,
+            "crossAccount": request.cross_account,
+            "context": dict(request.context),
+        },
+    }
+
+
+def _identity_policies(documents: tuple[str, ...]) -> dict[str, Policy]:
+    """Named by file, or ``inline-<n>``; names made unique with ``#<n>``."""
+    policies: dict[str, Policy] = {}
+    for number, document in enumerate(documents, start=1):
+        name, text = _read("--identity-policy", document)
+        if name == "inline":
+            name = f"inline-{number}"
+        if name in policies:
+            name = f"{name}#{number}"
+        policies[name] = _parse("--identity-policy", name, text, PolicyKind.IDENTITY)
+    return policies
+
+
+def _resource_side(option: str, document: str | None) -> Policy | None:
+    if document is None:
+        return None
+    name, text = _read(option, document)
+    return _parse(option, name, text, PolicyKind.RESOURCE)
+
+
+@click.command("simulate")
+@click.option(
+    "--principal", required=True, help="arn:aws:iam::<account>:user/<name>, a role ARN, or anonymous"
+)
+@click.option("--action", required=True, help="e.g. ecr:PutImage")
+@click.option(
+    "--resource", required=True, help='e.g. arn:aws:ecr:us-east-1:123456789012:repository/ml/a, or "*"'
+)
+@click.option("--resource-account", help="Owner of the resource (default: from the ARN, else the caller's).")
+@click.option("--context", "context_entries", multiple=True, help="key=value, e.g. aws:SourceIp=10.1.2.3")
+@click.option("--identity-policy", "identity_documents", multiple=True, help="JSON, or file://path")
+@click.option("--resource-policy", help="The repository policy: JSON, or file://path")
+@click.option("--registry-policy", help="The registry policy: JSON, or file://path")
+def simulate(
+    principal: str,
+    action: str,
+    resource: str,
+    resource_account: str | None,
+    context_entries: tuple[str, ...],
+    identity_documents: tuple[str, ...],
+    resource_policy: str | None,
+    registry_policy: str | None,
+) -> None:
+    """Decide one request against the policies given, and explain the decision.
+
+    Same engine as the registry: an explicit Deny wins; otherwise an Allow is needed,
+    and across accounts both an identity policy and a resource policy must allow."""
+    caller = parse_principal(principal)
+    request = Request(
+        caller,
+        action,
+        resource,
+        _resource_account(resource, caller, resource_account),
+        parse_context(context_entries),
+    )
+    _emit(
+        simulation(
+            request,
+            _identity_policies(identity_documents),
+            _resource_side("--resource-policy", resource_policy),
+            _resource_side("--registry-policy", registry_policy),
+        )
+    )

@@ -1,0 +1,299 @@
+"""Policy checks beyond validity: what a well-formed policy may still get wrong.
+
+Modelled on IAM Access Analyzer's ValidatePolicy: each finding has a type (``ERROR``,
+``SECURITY_WARNING``, ``WARNING``, ``SUGGESTION``), an issue code, the statement it is
+about and a message that says why it matters. Checks, by type and issue code:
+
+* ERROR ``UNKNOWN_ACTION``: an ``ecr:``/``ecr-public:`` name or pattern matching no
+  action of that service (their tables are complete).
+* SECURITY_WARNING ``PUBLIC_PRINCIPAL_WITHOUT_CONDITION``: ``Allow`` to ``Principal: "*"``
+  with no ``Condition``.
+* SECURITY_WARNING ``WRITE_ACTIONS_FOR_EVERYONE``: ``Allow`` of a write action to ``"*"``
+  unless a condition names the principals (``aws:PrincipalArn``, ``…Account``, ``…OrgID``).
+* WARNING ``UNSUPPORTED_ACTION``: an ``iam:``/``sts:`` name Strongroom does not implement.
+* WARNING ``UNKNOWN_SERVICE``: a service prefix Strongroom has no actions for.
+* WARNING ``ACTION_RESOURCE_MISMATCH``: a registry-wide action granted only on
+  repository ARNs, which therefore never grants it.
+* WARNING ``ALLOW_WITH_NOT_ACTION``: ``Allow`` with ``NotAction``.
+* WARNING ``ACTION_NOT_FOR_RESOURCE_POLICY``: an ``iam:``/``sts:`` action in a repository
+  or registry policy, where it is never evaluated.
+* SUGGESTION ``WILDCARD_ACTION_ALLOW``: ``Allow`` of ``"*"`` or ``"<service>:*"``.
+* SUGGESTION ``REDUNDANT_ACTION``: an entry another entry of the statement already covers.
+* SUGGESTION ``REDUNDANT_STATEMENT``: a statement identical to an earlier one but for its Sid.
+* SUGGESTION ``OUTDATED_VERSION``: ``Version`` 2008-10-17, or none (which means the same).
+
+Actions are compared with the vocabulary in ``actions.py``. In Strongroom
+``Principal: "*"`` means *every authenticated principal of every account* — never the
+anonymous caller (public pull is a repository flag) — so the security warnings are
+about other accounts, not about the internet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from strongroom.policy.actions import (
+    ACTIONS_BY_SERVICE,
+    COMPLETE_SERVICES,
+    KNOWN_ACTIONS,
+    REGISTRY_WIDE_ACTIONS,
+    WRITE_ACTIONS,
+)
+from strongroom.policy.document import DEFAULT_VERSION, Effect, Policy, PolicyKind, Statement
+from strongroom.policy.patterns import literal
+
+# Condition keys that name who the caller is: a non-negated condition on one of them
+# turns "*" back into a list of principals (Access Analyzer treats them the same way).
+PRINCIPAL_KEYS = frozenset(
+    key.lower()
+    for key in (
+        "aws:PrincipalArn",
+        "aws:PrincipalAccount",
+        "aws:PrincipalOrgID",
+        "aws:PrincipalOrgPaths",
+        "aws:userid",
+        "aws:username",
+    )
+)
+_RESOURCE_POLICY_SERVICES = frozenset({"ecr", "ecr-public"})
+
+
+class Severity(StrEnum):
+    """Access Analyzer's ValidatePolicy finding types, most serious first."""
+
+    ERROR = "ERROR"
+    SECURITY_WARNING = "SECURITY_WARNING"
+    WARNING = "WARNING"
+    SUGGESTION = "SUGGESTION"
+
+
+_ORDER = {severity: rank for rank, severity in enumerate(Severity)}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing to fix or consider; ``statement_index`` is None for the whole policy."""
+
+    severity: Severity
+    code: str
+    statement_index: int | None
+    sid: str | None
+    message: str
+
+    def as_json(self) -> dict[str, object]:
+        """Shaped like Access Analyzer's ValidatePolicyFinding, located by statement."""
+        return {
+            "findingType": str(self.severity),
+            "issueCode": self.code,
+            "findingDetails": self.message,
+            "statementIndex": self.statement_index,
+            "sid": self.sid,
+        }
+
+
+def findings(policy: Policy) -> list[Finding]:
+    """Every finding for ``policy``, by statement, most serious first (pure)."""
+    found = list(_policy_findings(policy))
+    for statement in policy.statements:
+        found.extend(_statement_findings(statement, policy.kind))
+    found.extend(_redundant_statements(policy))
+    return sorted(
+        found, key=lambda f: (-1 if f.statement_index is None else f.statement_index, _ORDER[f.severity])
+    )
+
+
+def has_errors(found: list[Finding]) -> bool:
+    return any(finding.severity is Severity.ERROR for finding in found)
+
+
+def _policy_findings(policy: Policy) -> Iterator[Finding]:
+    if policy.version == DEFAULT_VERSION:
+        yield Finding(
+            Severity.SUGGESTION,
+            "OUTDATED_VERSION",
+            None,
+            None,
+            f"Version is {DEFAULT_VERSION} (also what a missing Version means): policy variables such as "
+            '${aws:username} are plain text in it. Use "Version": "2012-10-17".',
+        )
+
+
+def _statement_findings(statement: Statement, kind: PolicyKind) -> Iterator[Finding]:
+    def finding(severity: Severity, code: str, message: str) -> Finding:
+        return Finding(severity, code, statement.index, statement.sid, message)
+
+    for severity, code, message in _action_vocabulary(statement, kind):
+        yield finding(severity, code, message)
+    if statement.effect is not Effect.ALLOW:
+        return
+    for severity, code, message in _allow_checks(statement):
+        yield finding(severity, code, message)
+
+
+def _matches(pattern: str) -> frozenset[str]:
+    """The known actions ``pattern`` names (case-insensitive, wildcards active)."""
+    if pattern == "*":
+        return KNOWN_ACTIONS
+    service = pattern.partition(":")[0].lower()
+    compiled = literal(pattern)
+    return frozenset(
+        action for action in ACTIONS_BY_SERVICE.get(service, ()) if compiled.like(action, ignore_case=True)
+    )
+
+
+def _action_vocabulary(statement: Statement, kind: PolicyKind) -> Iterator[tuple[Severity, str, str]]:
+    key = "NotAction" if statement.actions.negated else "Action"
+    for pattern in statement.actions.patterns:
+        if pattern == "*":
+            continue
+        service = pattern.partition(":")[0].lower()
+        if service not in ACTIONS_BY_SERVICE:
+            yield (
+                Severity.WARNING,
+                "UNKNOWN_SERVICE",
+                f"{key} {pattern!r}: Strongroom has no actions of service {service!r}; "
+                f"known services are {', '.join(sorted(ACTIONS_BY_SERVICE))}. It has no effect here.",
+            )
+            continue
+        if not _matches(pattern):
+            yield _unknown_action(key, pattern, service)
+        if kind is PolicyKind.RESOURCE and service not in _RESOURCE_POLICY_SERVICES:
+            yield (
+                Severity.WARNING,
+                "ACTION_NOT_FOR_RESOURCE_POLICY",
+                f"{key} {pattern!r}: repository and registry policies govern ecr: actions only; "
+                f"{service}: actions are decided by identity policies.",
+            )
+    yield from _redundant_actions(statement, key)
+
+
+def _unknown_action(key: str, pattern: str, service: str) -> tuple[Severity, str, str]:
+    what = "pattern" if "*" in pattern or "?" in pattern else "action"
+    if service in COMPLETE_SERVICES:
+        return (
+            Severity.ERROR,
+            "UNKNOWN_ACTION",
+            f"{key} {pattern!r}: the {what} matches no {service} action (names as in the {service} API).",
+        )
+    return (
+        Severity.WARNING,
+        "UNSUPPORTED_ACTION",
+        f"{key} {pattern!r}: the {what} matches no {service} action Strongroom implements; "
+        "it has no effect here.",
+    )
+
+
+def _redundant_actions(statement: Statement, key: str) -> Iterator[tuple[Severity, str, str]]:
+    """An entry whose known actions another entry already names (the later of two equals)."""
+    patterns = statement.actions.patterns
+    matched = [_matches(pattern) for pattern in patterns]
+    for i, pattern in enumerate(patterns):
+        if not matched[i]:
+            continue
+        for j, other in enumerate(patterns):
+            if i == j or not matched[i] <= matched[j] or (matched[i] == matched[j] and j > i):
+                continue
+            yield (
+                Severity.SUGGESTION,
+                "REDUNDANT_ACTION",
+                f"{key} {pattern!r} is redundant: {other!r} in the same statement already covers it.",
+            )
+            break
+
+
+def _granted(statement: Statement) -> frozenset[str]:
+    """The known actions an Allow statement grants (NotAction: all the others)."""
+    named = frozenset().union(*(_matches(pattern) for pattern in statement.actions.patterns))
+    return KNOWN_ACTIONS - named if statement.actions.negated else named
+
+
+def _allow_checks(statement: Statement) -> Iterator[tuple[Severity, str, str]]:
+    principal = statement.principal
+    if principal is not None and principal.wildcard and not principal.negated:
+        yield from _public_checks(statement)
+    if statement.actions.negated:
+        yield (
+            Severity.WARNING,
+            "ALLOW_WITH_NOT_ACTION",
+            "Allow with NotAction grants every action not listed, including actions added later; "
+            "list the actions to allow instead.",
+        )
+    for pattern in statement.actions.patterns:
+        if not statement.actions.negated and (pattern == "*" or pattern.endswith(":*")):
+            yield (
+                Severity.SUGGESTION,
+                "WILDCARD_ACTION_ALLOW",
+                f"Action {pattern!r} grants every action{'' if pattern == '*' else ' of the service'}, "
+                "including ones added later; grant only the actions needed (least privilege).",
+            )
+    yield from _resource_mismatch(statement)
+
+
+def _public_checks(statement: Statement) -> Iterator[tuple[Severity, str, str]]:
+    everyone = 'Principal "*" means every authenticated principal of every account (never anonymous callers)'
+    if not statement.conditions:
+        yield (
+            Severity.SECURITY_WARNING,
+            "PUBLIC_PRINCIPAL_WITHOUT_CONDITION",
+            f"{everyone}, and this Allow has no Condition: any account may use it. Name the principals, or "
+            "add a condition such as aws:PrincipalAccount or aws:PrincipalOrgID.",
+        )
+    writes = _granted(statement) & WRITE_ACTIONS
+    if writes and not _names_principals(statement):
+        shown = ", ".join(sorted(writes)[:5]) + (f" and {len(writes) - 5} more" if len(writes) > 5 else "")
+        yield (
+            Severity.SECURITY_WARNING,
+            "WRITE_ACTIONS_FOR_EVERYONE",
+            f"{everyone}; this Allow lets them change the registry ({shown}). Grant write actions to named "
+            "principals, or restrict with aws:PrincipalArn, aws:PrincipalAccount or aws:PrincipalOrgID.",
+        )
+
+
+def _names_principals(statement: Statement) -> bool:
+    """A condition that only lets through callers it names."""
+    for clause in statement.conditions:
+        family = clause.operator.family
+        if clause.key.lower() not in PRINCIPAL_KEYS or family is None or family.negated:
+            continue
+        if not clause.operator.if_exists:
+            return True
+    return False
+
+
+def _resource_mismatch(statement: Statement) -> Iterator[tuple[Severity, str, str]]:
+    """Registry-wide actions are checked against ``*``; repository ARNs never match it."""
+    resources = statement.resources
+    if resources is None or resources.negated or statement.actions.negated:
+        return
+    if any(literal(template.source).arn_like("*") for template in resources.patterns):
+        return
+    for pattern in statement.actions.patterns:
+        if "*" in pattern or "?" in pattern:
+            continue  # a pattern may mean the repository actions it also matches
+        action = next((a for a in REGISTRY_WIDE_ACTIONS if a.lower() == pattern.lower()), None)
+        if action is not None:
+            yield (
+                Severity.WARNING,
+                "ACTION_RESOURCE_MISMATCH",
+                f'{action} is registry-wide and checked against Resource "*"; none of this statement\'s '
+                "resources matches it, so the statement never grants it. Grant it in a statement "
+                'with "Resource": "*".',
+            )
+
+
+def _redundant_statements(policy: Policy) -> Iterator[Finding]:
+    seen: dict[Statement, Statement] = {}
+    for statement in policy.statements:
+        shape = replace(statement, index=0, sid=None)
+        earlier = seen.setdefault(shape, statement)
+        if earlier is not statement:
+            where = f"statement {earlier.index}" + (f" (Sid {earlier.sid!r})" if earlier.sid else "")
+            yield Finding(
+                Severity.SUGGESTION,
+                "REDUNDANT_STATEMENT",
+                statement.index,
+                statement.sid,
+                f"The statement repeats {where}; remove one.",
+            )
