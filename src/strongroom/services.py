@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from strongroom.audit.log import AuditLog
 from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
 from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
@@ -17,6 +18,7 @@ from strongroom.auth.passwords import Passwords
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.iam import SqlIamStore
@@ -48,6 +50,7 @@ class Services:
     passwords: Passwords
     secrets: SecretBox
     tokens: TokenIssuer
+    audit: AuditLog
     authenticator: BasicAuthenticator
     authorizer: Authorizer
     uploads: Uploads
@@ -131,6 +134,7 @@ async def build_services(settings: Settings) -> Services:
             iam, passwords, secrets, clock, CredentialCache(settings.credential_cache_seconds), account_id
         ),
         authorizer=IamAuthorizer(iam),
+        audit=AuditLog(SqlAuditStore(database)),
         tokens=TokenIssuer(
             open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
         ),

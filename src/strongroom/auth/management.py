@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from strongroom.audit.log import AuditEvent, AuditRecorder, JsonValue
 from strongroom.auth.identifiers import USER_PREFIX, access_key_id, secret_access_key, unique_id
 from strongroom.auth.secretbox import SecretBox
 from strongroom.clock import Clock
@@ -23,6 +24,10 @@ from strongroom.policy.document import Policy, PolicyKind
 _IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+
+
+LOCAL_OPERATOR = "local-operator"
+"""Who the administrative commands act as: whoever runs them on the server's store."""
 
 
 class NoSuchEntity(NotFound):
@@ -39,27 +44,43 @@ class NewAccessKey:
 
 class IdentityAdmin:
     def __init__(
-        self, metadata: SqlMetadataStore, iam: SqlIamStore, secrets: SecretBox, clock: Clock
+        self,
+        metadata: SqlMetadataStore,
+        iam: SqlIamStore,
+        secrets: SecretBox,
+        clock: Clock,
+        audit: AuditRecorder,
+        actor: str = LOCAL_OPERATOR,
     ) -> None:
         self._metadata = metadata
         self._iam = iam
         self._secrets = secrets
         self._clock = clock
+        self._audit = audit
+        self._actor = actor
+
+    async def _record(self, action: str, resource: str, **detail: JsonValue) -> None:
+        """Every change is audited, as the operator who made it (DESIGN §10)."""
+        event = AuditEvent(self._clock.now(), self._actor, action, resource, None, "allow", detail)
+        await self._audit.record(event)
 
     async def create_account(self, account_id: str) -> str:
         if not is_account_id(account_id):
             raise InvalidRequest(f"account ids are 12 digits, not {account_id[:40]!r}")
         if not await self._metadata.create_account(account_id, self._clock.now()):
             raise Conflict(f"account {account_id} already exists")
+        await self._record("strongroom:CreateAccount", f"arn:aws:iam::{account_id}:root")
         return account_id
 
     async def create_user(self, account_id: str, name: str, path: str = "/") -> User:
         _check(_IAM_NAME, name, "user name")
         _check(_PATH, path, "path")
         await self._account(account_id)
-        return await self._iam.create_user(
+        user = await self._iam.create_user(
             account_id, name, user_id=unique_id(USER_PREFIX), now=self._clock.now(), path=path
         )
+        await self._record("iam:CreateUser", user.arn)
+        return user
 
     async def user(self, account_id: str, name: str) -> User:
         user = await self._iam.get_user(account_id, name)
@@ -68,35 +89,42 @@ class IdentityAdmin:
         return user
 
     async def delete_user(self, account_id: str, name: str) -> None:
-        await self._iam.delete_user(await self.user(account_id, name))
+        user = await self.user(account_id, name)
+        await self._iam.delete_user(user)
+        await self._record("iam:DeleteUser", user.arn)
 
     async def create_access_key(self, account_id: str, user_name: str) -> NewAccessKey:
         user = await self.user(account_id, user_name)
         key_id, secret = access_key_id(), secret_access_key()
         ciphertext = self._secrets.encrypt(secret.encode(), key_id.encode())
         await self._iam.create_access_key(user, key_id, ciphertext, self._clock.now())
+        await self._record("iam:CreateAccessKey", user.arn, access_key_id=key_id)
         return NewAccessKey(user, key_id, secret)
 
     async def set_access_key_status(self, account_id: str, user_name: str, key_id: str, active: bool) -> None:
         user = await self.user(account_id, user_name)
         if not await self._iam.set_access_key_status(user, key_id, "Active" if active else "Inactive"):
             raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
+        await self._record("iam:UpdateAccessKey", user.arn, access_key_id=key_id, active=active)
 
     async def delete_access_key(self, account_id: str, user_name: str, key_id: str) -> None:
         user = await self.user(account_id, user_name)
         if not await self._iam.delete_access_key(user, key_id):
             raise NoSuchEntity(f"The Access Key with id {key_id} cannot be found.")
+        await self._record("iam:DeleteAccessKey", user.arn, access_key_id=key_id)
 
     async def put_user_policy(self, account_id: str, user_name: str, policy_name: str, document: str) -> None:
         _check(_POLICY_NAME, policy_name, "policy name")
         Policy.from_json(document, PolicyKind.IDENTITY)
         user = await self.user(account_id, user_name)
         await self._iam.put_inline_policy("user", user.id, policy_name, document)
+        await self._record("iam:PutUserPolicy", user.arn, policy_name=policy_name, document=document)
 
     async def delete_user_policy(self, account_id: str, user_name: str, policy_name: str) -> None:
         user = await self.user(account_id, user_name)
         if not await self._iam.delete_inline_policy("user", user.id, policy_name):
             raise NoSuchEntity(f"The user policy with name {policy_name} cannot be found.")
+        await self._record("iam:DeleteUserPolicy", user.arn, policy_name=policy_name)
 
     async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
         """Set (or with None, remove) a repository's policy; the repository must exist."""
@@ -104,15 +132,22 @@ class IdentityAdmin:
             Policy.from_json(document, PolicyKind.RESOURCE)
         found = await self._repository(account_id, repository)
         await self._iam.set_repository_policy(found, document)
+        action = "ecr:SetRepositoryPolicy" if document is not None else "ecr:DeleteRepositoryPolicy"
+        await self._record(action, _repository_arn(account_id, repository), document=document)
 
     async def set_repository_public(self, account_id: str, repository: str, public: bool) -> None:
         await self._iam.set_repository_public(await self._repository(account_id, repository), public)
+        await self._record(
+            "strongroom:SetRepositoryVisibility", _repository_arn(account_id, repository), public=public
+        )
 
     async def put_registry_policy(self, account_id: str, document: str | None) -> None:
         if document is not None:
             Policy.from_json(document, PolicyKind.RESOURCE)
         await self._account(account_id)
         await self._iam.put_registry_policy(account_id, document, self._clock.now())
+        action = "ecr:PutRegistryPolicy" if document is not None else "ecr:DeleteRegistryPolicy"
+        await self._record(action, f"arn:aws:ecr:*:{account_id}:registry", document=document)
 
     async def _account(self, account_id: str) -> None:
         if account_id not in await self._metadata.list_accounts():
@@ -123,6 +158,10 @@ class IdentityAdmin:
         if repository is None:
             raise NameUnknown(name)
         return repository.id
+
+
+def _repository_arn(account_id: str, name: str) -> str:
+    return f"arn:aws:ecr:*:{account_id}:repository/{name}"
 
 
 def _check(pattern: re.Pattern[str], value: str, what: str) -> None:

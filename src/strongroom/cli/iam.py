@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 import anyio
 import click
 
+from strongroom.audit.log import AuditLog
 from strongroom.auth.management import IdentityAdmin
 from strongroom.clock import SystemClock
 from strongroom.errors import StrongroomError
+from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, open_secret_box
@@ -41,7 +43,10 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
             default = await metadata.default_account_id()
             if default is None:
                 raise click.ClickException("the store is not set up: run `strongroom migrate` first")
-            admin = IdentityAdmin(metadata, SqlIamStore(database), open_secret_box(settings), SystemClock())
+            audit = AuditLog(SqlAuditStore(database))
+            admin = IdentityAdmin(
+                metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit
+            )
             return await work(admin, default)
         finally:
             database.close()
@@ -81,6 +86,11 @@ def create_account(account_id: str) -> None:
 @click.group("iam")
 def iam() -> None:
     """Users, access keys and identity policies."""
+
+
+@iam.group("policy")
+def policy() -> None:
+    """Policy documents: validation with findings."""
 
 
 @iam.command("create-user")

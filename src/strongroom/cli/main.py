@@ -14,7 +14,9 @@ import click
 
 from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
+from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
+from strongroom.cli import policy as policy_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -55,6 +57,9 @@ def main(config_file: Path | None, data_dir: Path | None) -> None:
 main.add_command(iam_commands.account)
 main.add_command(iam_commands.iam)
 main.add_command(iam_commands.repo)
+main.add_command(audit_commands.audit)
+iam_commands.iam.add_command(policy_commands.simulate)
+iam_commands.policy.add_command(policy_commands.policy_validate)
 
 
 @main.command()

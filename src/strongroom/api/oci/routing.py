@@ -12,14 +12,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
+from typing import Literal
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
+from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
+from strongroom.audit.log import AuditEvent, JsonValue
+from strongroom.auth.actions import Action
 from strongroom.auth.authorizer import AccessRequest
-from strongroom.auth.principals import Principal
+from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
 from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
 from strongroom.oci.names import RepositoryRef
@@ -88,15 +92,24 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
         # Starlette answers HEAD on GET routes too; those handlers render a body we drop.
         route = methods.get(request.method) or methods["GET"]
         services: Services = request.app.state.services
+        principal = ANONYMOUS
         try:
             principal, grant = await _authenticate(request, services)
             repository = _repository(request, services)
-            await _authorize(services, route, principal, repository, request_context(request), grant)
+            try:
+                await _authorize(services, route, principal, repository, request_context(request), grant)
+            except AccessDenied as error:
+                await _audit(request, services, route, principal, "deny", {"message": error.message})
+                raise
             response = await route.handler(Call(request, services, repository, principal))
             if head and route.method == "GET":
                 response.body = b""
+            if route.action in AUDITED_ACTIONS and response.status_code < 400:
+                await _audit(request, services, route, principal, "allow", {"status": response.status_code})
             return response
         except AuthenticationRequired as error:
+            if request.headers.get("authorization"):  # credentials were given, and were wrong
+                await _audit(request, services, route, principal, "deny", {"message": error.message})
             return error_response(error, head=head, headers=_challenge(request, services, route, error))
         except StrongroomError as error:
             return error_response(error, head=head)
@@ -114,6 +127,42 @@ def _repository(request: Request, services: Services) -> RepositoryRef:
     if name is None:
         return RepositoryRef(services.default_account_id, "", "")
     return RepositoryRef.parse(name, services.default_account_id)
+
+
+AUDITED_ACTIONS = frozenset(
+    {Action.PUT_IMAGE, Action.BATCH_DELETE_IMAGE, Action.COMPLETE_LAYER_UPLOAD, Action.INITIATE_LAYER_UPLOAD}
+)
+"""Mutations recorded when they succeed (an upload POST only when it stores a blob:
+a monolithic upload or a mount answers 201)."""
+
+
+async def _audit(
+    request: Request,
+    services: Services,
+    route: OciRoute,
+    principal: Principal,
+    decision: Literal["allow", "deny"],
+    detail: dict[str, JsonValue],
+) -> None:
+    if decision == "allow" and route.action == Action.INITIATE_LAYER_UPLOAD and detail.get("status") != 201:
+        return
+    try:
+        resource = _repository(request, services).arn(services.settings.region)
+    except StrongroomError:
+        resource = "*"
+    event = AuditEvent(
+        time=services.clock.now(),
+        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
+        action=route.action or "strongroom:Authenticate",
+        resource=resource,
+        source_ip=request.client.host if request.client else None,
+        decision=decision,
+        detail={"method": request.method, "path": request.url.path, **detail},
+    )
+    try:
+        await services.audit.record(event)
+    except Exception:  # the request's outcome stands; a lost audit record must be loud
+        logger.exception("could not record audit event %s %s", event.action, event.resource)
 
 
 class InsufficientScope(AuthenticationRequired):
