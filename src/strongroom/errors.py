@@ -25,6 +25,7 @@ Each API maps these to its own wire format in one table: the OCI API in
      ├── Unsupported                    the operation is not offered
      ├── Conflict                       the change conflicts with what exists (already exists, in use)
      ├── StorageFull                    no space left to store the content (507)
+     ├── TooManyRequests                slow down: too many failed sign-ins (429)
      ├── AuthenticationRequired         no or bad credentials (401)
      └── AccessDenied                   credentials fine, policy says no (403)
 """
@@ -136,6 +137,12 @@ class Conflict(StrongroomError):
 class StorageFull(StrongroomError):
     def __init__(self) -> None:
         super().__init__("insufficient storage: the registry has no space left; nothing was stored")
+
+
+class TooManyRequests(StrongroomError):
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class AuthenticationRequired(StrongroomError):

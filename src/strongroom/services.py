@@ -16,6 +16,7 @@ from strongroom.auth.bootstrap import Bootstrap, bootstrap
 from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
+from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.metadata.audit import SqlAuditStore
@@ -131,7 +132,19 @@ async def build_services(settings: Settings) -> Services:
         passwords=passwords,
         secrets=secrets,
         authenticator=BasicAuthenticator(
-            iam, passwords, secrets, clock, CredentialCache(settings.credential_cache_seconds), account_id
+            iam,
+            passwords,
+            secrets,
+            clock,
+            CredentialCache(settings.credential_cache_seconds),
+            account_id,
+            LoginThrottle(
+                ThrottlePolicy(
+                    slow_after=settings.login_slow_after,
+                    refuse_after=settings.login_refuse_after,
+                    lockout=settings.login_lockout_seconds,
+                )
+            ),
         ),
         authorizer=IamAuthorizer(iam),
         audit=AuditLog(SqlAuditStore(database)),

@@ -58,6 +58,11 @@ class Settings(BaseModel):
     upload_expiry_seconds: int = Field(24 * 3600, ge=1)
     upload_sweep_seconds: float = Field(300.0, gt=0)
     credential_cache_seconds: float = Field(30.0, ge=0)
+    login_slow_after: int = Field(5, ge=1)
+    """Failed sign-ins (per address, per credential, in 5 minutes) answered without delay."""
+    login_refuse_after: int = Field(20, ge=2)
+    """Failed sign-ins after which the address or credential is refused for a while."""
+    login_lockout_seconds: float = Field(900.0, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import httpx
 import pytest
+
+from api.conftest import app_client
 
 pytestmark = pytest.mark.anyio
 
@@ -353,3 +356,19 @@ async def test_health(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz", auth=None)).json() == {"status": "ok"}
     ready = await client.get("/readyz", auth=None)
     assert ready.status_code == 200 and ready.json()["checks"] == {"metadata": "ok", "blobs": "ok"}
+
+
+async def test_repeated_failed_logins_are_refused_for_a_while(tmp_path: Path) -> None:
+    async with app_client(
+        tmp_path, login_slow_after=100, login_refuse_after=3, login_lockout_seconds=60
+    ) as client:
+        for _ in range(3):
+            assert (await client.get("/v2/", auth=("admin", "guess"))).status_code == 401
+        locked = await client.get("/v2/", auth=("admin", "guess"))
+        assert locked.status_code == 429
+        assert locked.json()["errors"][0]["code"] == "TOOMANYREQUESTS"
+        assert int(locked.headers["Retry-After"]) > 0
+        # Locked out even with the right password: guessing must not go on.
+        assert (await client.get("/v2/", auth=("admin", "api-test-password"))).status_code == 429
+        token = await client.get("/token", params={"scope": "repository:a:pull"}, auth=("admin", "guess"))
+        assert token.status_code == 429

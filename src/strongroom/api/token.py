@@ -16,7 +16,7 @@ from strongroom.api.oci.errors import error_response
 from strongroom.api.oci.routing import request_context
 from strongroom.auth.grants import grant_for
 from strongroom.auth.tokens import parse_scopes
-from strongroom.errors import AuthenticationRequired
+from strongroom.errors import AuthenticationRequired, TooManyRequests
 from strongroom.services import Services
 
 
@@ -33,7 +33,10 @@ async def token(request: Request) -> Response:
         else:
             authorization = request.headers.get("authorization") or ""
             scopes = parse_scopes(request.query_params.getlist("scope"))
-        principal = await services.authenticator.authenticate(authorization or None)
+        source = request.client.host if request.client else None
+        principal = await services.authenticator.authenticate(authorization or None, source)
+    except TooManyRequests as error:
+        return error_response(error)
     except AuthenticationRequired as error:
         return error_response(
             error, headers={"WWW-Authenticate": 'Basic realm="Strongroom", charset="UTF-8"'}

@@ -19,6 +19,7 @@ import anyio
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.secretbox import SecretBox, SecretBoxError
+from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.clock import Clock, monotonic
 from strongroom.errors import AuthenticationRequired
 from strongroom.metadata.records import AccessKey, User
@@ -92,25 +93,31 @@ class BasicAuthenticator:
         self,
         users: CredentialStore,
         passwords: Passwords,
-        secrets: SecretBox,
+        secret_box: SecretBox,
         clock: Clock,
         cache: CredentialCache,
         default_account_id: str,
+        throttle: LoginThrottle | None = None,
         parallel_verifications: int = 2,
     ) -> None:
+        self._throttle = throttle or LoginThrottle(ThrottlePolicy())
+        # Decrypted when an access key id is unknown, so that costs what a wrong secret costs.
+        self._decoy = secret_box.encrypt(b"\0" * 40, b"decoy")
         self._users = users
         self._passwords = passwords
-        self._secrets = secrets
+        self._secrets = secret_box
         self._clock = clock
         self._cache = cache
         self._account_id = default_account_id
         self._in_flight: dict[bytes, anyio.Event] = {}
         self._verifications = anyio.Semaphore(parallel_verifications)
 
-    async def authenticate(self, authorization: str | None) -> Principal:
+    async def authenticate(self, authorization: str | None, source: str | None = None) -> Principal:
         """The caller's principal; anonymous without credentials.
 
-        Raises ``AuthenticationRequired`` for credentials that are malformed or wrong."""
+        Raises ``AuthenticationRequired`` for credentials that are malformed or wrong,
+        late when failures repeat, and ``TooManyRequests`` while ``source`` (the
+        client's address) or the credential is locked out."""
         if not authorization:
             return ANONYMOUS
         scheme, _, credentials = authorization.partition(" ")
@@ -118,10 +125,18 @@ class BasicAuthenticator:
             raise AuthenticationRequired(f"unsupported authorization scheme {scheme[:20]!r}")
         username, password = _decode_basic(credentials.strip())
         key = self._cache.key("basic", username, password)
+        throttle_keys = (f"credential:{username}", *((f"address:{source}",) if source else ()))
         while (cached := self._cache.get(key)) is None:
             pending = self._in_flight.get(key)
             if pending is None:
-                return await self._verify(key, username, password)
+                self._throttle.check(*throttle_keys)
+                try:
+                    principal = await self._verify(key, username, password)
+                except AuthenticationRequired:
+                    await anyio.sleep(self._throttle.failed(*throttle_keys))
+                    raise
+                self._throttle.succeeded(throttle_keys[0])
+                return principal
             await pending.wait()  # then look again: cached on success, or verify ourselves
         return cached
 
@@ -149,12 +164,14 @@ class BasicAuthenticator:
 
     async def _verify_access_key(self, key_id: str, secret: str) -> User:
         found = await self._users.get_access_key(key_id)
-        expected = b"\0" * 40
-        if found is not None:
-            try:
-                expected = self._secrets.decrypt(found.secret_ciphertext, key_id.encode())
-            except SecretBoxError:
-                logger.error("the secret of access key %s does not decrypt with the master key", key_id)
+        ciphertext, associated = (
+            (found.secret_ciphertext, key_id.encode()) if found else (self._decoy, b"decoy")
+        )
+        try:
+            expected = self._secrets.decrypt(ciphertext, associated)
+        except SecretBoxError:
+            logger.error("the secret of access key %s does not decrypt with the master key", key_id)
+            expected = b"\0" * 40
         ok = hmac.compare_digest(expected, secret.encode("utf-8", "surrogatepass"))
         if found is None or not ok or found.status != "Active":
             raise AuthenticationRequired("invalid access key id or secret, or the key is inactive")

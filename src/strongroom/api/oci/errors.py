@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 
 from starlette.responses import Response
 
@@ -29,6 +30,7 @@ _TABLE: tuple[tuple[type[errors.StrongroomError], int, str], ...] = (
     (errors.ManifestTooLarge, 413, "SIZE_INVALID"),
     (errors.Unsupported, 405, "UNSUPPORTED"),
     (errors.StorageFull, 507, "UNKNOWN"),
+    (errors.TooManyRequests, 429, "TOOMANYREQUESTS"),
     (errors.AuthenticationRequired, 401, "UNAUTHORIZED"),
     (errors.AccessDenied, 403, "DENIED"),
     (errors.InvalidRequest, 400, "UNSUPPORTED"),
@@ -69,6 +71,8 @@ def error_response(
         for code, message, detail in _details(error)
     ]
     body = b"" if head else json.dumps({"errors": entries}).encode()
+    if isinstance(error, errors.TooManyRequests):
+        headers = {**(headers or {}), "Retry-After": str(max(1, math.ceil(error.retry_after)))}
     return Response(body, status, headers=headers, media_type="application/json")
 
 

@@ -174,7 +174,8 @@ async def _authenticate(request: Request, services: Services) -> tuple[Principal
     if authorization and authorization[:7].lower() == "bearer ":
         grant = services.tokens.verify(authorization[7:].strip(), services.clock.now())
         return grant.principal, grant
-    return await services.authenticator.authenticate(authorization), None
+    source = request.client.host if request.client else None
+    return await services.authenticator.authenticate(authorization, source), None
 
 
 async def _authorize(
