@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from strongroom.api.aws import aws_post
 from strongroom.api.health import healthz, readyz
 from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
@@ -49,6 +50,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/healthz", healthz, include_in_schema=False),
             Route("/readyz", readyz, include_in_schema=False),
             Route("/token", token, methods=["GET", "POST"], include_in_schema=False),
+            Route("/", aws_post, methods=["POST"], include_in_schema=False),
             *starlette_routes(ROUTES),
         ],
         middleware=[Middleware(RegistryHeaders)],

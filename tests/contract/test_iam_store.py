@@ -103,6 +103,8 @@ async def test_inline_and_managed_policies(stores: tuple[SqlMetadataStore, SqlIa
     await iam.attach_policy(policy, "user", user.id)
     await iam.attach_policy(policy, "user", user.id)  # idempotent
     assert [p.name for p in await iam.list_attached_policies("user", user.id)] == ["Admins"]
+    assert await iam.attachment_counts(ACCOUNT) == {policy.id: 1}
+    assert await iam.attachment_counts("999999999999") == {}
     documents = await iam.identity_policies("user", user.id)
     assert set(documents) == {"inline:push", policy.arn}
     with pytest.raises(Conflict):
@@ -110,6 +112,7 @@ async def test_inline_and_managed_policies(stores: tuple[SqlMetadataStore, SqlIa
     with pytest.raises(Conflict, match="policies"):
         await iam.delete_user(user)
     assert await iam.detach_policy(policy, "user", user.id) is True
+    assert await iam.attachment_counts(ACCOUNT) == {}
     assert await iam.delete_inline_policy("user", user.id, "push") is True
     await iam.delete_managed_policy(policy)
     assert await iam.identity_policies("user", user.id) == {}

@@ -1,6 +1,10 @@
 """Authorization by IAM policies: the caller's identity policies, the repository
 policy and the registry policy, evaluated by :mod:`strongroom.policy` with AWS rules.
 
+Resources other than ECR repositories (IAM users and policies: ``arn:aws:iam::…``)
+have no resource policy here, so only the caller's identity policies decide, and never
+across accounts.
+
 Anonymous callers get only what a public repository offers: pulls (DESIGN §10). A
 policy's ``Principal: "*"`` means any authenticated caller, never an anonymous one.
 Stored policies were validated when written; one that no longer parses fails closed.
@@ -26,6 +30,7 @@ from strongroom.policy.request import Caller, Request
 logger = logging.getLogger("strongroom.auth")
 
 _REPOSITORY_ARN = re.compile(r"^arn:aws:ecr:[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
+_ACCOUNT_ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[^:]*:(?P<account>[0-9]{12}):")
 
 
 class PolicySource(Protocol):
@@ -41,19 +46,14 @@ class IamAuthorizer:
     async def decide(self, request: AccessRequest) -> Decision:
         match = _REPOSITORY_ARN.match(request.resource)
         if match is None:
-            return Decision(False, f"no policy governs resource {request.resource}")
+            return await self._decide_by_identity(request)
         account, name = match.group("account"), match.group("name")
         access = await self._policies.repository_access(account, name)
         principal = request.principal
         try:
             repository = _parse(access.repository_policy, PolicyKind.RESOURCE)
             registry = _parse(access.registry_policy, PolicyKind.RESOURCE)
-            identity: dict[str, Policy] = {}
-            if not principal.is_anonymous:
-                documents = await self._policies.identity_policies("user", principal.pk)
-                identity = {
-                    name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()
-                }
+            identity = await self._identity(principal)
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
             return Decision(False, "a stored policy is invalid; denied")
@@ -67,6 +67,32 @@ class IamAuthorizer:
         if principal.is_anonymous and public_pull and verdict.reason != "explicit_deny":
             return Decision(True, "the repository is public")
         return Decision(verdict.allowed, verdict.detail)
+
+    async def _decide_by_identity(self, request: AccessRequest) -> Decision:
+        match = _ACCOUNT_ARN.match(request.resource)
+        if match is None:
+            return Decision(False, f"no policy governs resource {request.resource}")
+        if request.principal.is_anonymous:
+            return Decision(False, "anonymous callers have no identity policies")
+        try:
+            identity = await self._identity(request.principal)
+        except StrongroomError as error:
+            logger.error("a stored policy no longer parses; denying: %s", error.message)
+            return Decision(False, "a stored policy is invalid; denied")
+        account = match.group("account")
+        context = dict(request.context)
+        verdict = evaluate(
+            Request(_caller(request.principal), request.action, request.resource, account, context),
+            identity,
+            None,
+        )
+        return Decision(verdict.allowed, verdict.detail)
+
+    async def _identity(self, principal: Principal) -> dict[str, Policy]:
+        if principal.is_anonymous:
+            return {}
+        documents = await self._policies.identity_policies("user", principal.pk)
+        return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
 
 
 def _caller(principal: Principal) -> Caller:

@@ -1,22 +1,43 @@
-"""Managing identities and access: accounts, users, access keys, identity policies,
-repository and registry policies, repository visibility.
+"""Managing identities and access: accounts, users, access keys, identity policies
+(inline and managed), repository and registry policies, repository visibility.
 
-The CLI calls these today; the IAM query API will call the same use cases. Every
-policy is validated (IAM's grammar, see :mod:`strongroom.policy`) before it is stored.
+The CLI (as the local operator) and the IAM query API (as the signed-in caller) call
+the same use cases; every change is audited as whoever made it. Every policy is
+validated (IAM's grammar, see :mod:`strongroom.policy`) before it is stored.
+
+Conflicts are raised as the IAM error they are, all of them :class:`Conflict`::
+
+    Conflict
+     ├── EntityAlreadyExists    a user or policy of that name exists
+     ├── DeleteConflict         the entity still has keys, policies or attachments
+     └── LimitExceeded          a quota (two access keys per user) would be exceeded
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TypeVar
 
 from strongroom.audit.log import AuditEvent, AuditRecorder, JsonValue
-from strongroom.auth.identifiers import USER_PREFIX, access_key_id, secret_access_key, unique_id
+from strongroom.auth.identifiers import (
+    POLICY_PREFIX,
+    USER_PREFIX,
+    access_key_id,
+    secret_access_key,
+    unique_id,
+)
 from strongroom.auth.secretbox import SecretBox
 from strongroom.clock import Clock
 from strongroom.errors import Conflict, InvalidRequest, NameUnknown, NotFound
 from strongroom.metadata.iam import SqlIamStore
-from strongroom.metadata.records import User
+
+# The records these use cases return, re-exported so that HTTP layers can name them.
+from strongroom.metadata.records import AccessKey as AccessKey
+from strongroom.metadata.records import ManagedPolicy as ManagedPolicy
+from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
 from strongroom.policy.document import Policy, PolicyKind
@@ -24,6 +45,10 @@ from strongroom.policy.document import Policy, PolicyKind
 _IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
+_POLICY_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}|aws):policy/(?:.*/)?(?P<name>[^/]+)$")
+_DESCRIPTION_MAX = 1000
+
+T = TypeVar("T")
 
 
 LOCAL_OPERATOR = "local-operator"
@@ -34,12 +59,33 @@ class NoSuchEntity(NotFound):
     pass
 
 
+class EntityAlreadyExists(Conflict):
+    pass
+
+
+class DeleteConflict(Conflict):
+    pass
+
+
+class LimitExceeded(Conflict):
+    pass
+
+
+async def _as(error: type[Conflict], work: Awaitable[T]) -> T:
+    """Name a store's :class:`Conflict` for what it means to the use case."""
+    try:
+        return await work
+    except Conflict as conflict:
+        raise error(conflict.message) from None
+
+
 @dataclass(frozen=True, slots=True)
 class NewAccessKey:
     user: User
     access_key_id: str
     secret_access_key: str
     """Shown once; stored only encrypted."""
+    created_at: datetime
 
 
 class IdentityAdmin:
@@ -68,7 +114,7 @@ class IdentityAdmin:
         if not is_account_id(account_id):
             raise InvalidRequest(f"account ids are 12 digits, not {account_id[:40]!r}")
         if not await self._metadata.create_account(account_id, self._clock.now()):
-            raise Conflict(f"account {account_id} already exists")
+            raise EntityAlreadyExists(f"account {account_id} already exists")
         await self._record("strongroom:CreateAccount", f"arn:aws:iam::{account_id}:root")
         return account_id
 
@@ -76,11 +122,18 @@ class IdentityAdmin:
         _check(_IAM_NAME, name, "user name")
         _check(_PATH, path, "path")
         await self._account(account_id)
-        user = await self._iam.create_user(
-            account_id, name, user_id=unique_id(USER_PREFIX), now=self._clock.now(), path=path
+        user = await _as(
+            EntityAlreadyExists,
+            self._iam.create_user(
+                account_id, name, user_id=unique_id(USER_PREFIX), now=self._clock.now(), path=path
+            ),
         )
         await self._record("iam:CreateUser", user.arn)
         return user
+
+    async def list_users(self, account_id: str, path_prefix: str = "/") -> list[User]:
+        """The account's users whose path starts with ``path_prefix``, by name."""
+        return [user for user in await self._iam.list_users(account_id) if user.path.startswith(path_prefix)]
 
     async def user(self, account_id: str, name: str) -> User:
         user = await self._iam.get_user(account_id, name)
@@ -90,16 +143,20 @@ class IdentityAdmin:
 
     async def delete_user(self, account_id: str, name: str) -> None:
         user = await self.user(account_id, name)
-        await self._iam.delete_user(user)
+        await _as(DeleteConflict, self._iam.delete_user(user))
         await self._record("iam:DeleteUser", user.arn)
 
     async def create_access_key(self, account_id: str, user_name: str) -> NewAccessKey:
         user = await self.user(account_id, user_name)
         key_id, secret = access_key_id(), secret_access_key()
         ciphertext = self._secrets.encrypt(secret.encode(), key_id.encode())
-        await self._iam.create_access_key(user, key_id, ciphertext, self._clock.now())
+        now = self._clock.now()
+        await _as(LimitExceeded, self._iam.create_access_key(user, key_id, ciphertext, now))
         await self._record("iam:CreateAccessKey", user.arn, access_key_id=key_id)
-        return NewAccessKey(user, key_id, secret)
+        return NewAccessKey(user, key_id, secret, now)
+
+    async def list_access_keys(self, account_id: str, user_name: str) -> list[AccessKey]:
+        return await self._iam.list_access_keys(await self.user(account_id, user_name))
 
     async def set_access_key_status(self, account_id: str, user_name: str, key_id: str, active: bool) -> None:
         user = await self.user(account_id, user_name)
@@ -125,6 +182,78 @@ class IdentityAdmin:
         if not await self._iam.delete_inline_policy("user", user.id, policy_name):
             raise NoSuchEntity(f"The user policy with name {policy_name} cannot be found.")
         await self._record("iam:DeleteUserPolicy", user.arn, policy_name=policy_name)
+
+    async def get_user_policy(self, account_id: str, user_name: str, policy_name: str) -> str:
+        user = await self.user(account_id, user_name)
+        document = await self._iam.get_inline_policy("user", user.id, policy_name)
+        if document is None:
+            raise NoSuchEntity(f"The user policy with name {policy_name} cannot be found.")
+        return document
+
+    async def list_user_policies(self, account_id: str, user_name: str) -> list[str]:
+        user = await self.user(account_id, user_name)
+        return await self._iam.list_inline_policies("user", user.id)
+
+    # managed policies
+
+    async def create_policy(
+        self, account_id: str, name: str, document: str, path: str = "/", description: str | None = None
+    ) -> ManagedPolicy:
+        _check(_POLICY_NAME, name, "policy name")
+        _check(_PATH, path, "path")
+        if description is not None and len(description) > _DESCRIPTION_MAX:
+            raise InvalidRequest(f"a policy description is at most {_DESCRIPTION_MAX} characters")
+        Policy.from_json(document, PolicyKind.IDENTITY)
+        await self._account(account_id)
+        created = self._iam.create_managed_policy(
+            account_id, name, policy_id=unique_id(POLICY_PREFIX), document=document,
+            now=self._clock.now(), path=path, description=description,
+        )  # fmt: skip
+        policy = await _as(EntityAlreadyExists, created)
+        await self._record("iam:CreatePolicy", policy.arn, document=document)
+        return policy
+
+    async def policy(self, account_id: str, arn: str) -> ManagedPolicy:
+        """The account's managed policy named by ``arn`` (AWS managed policies are not held)."""
+        match = _POLICY_ARN.match(arn)
+        if match is None:
+            raise InvalidRequest(f"invalid policy ARN: {arn[:200]!r}")
+        found = None
+        if match.group("account") == account_id:
+            found = await self._iam.get_managed_policy(account_id, match.group("name"))
+        if found is None or found.arn != arn:
+            raise NoSuchEntity(f"Policy {arn} does not exist or is not attachable.")
+        return found
+
+    async def list_policies(self, account_id: str, path_prefix: str = "/") -> list[ManagedPolicy]:
+        policies = await self._iam.list_managed_policies(account_id)
+        return [policy for policy in policies if policy.path.startswith(path_prefix)]
+
+    async def attachment_counts(self, account_id: str) -> dict[int, int]:
+        """How many principals each managed policy is attached to, by policy row id."""
+        return await self._iam.attachment_counts(account_id)
+
+    async def delete_policy(self, account_id: str, arn: str) -> None:
+        policy = await self.policy(account_id, arn)
+        await _as(DeleteConflict, self._iam.delete_managed_policy(policy))
+        await self._record("iam:DeletePolicy", policy.arn)
+
+    async def attach_user_policy(self, account_id: str, user_name: str, arn: str) -> None:
+        user = await self.user(account_id, user_name)
+        policy = await self.policy(account_id, arn)
+        await self._iam.attach_policy(policy, "user", user.id)
+        await self._record("iam:AttachUserPolicy", user.arn, policy_arn=policy.arn)
+
+    async def detach_user_policy(self, account_id: str, user_name: str, arn: str) -> None:
+        user = await self.user(account_id, user_name)
+        policy = await self.policy(account_id, arn)
+        if not await self._iam.detach_policy(policy, "user", user.id):
+            raise NoSuchEntity(f"Policy {arn} was not found.")
+        await self._record("iam:DetachUserPolicy", user.arn, policy_arn=policy.arn)
+
+    async def list_attached_user_policies(self, account_id: str, user_name: str) -> list[ManagedPolicy]:
+        user = await self.user(account_id, user_name)
+        return await self._iam.list_attached_policies("user", user.id)
 
     async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
         """Set (or with None, remove) a repository's policy; the repository must exist."""

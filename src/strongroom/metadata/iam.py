@@ -327,6 +327,21 @@ class SqlIamStore:
 
         return await self._db.run(work)
 
+    async def attachment_counts(self, account_id: str) -> dict[int, int]:
+        """How many principals each of the account's managed policies is attached to (by row id)."""
+
+        def work() -> dict[int, int]:
+            query = (
+                sa.select(policy_attachments.c.policy_id, sa.func.count())
+                .join(managed_policies, managed_policies.c.id == policy_attachments.c.policy_id)
+                .where(managed_policies.c.account_id == account_id)
+                .group_by(policy_attachments.c.policy_id)
+            )
+            with self._db.reading() as conn:
+                return {policy_id: count for policy_id, count in conn.execute(query)}
+
+        return await self._db.run(work)
+
     async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]:
         """Every policy document that applies to the principal, by name (inline and attached)."""
 

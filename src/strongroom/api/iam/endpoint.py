@@ -1,0 +1,136 @@
+"""One IAM or STS query request: read the form, authenticate the SigV4 signature,
+authorize the operation's declared action and resource, run its handler, render XML.
+
+Every denial, and every bad signature from a known key id, is audited; the use cases
+audit the changes themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from strongroom.api.iam.operations import OPERATIONS, Call, Operation
+from strongroom.api.iam.protocol import (
+    NAMESPACES,
+    InvalidAction,
+    MissingAction,
+    authenticate,
+    error_code,
+    parse_form,
+    read_body,
+    render_error,
+    render_result,
+)
+from strongroom.api.oci.routing import request_context
+from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
+from strongroom.audit.log import AuditEvent, JsonValue
+from strongroom.auth.authorizer import AccessRequest
+from strongroom.auth.management import IdentityAdmin
+from strongroom.auth.principals import ANONYMOUS, Principal
+from strongroom.auth.sigv4 import parse_authorization
+from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
+from strongroom.services import Services
+
+logger = logging.getLogger("strongroom.api")
+
+CONTENT_TYPE = "text/xml"
+_STS_ACTIONS = frozenset(name for service, name in OPERATIONS if service == "sts")
+
+
+async def query_api(request: Request) -> Response:
+    services: Services = request.app.state.services
+    request_id = str(uuid.uuid4())
+    service, action = "iam", ""
+    principal = ANONYMOUS
+    try:
+        body = await read_body(request)
+        params = parse_form(request.headers.get("content-type", ""), body)
+        action = params.optional("Action") or ""
+        service = "sts" if action in _STS_ACTIONS else "iam"  # until the signature says
+        info = parse_authorization(
+            request.headers.items(), request.scope.get("query_string", b"").decode("latin-1")
+        )
+        service = info.service if info.service in NAMESPACES else service
+        try:
+            principal = await authenticate(request, services, info, body)
+        except AuthenticationRequired as error:
+            await _audit(request, services, ANONYMOUS, f"{service}:{action}", "*", error,
+                         access_key_id=info.access_key_id)  # fmt: skip
+            raise
+        operation = _operation(service, action)
+        call = Call(params, principal, _admin(services, principal))
+        await _authorize(request, services, operation, call)
+        result = await operation.handler(call)
+        return Response(render_result(service, action, result, request_id), 200, media_type=CONTENT_TYPE)
+    except StrongroomError as error:
+        code, status = error_code(error)
+        return _error(service, code, status, error.message, request_id)
+    except ClientDisconnect:
+        return Response(status_code=400)  # nobody is listening
+    except Exception:
+        logger.exception("unexpected error in %s %s", service, action)
+        return _error(service, "ServiceFailure", 500, "internal error; see the server log", request_id)
+
+
+def _operation(service: str, action: str) -> Operation:
+    if not action:
+        raise MissingAction("The request must contain the parameter Action.")
+    operation = OPERATIONS.get((service, action))
+    if operation is None:
+        raise InvalidAction(f"Could not find operation {action[:100]} for version of {service.upper()}")
+    return operation
+
+
+async def _authorize(request: Request, services: Services, operation: Operation, call: Call) -> None:
+    if operation.action is None:
+        return
+    principal = call.principal
+    resource = operation.resource(call.params, principal)
+    decision = await services.authorizer.decide(
+        AccessRequest(principal, operation.action, resource, request_context(request))
+    )
+    if not decision.allowed:
+        denied = AccessDenied(
+            f"User: {principal.arn} is not authorized to perform: {operation.action} on resource: "
+            f"{resource} because no identity-based policy allows the {operation.action} action"
+        )
+        await _audit(request, services, principal, operation.action, resource, denied, reason=decision.reason)
+        raise denied
+
+
+def _admin(services: Services, principal: Principal) -> IdentityAdmin:
+    return IdentityAdmin(
+        services.metadata, services.iam, services.secrets, services.clock, services.audit, actor=principal.arn
+    )
+
+
+async def _audit(
+    request: Request,
+    services: Services,
+    principal: Principal,
+    action: str,
+    resource: str,
+    error: StrongroomError,
+    **detail: JsonValue,
+) -> None:
+    event = AuditEvent(
+        time=services.clock.now(),
+        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
+        action=action,
+        resource=resource,
+        source_ip=request.client.host if request.client else None,
+        decision="deny",
+        detail={"method": request.method, "path": request.url.path, "message": error.message, **detail},
+    )
+    try:
+        await services.audit.record(event)
+    except Exception:  # the request's outcome stands; a lost audit record must be loud
+        logger.exception("could not record audit event %s %s", event.action, event.resource)
+
+
+def _error(service: str, code: str, status: int, message: str, request_id: str) -> Response:
+    return Response(render_error(service, code, status, message, request_id), status, media_type=CONTENT_TYPE)
