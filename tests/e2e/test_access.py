@@ -8,8 +8,6 @@ import hashlib
 import json
 import os
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,18 +28,7 @@ PULL = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerA
 
 
 def strongroom(server: RunningServer, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env["STRONGROOM_DATA_DIR"] = str(server.data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "strongroom", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout) if result.stdout.strip() else None
+    return server.cli_json(*args)
 
 
 def policy(*statements: dict[str, Any]) -> str:
@@ -194,27 +181,25 @@ def test_public_repositories_allow_anonymous_pull_only(server: RunningServer) ->
 
 def test_malformed_policies_are_refused_with_a_precise_message(server: RunningServer) -> None:
     strongroom(server, "iam", "create-user", "--user-name", "x")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env["STRONGROOM_DATA_DIR"] = str(server.data_dir)
-    bad = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "A",
-                    "Effect": "Allow",
-                    "Action": "ecr:*",
-                    "NotAction": "ecr:PutImage",
-                    "Resource": "*",
-                }
-            ],
-        }
+    statement = {
+        "Sid": "A",
+        "Effect": "Allow",
+        "Action": "ecr:*",
+        "NotAction": "ecr:PutImage",
+        "Resource": "*",
+    }
+    bad = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    result = server.cli(
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "x",
+        "--policy-name",
+        "p",
+        "--policy-document",
+        bad,
+        check=False,
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "strongroom", "iam", "put-user-policy", "--user-name", "x",
-         "--policy-name", "p", "--policy-document", bad],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
     assert result.returncode != 0
     assert "Statement 0 (Sid 'A')" in result.stderr
     assert "Traceback" not in result.stderr

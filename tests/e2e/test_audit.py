@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from typing import Any
 
 import httpx
@@ -20,19 +18,7 @@ pytestmark = pytest.mark.e2e
 
 
 def strongroom(server: RunningServer, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env["STRONGROOM_DATA_DIR"] = str(server.data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "strongroom", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
+    return server.cli(*args, check=check)
 
 
 def events(server: RunningServer) -> list[dict[str, Any]]:

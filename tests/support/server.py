@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -49,6 +51,30 @@ class RunningServer:
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, auth=self.auth, timeout=60, **kwargs)  # type: ignore[arg-type]
+
+    def cli(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``strongroom ARGS`` on this server's store (the administrative commands)."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("STRONGROOM_")}
+        env["STRONGROOM_DATA_DIR"] = str(self.data_dir)
+        result = subprocess.run(
+            [sys.executable, "-m", "strongroom", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check:
+            assert result.returncode == 0, f"strongroom {' '.join(args)}: {result.stderr}"
+        return result
+
+    def cli_json(self, *args: str) -> Any:
+        """Run an administrative command and parse its JSON output (None when it prints nothing)."""
+        output = self.cli(*args).stdout
+        return json.loads(output) if output.strip() else None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
