@@ -91,10 +91,13 @@ async def prepare(settings: Settings) -> Bootstrap:
     """Migrate the store and create the default account and administrator if missing."""
     database = open_database(settings)
     # Keys are made here, once, before any worker process starts.
-    open_secret_box(settings)
+    secret_box = open_secret_box(settings)
     open_token_key(settings)
     try:
         password = settings.admin_password.get_secret_value() if settings.admin_password else None
+        admin_key = None
+        if settings.admin_access_key_id and settings.admin_secret_access_key:
+            admin_key = (settings.admin_access_key_id, settings.admin_secret_access_key.get_secret_value())
         return await bootstrap(
             SqlMetadataStore(database),
             SqlIamStore(database),
@@ -103,6 +106,8 @@ async def prepare(settings: Settings) -> Bootstrap:
             account_id=settings.account_id,
             admin_user=settings.admin_user,
             admin_password=password,
+            secret_box=secret_box,
+            admin_access_key=admin_key,
         )
     finally:
         database.close()

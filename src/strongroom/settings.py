@@ -43,6 +43,9 @@ class Settings(BaseModel):
     admin_user: str = Field("admin", min_length=1, max_length=64)
     admin_password: SecretStr | None = None
     """Password of the administrator created at first start; generated when unset."""
+    admin_access_key_id: str | None = Field(None, pattern=r"^AKIA[A-Z0-9]{16}$")
+    admin_secret_access_key: SecretStr | None = None
+    """The administrator's access key at first start (both or neither); generated when unset."""
     master_key: SecretStr | None = None
     """Base64 AES-256 key that encrypts access-key secrets; default: generated into
     ``<data-dir>/master.key`` (0600). Processes sharing a database must share it."""
@@ -66,9 +69,11 @@ class Settings(BaseModel):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")
-    def _tls_pair(self) -> Settings:
+    def _pairs(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key must be given together")
+        if (self.admin_access_key_id is None) != (self.admin_secret_access_key is None):
+            raise ValueError("admin_access_key_id and admin_secret_access_key must be given together")
         return self
 
     @property

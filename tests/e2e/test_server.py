@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -115,3 +116,28 @@ def test_settings_file_and_bad_settings(tmp_path: Path) -> None:
     assert bad.returncode != 0
     assert "port" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_the_administrator_gets_an_access_key_at_first_start(tmp_path: Path) -> None:
+    key_id, secret = "AKIA0123456789ABCDEF", "given/secret+for-automation"
+    given = start_server(
+        tmp_path / "given",
+        env={"STRONGROOM_ADMIN_ACCESS_KEY_ID": key_id, "STRONGROOM_ADMIN_SECRET_ACCESS_KEY": secret},
+    )
+    try:
+        assert httpx.get(f"{given.url}/v2/", auth=(key_id, secret)).status_code == 200
+        assert secret not in given.log()
+        assert not (given.data_dir / "initial-admin-secret-access-key").exists()
+    finally:
+        given.stop()
+    generated = start_server(tmp_path / "generated")
+    try:
+        secret_file = generated.data_dir / "initial-admin-secret-access-key"
+        assert secret_file.stat().st_mode & 0o777 == 0o600
+        generated_secret = secret_file.read_text().strip()
+        match = re.search(r"access key id: (AKIA[A-Z0-9]{16})", generated.log())
+        assert match is not None, generated.log()
+        assert generated_secret not in generated.log()
+        assert httpx.get(f"{generated.url}/v2/", auth=(match.group(1), generated_secret)).status_code == 200
+    finally:
+        generated.stop()

@@ -26,7 +26,7 @@ from strongroom.metadata.records import AccessKey, User
 from strongroom.metadata.store import UserStore
 
 MAX_CREDENTIAL_HEADER = 4096
-ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z2-7]{16}$")
+ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
 
 logger = logging.getLogger("strongroom.auth")
 

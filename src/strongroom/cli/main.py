@@ -23,6 +23,7 @@ from strongroom.services import open_database, prepare
 from strongroom.settings import Settings, SettingsError, load_settings
 
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
+INITIAL_SECRET_FILE = "initial-admin-secret-access-key"  # noqa: S105 (a file name)
 
 _common = [
     click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file."),
@@ -91,9 +92,19 @@ def migrate(config_file: Path | None, **flags: Any) -> None:
     """Create or upgrade the metadata schema, and the default account and administrator."""
     settings = _settings(config_file, **flags)
     boot = anyio.run(prepare, settings)
-    click.echo(json.dumps({"account_id": boot.account_id, "admin_user": boot.admin_user}))
+    click.echo(
+        json.dumps(
+            {
+                "account_id": boot.account_id,
+                "admin_user": boot.admin_user,
+                "access_key_id": boot.access_key_id,
+            }
+        )
+    )
     if boot.generated_password:
-        _hand_over_password(settings, boot.generated_password)
+        _hand_over(settings, INITIAL_PASSWORD_FILE, "administrator password", boot.generated_password)
+    if boot.generated_secret:
+        _hand_over(settings, INITIAL_SECRET_FILE, "administrator secret access key", boot.generated_secret)
 
 
 @main.group()
@@ -129,7 +140,7 @@ def reset_password(
         raise click.ClickException(f"no user {username!r} in the default account")
     click.echo(f"Password of {username!r} replaced (running servers accept it within 30 s).")
     if not password_stdin:
-        _hand_over_password(settings, password)
+        _hand_over(settings, INITIAL_PASSWORD_FILE, "new password", password)
 
 
 def _print_welcome(settings: Settings, boot: Bootstrap) -> None:
@@ -137,20 +148,25 @@ def _print_welcome(settings: Settings, boot: Bootstrap) -> None:
     click.echo(f"Strongroom serving {settings.resolved_public_url} (account {boot.account_id})")
     click.echo(f"  data directory: {settings.data_dir}")
     if boot.generated_password:
-        _hand_over_password(settings, boot.generated_password)
+        _hand_over(settings, INITIAL_PASSWORD_FILE, "administrator password", boot.generated_password)
+    if boot.access_key_id:
+        click.echo(f"  administrator access key id: {boot.access_key_id}")
+    if boot.generated_secret:
+        _hand_over(settings, INITIAL_SECRET_FILE, "its secret access key", boot.generated_secret)
     click.echo(f"  log in:  podman login {registry} --username {boot.admin_user}")
     click.echo(f"           skopeo login {registry} --username {boot.admin_user}")
     if settings.tls_cert is None:
         click.echo("  (plain HTTP: add --tls-verify=false to podman/skopeo)")
 
 
-def _hand_over_password(settings: Settings, password: str) -> None:
-    """Show a generated password once: on a terminal, or in a 0600 file otherwise."""
+def _hand_over(settings: Settings, file_name: str, what: str, secret: str) -> None:
+    """Show a generated secret once: on a terminal, or in a 0600 file otherwise (never
+    on a stream that may end up in a log)."""
     if sys.stdout.isatty():
-        click.echo(f"  administrator password (shown once): {password}")
+        click.echo(f"  {what} (shown once): {secret}")
         return
-    path = settings.data_dir / INITIAL_PASSWORD_FILE
+    path = settings.data_dir / file_name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(password + "\n")
-    click.echo(f"  administrator password written to {path} (readable only by you)")
+        handle.write(secret + "\n")
+    click.echo(f"  {what} written to {path} (readable only by you)")
