@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -58,7 +59,7 @@ class IamAuthorizer:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
             return Decision(False, "a stored policy is invalid; denied")
         verdict = evaluate(
-            Request(_caller(principal), request.action, request.resource, account, dict(request.context)),
+            Request(caller_of(principal), request.action, request.resource, account, dict(request.context)),
             identity,
             repository,
             registry,
@@ -82,22 +83,40 @@ class IamAuthorizer:
         account = match.group("account")
         context = dict(request.context)
         verdict = evaluate(
-            Request(_caller(request.principal), request.action, request.resource, account, context),
+            Request(caller_of(request.principal), request.action, request.resource, account, context),
             identity,
             None,
         )
         return Decision(verdict.allowed, verdict.detail)
 
     async def _identity(self, principal: Principal) -> dict[str, Policy]:
-        if principal.is_anonymous:
-            return {}
-        documents = await self._policies.identity_policies("user", principal.pk)
-        return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
+        return await identity_policies(self._policies, principal)
 
 
-def _caller(principal: Principal) -> Caller:
+async def identity_policies(source: PolicySource, principal: Principal) -> dict[str, Policy]:
+    """The principal's identity policies: a user's own, or for a role session the role's.
+
+    Raises the policy error if a stored one no longer parses (callers fail closed).
+    """
+    if principal.is_anonymous:
+        return {}
+    if principal.session is not None:
+        documents = await source.identity_policies("role", principal.session.role_pk)
+    else:
+        documents = await source.identity_policies("user", principal.pk)
+    return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
+
+
+def caller_of(principal: Principal) -> Caller:
+    """The policy engine's view of an authenticated (or anonymous) principal."""
     if principal.is_anonymous:
         return Caller.anonymous()
+    if principal.session is not None:
+        session = principal.session
+        caller = Caller.assumed_role(
+            principal.account_id, session.role_name, session.session_name, path=session.role_path
+        )
+        return replace(caller, user_id=principal.unique_id)
     return Caller.user(principal.account_id, principal.name, path=principal.path, user_id=principal.unique_id)
 
 

@@ -1,5 +1,6 @@
-"""Managing identities and access: accounts, users, access keys, identity policies
-(inline and managed), repository and registry policies, repository visibility.
+"""Managing identities and access: accounts, users, roles and their sessions (STS
+AssumeRole), access keys, identity policies (inline and managed), repository and
+registry policies, repository visibility.
 
 The CLI (as the local operator) and the IAM query API (as the signed-in caller) call
 the same use cases; every change is audited as whoever made it. Every policy is
@@ -11,42 +12,70 @@ Conflicts are raised as the IAM error they are, all of them :class:`Conflict`::
      ├── EntityAlreadyExists    a user or policy of that name exists
      ├── DeleteConflict         the entity still has keys, policies or attachments
      └── LimitExceeded          a quota (two access keys per user) would be exceeded
+
+A role session's credentials are refused as :class:`AuthenticationRequired`:
+:class:`InvalidSessionToken` (missing or wrong token) or :class:`ExpiredToken`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import NoReturn, TypeVar
 
 from strongroom.audit.log import AuditEvent, AuditRecorder, JsonValue
+from strongroom.auth.iam_authorizer import caller_of, identity_policies
 from strongroom.auth.identifiers import (
     POLICY_PREFIX,
+    ROLE_PREFIX,
+    TEMPORARY_KEY_PREFIX,
     USER_PREFIX,
     access_key_id,
     secret_access_key,
     unique_id,
 )
+from strongroom.auth.principals import Principal, RoleSession
 from strongroom.auth.secretbox import SecretBox
 from strongroom.clock import Clock
-from strongroom.errors import Conflict, InvalidRequest, NameUnknown, NotFound
+from strongroom.errors import (
+    AccessDenied,
+    AuthenticationRequired,
+    Conflict,
+    InvalidRequest,
+    NameUnknown,
+    NotFound,
+    StrongroomError,
+)
 from strongroom.metadata.iam import SqlIamStore
 
 # The records these use cases return, re-exported so that HTTP layers can name them.
 from strongroom.metadata.records import AccessKey as AccessKey
 from strongroom.metadata.records import ManagedPolicy as ManagedPolicy
+from strongroom.metadata.records import Role as Role
+from strongroom.metadata.records import TemporaryCredential as TemporaryCredential
 from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
 from strongroom.policy.document import Policy, PolicyKind
+from strongroom.policy.evaluation import evaluate
+from strongroom.policy.request import Request
 
 _IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
 _PATH = re.compile(r"^/([\x21-\x7e]{0,510}/)?$")
 _POLICY_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}|aws):policy/(?:.*/)?(?P<name>[^/]+)$")
+_ROLE_ARN = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:.*/)?(?P<name>[^/]+)$")
+_SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 _DESCRIPTION_MAX = 1000
+MIN_SESSION_SECONDS = 900
+MAX_SESSION_SECONDS = 43200
+"""A role's MaxSessionDuration is 3,600 to 43,200 seconds; a session lasts at least 900."""
+ASSUME_ROLE = "sts:AssumeRole"
 
 T = TypeVar("T")
 
@@ -86,6 +115,44 @@ class NewAccessKey:
     secret_access_key: str
     """Shown once; stored only encrypted."""
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """Temporary credentials from AssumeRole."""
+
+    role: Role
+    principal: Principal
+    """Who the credentials act as (the assumed-role ARN)."""
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    """Shown once, like the secret; only its SHA-256 is stored."""
+    expiration: datetime
+
+
+class InvalidSessionToken(AuthenticationRequired):
+    pass
+
+
+class ExpiredToken(AuthenticationRequired):
+    pass
+
+
+def session_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def verify_session(credential: TemporaryCredential, token: str | None, now: datetime) -> Principal:
+    """The role session that ``credential`` signs for, if ``token`` is its session token
+    (compared by hash, in constant time) and it has not expired at ``now``."""
+    if token is None or not hmac.compare_digest(session_token_hash(token), credential.session_token_hash):
+        raise InvalidSessionToken("The security token included in the request is invalid.")
+    if now >= credential.expires_at:
+        raise ExpiredToken("The security token included in the request is expired")
+    role = credential.role
+    session = RoleSession(role.name, role.id, credential.session_name, role.path)
+    return Principal.assumed_role(role.account_id, role.role_id, session)
 
 
 class IdentityAdmin:
@@ -254,6 +321,152 @@ class IdentityAdmin:
     async def list_attached_user_policies(self, account_id: str, user_name: str) -> list[ManagedPolicy]:
         user = await self.user(account_id, user_name)
         return await self._iam.list_attached_policies("user", user.id)
+
+    # roles
+
+    async def create_role(
+        self, account_id: str, name: str, trust_policy: str, path: str = "/",
+        description: str | None = None, max_session_seconds: int = 3600,
+    ) -> Role:  # fmt: skip
+        _check(_IAM_NAME, name, "role name")
+        _check(_PATH, path, "path")
+        if description is not None and len(description) > _DESCRIPTION_MAX:
+            raise InvalidRequest(f"a role description is at most {_DESCRIPTION_MAX} characters")
+        if not 3600 <= max_session_seconds <= MAX_SESSION_SECONDS:
+            raise InvalidRequest(f"MaxSessionDuration must be from 3600 to {MAX_SESSION_SECONDS} seconds")
+        Policy.from_json(trust_policy, PolicyKind.RESOURCE)  # a trust policy names who may assume
+        await self._account(account_id)
+        created = self._iam.create_role(
+            account_id, name, role_id=unique_id(ROLE_PREFIX), trust_policy=trust_policy,
+            now=self._clock.now(), path=path, description=description,
+            max_session_seconds=max_session_seconds,
+        )  # fmt: skip
+        role = await _as(EntityAlreadyExists, created)
+        await self._record("iam:CreateRole", role.arn, trust_policy=trust_policy)
+        return role
+
+    async def role(self, account_id: str, name: str) -> Role:
+        role = await self._iam.get_role(account_id, name)
+        if role is None:
+            raise NoSuchEntity(f"The role with name {name} cannot be found.")
+        return role
+
+    async def list_roles(self, account_id: str, path_prefix: str = "/") -> list[Role]:
+        return [role for role in await self._iam.list_roles(account_id) if role.path.startswith(path_prefix)]
+
+    async def delete_role(self, account_id: str, name: str) -> None:
+        role = await self.role(account_id, name)
+        await _as(DeleteConflict, self._iam.delete_role(role))
+        await self._record("iam:DeleteRole", role.arn)
+
+    async def update_assume_role_policy(self, account_id: str, name: str, trust_policy: str) -> None:
+        Policy.from_json(trust_policy, PolicyKind.RESOURCE)
+        role = await self.role(account_id, name)
+        await self._iam.update_trust_policy(role, trust_policy)
+        await self._record("iam:UpdateAssumeRolePolicy", role.arn, trust_policy=trust_policy)
+
+    async def put_role_policy(self, account_id: str, role_name: str, policy_name: str, document: str) -> None:
+        _check(_POLICY_NAME, policy_name, "policy name")
+        Policy.from_json(document, PolicyKind.IDENTITY)
+        role = await self.role(account_id, role_name)
+        await self._iam.put_inline_policy("role", role.id, policy_name, document)
+        await self._record("iam:PutRolePolicy", role.arn, policy_name=policy_name, document=document)
+
+    async def get_role_policy(self, account_id: str, role_name: str, policy_name: str) -> str:
+        role = await self.role(account_id, role_name)
+        document = await self._iam.get_inline_policy("role", role.id, policy_name)
+        if document is None:
+            raise NoSuchEntity(f"The role policy with name {policy_name} cannot be found.")
+        return document
+
+    async def delete_role_policy(self, account_id: str, role_name: str, policy_name: str) -> None:
+        role = await self.role(account_id, role_name)
+        if not await self._iam.delete_inline_policy("role", role.id, policy_name):
+            raise NoSuchEntity(f"The role policy with name {policy_name} cannot be found.")
+        await self._record("iam:DeleteRolePolicy", role.arn, policy_name=policy_name)
+
+    async def list_role_policies(self, account_id: str, role_name: str) -> list[str]:
+        return await self._iam.list_inline_policies("role", (await self.role(account_id, role_name)).id)
+
+    async def attach_role_policy(self, account_id: str, role_name: str, arn: str) -> None:
+        role = await self.role(account_id, role_name)
+        policy = await self.policy(account_id, arn)
+        await self._iam.attach_policy(policy, "role", role.id)
+        await self._record("iam:AttachRolePolicy", role.arn, policy_arn=policy.arn)
+
+    async def detach_role_policy(self, account_id: str, role_name: str, arn: str) -> None:
+        role = await self.role(account_id, role_name)
+        policy = await self.policy(account_id, arn)
+        if not await self._iam.detach_policy(policy, "role", role.id):
+            raise NoSuchEntity(f"Policy {arn} was not found.")
+        await self._record("iam:DetachRolePolicy", role.arn, policy_arn=policy.arn)
+
+    async def list_attached_role_policies(self, account_id: str, role_name: str) -> list[ManagedPolicy]:
+        return await self._iam.list_attached_policies("role", (await self.role(account_id, role_name)).id)
+
+    async def assume_role(
+        self, caller: Principal, role_arn: str, session_name: str, duration: int
+    ) -> Session:
+        """Temporary credentials for ``role_arn``, if its trust policy (and, across accounts,
+        the caller's identity policy) allows the caller ``sts:AssumeRole``.
+
+        An unknown role is refused like an untrusted one (AccessDenied, as STS does), so
+        that role names cannot be probed. The session token is returned once; only its
+        SHA-256 is stored, and :func:`verify_session` checks it and the expiry."""
+        _check(_SESSION_NAME, session_name, "role session name")
+        match = _ROLE_ARN.match(role_arn)
+        if match is None:
+            raise InvalidRequest(f"invalid role ARN: {role_arn[:200]!r}")
+        found = await self._iam.get_role(match.group("account"), match.group("name"))
+        if caller.is_anonymous or found is None or found.arn != role_arn:
+            await self._deny(caller, role_arn, "no such role")
+        role = found
+        await self._authorize_assume(caller, role)
+        if not MIN_SESSION_SECONDS <= duration <= role.max_session_seconds:
+            raise InvalidRequest(
+                f"The requested DurationSeconds exceeds the MaxSessionDuration set for this role "
+                f"({MIN_SESSION_SECONDS} to {role.max_session_seconds} seconds)."
+            )
+        key_id, secret = access_key_id(TEMPORARY_KEY_PREFIX), secret_access_key()
+        token = secrets.token_urlsafe(96)
+        now = self._clock.now()
+        credential = TemporaryCredential(
+            key_id, role, session_name, self._secrets.encrypt(secret.encode(), key_id.encode()),
+            session_token_hash(token), now, now + timedelta(seconds=duration),
+        )  # fmt: skip
+        await self._iam.create_temporary_credential(credential)
+        principal = verify_session(credential, token, now)
+        await self._record(
+            ASSUME_ROLE, role.arn, access_key_id=key_id, session=principal.arn, duration=duration
+        )
+        return Session(role, principal, key_id, secret, token, credential.expires_at)
+
+    async def _authorize_assume(self, caller: Principal, role: Role) -> None:
+        try:
+            trust = Policy.from_json(role.trust_policy, PolicyKind.RESOURCE)
+            identity = await identity_policies(self._iam, caller)
+        except StrongroomError as error:  # a stored policy that no longer parses fails closed
+            await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
+        principal = caller_of(caller)
+        # The trust policy must name the caller, whatever the caller's own policies say
+        # (as in IAM); judged alone, as if from the role's account.
+        trusted = evaluate(Request(principal, ASSUME_ROLE, role.arn, principal.account_id or ""), {}, trust)
+        if not trusted.allowed:
+            await self._deny(caller, role.arn, f"the trust policy does not allow: {trusted.detail}")
+        # Then the usual rules: an explicit Deny anywhere wins; across accounts the
+        # caller's identity policy must allow too.
+        verdict = evaluate(Request(principal, ASSUME_ROLE, role.arn, role.account_id), identity, trust)
+        if not verdict.allowed:
+            await self._deny(caller, role.arn, verdict.detail)
+
+    async def _deny(self, caller: Principal, role_arn: str, reason: str) -> NoReturn:
+        """Audit the refusal, then raise the one error IAM gives for all of them."""
+        now = self._clock.now()
+        event = AuditEvent(now, self._actor, ASSUME_ROLE, role_arn, None, "deny", {"reason": reason})
+        await self._audit.record(event)
+        raise AccessDenied(
+            f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
+        )
 
     async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
         """Set (or with None, remove) a repository's policy; the repository must exist."""

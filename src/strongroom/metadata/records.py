@@ -80,6 +80,38 @@ class AccessKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Role:
+    id: int
+    account_id: str
+    name: str
+    role_id: str
+    """IAM's unique id (``AROA…``)."""
+    path: str
+    trust_policy: str
+    description: str | None
+    max_session_seconds: int
+    created_at: datetime
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:iam::{self.account_id}:role{self.path}{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class TemporaryCredential:
+    """An ``ASIA…`` key issued by AssumeRole: the role, the session, and when it ends."""
+
+    id: str
+    role: Role
+    session_name: str
+    secret_ciphertext: bytes
+    session_token_hash: str
+    """SHA-256 (hex) of the session token; the token itself is never stored."""
+    created_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ManagedPolicy:
     id: int
     account_id: str

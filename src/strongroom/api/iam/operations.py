@@ -2,8 +2,10 @@
 with the IAM action and resource ARN the authorizer decides on before the handler runs.
 
 Names and shapes follow the IAM API reference (2010-05-08) and STS (2011-06-15).
-Resources name users as ``arn:aws:iam::<account>:user/<name>`` (without their path,
-which would cost a lookup before authorization) and policies by their ARN.
+Resources name users as ``arn:aws:iam::<account>:user/<name>`` and roles as
+``arn:aws:iam::<account>:role/<name>`` (without their path, which would cost a lookup
+before authorization) and policies by their ARN. STS AssumeRole declares no action here:
+the role's trust policy decides, with the caller's identity policies, in the use case.
 """
 
 from __future__ import annotations
@@ -16,7 +18,16 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from strongroom.api.iam.protocol import Params, Result, XmlValue
-from strongroom.auth.management import AccessKey, IdentityAdmin, ManagedPolicy, NoSuchEntity, User
+from strongroom.auth.management import (
+    MAX_SESSION_SECONDS,
+    MIN_SESSION_SECONDS,
+    AccessKey,
+    IdentityAdmin,
+    ManagedPolicy,
+    NoSuchEntity,
+    Role,
+    User,
+)
 from strongroom.auth.principals import Principal
 from strongroom.errors import InvalidRequest
 
@@ -88,6 +99,14 @@ def _all_policies(params: Params, principal: Principal) -> str:
     return f"arn:aws:iam::{principal.account_id}:policy/*"
 
 
+def _named_role(params: Params, principal: Principal) -> str:
+    return f"arn:aws:iam::{principal.account_id}:role/{params.required('RoleName')}"
+
+
+def _all_roles(params: Params, principal: Principal) -> str:
+    return f"arn:aws:iam::{principal.account_id}:role/*"
+
+
 def _caller(params: Params, principal: Principal) -> str:
     return principal.arn
 
@@ -108,6 +127,14 @@ def _managed(policy: ManagedPolicy, counts: Mapping[int, int]) -> dict[str, XmlV
         "DefaultVersionId": POLICY_VERSION, "AttachmentCount": counts.get(policy.id, 0),
         "IsAttachable": True, "Description": policy.description,
         "CreateDate": policy.created_at, "UpdateDate": policy.updated_at,
+    }  # fmt: skip
+
+
+def _role(role: Role) -> dict[str, XmlValue]:
+    return {
+        "Path": role.path, "RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn,
+        "CreateDate": role.created_at, "AssumeRolePolicyDocument": _document(role.trust_policy),
+        "Description": role.description, "MaxSessionDuration": role.max_session_seconds,
     }  # fmt: skip
 
 
@@ -304,7 +331,107 @@ async def list_attached_user_policies(call: Call) -> Result:
     }
 
 
+# roles
+
+
+async def create_role(call: Call) -> Result:
+    params = call.params
+    role = await call.admin.create_role(
+        call.account, params.required("RoleName"), params.required("AssumeRolePolicyDocument"),
+        params.optional("Path") or "/", params.optional("Description"),
+        params.integer("MaxSessionDuration", 1, MAX_SESSION_SECONDS, 3600),
+    )  # fmt: skip
+    return {"Role": _role(role)}
+
+
+async def get_role(call: Call) -> Result:
+    return {"Role": _role(await call.admin.role(call.account, call.params.required("RoleName")))}
+
+
+async def list_roles(call: Call) -> Result:
+    roles = await call.admin.list_roles(call.account, call.params.optional("PathPrefix") or "/")
+    page, more = _page(roles, lambda role: role.name, call.params)
+    return {"Roles": [_role(role) for role in page], **more}
+
+
+async def delete_role(call: Call) -> Result:
+    await call.admin.delete_role(call.account, call.params.required("RoleName"))
+    return None
+
+
+async def update_assume_role_policy(call: Call) -> Result:
+    role, document = call.params.required("RoleName"), call.params.required("PolicyDocument")
+    await call.admin.update_assume_role_policy(call.account, role, document)
+    return None
+
+
+async def put_role_policy(call: Call) -> Result:
+    params = call.params
+    await call.admin.put_role_policy(
+        call.account, params.required("RoleName"), params.required("PolicyName"),
+        params.required("PolicyDocument"),
+    )  # fmt: skip
+    return None
+
+
+async def get_role_policy(call: Call) -> Result:
+    role, name = call.params.required("RoleName"), call.params.required("PolicyName")
+    document = await call.admin.get_role_policy(call.account, role, name)
+    return {"RoleName": role, "PolicyName": name, "PolicyDocument": _document(document)}
+
+
+async def delete_role_policy(call: Call) -> Result:
+    role, name = call.params.required("RoleName"), call.params.required("PolicyName")
+    await call.admin.delete_role_policy(call.account, role, name)
+    return None
+
+
+async def list_role_policies(call: Call) -> Result:
+    names = await call.admin.list_role_policies(call.account, call.params.required("RoleName"))
+    page, more = _page(names, lambda name: name, call.params)
+    return {"PolicyNames": page, **more}
+
+
+async def attach_role_policy(call: Call) -> Result:
+    role, arn = call.params.required("RoleName"), call.params.required("PolicyArn")
+    await call.admin.attach_role_policy(call.account, role, arn)
+    return None
+
+
+async def detach_role_policy(call: Call) -> Result:
+    role, arn = call.params.required("RoleName"), call.params.required("PolicyArn")
+    await call.admin.detach_role_policy(call.account, role, arn)
+    return None
+
+
+async def list_attached_role_policies(call: Call) -> Result:
+    params = call.params
+    policies = await call.admin.list_attached_role_policies(call.account, params.required("RoleName"))
+    prefix = params.optional("PathPrefix") or "/"
+    policies = [policy for policy in policies if policy.path.startswith(prefix)]
+    page, more = _page(policies, lambda policy: policy.name, params)
+    return {
+        "AttachedPolicies": [{"PolicyName": policy.name, "PolicyArn": policy.arn} for policy in page],
+        **more,
+    }
+
+
 # STS
+
+
+async def assume_role(call: Call) -> Result:
+    params = call.params
+    session = await call.admin.assume_role(
+        call.principal, params.required("RoleArn"), params.required("RoleSessionName"),
+        params.integer("DurationSeconds", MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, 3600),
+    )  # fmt: skip
+    return {
+        "Credentials": {
+            "AccessKeyId": session.access_key_id, "SecretAccessKey": session.secret_access_key,
+            "SessionToken": session.session_token, "Expiration": session.expiration,
+        },
+        "AssumedRoleUser": {"AssumedRoleId": session.principal.unique_id, "Arn": session.principal.arn},
+    }  # fmt: skip
 
 
 async def get_caller_identity(call: Call) -> Result:
@@ -339,7 +466,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         _iam("AttachUserPolicy", _named_user, attach_user_policy),
         _iam("DetachUserPolicy", _named_user, detach_user_policy),
         _iam("ListAttachedUserPolicies", _named_user, list_attached_user_policies),
+        _iam("CreateRole", _named_role, create_role),
+        _iam("GetRole", _named_role, get_role),
+        _iam("ListRoles", _all_roles, list_roles),
+        _iam("DeleteRole", _named_role, delete_role),
+        _iam("UpdateAssumeRolePolicy", _named_role, update_assume_role_policy),
+        _iam("PutRolePolicy", _named_role, put_role_policy),
+        _iam("GetRolePolicy", _named_role, get_role_policy),
+        _iam("DeleteRolePolicy", _named_role, delete_role_policy),
+        _iam("ListRolePolicies", _named_role, list_role_policies),
+        _iam("AttachRolePolicy", _named_role, attach_role_policy),
+        _iam("DetachRolePolicy", _named_role, detach_role_policy),
+        _iam("ListAttachedRolePolicies", _named_role, list_attached_role_policies),
         Operation("sts", "GetCallerIdentity", None, _caller, get_caller_identity),
+        # The trust policy decides, in the use case: it is the role's resource policy.
+        Operation("sts", "AssumeRole", None, _caller, assume_role),
     )
 }
 """By (SigV4 service, Action)."""

@@ -35,7 +35,14 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from strongroom.auth.management import DeleteConflict, EntityAlreadyExists, LimitExceeded
+from strongroom.auth.identifiers import TEMPORARY_KEY_PREFIX
+from strongroom.auth.management import (
+    DeleteConflict,
+    EntityAlreadyExists,
+    ExpiredToken,
+    LimitExceeded,
+    verify_session,
+)
 from strongroom.auth.principals import Principal
 from strongroom.auth.secretbox import SecretBoxError
 from strongroom.auth.sigv4 import (
@@ -77,7 +84,7 @@ Result: TypeAlias = "Mapping[str, XmlValue] | None"
 
 
 class InvalidClientTokenId(AuthenticationRequired):
-    """The access key is unknown or inactive, or a session token was sent."""
+    """The access key is unknown or inactive, or its session token is missing or wrong."""
 
 
 class InvalidAction(InvalidRequest):
@@ -106,6 +113,7 @@ ERRORS: tuple[tuple[type[StrongroomError], str, int], ...] = (
     (AccessDenied, "AccessDenied", 403),
     (TooManyRequests, "Throttling", 400),
     (InvalidClientTokenId, "InvalidClientTokenId", 403),
+    (ExpiredToken, "ExpiredToken", 403),
     (MissingAuthenticationToken, "MissingAuthenticationToken", 403),
     (IncompleteSignature, "IncompleteSignature", 400),
     (RequestExpired, "RequestExpired", 400),
@@ -190,22 +198,29 @@ def parse_form(content_type: str, body: bytes) -> Params:
 async def authenticate(
     request: Request, services: Services, info: SignedRequestInfo, body: bytes
 ) -> Principal:
-    """The user whose active access key signed the request (SigV4, reference/ecr-api.md §9.1)."""
+    """Who signed the request (SigV4, reference/ecr-api.md §9.1): a user with an active
+    ``AKIA…`` key, or a role session with an unexpired ``ASIA…`` key and its session token."""
     if info.service not in NAMESPACES:
         raise SignatureDoesNotMatch("Credential should be scoped to correct service: 'iam' or 'sts'.")
-    if info.security_token is not None:
-        raise InvalidClientTokenId("The security token included in the request is invalid.")
-    key = await services.iam.get_access_key(info.access_key_id)
-    if key is None or key.status != "Active":
-        raise InvalidClientTokenId("The security token included in the request is invalid.")
+    now = services.clock.now()
+    if info.access_key_id.startswith(TEMPORARY_KEY_PREFIX):
+        principal, key_id, ciphertext = await _temporary(services, info, now)
+    else:
+        if info.security_token is not None:
+            raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
+        key = await services.iam.get_access_key(info.access_key_id)
+        if key is None or key.status != "Active":
+            raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
+        user = key.user
+        principal = Principal(user.account_id, user.name, "user", user.path, user.user_id, user.id)
+        key_id, ciphertext = key.id, key.secret_ciphertext
     try:
-        secret = services.secrets.decrypt(key.secret_ciphertext, key.id.encode()).decode()
+        secret = services.secrets.decrypt(ciphertext, key_id.encode()).decode()
     except SecretBoxError as error:
-        logger.error("the secret of access key %s does not decrypt: %s", key.id, error.message)
-        raise InvalidClientTokenId("The security token included in the request is invalid.") from None
+        logger.error("the secret of access key %s does not decrypt: %s", key_id, error.message)
+        raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS) from None
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     query = request.scope.get("query_string", b"").decode("latin-1")
-    now = services.clock.now()
     verify(
         request.method,
         raw_path.decode("latin-1"),
@@ -216,9 +231,22 @@ async def authenticate(
         info,
         now,
     )
-    await services.iam.record_access_key_use(key.id, now)
-    user = key.user
-    return Principal(user.account_id, user.name, "user", user.path, user.user_id, user.id)
+    await services.iam.record_access_key_use(key_id, now)
+    return principal
+
+
+_UNKNOWN_CREDENTIALS = "The security token included in the request is invalid."
+
+
+async def _temporary(
+    services: Services, info: SignedRequestInfo, now: datetime
+) -> tuple[Principal, str, bytes]:
+    """The role session behind an ``ASIA…`` key, if the session token matches and is current."""
+    credential = await services.iam.get_temporary_credential(info.access_key_id)
+    if credential is None:
+        raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
+    principal = verify_session(credential, info.security_token, now)
+    return principal, credential.id, credential.secret_ciphertext
 
 
 def render_result(service: str, action: str, result: Result, request_id: str) -> bytes:
