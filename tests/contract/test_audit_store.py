@@ -4,9 +4,7 @@ filter, and tampering with the table through raw SQL is caught by verify."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import anyio
 import pytest
@@ -16,9 +14,8 @@ from strongroom.audit.chain import GENESIS, canonical_json
 from strongroom.audit.log import ANONYMOUS, AuditEvent, AuditLog
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
-from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.engine import create_engine
 from strongroom.metadata.schema import audit_events
-from support.databases import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -28,30 +25,9 @@ BOB = "arn:aws:iam::123456789012:user/100%_bob"  # LIKE wildcards must match lit
 REPO = "arn:aws:ecr:us-east-1:123456789012:repository/ml/model"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'meta.db'}"
-    found = postgres_url()
-    if found is None:
-        pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
-    engine = create_engine(found)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
-    return found
-
-
 @pytest.fixture
-def database(url: str) -> Iterator[Database]:
-    engine = create_engine(url)
-    migrate(engine)
-    database = Database(engine)
-    try:
-        yield database
-    finally:
-        database.close()
+def url(database_url: str) -> str:
+    return database_url
 
 
 @pytest.fixture

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from strongroom.audit.log import AuditEvent
 from strongroom.auth.management import (
@@ -24,11 +21,9 @@ from strongroom.auth.principals import Principal
 from strongroom.auth.secretbox import SecretBox
 from strongroom.errors import AccessDenied, Conflict, InvalidRequest
 from strongroom.metadata.database import Database
-from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.records import TemporaryCredential
 from strongroom.metadata.sql import SqlMetadataStore
-from support.databases import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -42,24 +37,9 @@ def trust(principal_arn: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[SqlMetadataStore, SqlIamStore]]:
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    else:
-        url = postgres_url()
-        if url is None:
-            pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    migrate(engine)
-    database = Database(engine)
-    try:
-        yield SqlMetadataStore(database), SqlIamStore(database)
-    finally:
-        database.close()
+@pytest.fixture
+def stores(database: Database) -> tuple[SqlMetadataStore, SqlIamStore]:
+    return SqlMetadataStore(database), SqlIamStore(database)
 
 
 class SteppedClock:

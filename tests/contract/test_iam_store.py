@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from strongroom.errors import Conflict
 from strongroom.metadata.database import Database
-from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
-from support.databases import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -23,24 +18,9 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 ALLOW_ALL = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[SqlMetadataStore, SqlIamStore]]:
-    if request.param == "sqlite":
-        engine = create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-    else:
-        url = postgres_url()
-        if url is None:
-            pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
-        engine = create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-            conn.execute(sa.text("CREATE SCHEMA public"))
-    migrate(engine)
-    database = Database(engine)
-    try:
-        yield SqlMetadataStore(database), SqlIamStore(database)
-    finally:
-        database.close()
+@pytest.fixture
+def stores(database: Database) -> tuple[SqlMetadataStore, SqlIamStore]:
+    return SqlMetadataStore(database), SqlIamStore(database)
 
 
 async def test_users(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:

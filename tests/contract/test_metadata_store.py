@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown
 from strongroom.metadata.database import Database
-from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.records import NewManifest, Upload
 from strongroom.metadata.sql import SqlMetadataStore
-from support.databases import postgres_url
 
 pytestmark = pytest.mark.anyio
 
@@ -27,31 +22,9 @@ M1 = "sha256:" + "a" * 64
 M2 = "sha256:" + "b" * 64
 
 
-def _sqlite(tmp_path: Path) -> sa.Engine:
-    return create_engine(f"sqlite:///{tmp_path / 'meta.db'}")
-
-
-def _postgres(tmp_path: Path) -> sa.Engine:
-    url = postgres_url()
-    if url is None:
-        pytest.skip("STRONGROOM_TEST_DATABASE_URL not set")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    return engine
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlMetadataStore]:
-    engine = _sqlite(tmp_path) if request.param == "sqlite" else _postgres(tmp_path)
-    migrate(engine)
-    migrate(engine)  # idempotent
-    store = SqlMetadataStore(Database(engine))
-    try:
-        yield store
-    finally:
-        store.close()
+@pytest.fixture
+def store(database: Database) -> SqlMetadataStore:
+    return SqlMetadataStore(database)
 
 
 def manifest(
