@@ -15,6 +15,7 @@ from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
 from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.auth.passwords import Passwords
+from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
@@ -151,7 +152,7 @@ async def build_services(settings: Settings) -> Services:
                 )
             ),
         ),
-        authorizer=IamAuthorizer(iam),
+        authorizer=IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds)),
         audit=AuditLog(SqlAuditStore(database)),
         tokens=TokenIssuer(
             open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)

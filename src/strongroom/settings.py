@@ -61,6 +61,8 @@ class Settings(BaseModel):
     upload_expiry_seconds: int = Field(24 * 3600, ge=1)
     upload_sweep_seconds: float = Field(300.0, gt=0)
     credential_cache_seconds: float = Field(30.0, ge=0)
+    policy_cache_seconds: float = Field(1.0, ge=0)
+    """How long a process reuses policies it read; a policy change takes effect within it."""
     login_slow_after: int = Field(5, ge=1)
     """Failed sign-ins (per address, per credential, in 5 minutes) answered without delay."""
     login_refuse_after: int = Field(20, ge=2)

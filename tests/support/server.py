@@ -118,6 +118,8 @@ def start_server(
             "STRONGROOM_ADMIN_USER": ADMIN_USER,
             "STRONGROOM_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "STRONGROOM_LOG_LEVEL": "warning",
+            # Tests change policies and at once expect the new decision.
+            "STRONGROOM_POLICY_CACHE_SECONDS": "0",
             **(env or {}),
         }
     )
