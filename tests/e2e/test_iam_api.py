@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from typing import Any
 
 import boto3
@@ -32,19 +31,11 @@ NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
 def strongroom_output(server: RunningServer, *args: str) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STRONGROOM_")}
-    env["STRONGROOM_DATA_DIR"] = str(server.data_dir)
-    result = subprocess.run(
-        [sys.executable, "-m", "strongroom", *args],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return server.cli(*args).stdout
 
 
 def strongroom(server: RunningServer, *args: str) -> Any:
-    output = strongroom_output(server, *args)
-    return json.loads(output) if output.strip() else None
+    return server.cli_json(*args)
 
 
 def client(server: RunningServer, service: str, key_id: str, secret: str) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -13,6 +12,7 @@ import click
 
 from strongroom.audit.log import AuditLog
 from strongroom.auth.management import IdentityAdmin
+from strongroom.cli.documents import read_document
 from strongroom.clock import SystemClock
 from strongroom.errors import StrongroomError
 from strongroom.metadata.audit import SqlAuditStore
@@ -59,13 +59,6 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
 
 def _emit(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, default=str))
-
-
-def _document(text: str) -> str:
-    """A policy given inline, or as ``file://path`` like the AWS CLI."""
-    if text.startswith("file://"):
-        return Path(text.removeprefix("file://")).read_text()
-    return text
 
 
 account_option = click.option("--account-id", help="Account (default: the default account).")
@@ -154,7 +147,7 @@ def delete_access_key(user_name: str, access_key_id: str, account_id: str | None
 @click.option("--policy-document", required=True, help="JSON, or file://path")
 @account_option
 def put_user_policy(user_name: str, policy_name: str, policy_document: str, account_id: str | None) -> None:
-    document = _document(policy_document)
+    document = read_document("--policy-document", policy_document)[1]
     run_admin(
         lambda admin, default: admin.put_user_policy(account_id or default, user_name, policy_name, document)
     )
@@ -178,7 +171,7 @@ def repo() -> None:
 @click.option("--policy-text", required=True, help="JSON, or file://path")
 @account_option
 def set_repository_policy(repository_name: str, policy_text: str, account_id: str | None) -> None:
-    document = _document(policy_text)
+    document = read_document("--policy-text", policy_text)[1]
     run_admin(
         lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, document)
     )

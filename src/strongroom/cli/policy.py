@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 import click
 
+from strongroom.cli.documents import read_document
 from strongroom.policy.context import ContextValue
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.errors import MalformedPolicyDocument
@@ -38,17 +38,6 @@ _ANONYMOUS = "anonymous"
 
 def _emit(value: object) -> None:
     click.echo(json.dumps(value, indent=2))
-
-
-def _read(option: str, text: str) -> tuple[str, str]:
-    """(name, text) of a document given inline or as ``file://path`` like the AWS CLI."""
-    if not text.startswith("file://"):
-        return "inline", text
-    path = Path(text.removeprefix("file://"))
-    try:
-        return path.name, path.read_text()
-    except OSError as error:
-        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=option) from None
 
 
 def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
@@ -72,7 +61,7 @@ def policy_validate(policy_document: str, policy_type: str) -> None:
 
     Findings are shaped like IAM Access Analyzer's: ERROR, SECURITY_WARNING, WARNING and
     SUGGESTION, each with an issue code and the statement it concerns."""
-    _, text = _read("--policy-document", policy_document)
+    _, text = read_document("--policy-document", policy_document)
     try:
         policy = Policy.from_json(text, PolicyKind(policy_type))
     except MalformedPolicyDocument as error:
@@ -155,7 +144,7 @@ def _identity_policies(documents: tuple[str, ...]) -> dict[str, Policy]:
     """Named by file, or ``inline-<n>``; names made unique with ``#<n>``."""
     policies: dict[str, Policy] = {}
     for number, document in enumerate(documents, start=1):
-        name, text = _read("--identity-policy", document)
+        name, text = read_document("--identity-policy", document)
         if name == "inline":
             name = f"inline-{number}"
         if name in policies:
@@ -167,7 +156,7 @@ def _identity_policies(documents: tuple[str, ...]) -> dict[str, Policy]:
 def _resource_side(option: str, document: str | None) -> Policy | None:
     if document is None:
         return None
-    name, text = _read(option, document)
+    name, text = read_document(option, document)
     return _parse(option, name, text, PolicyKind.RESOURCE)
 
 
