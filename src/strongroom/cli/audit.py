@@ -14,28 +14,14 @@ import anyio
 import click
 
 from strongroom.audit.log import AuditLog, Decision
+from strongroom.cli.store import run_on_store
 from strongroom.metadata.audit import SqlAuditStore
-from strongroom.services import open_database
-from strongroom.settings import SettingsError, load_settings
 
 T = TypeVar("T")
 
 
 def _run(work: Callable[[AuditLog], Awaitable[T]]) -> T:
-    params = click.get_current_context().find_root().params
-    try:
-        settings = load_settings(params.get("config_file"), data_dir=params.get("data_dir"))
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
-
-    async def main() -> T:
-        database = open_database(settings)
-        try:
-            return await work(AuditLog(SqlAuditStore(database)))
-        finally:
-            database.close()
-
-    return anyio.run(main)
+    return run_on_store(lambda _settings, database: work(AuditLog(SqlAuditStore(database))))
 
 
 def _emit(value: Any) -> None:

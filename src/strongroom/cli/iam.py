@@ -7,54 +7,38 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-import anyio
 import click
 
 from strongroom.audit.log import AuditLog
 from strongroom.auth.management import IdentityAdmin
 from strongroom.cli.documents import read_document
+from strongroom.cli.store import run_on_store
 from strongroom.clock import SystemClock
-from strongroom.errors import StrongroomError
 from strongroom.metadata.audit import SqlAuditStore
+from strongroom.metadata.database import Database
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
-from strongroom.services import open_database, open_secret_box
-from strongroom.settings import Settings, SettingsError, load_settings
+from strongroom.services import open_secret_box
+from strongroom.settings import Settings
 
 T = TypeVar("T")
 
 
-def _settings(context: click.Context) -> Settings:
-    params = context.find_root().params
-    try:
-        return load_settings(params.get("config_file"), data_dir=params.get("data_dir"))
-    except SettingsError as error:
-        raise click.UsageError(str(error)) from None
-
-
 def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
     """Run ``work(admin, default_account_id)`` against the configured store."""
-    settings = _settings(click.get_current_context())
 
-    async def main() -> T:
-        database = open_database(settings)
-        try:
-            metadata = SqlMetadataStore(database)
-            default = await metadata.default_account_id()
-            if default is None:
-                raise click.ClickException("the store is not set up: run `strongroom migrate` first")
-            audit = AuditLog(SqlAuditStore(database))
-            admin = IdentityAdmin(
-                metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit
-            )
-            return await work(admin, default)
-        finally:
-            database.close()
+    async def with_admin(settings: Settings, database: Database) -> T:
+        metadata = SqlMetadataStore(database)
+        default = await metadata.default_account_id()
+        if default is None:
+            raise click.ClickException("the store is not set up: run `strongroom migrate` first")
+        audit = AuditLog(SqlAuditStore(database))
+        admin = IdentityAdmin(
+            metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit
+        )
+        return await work(admin, default)
 
-    try:
-        return anyio.run(main)
-    except StrongroomError as error:
-        raise click.ClickException(error.message) from None
+    return run_on_store(with_admin)
 
 
 def _emit(value: Any) -> None:
