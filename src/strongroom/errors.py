@@ -24,6 +24,10 @@ Each API maps these to its own wire format in one table: the OCI API in
      ├── ManifestTooLarge               manifest above the size cap (413)
      ├── Unsupported                    the operation is not offered
      ├── Conflict                       the change conflicts with what exists (already exists, in use)
+     │    ├── TagImmutable              the tag exists and the repository keeps it where it is
+     │    ├── RepositoryAlreadyExists   a repository of that name exists
+     │    ├── RepositoryNotEmpty        deleting a repository that holds images, without force
+     │    └── TooManyTags               more resource tags than a repository may carry
      ├── StorageFull                    no space left to store the content (507)
      ├── TooManyRequests                slow down: too many failed sign-ins (429)
      ├── AuthenticationRequired         no or bad credentials (401)
@@ -131,6 +135,33 @@ class Unsupported(StrongroomError):
 
 
 class Conflict(StrongroomError):
+    pass
+
+
+class TagImmutable(Conflict):
+    def __init__(self, tag: str) -> None:
+        super().__init__(
+            f"the tag {tag!r} already exists and cannot be overwritten: the repository's tags are immutable"
+        )
+        self.tag = tag
+
+
+class RepositoryAlreadyExists(Conflict):
+    def __init__(self, account_id: str, name: str) -> None:
+        super().__init__(
+            f"The repository with name '{name}' already exists in the registry with id '{account_id}'"
+        )
+
+
+class RepositoryNotEmpty(Conflict):
+    def __init__(self, account_id: str, name: str) -> None:
+        super().__init__(
+            f"The repository with name '{name}' in registry with id '{account_id}' cannot be deleted "
+            "because it still contains images"
+        )
+
+
+class TooManyTags(Conflict):
     pass
 
 

@@ -24,11 +24,13 @@ from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
 from strongroom.registry.manifests import Manifests
+from strongroom.registry.repositories import Repositories
 from strongroom.registry.uploads import Uploads
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
@@ -59,6 +61,8 @@ class Services:
     blobs: Blobs
     manifests: Manifests
     discovery: Discovery
+    repositories: Repositories
+    repository_store: SqlRepositoryStore
 
     def close(self) -> None:
         self.metadata.close()
@@ -127,7 +131,12 @@ async def build_services(settings: Settings) -> Services:
     clock = SystemClock()
     passwords = Passwords()
     secrets = open_secret_box(settings)
-    context = RegistryContext(metadata, blob_store, clock, RandomIdFactory())
+    tokens = TokenIssuer(
+        open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
+    )
+    repository_store = SqlRepositoryStore(database)
+    repositories = Repositories(metadata, repository_store, clock)
+    context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -151,12 +160,13 @@ async def build_services(settings: Settings) -> Services:
                     lockout=settings.login_lockout_seconds,
                 )
             ),
+            login_tokens=tokens,
         ),
         authorizer=IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds)),
         audit=AuditLog(SqlAuditStore(database)),
-        tokens=TokenIssuer(
-            open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
-        ),
+        tokens=tokens,
+        repositories=repositories,
+        repository_store=repository_store,
         uploads=Uploads(context),
         blobs=Blobs(context),
         manifests=Manifests(context),

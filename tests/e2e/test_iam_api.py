@@ -223,19 +223,6 @@ def test_listings_page_with_marker_and_max_items(iam: Any) -> None:
         iam.delete_user(UserName=name)
 
 
-def test_json_targets_are_not_offered_yet(shared_server: RunningServer) -> None:
-    response = httpx.post(
-        shared_server.url,
-        content=b"{}",
-        headers={
-            "X-Amz-Target": "AmazonEC2ContainerRegistry_V20150921.DescribeRepositories",
-            "Content-Type": "application/x-amz-json-1.1",
-        },
-    )
-    assert response.status_code == 400
-    assert response.json() == {"__type": "UnknownOperationException"}
-
-
 @pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_speaks_to_iam_and_sts(
     shared_server: RunningServer, admin_key: tuple[str, str], account: str, tmp_path: Any

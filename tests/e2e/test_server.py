@@ -123,6 +123,7 @@ def test_the_administrator_gets_an_access_key_at_first_start(tmp_path: Path) -> 
     given = start_server(
         tmp_path / "given",
         env={"STRONGROOM_ADMIN_ACCESS_KEY_ID": key_id, "STRONGROOM_ADMIN_SECRET_ACCESS_KEY": secret},
+        admin_access_key=False,
     )
     try:
         assert httpx.get(f"{given.url}/v2/", auth=(key_id, secret)).status_code == 200
@@ -130,7 +131,7 @@ def test_the_administrator_gets_an_access_key_at_first_start(tmp_path: Path) -> 
         assert not (given.data_dir / "initial-admin-secret-access-key").exists()
     finally:
         given.stop()
-    generated = start_server(tmp_path / "generated")
+    generated = start_server(tmp_path / "generated", admin_access_key=False)
     try:
         secret_file = generated.data_dir / "initial-admin-secret-access-key"
         assert secret_file.stat().st_mode & 0o777 == 0o600

@@ -247,3 +247,27 @@ def write_rootfs_tarball(path: Path, files: Mapping[str, bytes]) -> Path:
     """A rootfs tarball for ``podman import`` (uncompressed: the client compresses on push)."""
     path.write_bytes(tar_bytes(files))
     return path
+
+
+def push_random_image(
+    server: Any, name: str, tag: str, *, seed: int | None = None, check: bool = True
+) -> Any:
+    """Push a new small random image to ``name:tag`` over the OCI API with the
+    administrator's credentials; returns the manifest PUT's response (201 when ``check``)."""
+    import httpx  # the builders above need no HTTP client
+
+    image = build_image(random.Random(seed), layers=1, files_per_layer=1, file_size=256)
+    with httpx.Client(base_url=server.url, auth=server.auth, timeout=60) as client:
+        for blob in (image.config, *image.layers):
+            started = client.post(f"/v2/{name}/blobs/uploads/")
+            assert started.status_code == 202, started.text
+            done = client.put(started.headers["location"], params={"digest": blob.digest}, content=blob.data)
+            assert done.status_code == 201, done.text
+        pushed = client.put(
+            f"/v2/{name}/manifests/{tag}",
+            content=image.manifest.data,
+            headers={"Content-Type": image.manifest.media_type},
+        )
+    if check:
+        assert pushed.status_code == 201, pushed.text
+    return pushed

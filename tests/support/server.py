@@ -18,6 +18,8 @@ import httpx
 
 ADMIN_USER = "admin"
 ADMIN_PASSWORD = "e2e-Secret-pw-1"
+ADMIN_ACCESS_KEY_ID = "AKIAE2EADMIN0000KEY1"
+ADMIN_SECRET_ACCESS_KEY = "e2e/admin+secret-access-key-0123456789"
 
 
 def free_port() -> int:
@@ -108,7 +110,10 @@ def start_server(
     args: list[str] | None = None,
     timeout: float = 60,
     scheme: str = "http",
+    admin_access_key: bool = True,
 ) -> RunningServer:
+    """Start ``strongroom serve``; with ``admin_access_key`` the administrator gets the
+    access key :data:`ADMIN_ACCESS_KEY_ID` (for boto3, the AWS CLI and Terraform)."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -120,6 +125,14 @@ def start_server(
             "STRONGROOM_LOG_LEVEL": "warning",
             # Tests change policies and at once expect the new decision.
             "STRONGROOM_POLICY_CACHE_SECONDS": "0",
+            **(
+                {
+                    "STRONGROOM_ADMIN_ACCESS_KEY_ID": ADMIN_ACCESS_KEY_ID,
+                    "STRONGROOM_ADMIN_SECRET_ACCESS_KEY": ADMIN_SECRET_ACCESS_KEY,
+                }
+                if admin_access_key
+                else {}
+            ),
             **(env or {}),
         }
     )

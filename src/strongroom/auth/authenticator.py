@@ -1,4 +1,5 @@
-"""HTTP Basic authentication of users, with a short-lived cache of verified credentials."""
+"""HTTP Basic authentication: an access key, a user's password (with a short-lived cache
+of verified credentials), or ``AWS`` and a registry password from ``GetAuthorizationToken``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from strongroom.auth.passwords import Passwords
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.secretbox import SecretBox, SecretBoxError
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
+from strongroom.auth.tokens import TokenIssuer
 from strongroom.clock import Clock, monotonic
 from strongroom.errors import AuthenticationRequired
 from strongroom.metadata.records import AccessKey, User
@@ -27,6 +29,8 @@ from strongroom.metadata.store import UserStore
 
 MAX_CREDENTIAL_HEADER = 4096
 ACCESS_KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+REGISTRY_LOGIN_USER = "AWS"
+"""The user name that goes with a ``GetAuthorizationToken`` password, as on ECR."""
 
 logger = logging.getLogger("strongroom.auth")
 
@@ -99,7 +103,9 @@ class BasicAuthenticator:
         default_account_id: str,
         throttle: LoginThrottle | None = None,
         parallel_verifications: int = 2,
+        login_tokens: TokenIssuer | None = None,
     ) -> None:
+        self._login_tokens = login_tokens
         self._throttle = throttle or LoginThrottle(ThrottlePolicy())
         # Decrypted when an access key id is unknown, so that costs what a wrong secret costs.
         self._decoy = secret_box.encrypt(b"\0" * 40, b"decoy")
@@ -124,8 +130,10 @@ class BasicAuthenticator:
         if scheme.lower() != "basic":
             raise AuthenticationRequired(f"unsupported authorization scheme {scheme[:20]!r}")
         username, password = _decode_basic(credentials.strip())
-        key = self._cache.key("basic", username, password)
         throttle_keys = (f"credential:{username}", *((f"address:{source}",) if source else ()))
+        if username == REGISTRY_LOGIN_USER and self._login_tokens is not None:
+            return await self._registry_login(password, throttle_keys)
+        key = self._cache.key("basic", username, password)
         while (cached := self._cache.get(key)) is None:
             pending = self._in_flight.get(key)
             if pending is None:
@@ -139,6 +147,17 @@ class BasicAuthenticator:
                 return principal
             await pending.wait()  # then look again: cached on success, or verify ourselves
         return cached
+
+    async def _registry_login(self, password: str, throttle_keys: tuple[str, ...]) -> Principal:
+        """``AWS`` + a password from ``GetAuthorizationToken``: a signed token, checked
+        without the database; what it may do is decided per request by policy."""
+        assert self._login_tokens is not None
+        self._throttle.check(*throttle_keys[1:])
+        try:
+            return self._login_tokens.verify_login(password, self._clock.now())
+        except AuthenticationRequired:
+            await anyio.sleep(self._throttle.failed(*throttle_keys[1:]))
+            raise
 
     async def _verify(self, key: bytes, username: str, password: str) -> Principal:
         done = self._in_flight[key] = anyio.Event()

@@ -20,13 +20,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from strongroom.auth.actions import Action
-from strongroom.auth.principals import ANONYMOUS, Principal
+from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
 from strongroom.errors import AuthenticationRequired, StrongroomError
 
 VERB_ACTIONS: Mapping[str, tuple[str, ...]] = {
@@ -48,6 +49,8 @@ VERB_ACTIONS: Mapping[str, tuple[str, ...]] = {
 VERB_ACTIONS = {**VERB_ACTIONS, "*": tuple(dict.fromkeys(a for v in VERB_ACTIONS.values() for a in v))}
 CATALOG = "registry:catalog"
 _ISSUER = "strongroom"
+LOGIN_TTL = timedelta(hours=12)
+"""How long a registry password from ``GetAuthorizationToken`` is valid, as on ECR."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,44 +135,87 @@ class TokenIssuer:
                 else []
             ),
             "ecr": {path: sorted(actions) for path, actions in grant.actions.items()},
-            "principal": None
-            if principal.is_anonymous
-            else {
-                "account": principal.account_id,
-                "name": principal.name,
-                "path": principal.path,
-                "id": principal.unique_id,
-                "pk": principal.pk,
-            },
+            "principal": _principal_claims(principal),
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.key_id})
 
     def verify(self, token: str, now: datetime) -> Grant:
+        claims = self._decode(token, self.service, now, "bearer token")
+        actions = {str(path): frozenset(map(str, granted)) for path, granted in claims.get("ecr", {}).items()}
+        return Grant(_principal_from(claims.get("principal")), actions)
+
+    def issue_login(self, principal: Principal, now: datetime) -> tuple[str, datetime]:
+        """A registry password for ``AWS`` + password Basic sign-in (``GetAuthorizationToken``),
+        valid :data:`LOGIN_TTL`. It names the principal only: every request it signs is
+        authorized by the principal's policies at that time. It contains no ``:``."""
+        expires = now + LOGIN_TTL
+        claims = {
+            "iss": _ISSUER,
+            "aud": self._login_audience,
+            "sub": principal.arn,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "jti": secrets.token_hex(12),
+            "principal": _principal_claims(principal),
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.key_id}), expires
+
+    def verify_login(self, password: str, now: datetime) -> Principal:
+        claims = self._decode(password, self._login_audience, now, "authorization token")
+        principal = _principal_from(claims.get("principal"))
+        if principal.is_anonymous:
+            raise TokenError("invalid authorization token")
+        return principal
+
+    @property
+    def _login_audience(self) -> str:
+        return f"{self.service}/login"
+
+    def _decode(self, token: str, audience: str, now: datetime, what: str) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
             if header.get("kid") != self.key_id:
-                raise TokenError("token signed by an unknown key")
-            claims = jwt.decode(
+                raise TokenError(f"{what} signed by an unknown key")
+            claims: dict[str, Any] = jwt.decode(
                 token,
                 self._public,
                 algorithms=["EdDSA"],
-                audience=self.service,
+                audience=audience,
                 issuer=_ISSUER,
-                options={"require": ["exp", "iat", "sub"], "verify_iat": False},
-                leeway=5,
+                options={"require": ["exp", "iat", "sub"], "verify_iat": False, "verify_exp": False},
             )
         except jwt.PyJWTError as error:
-            raise TokenError(f"invalid bearer token: {error}") from None
+            raise TokenError(f"invalid {what}: {error}") from None
         if claims["exp"] < now.timestamp() - 5:
-            raise TokenError("bearer token expired")
-        owner = claims.get("principal")
-        principal = (
-            ANONYMOUS
-            if owner is None
-            else Principal(owner["account"], owner["name"], "user", owner["path"], owner["id"], owner["pk"])
-        )
-        actions = {str(path): frozenset(map(str, granted)) for path, granted in claims.get("ecr", {}).items()}
-        return Grant(principal, actions)
+            raise TokenError(f"Your {what} has expired. Reauthenticate and try again.")
+        return claims
+
+
+def _principal_claims(principal: Principal) -> dict[str, Any] | None:
+    if principal.is_anonymous:
+        return None
+    claims: dict[str, Any] = {
+        "account": principal.account_id,
+        "name": principal.name,
+        "path": principal.path,
+        "id": principal.unique_id,
+        "pk": principal.pk,
+    }
+    if principal.session is not None:
+        session = principal.session
+        claims["session"] = {"name": session.session_name, "role": session.role_name}
+    return claims
+
+
+def _principal_from(claims: Any) -> Principal:
+    if not isinstance(claims, dict):
+        return ANONYMOUS
+    session = claims.get("session")
+    if isinstance(session, dict):
+        role_session = RoleSession(session["role"], claims["pk"], session["name"], claims["path"])
+        role_id = str(claims["id"]).split(":", 1)[0]
+        return Principal.assumed_role(claims["account"], role_id, role_session)
+    return Principal(claims["account"], claims["name"], "user", claims["path"], claims["id"], claims["pk"])
 
 
 def _verbs(actions: frozenset[str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from fnmatch import fnmatchcase
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,6 +13,26 @@ class Repository:
     account_id: str
     name: str
     created_at: datetime
+    tag_mutability: str = "MUTABLE"
+    """ECR ``imageTagMutability``: MUTABLE, IMMUTABLE, or either ``…_WITH_EXCLUSION``."""
+    tag_mutability_filters: tuple[str, ...] = ()
+    """Wildcard patterns of the tags excepted by a ``…_WITH_EXCLUSION`` mode."""
+    scan_on_push: bool = False
+    encryption_type: str = "AES256"
+    kms_key: str | None = None
+
+    def tag_is_immutable(self, tag: str) -> bool:
+        """Whether a tag, once pushed, may not be moved to another manifest."""
+        excepted = any(fnmatchcase(tag, pattern) for pattern in self.tag_mutability_filters)
+        match self.tag_mutability:
+            case "IMMUTABLE":
+                return True
+            case "IMMUTABLE_WITH_EXCLUSION":
+                return not excepted
+            case "MUTABLE_WITH_EXCLUSION":
+                return excepted
+            case _:
+                return False
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,61 @@ repositories = sa.Table(
     # The repository policy (IAM JSON), if any.
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
     # Public repositories may be pulled anonymously (DESIGN §10).
+    sa.Column("tag_mutability", sa.String(32), nullable=False, server_default="MUTABLE"),
+    # ECR ``imageTagMutability``: MUTABLE, IMMUTABLE or one of the ``*_WITH_EXCLUSION`` modes.
+    sa.Column("tag_mutability_filters", sa.Text, nullable=True),
+    # The exclusion filters of those modes, as a JSON list of wildcard patterns.
+    sa.Column("scan_on_push", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("encryption_type", sa.String(16), nullable=False, server_default="AES256"),
+    sa.Column("kms_key", sa.String(2048), nullable=True),
+    sa.Column("lifecycle_policy", sa.Text, nullable=True),
+    # The ECR lifecycle policy (normalised JSON), if any.
+    sa.Column("lifecycle_evaluated_at", UtcDateTime, nullable=True),
+    sa.Column("catalog_data", sa.Text, nullable=True),
+    # ECR Public repository catalog data (JSON), for public repositories.
     sa.UniqueConstraint("account_id", "name"),
+)
+
+repository_tags = sa.Table(
+    "repository_tags",
+    metadata,
+    # Resource tags (``TagResource``), not image tags.
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+account_settings = sa.Table(
+    "account_settings",
+    metadata,
+    # Registry-wide configuration of an account, one JSON document per name:
+    # ``scanning``, ``replication``, ``public-catalog`` and ECR account settings.
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+creation_templates = sa.Table(
+    "creation_templates",
+    metadata,
+    # ECR repository creation templates: defaults for repositories made for the caller.
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("prefix", sa.String(256), primary_key=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+lifecycle_previews = sa.Table(
+    "lifecycle_previews",
+    metadata,
+    # The last ``StartLifecyclePolicyPreview`` of a repository and its result.
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("results", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 repository_blobs = sa.Table(
@@ -178,6 +232,8 @@ manifests = sa.Table(
     sa.Column("artifact_type", sa.String(255), nullable=True),
     sa.Column("annotations", sa.Text, nullable=True),
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_pulled_at", UtcDateTime, nullable=True),
+    # ECR ``lastRecordedPullTime``, refreshed at most hourly.
     sa.Index(None, "repository_id", "subject_digest"),
 )
 

@@ -3,11 +3,13 @@ accounts, repositories, blob links, uploads, manifests, tags, and users."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.errors import ManifestBlobUnknown, NameUnknown
+from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
 from strongroom.metadata.database import Database
 from strongroom.metadata.records import (
     ManifestLookup,
@@ -237,11 +239,25 @@ class SqlMetadataStore:
     # manifests and tags
 
     async def put_manifest(
-        self, repository_id: int, manifest: NewManifest, tag: str | None, now: datetime
+        self,
+        repository_id: int,
+        manifest: NewManifest,
+        tag: str | None,
+        now: datetime,
+        *,
+        immutable_tag: bool = False,
     ) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
                 _require_references(conn, repository_id, manifest)
+                if tag is not None and immutable_tag:
+                    current = conn.scalar(
+                        sa.select(tags.c.manifest_digest).where(
+                            tags.c.repository_id == repository_id, tags.c.name == tag
+                        )
+                    )
+                    if current is not None and current != manifest.digest:
+                        raise TagImmutable(tag)
                 created = (
                     conn.execute(
                         self._db.insert(manifests)
@@ -373,13 +389,35 @@ class SqlMetadataStore:
         return await self._db.run(work)
 
 
+REPOSITORY_COLUMNS = (
+    repositories.c.id,
+    repositories.c.account_id,
+    repositories.c.name,
+    repositories.c.created_at,
+    repositories.c.tag_mutability,
+    repositories.c.tag_mutability_filters,
+    repositories.c.scan_on_push,
+    repositories.c.encryption_type,
+    repositories.c.kms_key,
+)
+
+
+def repository_from_row(row: Any) -> Repository:
+    """A :class:`Repository` from a row selecting :data:`REPOSITORY_COLUMNS`."""
+    filters = tuple(json.loads(row.tag_mutability_filters)) if row.tag_mutability_filters else ()
+    return Repository(
+        row.id, row.account_id, row.name, row.created_at, row.tag_mutability, filters,
+        bool(row.scan_on_push), row.encryption_type, row.kms_key,
+    )  # fmt: skip
+
+
 def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:
     row = conn.execute(
-        sa.select(
-            repositories.c.id, repositories.c.account_id, repositories.c.name, repositories.c.created_at
-        ).where(repositories.c.account_id == account_id, repositories.c.name == name)
+        sa.select(*REPOSITORY_COLUMNS).where(
+            repositories.c.account_id == account_id, repositories.c.name == name
+        )
     ).first()
-    return None if row is None else Repository(*row)
+    return None if row is None else repository_from_row(row)
 
 
 def _require_references(conn: sa.Connection, repository_id: int, manifest: NewManifest) -> None:

@@ -68,12 +68,19 @@ class UploadStore(Protocol):
 
 class ManifestStore(Protocol):
     async def put_manifest(
-        self, repository_id: int, manifest: NewManifest, tag: str | None, now: datetime
+        self,
+        repository_id: int,
+        manifest: NewManifest,
+        tag: str | None,
+        now: datetime,
+        *,
+        immutable_tag: bool = False,
     ) -> bool:
         """Store the manifest (and point ``tag`` at it) in one transaction.
 
         Returns True when the manifest was new. Raises ``ManifestBlobUnknown`` when a
-        referenced blob or child manifest is not in the repository."""
+        referenced blob or child manifest is not in the repository, and ``TagImmutable``
+        when ``immutable_tag`` is set and the tag points at another manifest."""
         ...
 
     async def lookup_manifest(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from strongroom.clock import Clock, IdFactory
 from strongroom.errors import NameUnknown
@@ -11,6 +12,9 @@ from strongroom.metadata.store import MetadataStore
 from strongroom.oci.names import RepositoryRef
 from strongroom.storage.base import BlobStore
 
+if TYPE_CHECKING:
+    from strongroom.registry.repositories import Repositories
+
 
 @dataclass(frozen=True)
 class RegistryContext:
@@ -18,9 +22,14 @@ class RegistryContext:
     blobs: BlobStore
     clock: Clock
     ids: IdFactory
+    repositories: Repositories
+    """Where a push creates its repository (with a creation template's defaults)."""
 
     async def repository(self, ref: RepositoryRef) -> Repository:
         repository = await self.metadata.get_repository(ref.account_id, ref.name)
         if repository is None:
             raise NameUnknown(ref.path)
         return repository
+
+    async def repository_for_push(self, ref: RepositoryRef) -> Repository:
+        return await self.repositories.ensure(ref)

@@ -50,7 +50,7 @@ class Manifests:
             raise DigestInvalid(f"manifest digest {digest} does not match the reference {reference.digest}")
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
-        repository = await self._context.metadata.ensure_repository(ref.account_id, ref.name, now)
+        repository = await self._context.repository_for_push(ref)
         created = await self._context.metadata.put_manifest(
             repository.id,
             NewManifest(
@@ -65,6 +65,7 @@ class Manifests:
             ),
             reference.tag,
             now,
+            immutable_tag=reference.tag is not None and repository.tag_is_immutable(reference.tag),
         )
         return PushedManifest(digest, created, parsed.subject)
 

@@ -68,7 +68,7 @@ class Uploads:
         new_hasher(algorithm)  # refuse unsupported algorithms before creating anything
         metadata = self._context.metadata
         now = self._context.clock.now()
-        repository = await metadata.ensure_repository(ref.account_id, ref.name, now)
+        repository = await self._context.repository_for_push(ref)
         upload_id = self._context.ids.new_id()
         # The row first: data without a row is an orphan that expiry may remove at once.
         await metadata.create_upload(Upload(upload_id, repository.id, algorithm, now, now))
@@ -154,7 +154,7 @@ class Uploads:
         if await self._context.blobs.stat(digest) is None:
             raise BlobUnknown(str(digest))
         now = self._context.clock.now()
-        repository = await metadata.ensure_repository(ref.account_id, ref.name, now)
+        repository = await self._context.repository_for_push(ref)
         await metadata.link_blob(repository.id, str(digest), size, now)
         return size
 

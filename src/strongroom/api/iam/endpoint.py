@@ -18,7 +18,6 @@ from strongroom.api.iam.protocol import (
     NAMESPACES,
     InvalidAction,
     MissingAction,
-    authenticate,
     error_code,
     parse_form,
     read_body,
@@ -26,6 +25,7 @@ from strongroom.api.iam.protocol import (
     render_result,
 )
 from strongroom.api.oci.routing import request_context
+from strongroom.api.signing import authenticate_signed
 from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import AuditEvent, JsonValue
 from strongroom.auth.authorizer import AccessRequest
@@ -56,7 +56,7 @@ async def query_api(request: Request) -> Response:
         )
         service = info.service if info.service in NAMESPACES else service
         try:
-            principal = await authenticate(request, services, info, body)
+            principal = await authenticate_signed(request, services, info, body, NAMESPACES)
         except AuthenticationRequired as error:
             await _audit(request, services, ANONYMOUS, f"{service}:{action}", "*", error,
                          access_key_id=info.access_key_id)  # fmt: skip

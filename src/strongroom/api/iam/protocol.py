@@ -25,7 +25,6 @@ errors to IAM's.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -35,24 +34,18 @@ from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
-from strongroom.auth.identifiers import TEMPORARY_KEY_PREFIX
+from strongroom.api.signing import InvalidClientTokenId
 from strongroom.auth.management import (
     DeleteConflict,
     EntityAlreadyExists,
     ExpiredToken,
     LimitExceeded,
-    verify_session,
 )
-from strongroom.auth.principals import Principal
-from strongroom.auth.secretbox import SecretBoxError
 from strongroom.auth.sigv4 import (
     IncompleteSignature,
     MissingAuthenticationToken,
     RequestExpired,
-    SignatureDoesNotMatch,
     SignatureError,
-    SignedRequestInfo,
-    verify,
 )
 from strongroom.errors import (
     AccessDenied,
@@ -64,7 +57,6 @@ from strongroom.errors import (
     TooManyRequests,
 )
 from strongroom.policy.errors import MalformedPolicyDocument
-from strongroom.services import Services
 
 logger = logging.getLogger("strongroom.api")
 
@@ -81,10 +73,6 @@ _DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 XmlValue: TypeAlias = "str | int | bool | datetime | Sequence[XmlValue] | Mapping[str, XmlValue] | None"
 Result: TypeAlias = "Mapping[str, XmlValue] | None"
-
-
-class InvalidClientTokenId(AuthenticationRequired):
-    """The access key is unknown or inactive, or its session token is missing or wrong."""
 
 
 class InvalidAction(InvalidRequest):
@@ -193,60 +181,6 @@ def parse_form(content_type: str, body: bytes) -> Params:
             raise InvalidRequest(f"parameter {name[:100]!r} given more than once")
         values[name] = value
     return Params(values)
-
-
-async def authenticate(
-    request: Request, services: Services, info: SignedRequestInfo, body: bytes
-) -> Principal:
-    """Who signed the request (SigV4, reference/ecr-api.md §9.1): a user with an active
-    ``AKIA…`` key, or a role session with an unexpired ``ASIA…`` key and its session token."""
-    if info.service not in NAMESPACES:
-        raise SignatureDoesNotMatch("Credential should be scoped to correct service: 'iam' or 'sts'.")
-    now = services.clock.now()
-    if info.access_key_id.startswith(TEMPORARY_KEY_PREFIX):
-        principal, key_id, ciphertext = await _temporary(services, info, now)
-    else:
-        if info.security_token is not None:
-            raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
-        key = await services.iam.get_access_key(info.access_key_id)
-        if key is None or key.status != "Active":
-            raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
-        user = key.user
-        principal = Principal(user.account_id, user.name, "user", user.path, user.user_id, user.id)
-        key_id, ciphertext = key.id, key.secret_ciphertext
-    try:
-        secret = services.secrets.decrypt(ciphertext, key_id.encode()).decode()
-    except SecretBoxError as error:
-        logger.error("the secret of access key %s does not decrypt: %s", key_id, error.message)
-        raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS) from None
-    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
-    query = request.scope.get("query_string", b"").decode("latin-1")
-    verify(
-        request.method,
-        raw_path.decode("latin-1"),
-        query,
-        request.headers.items(),
-        hashlib.sha256(body).hexdigest(),
-        secret,
-        info,
-        now,
-    )
-    await services.iam.record_access_key_use(key_id, now)
-    return principal
-
-
-_UNKNOWN_CREDENTIALS = "The security token included in the request is invalid."
-
-
-async def _temporary(
-    services: Services, info: SignedRequestInfo, now: datetime
-) -> tuple[Principal, str, bytes]:
-    """The role session behind an ``ASIA…`` key, if the session token matches and is current."""
-    credential = await services.iam.get_temporary_credential(info.access_key_id)
-    if credential is None:
-        raise InvalidClientTokenId(_UNKNOWN_CREDENTIALS)
-    principal = verify_session(credential, info.security_token, now)
-    return principal, credential.id, credential.secret_ciphertext
 
 
 def render_result(service: str, action: str, result: Result, request_id: str) -> bytes:

@@ -16,6 +16,7 @@ logger = logging.getLogger("strongroom.api")
 _TABLE: tuple[tuple[type[errors.StrongroomError], int, str], ...] = (
     (errors.NameInvalid, 400, "NAME_INVALID"),
     (errors.TagInvalid, 400, "TAG_INVALID"),
+    (errors.TagImmutable, 400, "TAG_INVALID"),  # as ECR answers docker
     (errors.DigestInvalid, 400, "DIGEST_INVALID"),
     (errors.ManifestInvalid, 400, "MANIFEST_INVALID"),
     (errors.SizeInvalid, 400, "SIZE_INVALID"),
