@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
 from support.aws import aws_client, error_of
@@ -275,3 +276,38 @@ def test_other_registries_are_not_reachable_without_a_policy(ecr: Any) -> None:
     code, message, _ = error_of(ecr.describe_repositories, registryId=other, repositoryNames=["x1"])
     assert code == "AccessDeniedException"
     assert f"arn:aws:ecr:us-east-1:{other}:repository/x1" in message
+
+
+def test_resource_tag_conditions_decide_access(ecr: Any, shared_server: RunningServer) -> None:
+    shared_server.cli("iam", "create-user", "--user-name", "tag-reader")
+    key = shared_server.cli_json("iam", "create-access-key", "--user-name", "tag-reader")["AccessKey"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["ecr:ListImages", "ecr:DescribeRepositories"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/team": "risk"}},
+            }
+        ],
+    }
+    shared_server.cli(
+        "iam", "put-user-policy", "--user-name", "tag-reader", "--policy-name", "by-tag",
+        "--policy-document", json.dumps(policy),
+    )  # fmt: skip
+    tagged = ecr.create_repository(repositoryName="cond/tagged", tags=[{"Key": "team", "Value": "risk"}])
+    ecr.create_repository(repositoryName="cond/other", tags=[{"Key": "team", "Value": "ops"}])
+    auth = (key["AccessKeyId"], key["SecretAccessKey"])
+    with httpx.Client(base_url=shared_server.url, auth=auth) as client:
+        assert client.get("/v2/cond/tagged/tags/list").status_code == 200
+        assert client.get("/v2/cond/other/tags/list").status_code == 403
+    reader = aws_client(shared_server, "ecr", *auth)
+    assert reader.describe_repositories(repositoryNames=["cond/tagged"])["repositories"]
+    assert (
+        error_of(reader.describe_repositories, repositoryNames=["cond/other"])[0] == "AccessDeniedException"
+    )
+    ecr.untag_resource(resourceArn=tagged["repository"]["repositoryArn"], tagKeys=["team"])
+    assert (
+        error_of(reader.describe_repositories, repositoryNames=["cond/tagged"])[0] == "AccessDeniedException"
+    )

@@ -58,8 +58,12 @@ class IamAuthorizer:
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
             return Decision(False, "a stored policy is invalid; denied")
+        context = dict(request.context)
+        for key, value in access.resource_tags:
+            context[f"aws:ResourceTag/{key}"] = value
+            context[f"ecr:ResourceTag/{key}"] = value
         verdict = evaluate(
-            Request(caller_of(principal), request.action, request.resource, account, dict(request.context)),
+            Request(caller_of(principal), request.action, request.resource, account, context),
             identity,
             repository,
             registry,

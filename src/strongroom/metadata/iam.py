@@ -25,6 +25,7 @@ from strongroom.metadata.schema import (
     policy_attachments,
     registry_policies,
     repositories,
+    repository_tags,
     roles,
     users,
 )
@@ -495,7 +496,7 @@ class SqlIamStore:
         def work() -> RepositoryAccess:
             with self._db.reading() as conn:
                 row = conn.execute(
-                    sa.select(repositories.c.policy, repositories.c.public).where(
+                    sa.select(repositories.c.id, repositories.c.policy, repositories.c.public).where(
                         repositories.c.account_id == account_id, repositories.c.name == name
                     )
                 ).first()
@@ -504,9 +505,14 @@ class SqlIamStore:
                         registry_policies.c.account_id == account_id
                     )
                 )
-            if row is None:
-                return RepositoryAccess(None, False, registry)
-            return RepositoryAccess(row[0], bool(row[1]), registry)
+                if row is None:
+                    return RepositoryAccess(None, False, registry)
+                tags = conn.execute(
+                    sa.select(repository_tags.c.key, repository_tags.c.value)
+                    .where(repository_tags.c.repository_id == row.id)
+                    .order_by(repository_tags.c.key)
+                ).all()
+            return RepositoryAccess(row.policy, bool(row.public), registry, tuple((k, v) for k, v in tags))
 
         return await self._db.run(work)
 

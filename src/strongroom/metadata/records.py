@@ -49,6 +49,7 @@ class StoredManifest:
     digest: str
     media_type: str
     content: bytes
+    last_pulled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,8 @@ class RepositoryAccess:
     repository_policy: str | None
     public: bool
     registry_policy: str | None
+    resource_tags: tuple[tuple[str, str], ...] = ()
+    """The repository's resource tags, for ``aws:ResourceTag/…`` conditions."""
 
 
 @dataclass(frozen=True, slots=True)
