@@ -4,11 +4,13 @@ the role's policies. (Expiry is tested on a stepped clock in the contract tests.
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
+import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -159,3 +161,51 @@ def test_the_trust_policy_must_name_the_caller(
         "MalformedPolicyDocument", 400,
     )  # fmt: skip
     iam.delete_role(RoleName="deployer")
+
+
+def test_a_role_made_with_the_cli_signs_its_sessions_into_the_registry(
+    shared_server: RunningServer, account: str, ci: tuple[str, str, str]
+) -> None:
+    """Role sessions reach ``/v2/`` as on ECR: GetAuthorizationToken with the temporary
+    credentials, then ``AWS`` + the password; the role's policies decide each request."""
+    ci_arn, key_id, secret = ci
+    made = shared_server.cli_json(
+        "iam", "create-role", "--role-name", "puller", "--assume-role-policy-document", trust(ci_arn),
+        "--description", "pulls reports",
+    )["Role"]  # fmt: skip
+    assert made["Arn"] == f"arn:aws:iam::{account}:role/puller"
+    pull = document(
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "ecr:ListImages",
+            "Resource": f"arn:aws:ecr:*:{account}:repository/reports",
+        },
+    )
+    shared_server.cli("iam", "put-role-policy", "--role-name", "puller", "--policy-name", "pull",
+                      "--policy-document", pull)  # fmt: skip
+    assert "puller" in [r["RoleName"] for r in shared_server.cli_json("iam", "list-roles")["Roles"]]
+    own = document({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": made["Arn"]})
+    shared_server.cli("iam", "put-user-policy", "--user-name", "ci", "--policy-name", "assume-puller",
+                      "--policy-document", own)  # fmt: skip
+    credentials = client(shared_server, "sts", key_id, secret).assume_role(
+        RoleArn=made["Arn"], RoleSessionName="nightly"
+    )["Credentials"]
+    session = client(
+        shared_server, "ecr", credentials["AccessKeyId"], credentials["SecretAccessKey"],
+        credentials["SessionToken"],
+    )  # fmt: skip
+    token = session.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    user, _, password = base64.b64decode(token).decode().partition(":")
+    assert user == "AWS"
+    with httpx.Client(base_url=shared_server.url, auth=shared_server.auth) as admin:
+        started = admin.post("/v2/reports/blobs/uploads/")  # creates the repository
+        assert started.status_code == 202
+    with httpx.Client(base_url=shared_server.url, auth=("AWS", password)) as registry:
+        assert registry.get("/v2/reports/tags/list").status_code == 200
+        assert registry.get("/v2/app/tags/list").status_code == 403
+        denied = registry.post("/v2/reports/blobs/uploads/")
+        assert denied.status_code == 403
+    shared_server.cli("iam", "delete-role-policy", "--role-name", "puller", "--policy-name", "pull")
+    with httpx.Client(base_url=shared_server.url, auth=("AWS", password)) as registry:
+        assert registry.get("/v2/reports/tags/list").status_code == 403  # policy decides every request

@@ -62,7 +62,7 @@ def create_account(account_id: str) -> None:
 
 @click.group("iam")
 def iam() -> None:
-    """Users, access keys and identity policies."""
+    """Users, roles, access keys and identity policies."""
 
 
 @iam.group("policy")
@@ -143,6 +143,88 @@ def put_user_policy(user_name: str, policy_name: str, policy_document: str, acco
 @account_option
 def delete_user_policy(user_name: str, policy_name: str, account_id: str | None) -> None:
     run_admin(lambda admin, default: admin.delete_user_policy(account_id or default, user_name, policy_name))
+
+
+@iam.command("create-role")
+@click.option("--role-name", required=True)
+@click.option("--assume-role-policy-document", required=True, help="The trust policy: JSON, or file://path")
+@click.option("--path", default="/")
+@click.option("--description")
+@click.option("--max-session-duration", type=int, default=3600, show_default=True, help="Seconds.")
+@account_option
+def create_role(
+    role_name: str,
+    assume_role_policy_document: str,
+    path: str,
+    description: str | None,
+    max_session_duration: int,
+    account_id: str | None,
+) -> None:
+    trust = read_document("--assume-role-policy-document", assume_role_policy_document)[1]
+    role = run_admin(
+        lambda admin, default: admin.create_role(
+            account_id or default, role_name, trust, path, description, max_session_duration
+        )
+    )
+    _emit({"Role": {"RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn, "Path": role.path}})
+
+
+@iam.command("delete-role")
+@click.option("--role-name", required=True)
+@account_option
+def delete_role(role_name: str, account_id: str | None) -> None:
+    run_admin(lambda admin, default: admin.delete_role(account_id or default, role_name))
+
+
+@iam.command("update-assume-role-policy")
+@click.option("--role-name", required=True)
+@click.option("--policy-document", required=True, help="JSON, or file://path")
+@account_option
+def update_assume_role_policy(role_name: str, policy_document: str, account_id: str | None) -> None:
+    document = read_document("--policy-document", policy_document)[1]
+    run_admin(
+        lambda admin, default: admin.update_assume_role_policy(account_id or default, role_name, document)
+    )
+
+
+@iam.command("put-role-policy")
+@click.option("--role-name", required=True)
+@click.option("--policy-name", required=True)
+@click.option("--policy-document", required=True, help="JSON, or file://path")
+@account_option
+def put_role_policy(role_name: str, policy_name: str, policy_document: str, account_id: str | None) -> None:
+    document = read_document("--policy-document", policy_document)[1]
+    run_admin(
+        lambda admin, default: admin.put_role_policy(account_id or default, role_name, policy_name, document)
+    )
+
+
+@iam.command("delete-role-policy")
+@click.option("--role-name", required=True)
+@click.option("--policy-name", required=True)
+@account_option
+def delete_role_policy(role_name: str, policy_name: str, account_id: str | None) -> None:
+    run_admin(lambda admin, default: admin.delete_role_policy(account_id or default, role_name, policy_name))
+
+
+@iam.command("list-roles")
+@account_option
+def list_roles(account_id: str | None) -> None:
+    roles = run_admin(lambda admin, default: admin.list_roles(account_id or default))
+    _emit(
+        {
+            "Roles": [
+                {
+                    "RoleName": r.name,
+                    "RoleId": r.role_id,
+                    "Arn": r.arn,
+                    "Path": r.path,
+                    "Description": r.description,
+                }
+                for r in roles
+            ]
+        }
+    )
 
 
 @click.group("repo")
