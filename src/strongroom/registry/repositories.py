@@ -13,16 +13,27 @@ from strongroom.clock import Clock
 from strongroom.errors import InvalidRequest, NameUnknown, NotFound, RepositoryAlreadyExists
 from strongroom.metadata.records import Repository
 
-__all__ = ["Repositories", "Repository", "RepositorySpec", "TagMutability"]
+__all__ = [
+    "CreationTemplate", "NewRepository", "Repositories", "Repository", "RepositorySpec", "TagMutability",
+]  # fmt: skip
 from strongroom.metadata.repositories import CreationTemplate, NewRepository, SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import RepositoryRef, validate_name
 from strongroom.policy.document import Policy, PolicyKind
+from strongroom.policy.findings import findings
 
 MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
 CREATE_ON_PUSH = "CREATE_ON_PUSH"
 ROOT_PREFIX = "ROOT"
 """The creation-template prefix that matches every repository."""
+
+
+REFUSED_FINDINGS = frozenset({"UNKNOWN_ACTION", "WRITE_ACTIONS_FOR_EVERYONE"})
+"""Policy findings (:mod:`strongroom.policy.findings`) a repository policy needs ``force`` for."""
+
+
+class PolicyRefused(InvalidRequest):
+    """A valid policy the registry will not store without ``force``."""
 
 
 class RepositoryPolicyNotFound(NotFound):
@@ -150,8 +161,19 @@ class Repositories:
             raise RepositoryPolicyNotFound(account_id, name)
         return policy
 
-    async def set_policy(self, account_id: str, name: str, text: str) -> None:
-        Policy.from_json(text, PolicyKind.RESOURCE)
+    async def set_policy(self, account_id: str, name: str, text: str, *, force: bool = False) -> None:
+        """Set the repository policy. A policy with unknown ECR actions, or that lets
+        every principal of every account write, is refused unless ``force`` is set
+        (ECR's ``force``: "set only if you are sure")."""
+        found = [
+            f for f in findings(Policy.from_json(text, PolicyKind.RESOURCE)) if f.code in REFUSED_FINDINGS
+        ]
+        if found and not force:
+            raise PolicyRefused(
+                "Invalid repository policy provided: "
+                + "; ".join(f"statement {f.statement_index}: {f.message}" for f in found)
+                + " (set force to store it anyway)"
+            )
         repository = await self.get(account_id, name)
         await self._store.update_repository(repository.id, policy=text)
 

@@ -145,7 +145,9 @@ async def put_image_scanning_configuration(call: EcrCall) -> Result:
 
 async def set_repository_policy(call: EcrCall) -> Result:
     text = call.params["policyText"]
-    await call.services.repositories.set_policy(call.registry_id, call.repository_name, text)
+    await call.services.repositories.set_policy(
+        call.registry_id, call.repository_name, text, force=bool(call.params.get("force", False))
+    )
     return _policy_result(call, text)
 
 
