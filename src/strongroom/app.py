@@ -16,12 +16,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from strongroom.api.aws import aws_post
+from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
 from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
 from strongroom.api.token import token
+from strongroom.jobs.lifecycle import lifecycle_loop
 from strongroom.services import Services, build_services
 from strongroom.settings import Settings
 
@@ -37,7 +39,8 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         own = services is None
         app.state.services = await build_services(settings) if own else services
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_expire_uploads, app.state.services)
+            tasks.start_soon(_sweep, app.state.services)
+            tasks.start_soon(lifecycle_loop, app.state.services)
             try:
                 yield
             finally:
@@ -51,6 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/readyz", readyz, include_in_schema=False),
             Route("/token", token, methods=["GET", "POST"], include_in_schema=False),
             Route("/", aws_post, methods=["POST"], include_in_schema=False),
+            Route(DOWNLOAD_PATH, download_blob, methods=["GET"], include_in_schema=False),
             *starlette_routes(ROUTES),
         ],
         middleware=[Middleware(RegistryHeaders)],
@@ -73,7 +77,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"error": exc.detail}, exc.status_code)
 
 
-async def _expire_uploads(services: Services) -> None:
+async def _sweep(services: Services) -> None:
+    """Forget abandoned uploads and expired temporary credentials, periodically."""
     settings = services.settings
     idle = timedelta(seconds=settings.upload_expiry_seconds)
     while True:
@@ -82,5 +87,8 @@ async def _expire_uploads(services: Services) -> None:
             removed = await services.uploads.expire(idle)
             if removed:
                 logger.info("expired %d abandoned uploads", removed)
+            purged = await services.iam.delete_expired_credentials(services.clock.now())
+            if purged:
+                logger.info("deleted %d expired temporary credentials", purged)
         except Exception:
-            logger.exception("upload expiry failed; will retry")
+            logger.exception("upload and credential expiry failed; will retry")

@@ -23,15 +23,22 @@ from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.gc import SqlGcStore
 from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.images import SqlImageStore
+from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
+from strongroom.registry.gc import GarbageCollector
+from strongroom.registry.images import Images
+from strongroom.registry.layers import Layers
+from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
 from strongroom.registry.repositories import Repositories
-from strongroom.registry.uploads import Uploads
+from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -63,6 +70,10 @@ class Services:
     discovery: Discovery
     repositories: Repositories
     repository_store: SqlRepositoryStore
+    lifecycle: Lifecycle
+    gc: GarbageCollector
+    images: Images
+    layers: Layers
 
     def close(self) -> None:
         self.metadata.close()
@@ -118,6 +129,15 @@ async def prepare(settings: Settings) -> Bootstrap:
         database.close()
 
 
+def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
+    """Mounts follow the account's ECR ``BLOB_MOUNTING`` setting (enabled unless set)."""
+
+    async def allowed(account_id: str) -> bool:
+        return await store.account_setting(account_id, BLOB_MOUNTING_SETTING) != "DISABLED"
+
+    return allowed
+
+
 async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
     database = open_database(settings)
@@ -137,6 +157,8 @@ async def build_services(settings: Settings) -> Services:
     repository_store = SqlRepositoryStore(database)
     repositories = Repositories(metadata, repository_store, clock)
     context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
+    uploads = Uploads(context, blob_mounting_allowed(repository_store))
+    manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -167,8 +189,21 @@ async def build_services(settings: Settings) -> Services:
         tokens=tokens,
         repositories=repositories,
         repository_store=repository_store,
-        uploads=Uploads(context),
+        lifecycle=Lifecycle(
+            context,
+            manifests,
+            SqlLifecycleStore(database),
+            repository_store,
+            AuditLog(SqlAuditStore(database)),
+            settings.region,
+        ),
+        gc=GarbageCollector(
+            SqlGcStore(database), blob_store, clock, timedelta(seconds=settings.gc_grace_seconds)
+        ),
+        uploads=uploads,
         blobs=Blobs(context),
-        manifests=Manifests(context),
-        discovery=Discovery(context),
+        manifests=manifests,
+        discovery=discovery,
+        images=Images(context, image_store, manifests, discovery),
+        layers=Layers(context, uploads, image_store),
     )

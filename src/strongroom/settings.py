@@ -60,6 +60,11 @@ class Settings(BaseModel):
     """Server processes; one per core by default (see docs/adr/0002)."""
     upload_expiry_seconds: int = Field(24 * 3600, ge=1)
     upload_sweep_seconds: float = Field(300.0, gt=0)
+    lifecycle_interval_seconds: int = Field(3600, ge=0)
+    """How often each repository's lifecycle policy is applied (then garbage is
+    collected); 0 disables the job (``strongroom lifecycle run`` still works)."""
+    gc_grace_seconds: int = Field(3600, ge=0)
+    """Garbage collection spares blob links and files younger than this."""
     credential_cache_seconds: float = Field(30.0, ge=0)
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""

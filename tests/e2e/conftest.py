@@ -14,8 +14,12 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from support.aws import aws_client
+from support.server import RunningServer
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -107,3 +111,15 @@ def podman(tmp_path: Path) -> Iterator[Cli]:
         yield Cli(prefix, _client_env(tmp_path / "podman-home"))
     finally:
         shutil.rmtree(runroot, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def ecr(shared_server: RunningServer) -> Any:
+    """A boto3 ECR client of the module's server, signed with the administrator's key."""
+    return aws_client(shared_server, "ecr")
+
+
+@pytest.fixture(scope="module")
+def account(ecr: Any) -> str:
+    """The server's default account (its ECR registry id)."""
+    return str(ecr.describe_registry()["registryId"])

@@ -17,16 +17,6 @@ from support.server import RunningServer
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def ecr(shared_server: RunningServer) -> Any:
-    return aws_client(shared_server, "ecr")
-
-
-@pytest.fixture(scope="module")
-def account(ecr: Any) -> str:
-    return str(ecr.describe_registry()["registryId"])
-
-
 def pull_policy(account: str) -> str:
     return json.dumps(
         {

@@ -51,6 +51,8 @@ CATALOG = "registry:catalog"
 _ISSUER = "strongroom"
 LOGIN_TTL = timedelta(hours=12)
 """How long a registry password from ``GetAuthorizationToken`` is valid, as on ECR."""
+DOWNLOAD_TTL = timedelta(minutes=10)
+"""How long a ``GetDownloadUrlForLayer`` URL is valid (ECR's pre-signed URLs: minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,15 @@ class Grant:
 
     def allows(self, path: str, action: str) -> bool:
         return action in self.actions.get(path, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class BlobDownload:
+    """What a download token lets anyone holding it fetch: one blob of one repository."""
+
+    account_id: str
+    name: str
+    digest: str
 
 
 class TokenError(AuthenticationRequired):
@@ -170,6 +181,33 @@ class TokenIssuer:
     @property
     def _login_audience(self) -> str:
         return f"{self.service}/login"
+
+    def issue_download(self, account_id: str, name: str, digest: str, now: datetime) -> tuple[str, datetime]:
+        """A token for one blob of one repository, valid :data:`DOWNLOAD_TTL`: the bearer
+        of a ``GetDownloadUrlForLayer`` URL needs no other credentials."""
+        expires = now + DOWNLOAD_TTL
+        claims = {
+            "iss": _ISSUER,
+            "aud": self._download_audience,
+            "sub": f"{account_id}/{name}@{digest}",
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+            "blob": {"account": account_id, "name": name, "digest": digest},
+        }
+        return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.key_id}), expires
+
+    def verify_download(self, token: str, now: datetime) -> BlobDownload:
+        claims = self._decode(token, self._download_audience, now, "download link")
+        blob = claims.get("blob")
+        if not isinstance(blob, dict) or not all(
+            isinstance(blob.get(key), str) for key in ("account", "name", "digest")
+        ):
+            raise TokenError("invalid download link")
+        return BlobDownload(blob["account"], blob["name"], blob["digest"])
+
+    @property
+    def _download_audience(self) -> str:
+        return f"{self.service}/download"
 
     def _decode(self, token: str, audience: str, now: datetime, what: str) -> dict[str, Any]:
         try:

@@ -16,6 +16,7 @@ from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
+from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -59,6 +60,8 @@ main.add_command(iam_commands.account)
 main.add_command(iam_commands.iam)
 main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
+main.add_command(lifecycle_commands.lifecycle)
+main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
 

@@ -156,10 +156,14 @@ class SqlMetadataStore:
         await self._db.write(work)
 
     def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
+        # Linking again refreshes the time: garbage collection spares links younger than its grace.
         conn.execute(
             self._db.insert(repository_blobs)
             .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
-            .on_conflict_do_nothing()
+            .on_conflict_do_update(
+                index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
+                set_={"created_at": now},
+            )
         )
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
@@ -249,6 +253,13 @@ class SqlMetadataStore:
     ) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
+                # PostgreSQL: excludes garbage collection's unlinking in this repository
+                # (FOR UPDATE, registry/gc.py) between checking references and storing them.
+                conn.execute(
+                    sa.select(repositories.c.id)
+                    .where(repositories.c.id == repository_id)
+                    .with_for_update(read=True, key_share=True)
+                )
                 _require_references(conn, repository_id, manifest)
                 if tag is not None and immutable_tag:
                     current = conn.scalar(
@@ -317,7 +328,8 @@ class SqlMetadataStore:
                 )
                 if repository_id is None:
                     return ManifestLookup(False, None)
-                query = sa.select(manifests.c.digest, manifests.c.media_type, manifests.c.content)
+                columns = manifests.c
+                query = sa.select(columns.digest, columns.media_type, columns.content, columns.last_pulled_at)
                 if tag is not None:
                     query = query.join(
                         tags,
@@ -334,6 +346,30 @@ class SqlMetadataStore:
             return ManifestLookup(True, None if row is None else StoredManifest(*row))
 
         return await self._db.run(work)
+
+    async def record_pull(
+        self, account_id: str, name: str, digest: str, now: datetime, *, unless_since: datetime
+    ) -> None:
+        repository_id = (
+            sa.select(repositories.c.id)
+            .where(repositories.c.account_id == account_id, repositories.c.name == name)
+            .scalar_subquery()
+        )
+        statement = (
+            manifests.update()
+            .where(
+                manifests.c.repository_id == repository_id,
+                manifests.c.digest == digest,
+                sa.or_(manifests.c.last_pulled_at.is_(None), manifests.c.last_pulled_at < unless_since),
+            )
+            .values(last_pulled_at=now)
+        )
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(statement)
+
+        await self._db.write(work)
 
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:

@@ -87,6 +87,12 @@ class ManifestStore(Protocol):
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
     ) -> ManifestLookup: ...
 
+    async def record_pull(
+        self, account_id: str, name: str, digest: str, now: datetime, *, unless_since: datetime
+    ) -> None:
+        """Set the manifest's last pull time to ``now`` unless it is ``unless_since`` or later."""
+        ...
+
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
         """Delete the manifest and every tag pointing at it."""
         ...

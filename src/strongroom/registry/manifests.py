@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from strongroom.errors import DigestInvalid, ManifestUnknown, NameUnknown
 from strongroom.metadata.records import NewManifest, StoredManifest
@@ -11,6 +13,12 @@ from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import parse_manifest
 from strongroom.oci.names import RepositoryRef, validate_tag
 from strongroom.registry.context import RegistryContext
+
+logger = logging.getLogger("strongroom.registry")
+
+PULL_TIME_RESOLUTION = timedelta(hours=1)
+"""How stale a manifest's recorded pull time may get (ECR's ``lastRecordedPullTime`` is
+also approximate); a GET writes only when the recorded time is older."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +77,9 @@ class Manifests:
         )
         return PushedManifest(digest, created, parsed.subject)
 
-    async def get(self, ref: RepositoryRef, reference: Reference) -> StoredManifest:
+    async def get(self, ref: RepositoryRef, reference: Reference, *, pull: bool = False) -> StoredManifest:
+        """The manifest; with ``pull`` (a GET, not a HEAD) its pull time is recorded too,
+        at most once per :data:`PULL_TIME_RESOLUTION`, for ``sinceImagePulled`` rules."""
         found = await self._context.metadata.lookup_manifest(
             ref.account_id,
             ref.name,
@@ -80,7 +90,21 @@ class Manifests:
             raise NameUnknown(ref.path)
         if found.manifest is None:
             raise ManifestUnknown(str(reference))
+        if pull:
+            await self._record_pull(ref, found.manifest)
         return found.manifest
+
+    async def _record_pull(self, ref: RepositoryRef, manifest: StoredManifest) -> None:
+        now = self._context.clock.now()
+        recent = now - PULL_TIME_RESOLUTION
+        if manifest.last_pulled_at is not None and manifest.last_pulled_at >= recent:
+            return  # the common case: no write at all
+        try:
+            await self._context.metadata.record_pull(
+                ref.account_id, ref.name, manifest.digest, now, unless_since=recent
+            )
+        except Exception:  # a statistic must never fail a pull
+            logger.warning("could not record a pull of %s in %s", manifest.digest, ref.path, exc_info=True)
 
     async def delete(self, ref: RepositoryRef, reference: Reference) -> None:
         """By tag: remove the tag only. By digest: remove the manifest and its tags."""

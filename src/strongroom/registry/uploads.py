@@ -8,7 +8,7 @@ it is missing or stale (a restart, another node) the bytes are re-hashed at comm
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -26,6 +26,16 @@ from strongroom.oci.digest import Digest, Hasher, new_hasher
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
 from strongroom.storage.layout import is_upload_id
+
+BLOB_MOUNTING_SETTING = "BLOB_MOUNTING"
+"""The account setting (ECR's) that, set to ``DISABLED``, turns mounts into uploads."""
+
+MountingAllowed = Callable[[str], Awaitable[bool]]
+"""Whether an account lets pushes mount blobs from other repositories."""
+
+
+async def _mounting_always_allowed(account_id: str) -> bool:
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +70,11 @@ class _Session:
 
 
 class Uploads:
-    def __init__(self, context: RegistryContext) -> None:
+    def __init__(
+        self, context: RegistryContext, mounting_allowed: MountingAllowed = _mounting_always_allowed
+    ) -> None:
         self._context = context
+        self._mounting_allowed = mounting_allowed
         self._sessions: dict[str, _Session] = {}
 
     async def start(self, ref: RepositoryRef, algorithm: str = "sha256") -> UploadState:
@@ -146,12 +159,15 @@ class Uploads:
 
     async def mount(self, ref: RepositoryRef, digest: Digest, source: RepositoryRef) -> int | None:
         """Link a blob of ``source`` into ``ref`` without copying; None if ``source``
-        lacks it. The caller has checked that the principal may pull from ``source``."""
+        lacks it, or the account does not allow mounting. The caller has checked that
+        the principal may pull from ``source``."""
+        if not await self._mounting_allowed(ref.account_id):
+            return None
         metadata = self._context.metadata
         size = await metadata.linked_blob_size(source.account_id, source.name, str(digest))
         if size is None:
             return None
-        if await self._context.blobs.stat(digest) is None:
+        if not await self._context.blobs.touch(digest):  # touch, then link: see registry/gc.py
             raise BlobUnknown(str(digest))
         now = self._context.clock.now()
         repository = await self._context.repository_for_push(ref)

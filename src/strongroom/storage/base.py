@@ -6,6 +6,8 @@ Callers ask only for the role they need; :class:`BlobStore` combines them.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -61,7 +63,8 @@ class BlobIngester(Protocol):
         """Publish the upload's bytes under ``digest`` atomically and durably.
 
         The caller has verified the digest. If the blob already exists the upload's
-        bytes are discarded (dedup)."""
+        bytes are discarded (dedup). Either way the blob's modification time is now
+        afterwards, as :meth:`BlobToucher.touch` leaves it (garbage collection relies on it)."""
         ...
 
     async def truncate_upload(self, upload_id: str, size: int) -> None:
@@ -77,7 +80,61 @@ class BlobDeleter(Protocol):
     async def delete(self, digest: Digest) -> bool: ...
 
 
-class BlobStore(BlobStatter, BlobReader, BlobLocator, BlobIngester, BlobDeleter, Protocol):
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A committed blob as garbage collection sees it."""
+
+    digest: Digest
+    size: int
+    modified_at: datetime
+    """When it was committed or last touched (timezone-aware)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AsideBlob:
+    """A blob that :meth:`BlobSweeper.set_aside` moved out of sight, until restored or purged."""
+
+    digest: Digest
+    key: str
+    """Where the store keeps it meanwhile."""
+    size: int
+    modified_at: datetime
+    """Its modification time once out of sight: a touch that raced the move shows here."""
+    set_aside_at: datetime
+
+
+class BlobToucher(Protocol):
+    async def touch(self, digest: Digest) -> bool:
+        """Make the blob's modification time now, before linking it anew (a mount);
+        False when it is absent. The protocol with garbage collection is drawn in
+        :mod:`strongroom.registry.gc`."""
+        ...
+
+
+class BlobSweeper(Protocol):
+    """What garbage collection needs: every blob with its age, and a delete in two
+    steps (set aside, then purge or restore) so a racing push can still win."""
+
+    def list_blobs(self) -> AsyncIterator[StoredBlob]: ...
+
+    async def set_aside(self, digest: Digest, now: datetime) -> AsideBlob | None:
+        """Move the blob out of sight atomically; None when it is absent."""
+        ...
+
+    async def restore(self, aside: AsideBlob) -> None:
+        """Put it back, unless the same content was committed meanwhile (then drop it)."""
+        ...
+
+    async def purge(self, aside: AsideBlob) -> None: ...
+
+    async def list_set_aside(self) -> list[AsideBlob]:
+        """Blobs set aside and neither restored nor purged (a collector crashed, or runs)."""
+        ...
+
+
+class BlobStore(
+    BlobStatter, BlobReader, BlobLocator, BlobIngester, BlobDeleter, BlobToucher, BlobSweeper, Protocol
+):
     """Every role together; implementations: filesystem, memory."""
 
     async def check_writable(self) -> None:

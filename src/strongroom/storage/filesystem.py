@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime
 from io import FileIO
 from pathlib import Path
 
@@ -17,9 +19,16 @@ import anyio.to_thread
 
 from strongroom.errors import BlobUnknown, StorageFull
 from strongroom.oci.digest import Digest, Hasher
-from strongroom.storage.base import READ_CHUNK
+from strongroom.storage.base import READ_CHUNK, AsideBlob, StoredBlob
 from strongroom.storage.batching import batches
-from strongroom.storage.layout import blob_key, is_upload_id, upload_key
+from strongroom.storage.layout import (
+    blob_key,
+    is_upload_id,
+    parse_blob_key,
+    parse_trash_name,
+    trash_key,
+    upload_key,
+)
 
 
 class FilesystemBlobStore:
@@ -95,9 +104,10 @@ class FilesystemBlobStore:
             if self._durable:
                 _fsync_file(source)
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists():
-                source.unlink()  # the same content is already stored
+            if _touch(target):
+                source.unlink()  # the same content is already stored, and now looks fresh
                 return
+            os.utime(source)  # fresh to garbage collection, however long the upload idled
             os.rename(source, target)
             if self._durable:
                 _fsync_dir(target.parent)
@@ -127,6 +137,89 @@ class FilesystemBlobStore:
     async def check_writable(self) -> None:
         await anyio.to_thread.run_sync(_probe_writable, self._root / "uploads")
 
+    # garbage collection (the protocol is drawn in strongroom.registry.gc)
+
+    async def touch(self, digest: Digest) -> bool:
+        return await anyio.to_thread.run_sync(_touch, self._blob_path(digest))
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        blobs = self._root / "blobs"
+        for algorithm in await anyio.to_thread.run_sync(_subdirectories, blobs):
+            for prefix in await anyio.to_thread.run_sync(_subdirectories, algorithm):
+                for blob in await anyio.to_thread.run_sync(self._scan, prefix):
+                    yield blob
+
+    def _scan(self, directory: Path) -> list[StoredBlob]:
+        found: list[StoredBlob] = []
+        with contextlib.suppress(FileNotFoundError), os.scandir(directory) as entries:
+            for entry in entries:
+                digest = parse_blob_key(Path(entry.path).relative_to(self._root).as_posix())
+                if digest is None:
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # collected meanwhile
+                    info = entry.stat(follow_symlinks=False)
+                    found.append(StoredBlob(digest, info.st_size, _mtime(info)))
+        return found
+
+    async def set_aside(self, digest: Digest, now: datetime) -> AsideBlob | None:
+        key = trash_key(digest, int(now.timestamp()), secrets.token_hex(8))
+        return await anyio.to_thread.run_sync(self._set_aside, digest, key, now)
+
+    def _set_aside(self, digest: Digest, key: str, now: datetime) -> AsideBlob | None:
+        aside = self._root / key
+        aside.parent.mkdir(exist_ok=True)
+        try:
+            os.rename(self._blob_path(digest), aside)
+        except FileNotFoundError:
+            return None
+        info = os.stat(aside)
+        return AsideBlob(digest, key, info.st_size, _mtime(info), now)
+
+    async def restore(self, aside: AsideBlob) -> None:
+        await anyio.to_thread.run_sync(self._restore, aside)
+
+    def _restore(self, aside: AsideBlob) -> None:
+        source = self._root / aside.key
+        target = self._blob_path(aside.digest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # A link never replaces: a copy committed meanwhile (with its fresh time) stays.
+        try:
+            os.link(source, target)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            return  # purged by another collector, which found it unused
+        except OSError:  # no hard links here: rename, accepting a tiny window
+            if not target.exists():
+                os.rename(source, target)
+                return
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(source)
+
+    async def purge(self, aside: AsideBlob) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await anyio.to_thread.run_sync(os.unlink, self._root / aside.key)
+
+    async def list_set_aside(self) -> list[AsideBlob]:
+        return await anyio.to_thread.run_sync(self._list_set_aside)
+
+    def _list_set_aside(self) -> list[AsideBlob]:
+        found: list[AsideBlob] = []
+        trash = self._root / "trash"
+        with contextlib.suppress(FileNotFoundError), os.scandir(trash) as entries:
+            for entry in entries:
+                parsed = parse_trash_name(entry.name)
+                if parsed is None:
+                    continue
+                digest, at = parsed
+                with contextlib.suppress(FileNotFoundError):
+                    info = entry.stat(follow_symlinks=False)
+                    key = Path(entry.path).relative_to(self._root).as_posix()
+                    found.append(
+                        AsideBlob(digest, key, info.st_size, _mtime(info), datetime.fromtimestamp(at, UTC))
+                    )
+        return found
+
 
 async def _read_file(handle: FileIO, start: int, end: int | None) -> AsyncIterator[bytes]:
     position = start
@@ -139,6 +232,26 @@ async def _read_file(handle: FileIO, start: int, end: int | None) -> AsyncIterat
             return
         position += len(chunk)
         yield chunk
+
+
+def _touch(path: Path) -> bool:
+    try:
+        os.utime(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _mtime(info: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(info.st_mtime_ns / 1e9, UTC)
+
+
+def _subdirectories(path: Path) -> list[Path]:
+    try:
+        with os.scandir(path) as entries:
+            return sorted(Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False))
+    except FileNotFoundError:
+        return []
 
 
 def _create_empty(path: Path) -> None:

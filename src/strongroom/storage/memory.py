@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterable, AsyncIterator
+from datetime import datetime
 from pathlib import Path
 
+from strongroom.clock import Clock, SystemClock
 from strongroom.errors import BlobUnknown
 from strongroom.oci.digest import Digest, Hasher
-from strongroom.storage.base import READ_CHUNK
+from strongroom.storage.base import READ_CHUNK, AsideBlob, StoredBlob
 from strongroom.storage.batching import batches
-from strongroom.storage.layout import upload_key
+from strongroom.storage.layout import trash_key, upload_key
 
 
 class MemoryBlobStore:
-    def __init__(self) -> None:
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()
         self._blobs: dict[Digest, bytes] = {}
+        self._modified: dict[Digest, datetime] = {}
         self._uploads: dict[str, bytearray] = {}
+        self._aside: dict[str, tuple[AsideBlob, bytes]] = {}
+        self._tokens = itertools.count()
 
     async def stat(self, digest: Digest) -> int | None:
         blob = self._blobs.get(digest)
@@ -59,6 +66,7 @@ class MemoryBlobStore:
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
         data = self._uploads.pop(upload_id)
         self._blobs.setdefault(digest, bytes(data))
+        self._modified[digest] = self._clock.now()
 
     async def truncate_upload(self, upload_id: str, size: int) -> None:
         del self._uploads[upload_id][size:]
@@ -70,7 +78,39 @@ class MemoryBlobStore:
         return list(self._uploads)
 
     async def delete(self, digest: Digest) -> bool:
+        self._modified.pop(digest, None)
         return self._blobs.pop(digest, None) is not None
 
     async def check_writable(self) -> None:
         return None
+
+    async def touch(self, digest: Digest) -> bool:
+        if digest not in self._blobs:
+            return False
+        self._modified[digest] = self._clock.now()
+        return True
+
+    async def list_blobs(self) -> AsyncIterator[StoredBlob]:
+        for digest, data in list(self._blobs.items()):
+            yield StoredBlob(digest, len(data), self._modified[digest])
+
+    async def set_aside(self, digest: Digest, now: datetime) -> AsideBlob | None:
+        data = self._blobs.pop(digest, None)
+        if data is None:
+            return None
+        key = trash_key(digest, int(now.timestamp()), f"{next(self._tokens):x}")
+        aside = AsideBlob(digest, key, len(data), self._modified.pop(digest), now)
+        self._aside[key] = (aside, data)
+        return aside
+
+    async def restore(self, aside: AsideBlob) -> None:
+        kept = self._aside.pop(aside.key, None)
+        if kept is not None and aside.digest not in self._blobs:
+            self._blobs[aside.digest] = kept[1]
+            self._modified[aside.digest] = kept[0].modified_at
+
+    async def purge(self, aside: AsideBlob) -> None:
+        self._aside.pop(aside.key, None)
+
+    async def list_set_aside(self) -> list[AsideBlob]:
+        return [aside for aside, _ in self._aside.values()]

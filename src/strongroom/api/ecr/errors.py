@@ -20,7 +20,11 @@ from strongroom.auth.sigv4 import (
     MissingAuthenticationToken,
     SignatureError,
 )
+from strongroom.lifecycle import LifecyclePolicyInvalid
 from strongroom.policy.errors import MalformedPolicyDocument
+from strongroom.registry.images import ImageAlreadyExists, ImageDigestMismatch, ReferencedImagesUnknown
+from strongroom.registry.layers import EmptyUpload, InvalidLayer, LayerAlreadyExists, LayerInaccessible
+from strongroom.registry.lifecycle import LifecyclePolicyNotFound, LifecyclePolicyPreviewNotFound
 from strongroom.registry.repositories import RepositoryPolicyNotFound
 
 
@@ -52,6 +56,34 @@ class InvalidTagParameter(errors.InvalidRequest):
     pass
 
 
+class InvalidLayerPart(errors.InvalidRequest):
+    """A layer part that does not continue its upload; says where the upload ends."""
+
+    def __init__(
+        self, message: str, *, registry_id: str, repository_name: str, upload_id: str, last_valid_byte: int
+    ) -> None:
+        super().__init__(message)
+        self.ecr_members = {
+            "registryId": registry_id,
+            "repositoryName": repository_name,
+            "uploadId": upload_id,
+            "lastValidByteReceived": last_valid_byte,
+        }
+
+
+class ValidationFailed(errors.InvalidRequest):
+    """A value the newer operations refuse with ``ValidationException`` (account settings,
+    registry scanning rules)."""
+
+
+class RepositoryCatalogDataNotFound(errors.NotFound):
+    def __init__(self, account_id: str, name: str) -> None:
+        super().__init__(
+            f"The repository catalog data does not exist for the repository with name '{name}' "
+            f"in the registry with id '{account_id}'"
+        )
+
+
 @dataclass(frozen=True)
 class Where:
     """The repository and registry a request is about, for messages."""
@@ -66,20 +98,33 @@ _TABLE: tuple[tuple[type[errors.StrongroomError], str], ...] = (
     (RequestTooLarge, "InvalidParameterException"),
     (InvalidParameter, "InvalidParameterException"),
     (InvalidTagParameter, "InvalidTagParameterException"),
+    (ValidationFailed, "ValidationException"),
     (MalformedPolicyDocument, "InvalidParameterException"),
+    (LifecyclePolicyInvalid, "InvalidParameterException"),
+    (ImageDigestMismatch, "ImageDigestDoesNotMatchException"),
+    (InvalidLayerPart, "InvalidLayerPartException"),
+    (EmptyUpload, "EmptyUploadException"),
+    (InvalidLayer, "InvalidLayerException"),
     (errors.InvalidRequest, "InvalidParameterException"),
     (errors.NameUnknown, "RepositoryNotFoundException"),
     (RepositoryPolicyNotFound, "RepositoryPolicyNotFoundException"),
+    (LifecyclePolicyNotFound, "LifecyclePolicyNotFoundException"),
+    (LifecyclePolicyPreviewNotFound, "LifecyclePolicyPreviewNotFoundException"),
     (RegistryPolicyNotFound, "RegistryPolicyNotFoundException"),
     (TemplateNotFound, "TemplateNotFoundException"),
+    (RepositoryCatalogDataNotFound, "RepositoryCatalogDataNotFoundException"),
     (errors.ManifestUnknown, "ImageNotFoundException"),
     (errors.BlobUploadUnknown, "UploadNotFoundException"),
+    (LayerInaccessible, "LayerInaccessibleException"),
     (errors.BlobUnknown, "LayersNotFoundException"),
+    (ReferencedImagesUnknown, "ReferencedImagesNotFoundException"),
     (errors.ManifestBlobUnknown, "LayersNotFoundException"),
     (errors.RepositoryAlreadyExists, "RepositoryAlreadyExistsException"),
     (errors.RepositoryNotEmpty, "RepositoryNotEmptyException"),
     (errors.TooManyTags, "TooManyTagsException"),
     (errors.TagImmutable, "ImageTagAlreadyExistsException"),
+    (ImageAlreadyExists, "ImageAlreadyExistsException"),
+    (LayerAlreadyExists, "LayerAlreadyExistsException"),
     (TemplateAlreadyExists, "TemplateAlreadyExistsException"),
     (errors.ManifestTooLarge, "InvalidParameterException"),
     (errors.TooManyRequests, "ThrottlingException"),
@@ -109,6 +154,8 @@ def ecr_error(error: errors.StrongroomError, where: Where | None) -> tuple[str, 
 
 
 def _message(error: errors.StrongroomError, where: Where | None) -> str:
+    if isinstance(error, LifecyclePolicyInvalid):
+        return f"Invalid parameter at 'LifecyclePolicyText' failed to satisfy constraint: '{error.message}'"
     if where is None:
         return error.message
     if isinstance(error, errors.NameUnknown):

@@ -12,7 +12,7 @@ from strongroom.registry.manifests import Reference
 
 async def get_manifest(call: Call) -> Response:
     reference = Reference.parse(call.request.path_params["reference"])
-    manifest = await call.services.manifests.get(call.repository, reference)
+    manifest = await call.services.manifests.get(call.repository, reference, pull=not call.head)
     headers = {
         "Docker-Content-Digest": manifest.digest,
         "ETag": f'"{manifest.digest}"',

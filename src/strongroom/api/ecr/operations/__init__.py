@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 from strongroom.api.ecr.call import Operation
-from strongroom.api.ecr.operations import registry, repositories
+from strongroom.api.ecr.operations import (
+    images,
+    layers,
+    lifecycle,
+    public,
+    registry,
+    repositories,
+    scanning,
+    settings,
+    templates,
+)
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **repositories.OPERATIONS,
     **registry.OPERATIONS,
+    **images.OPERATIONS,
+    **layers.OPERATIONS,
+    **lifecycle.OPERATIONS,
+    **scanning.OPERATIONS,
+    **settings.OPERATIONS,
+    **templates.OPERATIONS,
+    **public.OPERATIONS,
 }
