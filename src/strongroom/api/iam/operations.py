@@ -416,6 +416,21 @@ async def list_attached_role_policies(call: Call) -> Result:
     }
 
 
+# groups and instance profiles: Strongroom has neither, so these listings are always empty
+# for a user or role that exists. Terraform calls them before deleting one (to remove it
+# from its groups / instance profiles) and fails the delete when they are not answered.
+
+
+async def list_groups_for_user(call: Call) -> Result:
+    await call.admin.user(call.account, call.params.required("UserName"))
+    return {"Groups": [], "IsTruncated": False}
+
+
+async def list_instance_profiles_for_role(call: Call) -> Result:
+    await call.admin.role(call.account, call.params.required("RoleName"))
+    return {"InstanceProfiles": [], "IsTruncated": False}
+
+
 # STS
 
 
@@ -478,6 +493,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         _iam("AttachRolePolicy", _named_role, attach_role_policy),
         _iam("DetachRolePolicy", _named_role, detach_role_policy),
         _iam("ListAttachedRolePolicies", _named_role, list_attached_role_policies),
+        _iam("ListGroupsForUser", _named_user, list_groups_for_user),
+        _iam("ListInstanceProfilesForRole", _named_role, list_instance_profiles_for_role),
         Operation("sts", "GetCallerIdentity", None, _caller, get_caller_identity),
         # The trust policy decides, in the use case: it is the role's resource policy.
         Operation("sts", "AssumeRole", None, _caller, assume_role),
