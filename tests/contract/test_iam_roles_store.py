@@ -83,8 +83,8 @@ async def test_roles(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
         ACCOUNT, "pull", policy_id="ANPAONE", document=ALLOW_ALL, now=NOW
     )
     await iam.attach_policy(policy, "role", role.id)
-    assert set(await iam.identity_policies("role", role.id)) == {"inline:push", policy.arn}
-    assert await iam.identity_policies("user", role.id) == {}
+    assert set(await iam.identity_policies("role", role.id, role.role_id)) == {"inline:push", policy.arn}
+    assert await iam.identity_policies("user", role.id, role.role_id) == {}
     with pytest.raises(Conflict, match="must delete policies first"):
         await iam.delete_role(role)
     await iam.delete_inline_policy("role", role.id, "push")

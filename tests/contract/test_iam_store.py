@@ -85,7 +85,7 @@ async def test_inline_and_managed_policies(stores: tuple[SqlMetadataStore, SqlIa
     assert [p.name for p in await iam.list_attached_policies("user", user.id)] == ["Admins"]
     assert await iam.attachment_counts(ACCOUNT) == {policy.id: 1}
     assert await iam.attachment_counts("999999999999") == {}
-    documents = await iam.identity_policies("user", user.id)
+    documents = await iam.identity_policies("user", user.id, user.user_id)
     assert set(documents) == {"inline:push", policy.arn}
     with pytest.raises(Conflict):
         await iam.delete_managed_policy(policy)
@@ -95,7 +95,7 @@ async def test_inline_and_managed_policies(stores: tuple[SqlMetadataStore, SqlIa
     assert await iam.attachment_counts(ACCOUNT) == {}
     assert await iam.delete_inline_policy("user", user.id, "push") is True
     await iam.delete_managed_policy(policy)
-    assert await iam.identity_policies("user", user.id) == {}
+    assert await iam.identity_policies("user", user.id, user.user_id) == {}
     await iam.delete_user(user)
 
 
@@ -126,3 +126,16 @@ async def test_accounts(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
     assert await metadata.create_account(ACCOUNT, NOW) is False
     assert await metadata.list_accounts() == [ACCOUNT, "222222222222"]
     assert await metadata.default_account_id() == ACCOUNT
+
+
+async def test_a_reused_row_does_not_hand_over_policies(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
+    """A token names its user by row and unique id; once the user is deleted and the row
+    number reused, the token's principal gets no policies, not the newcomer's."""
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    gone = await iam.create_user(ACCOUNT, "gone", user_id="AIDAGONE", now=NOW)
+    await iam.delete_user(gone)
+    newcomer = await iam.create_user(ACCOUNT, "newcomer", user_id="AIDANEW", now=NOW)
+    await iam.put_inline_policy("user", newcomer.id, "all", ALLOW_ALL)
+    assert await iam.identity_policies("user", newcomer.id, "AIDANEW") == {"inline:all": ALLOW_ALL}
+    assert await iam.identity_policies("user", newcomer.id, gone.user_id) == {}

@@ -35,7 +35,9 @@ _ACCOUNT_ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[^:]*:(?P<account>[0-9]{12}):")
 
 
 class PolicySource(Protocol):
-    async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]: ...
+    async def identity_policies(
+        self, kind: PrincipalKind, principal_id: int, unique_id: str
+    ) -> dict[str, str]: ...
 
     async def repository_access(self, account_id: str, name: str) -> RepositoryAccess: ...
 
@@ -105,9 +107,10 @@ async def identity_policies(source: PolicySource, principal: Principal) -> dict[
     if principal.is_anonymous:
         return {}
     if principal.session is not None:
-        documents = await source.identity_policies("role", principal.session.role_pk)
+        role_id = principal.unique_id.split(":", 1)[0]
+        documents = await source.identity_policies("role", principal.session.role_pk, role_id)
     else:
-        documents = await source.identity_policies("user", principal.pk)
+        documents = await source.identity_policies("user", principal.pk, principal.unique_id)
     return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
 
 

@@ -48,12 +48,15 @@ class CachedPolicySource:
         self, source: PolicySource, ttl: float, now: Callable[[], float] = monotonic, capacity: int = 10_000
     ) -> None:
         self._source = source
-        self._identity: _TtlCache[tuple[str, int], dict[str, str]] = _TtlCache(ttl, now, capacity)
+        self._identity: _TtlCache[tuple[str, int, str], dict[str, str]] = _TtlCache(ttl, now, capacity)
         self._access: _TtlCache[tuple[str, str], RepositoryAccess] = _TtlCache(ttl, now, capacity)
 
-    async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]:
+    async def identity_policies(
+        self, kind: PrincipalKind, principal_id: int, unique_id: str
+    ) -> dict[str, str]:
         return await self._identity.get(
-            (kind, principal_id), lambda: self._source.identity_policies(kind, principal_id)
+            (kind, principal_id, unique_id),
+            lambda: self._source.identity_policies(kind, principal_id, unique_id),
         )
 
     async def repository_access(self, account_id: str, name: str) -> RepositoryAccess:

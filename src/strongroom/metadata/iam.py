@@ -472,11 +472,20 @@ class SqlIamStore:
 
         return await self._db.run(work)
 
-    async def identity_policies(self, kind: PrincipalKind, principal_id: int) -> dict[str, str]:
-        """Every policy document that applies to the principal, by name (inline and attached)."""
+    async def identity_policies(
+        self, kind: PrincipalKind, principal_id: int, unique_id: str
+    ) -> dict[str, str]:
+        """Every policy document that applies to the principal, by name (inline and attached).
+
+        ``unique_id`` (``AIDA…``/``AROA…``) must still be the row's: a token naming a deleted
+        principal whose row number was reused gets no policies, not the new principal's."""
 
         def work() -> dict[str, str]:
             with self._db.reading() as conn:
+                table, column = (users, users.c.user_id) if kind == "user" else (roles, roles.c.role_id)
+                current = conn.scalar(sa.select(column).where(table.c.id == principal_id))
+                if current != unique_id:
+                    return {}
                 inline = conn.execute(
                     sa.select(inline_policies.c.name, inline_policies.c.document).where(
                         inline_policies.c.principal_kind == kind,
