@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from strongroom.api.oci.errors import error_response
-from strongroom.api.oci.routing import request_context
+from strongroom.api.requests import request_context
 from strongroom.auth.grants import grant_for
 from strongroom.auth.tokens import parse_scopes
 from strongroom.errors import AuthenticationRequired, TooManyRequests

@@ -155,10 +155,12 @@ class Repositories:
     # the repository policy
 
     async def policy(self, account_id: str, name: str) -> str:
-        repository = await self.get(account_id, name)
+        return await self._policy_of(await self.get(account_id, name))
+
+    async def _policy_of(self, repository: Repository) -> str:
         policy = (await self._store.repository_documents(repository.id)).policy
         if policy is None:
-            raise RepositoryPolicyNotFound(account_id, name)
+            raise RepositoryPolicyNotFound(repository.account_id, repository.name)
         return policy
 
     async def set_policy(self, account_id: str, name: str, text: str, *, force: bool = False) -> None:
@@ -178,8 +180,8 @@ class Repositories:
         await self._store.update_repository(repository.id, policy=text)
 
     async def delete_policy(self, account_id: str, name: str) -> str:
-        policy = await self.policy(account_id, name)
         repository = await self.get(account_id, name)
+        policy = await self._policy_of(repository)
         await self._store.update_repository(repository.id, policy=None)
         return policy
 

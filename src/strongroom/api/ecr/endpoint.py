@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Literal
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -19,20 +18,17 @@ from strongroom.api.ecr.errors import NotImplementedOperation, Where, ecr_error
 from strongroom.api.ecr.model import ServiceApi, service_apis
 from strongroom.api.ecr.operations import OPERATIONS
 from strongroom.api.ecr.protocol import (
+    MAX_BODY_BYTES,
     UnknownOperation,
     error_response,
     parse_json,
-    read_body,
     result_response,
 )
-from strongroom.api.oci.routing import request_context
+from strongroom.api.requests import audit, authorize, read_body
 from strongroom.api.signing import authenticate_signed
-from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
-from strongroom.audit.log import AuditEvent, JsonValue
-from strongroom.auth.authorizer import AccessRequest
-from strongroom.auth.principals import ANONYMOUS, Principal
+from strongroom.auth.principals import ANONYMOUS
 from strongroom.auth.sigv4 import parse_authorization
-from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
+from strongroom.errors import AuthenticationRequired, StrongroomError
 from strongroom.services import Services
 
 logger = logging.getLogger("strongroom.api")
@@ -47,25 +43,25 @@ async def json_api(request: Request) -> Response:
     try:
         api, name = _target(request.headers.get("x-amz-target", ""))
         action = f"{api.signing_name}:{name}"
-        body = await read_body(request)
+        body = await read_body(request, MAX_BODY_BYTES)
         info = parse_authorization(
             request.headers.items(), request.scope.get("query_string", b"").decode("latin-1")
         )
         try:
             principal = await authenticate_signed(request, services, info, body, {api.signing_name})
         except AuthenticationRequired as error:
-            await _audit(request, services, ANONYMOUS, action, "*", "deny", message=error.message,
-                         access_key_id=info.access_key_id)  # fmt: skip
+            await audit(request, ANONYMOUS, action, "*", "deny", message=error.message,
+                        access_key_id=info.access_key_id)  # fmt: skip
             raise
         params = api.validate(name, parse_json(body))
         operation = _operation(api, name)
         call = EcrCall(request, services, api.signing_name, name, params, principal, request_id)
         where = Where(call.registry_id, params.get("repositoryName"))
         resource = operation.resource(call)
-        await _authorize(request, services, operation, principal, resource)
+        await authorize(request, principal, operation.iam_action, resource)
         result = await operation.handler(call)
         if operation.mutates:
-            await _audit(request, services, principal, operation.iam_action, resource, "allow")
+            await audit(request, principal, operation.iam_action, resource, "allow")
         return result_response(result, request_id)
     except StrongroomError as error:
         code, message = ecr_error(error, where)
@@ -93,44 +89,3 @@ def _operation(api: ServiceApi, name: str) -> Operation:
     if operation is None:
         raise NotImplementedOperation(api.signing_name, name)
     return operation
-
-
-async def _authorize(
-    request: Request, services: Services, operation: Operation, principal: Principal, resource: str
-) -> None:
-    action = operation.iam_action
-    decision = await services.authorizer.decide(
-        AccessRequest(principal, action, resource, request_context(request))
-    )
-    if not decision.allowed:
-        denied = AccessDenied(
-            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
-            f"because no identity-based policy allows the {action} action"
-        )
-        await _audit(request, services, principal, action, resource, "deny", message=denied.message,
-                     reason=decision.reason)  # fmt: skip
-        raise denied
-
-
-async def _audit(
-    request: Request,
-    services: Services,
-    principal: Principal,
-    action: str,
-    resource: str,
-    decision: Literal["allow", "deny"],
-    **detail: JsonValue,
-) -> None:
-    event = AuditEvent(
-        time=services.clock.now(),
-        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
-        action=action,
-        resource=resource,
-        source_ip=request.client.host if request.client else None,
-        decision=decision,
-        detail={"method": request.method, "path": request.url.path, **detail},
-    )
-    try:
-        await services.audit.record(event)
-    except Exception:  # the request's outcome stands; a lost audit record must be loud
-        logger.exception("could not record audit event %s %s", event.action, event.resource)

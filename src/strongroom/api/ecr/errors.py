@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 from strongroom import errors
 from strongroom.api.ecr.model import InvalidParameter
-from strongroom.api.ecr.protocol import RequestTooLarge, SerializationException, UnknownOperation
+from strongroom.api.ecr.protocol import SerializationException, UnknownOperation
+from strongroom.api.requests import RequestTooLarge
 from strongroom.api.signing import InvalidClientTokenId
 from strongroom.auth.management import ExpiredToken
 from strongroom.auth.sigv4 import (

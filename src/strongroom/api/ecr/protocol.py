@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from starlette.requests import Request
 from starlette.responses import Response
 
 from strongroom.api.ecr.model import epoch
@@ -28,26 +27,8 @@ class SerializationException(InvalidRequest):
     """The body is not JSON."""
 
 
-class RequestTooLarge(InvalidRequest):
-    pass
-
-
 class UnknownOperation(InvalidRequest):
     pass
-
-
-async def read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_json(body: bytes) -> object:

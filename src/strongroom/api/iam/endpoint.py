@@ -15,24 +15,21 @@ from starlette.responses import Response
 
 from strongroom.api.iam.operations import OPERATIONS, Call, Operation
 from strongroom.api.iam.protocol import (
+    MAX_BODY_BYTES,
     NAMESPACES,
     InvalidAction,
     MissingAction,
     error_code,
     parse_form,
-    read_body,
     render_error,
     render_result,
 )
-from strongroom.api.oci.routing import request_context
+from strongroom.api.requests import audit, authorize, read_body
 from strongroom.api.signing import authenticate_signed
-from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
-from strongroom.audit.log import AuditEvent, JsonValue
-from strongroom.auth.authorizer import AccessRequest
 from strongroom.auth.management import IdentityAdmin
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.sigv4 import parse_authorization
-from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
+from strongroom.errors import AuthenticationRequired, StrongroomError
 from strongroom.services import Services
 
 logger = logging.getLogger("strongroom.api")
@@ -47,7 +44,7 @@ async def query_api(request: Request) -> Response:
     service, action = "iam", ""
     principal = ANONYMOUS
     try:
-        body = await read_body(request)
+        body = await read_body(request, MAX_BODY_BYTES)
         params = parse_form(request.headers.get("content-type", ""), body)
         action = params.optional("Action") or ""
         service = "sts" if action in _STS_ACTIONS else "iam"  # until the signature says
@@ -58,12 +55,12 @@ async def query_api(request: Request) -> Response:
         try:
             principal = await authenticate_signed(request, services, info, body, NAMESPACES)
         except AuthenticationRequired as error:
-            await _audit(request, services, ANONYMOUS, f"{service}:{action}", "*", error,
-                         access_key_id=info.access_key_id)  # fmt: skip
+            await audit(request, ANONYMOUS, f"{service}:{action}", "*", "deny", message=error.message,
+                        access_key_id=info.access_key_id)  # fmt: skip
             raise
         operation = _operation(service, action)
         call = Call(params, principal, _admin(services, principal))
-        await _authorize(request, services, operation, call)
+        await _authorize(request, operation, call)
         result = await operation.handler(call)
         return Response(render_result(service, action, result, request_id), 200, media_type=CONTENT_TYPE)
     except StrongroomError as error:
@@ -85,51 +82,17 @@ def _operation(service: str, action: str) -> Operation:
     return operation
 
 
-async def _authorize(request: Request, services: Services, operation: Operation, call: Call) -> None:
-    if operation.action is None:
-        return
-    principal = call.principal
-    resource = operation.resource(call.params, principal)
-    decision = await services.authorizer.decide(
-        AccessRequest(principal, operation.action, resource, request_context(request))
-    )
-    if not decision.allowed:
-        denied = AccessDenied(
-            f"User: {principal.arn} is not authorized to perform: {operation.action} on resource: "
-            f"{resource} because no identity-based policy allows the {operation.action} action"
+async def _authorize(request: Request, operation: Operation, call: Call) -> None:
+    if operation.action is not None:
+        await authorize(
+            request, call.principal, operation.action, operation.resource(call.params, call.principal)
         )
-        await _audit(request, services, principal, operation.action, resource, denied, reason=decision.reason)
-        raise denied
 
 
 def _admin(services: Services, principal: Principal) -> IdentityAdmin:
     return IdentityAdmin(
         services.metadata, services.iam, services.secrets, services.clock, services.audit, actor=principal.arn
     )
-
-
-async def _audit(
-    request: Request,
-    services: Services,
-    principal: Principal,
-    action: str,
-    resource: str,
-    error: StrongroomError,
-    **detail: JsonValue,
-) -> None:
-    event = AuditEvent(
-        time=services.clock.now(),
-        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
-        action=action,
-        resource=resource,
-        source_ip=request.client.host if request.client else None,
-        decision="deny",
-        detail={"method": request.method, "path": request.url.path, "message": error.message, **detail},
-    )
-    try:
-        await services.audit.record(event)
-    except Exception:  # the request's outcome stands; a lost audit record must be loud
-        logger.exception("could not record audit event %s %s", event.action, event.resource)
 
 
 def _error(service: str, code: str, status: int, message: str, request_id: str) -> Response:

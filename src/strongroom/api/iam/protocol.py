@@ -32,8 +32,7 @@ from datetime import UTC, datetime
 from typing import TypeAlias
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
-
+from strongroom.api.requests import RequestTooLarge
 from strongroom.api.signing import InvalidClientTokenId
 from strongroom.auth.management import (
     DeleteConflict,
@@ -80,10 +79,6 @@ class InvalidAction(InvalidRequest):
 
 
 class MissingAction(InvalidRequest):
-    pass
-
-
-class RequestTooLarge(InvalidRequest):
     pass
 
 
@@ -147,21 +142,6 @@ class Params:
 
     def boolean(self, name: str) -> bool:
         return self._values.get(name, "false").lower() == "true"
-
-
-async def read_body(request: Request) -> bytes:
-    """The raw body (its hash is signed), refused above :data:`MAX_BODY_BYTES` before it is all read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise RequestTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise RequestTooLarge(f"request body larger than {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_form(content_type: str, body: bytes) -> Params:

@@ -19,8 +19,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
-from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
-from strongroom.audit.log import AuditEvent, JsonValue
+from strongroom.api.requests import audit, request_context
+from strongroom.audit.log import JsonValue
 from strongroom.auth.actions import Action
 from strongroom.auth.authorizer import AccessRequest
 from strongroom.auth.principals import ANONYMOUS, Principal
@@ -150,19 +150,7 @@ async def _audit(
         resource = _repository(request, services).arn(services.settings.region)
     except StrongroomError:
         resource = "*"
-    event = AuditEvent(
-        time=services.clock.now(),
-        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
-        action=route.action or "strongroom:Authenticate",
-        resource=resource,
-        source_ip=request.client.host if request.client else None,
-        decision=decision,
-        detail={"method": request.method, "path": request.url.path, **detail},
-    )
-    try:
-        await services.audit.record(event)
-    except Exception:  # the request's outcome stands; a lost audit record must be loud
-        logger.exception("could not record audit event %s %s", event.action, event.resource)
+    await audit(request, principal, route.action or "strongroom:Authenticate", resource, decision, **detail)
 
 
 class InsufficientScope(AuthenticationRequired):
@@ -204,20 +192,6 @@ async def _authorize(
         if principal.is_anonymous:
             raise AuthenticationRequired("authentication required")
         raise AccessDenied(f"not authorized to perform {route.action} on {resource}")
-
-
-def request_context(request: Request) -> dict[str, str | list[str]]:
-    """The condition keys a request brings (IAM "AWS global condition context keys")."""
-    services: Services = request.app.state.services
-    now = services.clock.now()
-    context: dict[str, str | list[str]] = {
-        "aws:SecureTransport": "true" if request.url.scheme == "https" else "false",
-        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": str(int(now.timestamp())),
-    }
-    if request.client is not None:
-        context["aws:SourceIp"] = request.client.host
-    return context
 
 
 def _challenge(

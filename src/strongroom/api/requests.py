@@ -1,0 +1,96 @@
+"""What every front door (OCI, IAM/STS, ECR) does around its handlers the same way:
+reading a bounded body, deciding an action with AWS's denial message, and recording
+audit events that never fail the request."""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from starlette.requests import Request
+
+from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
+from strongroom.audit.log import AuditEvent, JsonValue
+from strongroom.auth.authorizer import AccessRequest
+from strongroom.auth.principals import Principal
+from strongroom.errors import AccessDenied, InvalidRequest
+from strongroom.services import Services
+
+logger = logging.getLogger("strongroom.api")
+
+
+class RequestTooLarge(InvalidRequest):
+    pass
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body (a signed request's hash covers it), refused above ``limit`` bytes
+    before it is all read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"request body larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"request body larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def request_context(request: Request) -> dict[str, str | list[str]]:
+    """The condition keys a request brings (IAM "AWS global condition context keys")."""
+    services: Services = request.app.state.services
+    now = services.clock.now()
+    context: dict[str, str | list[str]] = {
+        "aws:SecureTransport": "true" if request.url.scheme == "https" else "false",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": str(int(now.timestamp())),
+    }
+    if request.client is not None:
+        context["aws:SourceIp"] = request.client.host
+    return context
+
+
+async def authorize(request: Request, principal: Principal, action: str, resource: str) -> None:
+    """Raise ``AccessDenied`` (worded as AWS words it, and audited) unless policy allows."""
+    services: Services = request.app.state.services
+    decision = await services.authorizer.decide(
+        AccessRequest(principal, action, resource, request_context(request))
+    )
+    if not decision.allowed:
+        denied = AccessDenied(
+            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
+            f"because no identity-based policy allows the {action} action"
+        )
+        await audit(
+            request, principal, action, resource, "deny", message=denied.message, reason=decision.reason
+        )
+        raise denied
+
+
+async def audit(
+    request: Request,
+    principal: Principal,
+    action: str,
+    resource: str,
+    decision: Literal["allow", "deny"],
+    **detail: JsonValue,
+) -> None:
+    """Append an audit event for this request; a failure to record is logged loudly, and
+    the request's outcome stands."""
+    services: Services = request.app.state.services
+    event = AuditEvent(
+        time=services.clock.now(),
+        principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
+        action=action,
+        resource=resource,
+        source_ip=request.client.host if request.client else None,
+        decision=decision,
+        detail={"method": request.method, "path": request.url.path, **detail},
+    )
+    try:
+        await services.audit.record(event)
+    except Exception:
+        logger.exception("could not record audit event %s %s", event.action, event.resource)
