@@ -10,24 +10,22 @@ import shutil
 import subprocess
 from typing import Any
 
-import boto3
 import httpx
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from support.aws import REGION, error_of
+from support.aws import aws_client as client
 from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 
-REGION = "us-east-1"
 PULL_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
         "Statement": [{"Effect": "Allow", "Action": ["ecr:BatchGetImage"], "Resource": "*"}],
     }
 )
-NO_RETRIES = Config(retries={"total_max_attempts": 1})
 
 
 def strongroom_output(server: RunningServer, *args: str) -> str:
@@ -36,21 +34,6 @@ def strongroom_output(server: RunningServer, *args: str) -> str:
 
 def strongroom(server: RunningServer, *args: str) -> Any:
     return server.cli_json(*args)
-
-
-def client(server: RunningServer, service: str, key_id: str, secret: str) -> Any:
-    return boto3.client(
-        service, endpoint_url=server.url, region_name=REGION, config=NO_RETRIES,
-        aws_access_key_id=key_id, aws_secret_access_key=secret,
-    )  # fmt: skip
-
-
-def error_of(call: Any, *args: Any, **kwargs: Any) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as caught:
-        call(*args, **kwargs)
-    response = caught.value.response
-    error, status = response["Error"], response["ResponseMetadata"]["HTTPStatusCode"]
-    return error["Code"], error["Message"], status
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from strongroom.oci.digest import Digest
 from strongroom.registry.gc import RECOVERY_AGE, GarbageCollector, GcReport
 from strongroom.storage.base import AsideBlob
 from strongroom.storage.memory import MemoryBlobStore
+from support.clocks import SteppedClock
 
 pytestmark = pytest.mark.anyio
 
@@ -31,22 +32,11 @@ GRACE = timedelta(hours=1)
 UPLOAD_ID = "0123456789abcdef0123456789abcdef"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.time = START
-
-    def now(self) -> datetime:
-        return self.time
-
-    def advance(self, delta: timedelta) -> None:
-        self.time += delta
-
-
 @dataclass
 class World:
     metadata: SqlMetadataStore
     blobs: MemoryBlobStore
-    clock: Clock
+    clock: SteppedClock
     gc: GarbageCollector
     uploads: int = 0
 
@@ -83,7 +73,7 @@ async def _stream(data: bytes) -> AsyncIterator[bytes]:
 
 @pytest.fixture
 def world(database: Database) -> World:
-    clock = Clock()
+    clock = SteppedClock(START)
     blobs = MemoryBlobStore(clock)
     return World(
         SqlMetadataStore(database), blobs, clock, GarbageCollector(SqlGcStore(database), blobs, clock, GRACE)
@@ -172,7 +162,7 @@ class RacingStore(MemoryBlobStore):
     """A memory store that lets a push run just before or just after the collector
     moves a blob aside."""
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: SteppedClock) -> None:
         super().__init__(clock)
         self.before_move: list[object] = []
         self.after_move: list[object] = []
@@ -188,7 +178,7 @@ class RacingStore(MemoryBlobStore):
 
 @pytest.fixture
 def racing(database: Database) -> World:
-    clock = Clock()
+    clock = SteppedClock(START)
     blobs = RacingStore(clock)
     return World(
         SqlMetadataStore(database), blobs, clock, GarbageCollector(SqlGcStore(database), blobs, clock, GRACE)

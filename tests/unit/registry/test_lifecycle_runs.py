@@ -33,6 +33,7 @@ from strongroom.registry.lifecycle import (
 from strongroom.registry.manifests import Manifests, Reference
 from strongroom.registry.repositories import Repositories
 from strongroom.storage.memory import MemoryBlobStore
+from support.clocks import SteppedClock
 
 pytestmark = pytest.mark.anyio
 
@@ -60,20 +61,9 @@ KEEP_TWO = json.dumps(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.time = START
-
-    def now(self) -> datetime:
-        return self.time
-
-    def advance(self, delta: timedelta) -> None:
-        self.time += delta
-
-
 @dataclass
 class World:
-    clock: Clock
+    clock: SteppedClock
     metadata: SqlMetadataStore
     manifests: Manifests
     lifecycle: Lifecycle
@@ -99,7 +89,7 @@ class World:
 
 @pytest.fixture
 def world(database: Database) -> World:
-    clock = Clock()
+    clock = SteppedClock(START)
     metadata = SqlMetadataStore(database)
     repository_store = SqlRepositoryStore(database)
     repositories = Repositories(metadata, repository_store, clock)
