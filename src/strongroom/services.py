@@ -155,7 +155,7 @@ async def build_services(settings: Settings) -> Services:
         open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
     )
     repository_store = SqlRepositoryStore(database)
-    repositories = Repositories(metadata, repository_store, clock)
+    repositories = Repositories(metadata, repository_store, clock, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)

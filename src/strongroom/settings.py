@@ -73,6 +73,10 @@ class Settings(BaseModel):
     login_refuse_after: int = Field(20, ge=2)
     """Failed sign-ins after which the address or credential is refused for a while."""
     login_lockout_seconds: float = Field(900.0, ge=1)
+    create_on_push: Literal["always", "template", "never"] = "always"
+    """Whether a push to a missing repository creates it: always, only where a repository
+    creation template applied for CREATE_ON_PUSH matches, or never. The caller needs
+    ``ecr:CreateRepository`` in every mode."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from strongroom.errors import Conflict
 from strongroom.metadata.database import Database
 from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.records import BoundPolicy
 from strongroom.metadata.sql import SqlMetadataStore
 
 pytestmark = pytest.mark.anyio
@@ -111,11 +113,48 @@ async def test_repository_policy_visibility_and_registry_policy(
     await iam.set_repository_public(repository.id, True)
     await iam.put_registry_policy(ACCOUNT, ALLOW_ALL, NOW)
     access = await iam.repository_access(ACCOUNT, "team/model")
-    assert (access.repository_policy, access.public, access.registry_policy) == (ALLOW_ALL, True, ALLOW_ALL)
+    assert access.public is True
+    assert access.repository_policy == BoundPolicy(ALLOW_ALL, {})
+    assert access.registry_policy == BoundPolicy(ALLOW_ALL, {})
+    assert access.registry_policy_scope == "V2"
     await iam.put_registry_policy(ACCOUNT, None, NOW)
     await iam.set_repository_policy(repository.id, None)
     assert await iam.get_registry_policy(ACCOUNT) is None
     assert (await iam.repository_access(ACCOUNT, "team/model")).repository_policy is None
+
+
+def _naming(*arns: str) -> str:
+    statement = {"Effect": "Allow", "Principal": {"AWS": list(arns)}, "Action": "ecr:*"}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+async def test_policies_bind_the_users_and_roles_they_name_when_saved(
+    stores: tuple[SqlMetadataStore, SqlIamStore],
+) -> None:
+    metadata, iam = stores
+    await metadata.create_default_account(ACCOUNT, NOW)
+    alice = await iam.create_user(ACCOUNT, "alice", user_id="AIDAALICE1", now=NOW, path="/team/")
+    role = await iam.create_role(ACCOUNT, "ci", role_id="AROACI1", trust_policy=_naming(alice.arn), now=NOW)
+    assert role.trust_principals is not None
+    assert json.loads(role.trust_principals) == {alice.arn: "AIDAALICE1"}
+    ghost = f"arn:aws:iam::{ACCOUNT}:user/ghost"
+    wrong_path = f"arn:aws:iam::{ACCOUNT}:user/alice"  # alice lives under /team/
+    document = _naming(alice.arn, role.arn, ghost, wrong_path, f"arn:aws:iam::{ACCOUNT}:root")
+    repository = await metadata.ensure_repository(ACCOUNT, "team/model", NOW)
+    await iam.set_repository_policy(repository.id, document)
+    await iam.put_registry_policy(ACCOUNT, document, NOW)
+    expected = {alice.arn: "AIDAALICE1", role.arn: "AROACI1"}
+    access = await iam.repository_access(ACCOUNT, "team/model")
+    assert access.repository_policy == BoundPolicy(document, expected)
+    assert access.registry_policy == BoundPolicy(document, expected)
+    # alice deleted and recreated: the stored binding still names the first alice
+    await iam.delete_user(alice)
+    await iam.create_user(ACCOUNT, "alice", user_id="AIDAALICE2", now=NOW, path="/team/")
+    access = await iam.repository_access(ACCOUNT, "team/model")
+    assert access.repository_policy is not None
+    assert access.repository_policy.principal_ids[alice.arn] == "AIDAALICE1"
+    role_again = await iam.get_role(ACCOUNT, "ci")
+    assert role_again is not None and role_again.trust_principals == role.trust_principals
 
 
 async def test_accounts(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:

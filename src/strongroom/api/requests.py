@@ -11,7 +11,7 @@ from starlette.requests import Request
 
 from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import AuditEvent, JsonValue
-from strongroom.auth.authorizer import AccessRequest
+from strongroom.auth.authorizer import AccessRequest, denial_message
 from strongroom.auth.principals import Principal
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.services import Services
@@ -60,10 +60,7 @@ async def authorize(request: Request, principal: Principal, action: str, resourc
         AccessRequest(principal, action, resource, request_context(request))
     )
     if not decision.allowed:
-        denied = AccessDenied(
-            f"User: {principal.arn} is not authorized to perform: {action} on resource: {resource} "
-            f"because no identity-based policy allows the {action} action"
-        )
+        denied = AccessDenied(denial_message(principal, action, resource, decision))
         await audit(
             request, principal, action, resource, "deny", message=denied.message, reason=decision.reason
         )

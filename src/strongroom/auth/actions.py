@@ -20,6 +20,8 @@ class Action(StrEnum):
     PUT_IMAGE = "ecr:PutImage"
     # delete
     BATCH_DELETE_IMAGE = "ecr:BatchDeleteImage"
+    # a push to a repository that does not exist
+    CREATE_REPOSITORY = "ecr:CreateRepository"
     # signing in
     GET_AUTHORIZATION_TOKEN = "ecr:GetAuthorizationToken"  # noqa: S105 (an action name)
 

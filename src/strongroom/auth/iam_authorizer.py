@@ -1,9 +1,20 @@
 """Authorization by IAM policies: the caller's identity policies, the repository
 policy and the registry policy, evaluated by :mod:`strongroom.policy` with AWS rules.
 
-Resources other than ECR repositories (IAM users and policies: ``arn:aws:iam::…``)
-have no resource policy here, so only the caller's identity policies decide, and never
-across accounts.
+Which policies govern a request depends on the resource ARN, that is on the front door
+(docs/adr/0004-ecr-public-authorization.md):
+
+=============================================  ===========================================
+resource                                        resource policies evaluated
+=============================================  ===========================================
+``arn:aws:ecr:<region>:<acct>:repository/…``   the repository policy and the registry
+(the ECR API and ``/v2/``; ``ecr:`` actions)    policy (under ``REGISTRY_POLICY_SCOPE=V1``
+                                                only for V1's three actions)
+``arn:aws:ecr-public::<acct>:repository/…``     the policy set through ECR Public
+(ECR Public; ``ecr-public:`` actions)
+anything else (IAM users, registries, …)        none: identity policies alone, never
+                                                across accounts
+=============================================  ===========================================
 
 Anonymous callers get only what a public repository offers: pulls (DESIGN §10). A
 policy's ``Principal: "*"`` means any authenticated caller, never an anonymous one.
@@ -14,24 +25,32 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import replace
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Protocol
 
 from strongroom.auth.actions import PULL_ACTIONS
-from strongroom.auth.authorizer import AccessRequest, Decision
+from strongroom.auth.authorizer import AccessRequest, Decision, Denial
 from strongroom.auth.principals import Principal
 from strongroom.errors import StrongroomError
 from strongroom.metadata.iam import PrincipalKind
-from strongroom.metadata.records import RepositoryAccess
+from strongroom.metadata.records import BoundPolicy, RepositoryAccess
 from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.evaluation import evaluate
+from strongroom.policy.evaluation import Decision as Verdict
+from strongroom.policy.evaluation import Reason, Source, evaluate
 from strongroom.policy.request import Caller, Request
 
 logger = logging.getLogger("strongroom.auth")
 
-_REPOSITORY_ARN = re.compile(r"^arn:aws:ecr:[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
+_REPOSITORY_ARN = re.compile(
+    r"^arn:aws:(?P<service>ecr|ecr-public):(?P<region>[^:]*):(?P<account>[0-9]{12}):repository/(?P<name>.+)$"
+)
 _ACCOUNT_ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[^:]*:(?P<account>[0-9]{12}):")
+V1_REGISTRY_ACTIONS = frozenset(
+    {"ecr:ReplicateImage", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"}
+)
+"""What a registry policy governs under ``REGISTRY_POLICY_SCOPE=V1`` (ECR User Guide,
+"Private registry permissions")."""
 
 
 class PolicySource(Protocol):
@@ -47,56 +66,77 @@ class IamAuthorizer:
         self._policies = policies
 
     async def decide(self, request: AccessRequest) -> Decision:
-        match = _REPOSITORY_ARN.match(request.resource)
-        if match is None:
-            return await self._decide_by_identity(request)
-        account, name = match.group("account"), match.group("name")
-        access = await self._policies.repository_access(account, name)
-        principal = request.principal
         try:
-            repository = _parse(access.repository_policy, PolicyKind.RESOURCE)
-            registry = _parse(access.registry_policy, PolicyKind.RESOURCE)
-            identity = await self._identity(principal)
+            verdict = await self.explain(request)
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
-            return Decision(False, "a stored policy is invalid; denied")
+            return Decision(False, "a stored policy is invalid; denied", Denial.NO_IDENTITY_ALLOW)
+        if isinstance(verdict, Decision):
+            return verdict
+        return Decision(verdict.allowed, verdict.detail, None if verdict.allowed else denial_of(verdict))
+
+    async def explain(self, request: AccessRequest) -> Verdict | Decision:
+        """The policy engine's full verdict (every deciding statement), or a decision
+        taken outside it (public pull, an ARN no policy governs). Raises the policy error
+        if a stored policy no longer parses."""
+        principal = request.principal
+        match = _REPOSITORY_ARN.match(request.resource)
+        if match is None:
+            return await self._by_identity(request)
+        account, name = match.group("account"), match.group("name")
+        access = await self._policies.repository_access(account, name)
+        if match.group("service") == "ecr-public":
+            repository, registry = access.public_policy, None
+        else:
+            repository, registry = access.repository_policy, access.registry_policy
+            if access.registry_policy_scope == "V1" and request.action not in V1_REGISTRY_ACTIONS:
+                registry = None
         context = dict(request.context)
         for key, value in access.resource_tags:
             context[f"aws:ResourceTag/{key}"] = value
             context[f"ecr:ResourceTag/{key}"] = value
         verdict = evaluate(
             Request(caller_of(principal), request.action, request.resource, account, context),
-            identity,
-            repository,
-            registry,
+            await self._identity(principal),
+            _bound(repository),
+            _bound(registry),
         )
-        public_pull = access.public and request.action in PULL_ACTIONS
-        if principal.is_anonymous and public_pull and verdict.reason != "explicit_deny":
+        if verdict.allowed or verdict.reason is Reason.EXPLICIT_DENY:
+            return verdict
+        if access.public and request.action in PULL_ACTIONS:
+            # What anyone may do, signed in or not: nobody gets less than anonymous.
             return Decision(True, "the repository is public")
-        return Decision(verdict.allowed, verdict.detail)
+        if principal.is_anonymous:
+            return Decision(False, "anonymous callers may only pull public repositories", Denial.NOT_PUBLIC)
+        return verdict
 
-    async def _decide_by_identity(self, request: AccessRequest) -> Decision:
+    async def _by_identity(self, request: AccessRequest) -> Verdict | Decision:
         match = _ACCOUNT_ARN.match(request.resource)
         if match is None:
-            return Decision(False, f"no policy governs resource {request.resource}")
+            return Decision(False, f"no policy governs resource {request.resource}", Denial.NO_IDENTITY_ALLOW)
         if request.principal.is_anonymous:
-            return Decision(False, "anonymous callers have no identity policies")
-        try:
-            identity = await self._identity(request.principal)
-        except StrongroomError as error:
-            logger.error("a stored policy no longer parses; denying: %s", error.message)
-            return Decision(False, "a stored policy is invalid; denied")
+            return Decision(False, "anonymous callers have no identity policies", Denial.NOT_PUBLIC)
         account = match.group("account")
-        context = dict(request.context)
-        verdict = evaluate(
-            Request(caller_of(request.principal), request.action, request.resource, account, context),
-            identity,
+        return evaluate(
+            Request(caller_of(request.principal), request.action, request.resource, account, request.context),
+            await self._identity(request.principal),
             None,
         )
-        return Decision(verdict.allowed, verdict.detail)
 
     async def _identity(self, principal: Principal) -> dict[str, Policy]:
         return await identity_policies(self._policies, principal)
+
+
+def denial_of(verdict: Verdict) -> Denial:
+    """The category AWS's denial message names for a refusal by the policy engine."""
+    if verdict.reason is Reason.EXPLICIT_DENY:
+        statement = verdict.statement
+        if statement is not None and statement.source is Source.IDENTITY:
+            return Denial.EXPLICIT_IN_IDENTITY
+        return Denial.EXPLICIT_IN_RESOURCE
+    if any(ref.source is Source.IDENTITY for ref in verdict.statements):
+        return Denial.NO_RESOURCE_ALLOW  # across accounts, the identity side allowed
+    return Denial.NO_IDENTITY_ALLOW
 
 
 async def identity_policies(source: PolicySource, principal: Principal) -> dict[str, Policy]:
@@ -120,15 +160,29 @@ def caller_of(principal: Principal) -> Caller:
         return Caller.anonymous()
     if principal.session is not None:
         session = principal.session
-        caller = Caller.assumed_role(
-            principal.account_id, session.role_name, session.session_name, path=session.role_path
+        role_id = principal.unique_id.split(":", 1)[0]
+        return Caller.assumed_role(
+            principal.account_id,
+            session.role_name,
+            session.session_name,
+            path=session.role_path,
+            role_id=role_id,
         )
-        return replace(caller, user_id=principal.unique_id)
     return Caller.user(principal.account_id, principal.name, path=principal.path, user_id=principal.unique_id)
 
 
-def _parse(text: str | None, kind: PolicyKind) -> Policy | None:
-    return None if text is None else _parse_required(text, kind)
+def bound_policy(document: str, principal_ids: Mapping[str, str]) -> Policy:
+    """A stored resource or trust policy, naming the entities it was saved with."""
+    return _bound_cached(document, tuple(sorted(principal_ids.items())))
+
+
+def _bound(stored: BoundPolicy | None) -> Policy | None:
+    return None if stored is None else bound_policy(stored.document, stored.principal_ids)
+
+
+@lru_cache(maxsize=4096)
+def _bound_cached(document: str, principal_ids: tuple[tuple[str, str], ...]) -> Policy:
+    return _parse_required(document, PolicyKind.RESOURCE).bound(dict(principal_ids))
 
 
 @lru_cache(maxsize=4096)

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar
 
 from strongroom.audit.log import AuditEvent, AuditRecorder, JsonValue
-from strongroom.auth.iam_authorizer import caller_of, identity_policies
+from strongroom.auth.iam_authorizer import bound_policy, caller_of, identity_policies
 from strongroom.auth.identifiers import (
     POLICY_PREFIX,
     ROLE_PREFIX,
@@ -52,6 +52,7 @@ from strongroom.errors import (
     StrongroomError,
 )
 from strongroom.metadata.iam import SqlIamStore
+from strongroom.metadata.principals import loads
 
 # The records these use cases return, re-exported so that HTTP layers can name them.
 from strongroom.metadata.records import AccessKey as AccessKey
@@ -442,20 +443,18 @@ class IdentityAdmin:
         return Session(role, principal, key_id, secret, token, credential.expires_at)
 
     async def _authorize_assume(self, caller: Principal, role: Role) -> None:
+        """The role's trust policy is its resource policy, judged with AWS's rules (naming
+        the caller's account only delegates to the caller's identity policies; across
+        accounts both sides must allow), except that it must allow in every case: a trust
+        policy that does not name the caller lets nobody in, whatever the caller's own
+        policies say ("role trust policies … must explicitly allow access")."""
         try:
-            trust = Policy.from_json(role.trust_policy, PolicyKind.RESOURCE)
+            trust = bound_policy(role.trust_policy, loads(role.trust_principals))
             identity = await identity_policies(self._iam, caller)
         except StrongroomError as error:  # a stored policy that no longer parses fails closed
             await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
-        principal = caller_of(caller)
-        # The trust policy must name the caller, whatever the caller's own policies say
-        # (as in IAM); judged alone, as if from the role's account.
-        trusted = evaluate(Request(principal, ASSUME_ROLE, role.arn, principal.account_id or ""), {}, trust)
-        if not trusted.allowed:
-            await self._deny(caller, role.arn, f"the trust policy does not allow: {trusted.detail}")
-        # Then the usual rules: an explicit Deny anywhere wins; across accounts the
-        # caller's identity policy must allow too.
-        verdict = evaluate(Request(principal, ASSUME_ROLE, role.arn, role.account_id), identity, trust)
+        request = Request(caller_of(caller), ASSUME_ROLE, role.arn, role.account_id)
+        verdict = evaluate(request, identity, trust, resource_must_allow=True)
         if not verdict.allowed:
             await self._deny(caller, role.arn, verdict.detail)
 

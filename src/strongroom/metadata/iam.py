@@ -10,8 +10,10 @@ import sqlalchemy as sa
 
 from strongroom.errors import Conflict
 from strongroom.metadata.database import Database
+from strongroom.metadata.principals import bind, bound_values, loads
 from strongroom.metadata.records import (
     AccessKey,
+    BoundPolicy,
     ManagedPolicy,
     RepositoryAccess,
     Role,
@@ -20,6 +22,7 @@ from strongroom.metadata.records import (
 )
 from strongroom.metadata.schema import (
     access_keys,
+    account_settings,
     inline_policies,
     managed_policies,
     policy_attachments,
@@ -31,6 +34,8 @@ from strongroom.metadata.schema import (
 )
 
 PrincipalKind = Literal["user", "role"]
+REGISTRY_POLICY_SCOPE = "REGISTRY_POLICY_SCOPE"
+"""The ECR account setting that says which actions the registry policy governs."""
 
 _USER_COLUMNS = (
     users.c.id,
@@ -53,6 +58,7 @@ _ROLE_COLUMNS = (
     roles.c.description,
     roles.c.max_session_seconds,
     roles.c.created_at,
+    roles.c.trust_principals,
 )
 
 
@@ -226,14 +232,12 @@ class SqlIamStore:
                     roles.insert()
                     .values(
                         account_id=account_id, name=name, role_id=role_id, path=path,
-                        trust_policy=trust_policy, description=description,
-                        max_session_seconds=max_session_seconds, created_at=now,
+                        trust_policy=trust_policy, trust_principals=bind(conn, trust_policy),
+                        description=description, max_session_seconds=max_session_seconds, created_at=now,
                     )
                     .returning(roles.c.id)
                 ).scalar_one()  # fmt: skip
-            return Role(
-                pk, account_id, name, role_id, path, trust_policy, description, max_session_seconds, now
-            )
+                return _role_by_pk(conn, pk)
 
         return await self._db.write(work)
 
@@ -248,14 +252,18 @@ class SqlIamStore:
         def work() -> list[Role]:
             query = sa.select(*_ROLE_COLUMNS).where(roles.c.account_id == account_id).order_by(roles.c.name)
             with self._db.reading() as conn:
-                return [Role(*row) for row in conn.execute(query)]
+                return [Role(**row._mapping) for row in conn.execute(query)]
 
         return await self._db.run(work)
 
     async def update_trust_policy(self, role: Role, trust_policy: str) -> None:
         def work() -> None:
             with self._db.writing() as conn:
-                conn.execute(roles.update().where(roles.c.id == role.id).values(trust_policy=trust_policy))
+                conn.execute(
+                    roles.update()
+                    .where(roles.c.id == role.id)
+                    .values(trust_policy=trust_policy, trust_principals=bind(conn, trust_policy))
+                )
 
         await self._db.write(work)
 
@@ -505,23 +513,39 @@ class SqlIamStore:
         def work() -> RepositoryAccess:
             with self._db.reading() as conn:
                 row = conn.execute(
-                    sa.select(repositories.c.id, repositories.c.policy, repositories.c.public).where(
-                        repositories.c.account_id == account_id, repositories.c.name == name
+                    sa.select(
+                        repositories.c.id, repositories.c.policy, repositories.c.policy_principals,
+                        repositories.c.public, repositories.c.public_policy,
+                        repositories.c.public_policy_principals,
+                    ).where(repositories.c.account_id == account_id, repositories.c.name == name)
+                ).first()  # fmt: skip
+                registry = conn.execute(
+                    sa.select(registry_policies.c.document, registry_policies.c.principals).where(
+                        registry_policies.c.account_id == account_id
                     )
                 ).first()
-                registry = conn.scalar(
-                    sa.select(registry_policies.c.document).where(
-                        registry_policies.c.account_id == account_id
+                registry_policy = None if registry is None else BoundPolicy(registry[0], loads(registry[1]))
+                scope = conn.scalar(
+                    sa.select(account_settings.c.value).where(
+                        account_settings.c.account_id == account_id,
+                        account_settings.c.name == REGISTRY_POLICY_SCOPE,
                     )
                 )
                 if row is None:
-                    return RepositoryAccess(None, False, registry)
+                    return RepositoryAccess(None, False, registry_policy, registry_policy_scope=scope or "V2")
                 tags = conn.execute(
                     sa.select(repository_tags.c.key, repository_tags.c.value)
                     .where(repository_tags.c.repository_id == row.id)
                     .order_by(repository_tags.c.key)
                 ).all()
-            return RepositoryAccess(row.policy, bool(row.public), registry, tuple((k, v) for k, v in tags))
+            return RepositoryAccess(
+                _bound(row.policy, row.policy_principals),
+                bool(row.public),
+                registry_policy,
+                tuple((k, v) for k, v in tags),
+                _bound(row.public_policy, row.public_policy_principals),
+                scope or "V2",
+            )
 
         return await self._db.run(work)
 
@@ -534,7 +558,8 @@ class SqlIamStore:
     async def _update_repository(self, repository_id: int, **values: Any) -> None:
         def work() -> None:
             with self._db.writing() as conn:
-                conn.execute(repositories.update().where(repositories.c.id == repository_id).values(**values))
+                update = repositories.update().where(repositories.c.id == repository_id)
+                conn.execute(update.values(**bound_values(conn, values)))
 
         await self._db.write(work)
 
@@ -556,7 +581,10 @@ class SqlIamStore:
                 if document is not None:
                     conn.execute(
                         registry_policies.insert().values(
-                            account_id=account_id, document=document, updated_at=now
+                            account_id=account_id,
+                            document=document,
+                            principals=bind(conn, document),
+                            updated_at=now,
                         )
                     )
 
@@ -570,11 +598,19 @@ def _user(conn: sa.Connection, account_id: str, name: str) -> User | None:
     return None if row is None else User(*row)
 
 
+def _bound(document: str | None, binding: str | None) -> BoundPolicy | None:
+    return None if document is None else BoundPolicy(document, loads(binding))
+
+
+def _role_by_pk(conn: sa.Connection, pk: int) -> Role:
+    return Role(**conn.execute(sa.select(*_ROLE_COLUMNS).where(roles.c.id == pk)).one()._mapping)
+
+
 def _role(conn: sa.Connection, account_id: str, name: str) -> Role | None:
     row = conn.execute(
         sa.select(*_ROLE_COLUMNS).where(roles.c.account_id == account_id, roles.c.name == name)
     ).first()
-    return None if row is None else Role(*row)
+    return None if row is None else Role(**row._mapping)
 
 
 def _policy(conn: sa.Connection, account_id: str, name: str) -> ManagedPolicy | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from fnmatch import fnmatchcase
@@ -113,6 +114,8 @@ class Role:
     description: str | None
     max_session_seconds: int
     created_at: datetime
+    trust_principals: str | None = None
+    """The binding of the trust policy (metadata/principals.py), JSON."""
 
     @property
     def arn(self) -> str:
@@ -154,11 +157,25 @@ class ManagedPolicy:
 class RepositoryAccess:
     """What authorization needs to know of a repository and its registry."""
 
-    repository_policy: str | None
+    repository_policy: BoundPolicy | None
     public: bool
-    registry_policy: str | None
+    registry_policy: BoundPolicy | None
     resource_tags: tuple[tuple[str, str], ...] = ()
     """The repository's resource tags, for ``aws:ResourceTag/…`` conditions."""
+    public_policy: BoundPolicy | None = None
+    """The policy ECR Public set and obeys (docs/adr/0004)."""
+    registry_policy_scope: str = "V2"
+    """ECR's ``REGISTRY_POLICY_SCOPE``: ``V1`` confines the registry policy to replication
+    and pull-through actions; ``V2`` lets it govern every ECR action."""
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPolicy:
+    """A stored policy document and the unique ids of the users and roles it named when
+    it was saved (metadata/principals.py)."""
+
+    document: str
+    principal_ids: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)

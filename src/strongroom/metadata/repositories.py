@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from strongroom.errors import NameUnknown, RepositoryAlreadyExists, RepositoryNotEmpty, TooManyTags
 from strongroom.metadata.database import Database
+from strongroom.metadata.principals import bound_values
 from strongroom.metadata.records import Repository
 from strongroom.metadata.schema import (
     account_settings,
@@ -57,6 +58,8 @@ class RepositoryDocuments:
     lifecycle_evaluated_at: datetime | None
     public: bool
     catalog_data: str | None
+    public_policy: str | None = None
+    """The policy set through ECR Public (docs/adr/0004)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +115,7 @@ class SqlRepositoryStore:
                     raise NameUnknown(f"{repository.account_id}/{repository.name}")
                 inserted = conn.execute(
                     self._db.insert(repositories)
-                    .values(**values)
+                    .values(**bound_values(conn, values))
                     .on_conflict_do_nothing()
                     .returning(repositories.c.id)
                 ).scalar()
@@ -181,7 +184,8 @@ class SqlRepositoryStore:
 
         def work() -> None:
             with self._db.writing() as conn:
-                conn.execute(repositories.update().where(repositories.c.id == repository_id).values(**values))
+                update = repositories.update().where(repositories.c.id == repository_id)
+                conn.execute(update.values(**bound_values(conn, values)))
 
         await self._db.write(work)
 
@@ -195,9 +199,10 @@ class SqlRepositoryStore:
                         repositories.c.lifecycle_evaluated_at,
                         repositories.c.public,
                         repositories.c.catalog_data,
+                        repositories.c.public_policy,
                     ).where(repositories.c.id == repository_id)
                 ).one()
-            return RepositoryDocuments(row[0], row[1], row[2], bool(row[3]), row[4])
+            return RepositoryDocuments(row[0], row[1], row[2], bool(row[3]), row[4], row[5])
 
         return await self._db.run(work)
 

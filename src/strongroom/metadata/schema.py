@@ -76,6 +76,8 @@ roles = sa.Table(
     sa.Column("role_id", sa.String(32), nullable=False, unique=True),
     sa.Column("path", sa.String(512), nullable=False, server_default="/"),
     sa.Column("trust_policy", sa.Text, nullable=False),
+    sa.Column("trust_principals", sa.Text, nullable=True),
+    # The unique ids of the users and roles the trust policy names (metadata/principals.py).
     sa.Column("description", sa.String(1000), nullable=True),
     sa.Column("max_session_seconds", sa.Integer, nullable=False, server_default="3600"),
     sa.Column("created_at", UtcDateTime, nullable=False),
@@ -139,6 +141,8 @@ registry_policies = sa.Table(
     metadata,
     sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("document", sa.Text, nullable=False),
+    sa.Column("principals", sa.Text, nullable=True),
+    # The unique ids of the users and roles the policy names (metadata/principals.py).
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
@@ -150,7 +154,12 @@ repositories = sa.Table(
     sa.Column("name", _byte_ordered(255), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("policy", sa.Text, nullable=True),
-    # The repository policy (IAM JSON), if any.
+    # The repository policy (IAM JSON), if any: what the ECR API and ``/v2/`` obey.
+    sa.Column("policy_principals", sa.Text, nullable=True),
+    # The unique ids of the users and roles it names (metadata/principals.py).
+    sa.Column("public_policy", sa.Text, nullable=True),
+    # The policy set through ECR Public: what ECR Public obeys (docs/adr/0004).
+    sa.Column("public_policy_principals", sa.Text, nullable=True),
     sa.Column("public", sa.Boolean, nullable=False, server_default=sa.false()),
     # Public repositories may be pulled anonymously (DESIGN §10).
     sa.Column("tag_mutability", sa.String(32), nullable=False, server_default="MUTABLE"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from strongroom.policy.conditions import ConditionClause, parse_condition
@@ -66,6 +66,12 @@ class PolicyKind(StrEnum):
 class Effect(StrEnum):
     ALLOW = "Allow"
     DENY = "Deny"
+
+
+ENTITY_ARN = re.compile(
+    r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<kind>user|role)(?P<path>/(?:.*/)?)(?P<name>[^/]+)$"
+)
+"""An IAM user's or role's ARN: a principal with a unique id of its own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +117,26 @@ class Policy:
     version: str
     id: str | None
     statements: tuple[Statement, ...]
+    principal_ids: Mapping[str, str] | None = field(default=None, compare=False, hash=False)
+    """For a stored resource or trust policy: the unique id of each IAM user and role it names,
+    as they were when it was saved (IAM's rule: "if you delete the user and create a new one
+    with the same name, the new user is not the one the policy names"). A named entity absent
+    here matches nobody. ``None``: a document judged as written (a simulation), matched by ARN."""
+
+    @property
+    def named_entities(self) -> frozenset[str]:
+        """The IAM users and roles its Principal and NotPrincipal elements name, by ARN."""
+        return frozenset(
+            arn
+            for statement in self.statements
+            if statement.principal is not None
+            for arn in statement.principal.arns
+            if ENTITY_ARN.match(arn)
+        )
+
+    def bound(self, principal_ids: Mapping[str, str]) -> Policy:
+        """This policy, naming the entities that had these unique ids when it was saved."""
+        return replace(self, principal_ids=dict(principal_ids))
 
     @classmethod
     def from_json(cls, text: str | bytes, kind: PolicyKind) -> Policy:

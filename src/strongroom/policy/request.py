@@ -42,10 +42,15 @@ class Caller:
     account_id: str | None = None
     role_arn: str | None = None  # for a role session, the role it was issued by
     user_id: str | None = None
+    principal_id: str | None = None
+    """The unique id of the IAM entity that acts: the user's (``AIDA…``) or, for a role
+    session, the role's (``AROA…``). Policies name entities by ARN but match them by this
+    id, so a user deleted and recreated under the same name is not the one named."""
 
     @classmethod
     def user(cls, account_id: str, name: str, *, path: str = "/", user_id: str | None = None) -> Caller:
-        return cls(CallerType.USER, f"arn:aws:iam::{account_id}:user{path}{name}", account_id, None, user_id)
+        arn = f"arn:aws:iam::{account_id}:user{path}{name}"
+        return cls(CallerType.USER, arn, account_id, None, user_id, user_id)
 
     @classmethod
     def role(cls, account_id: str, name: str, *, path: str = "/") -> Caller:
@@ -53,9 +58,13 @@ class Caller:
         return cls(CallerType.ROLE, arn, account_id, arn)
 
     @classmethod
-    def assumed_role(cls, account_id: str, role: str, session: str, *, path: str = "/") -> Caller:
+    def assumed_role(
+        cls, account_id: str, role: str, session: str, *, path: str = "/", role_id: str | None = None
+    ) -> Caller:
         arn = f"arn:aws:sts::{account_id}:assumed-role/{role}/{session}"
-        return cls(CallerType.ASSUMED_ROLE, arn, account_id, f"arn:aws:iam::{account_id}:role{path}{role}")
+        role_arn = f"arn:aws:iam::{account_id}:role{path}{role}"
+        user_id = None if role_id is None else f"{role_id}:{session}"
+        return cls(CallerType.ASSUMED_ROLE, arn, account_id, role_arn, user_id, role_id)
 
     @classmethod
     def anonymous(cls) -> Caller:
@@ -66,12 +75,26 @@ class Caller:
         return self.type is CallerType.ANONYMOUS
 
     @property
+    def own_arns(self) -> frozenset[str]:
+        """The ARNs that name this caller itself: its user ARN, or its session's and role's."""
+        return frozenset(name for name in (self.arn, self.role_arn) if name is not None)
+
+    @property
+    def account_arn(self) -> str | None:
+        """The ARN of the caller's account: naming it *delegates* to the account's own
+        policies ("Specifying a principal": AWS account principals); it grants nobody."""
+        return None if self.account_id is None else f"arn:aws:iam::{self.account_id}:root"
+
+    @property
     def arns(self) -> frozenset[str]:
-        """The ARNs a Principal element may name to mean this caller."""
-        if self.account_id is None:
-            return frozenset()
-        names = {self.arn, self.role_arn, f"arn:aws:iam::{self.account_id}:root"}
-        return frozenset(name for name in names if name is not None)
+        """Every ARN a Principal element may name that covers this caller (NotPrincipal, Deny)."""
+        account = self.account_arn
+        return self.own_arns if account is None else self.own_arns | {account}
+
+    @property
+    def entity_arn(self) -> str | None:
+        """The ARN of the IAM entity ``principal_id`` identifies (the user, or the session's role)."""
+        return self.role_arn or self.arn
 
     def context_keys(self) -> dict[str, str]:
         keys = {"aws:PrincipalType": _PRINCIPAL_TYPE[self.type]}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from strongroom.clock import Clock
 from strongroom.errors import InvalidRequest, NameUnknown, NotFound, RepositoryAlreadyExists
@@ -72,11 +73,28 @@ class RepositorySpec:
     resource_tags: Mapping[str, str] | None = None
 
 
+CreateOnPush = Literal["always", "template", "never"]
+"""Whether a push to a missing repository creates it: always; only where an ECR
+repository creation template applied for ``CREATE_ON_PUSH`` matches (as ECR does); or
+never. The caller must be allowed ``ecr:CreateRepository`` in every mode (checked by
+the front door, which knows the caller)."""
+
+
 class Repositories:
-    def __init__(self, metadata: SqlMetadataStore, store: SqlRepositoryStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        metadata: SqlMetadataStore,
+        store: SqlRepositoryStore,
+        clock: Clock,
+        create_on_push: CreateOnPush = "always",
+    ) -> None:
         self._metadata = metadata
         self._store = store
         self._clock = clock
+        self._create_on_push = create_on_push
+
+    async def exists(self, ref: RepositoryRef) -> bool:
+        return await self._metadata.get_repository(ref.account_id, ref.name) is not None
 
     async def create(
         self, account_id: str, name: str, spec: RepositorySpec, *, applied_for: str | None = None
@@ -112,7 +130,11 @@ class Repositories:
         existing = await self._metadata.get_repository(ref.account_id, ref.name)
         if existing is not None:
             return existing
+        if self._create_on_push == "never":
+            raise NameUnknown(ref.path)
         if await self.matching_template(ref.account_id, ref.name, CREATE_ON_PUSH) is None:
+            if self._create_on_push == "template":
+                raise NameUnknown(ref.path)
             return await self._metadata.ensure_repository(ref.account_id, ref.name, self._clock.now())
         try:
             return await self.create(ref.account_id, ref.name, RepositorySpec(), applied_for=CREATE_ON_PUSH)
@@ -152,18 +174,21 @@ class Repositories:
         await self._store.update_repository(repository.id, scan_on_push=scan_on_push)
         return await self.get(account_id, name)
 
-    # the repository policy
+    # the repository policy: one for ECR and /v2/, one ECR Public sets (docs/adr/0004)
 
-    async def policy(self, account_id: str, name: str) -> str:
-        return await self._policy_of(await self.get(account_id, name))
+    async def policy(self, account_id: str, name: str, *, public: bool = False) -> str:
+        return await self._policy_of(await self.get(account_id, name), public)
 
-    async def _policy_of(self, repository: Repository) -> str:
-        policy = (await self._store.repository_documents(repository.id)).policy
+    async def _policy_of(self, repository: Repository, public: bool) -> str:
+        documents = await self._store.repository_documents(repository.id)
+        policy = documents.public_policy if public else documents.policy
         if policy is None:
             raise RepositoryPolicyNotFound(repository.account_id, repository.name)
         return policy
 
-    async def set_policy(self, account_id: str, name: str, text: str, *, force: bool = False) -> None:
+    async def set_policy(
+        self, account_id: str, name: str, text: str, *, force: bool = False, public: bool = False
+    ) -> None:
         """Set the repository policy. A policy with unknown ECR actions, or that lets
         every principal of every account write, is refused unless ``force`` is set
         (ECR's ``force``: "set only if you are sure")."""
@@ -177,12 +202,12 @@ class Repositories:
                 + " (set force to store it anyway)"
             )
         repository = await self.get(account_id, name)
-        await self._store.update_repository(repository.id, policy=text)
+        await self._store.update_repository(repository.id, **{_policy_column(public): text})
 
-    async def delete_policy(self, account_id: str, name: str) -> str:
+    async def delete_policy(self, account_id: str, name: str, *, public: bool = False) -> str:
         repository = await self.get(account_id, name)
-        policy = await self._policy_of(repository)
-        await self._store.update_repository(repository.id, policy=None)
+        policy = await self._policy_of(repository, public)
+        await self._store.update_repository(repository.id, **{_policy_column(public): None})
         return policy
 
     # resource tags
@@ -216,3 +241,9 @@ class Repositories:
                 if best is None or rank > (-1 if best.prefix == ROOT_PREFIX else len(best.prefix)):
                     best = template
         return best
+
+
+def _policy_column(public: bool) -> str:
+    """ECR Public's policy governs ``ecr-public:`` actions only, so a caller allowed only those
+    cannot grant itself ``ecr:`` ones (docs/adr/0004)."""
+    return "public_policy" if public else "policy"

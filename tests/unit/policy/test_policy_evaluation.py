@@ -215,10 +215,18 @@ CASES = [
         repository=DENY_ALL,
     ),
     Case(
-        "[ecr] account root principal covers its role sessions",
+        "[logic] naming the account delegates: a role session with no policy of its own gets nothing",
+        CI_SESSION,
+        "ecr:PutImage",
+        Reason.IMPLICIT_DENY,
+        repository=resource({"Effect": "Allow", "Principal": {"AWS": A}, "Action": "ecr:*"}),
+    ),
+    Case(
+        "[logic] naming the account delegates: the session's own identity policy decides",
         CI_SESSION,
         "ecr:PutImage",
         Reason.ALLOWED,
+        {"push": identity({"Effect": "Allow", "Action": "ecr:PutImage", "Resource": REPO})},
         repository=resource({"Effect": "Allow", "Principal": {"AWS": A}, "Action": "ecr:*"}),
     ),
     Case(
@@ -239,6 +247,7 @@ CASES = [
         ALICE,
         "ecr:BatchGetImage",
         Reason.ALLOWED,
+        {"ro": READ_ONLY},  # the Allow names the account: it delegates to Alice's own policies
         repository=SOURCE_IP_GUARD,
         context={"aws:SourceIp": "203.0.113.9"},
     ),
@@ -247,6 +256,7 @@ CASES = [
         ALICE,
         "ecr:BatchGetImage",
         Reason.EXPLICIT_DENY,
+        {"ro": READ_ONLY},
         repository=SOURCE_IP_GUARD,
         context={"aws:SourceIp": "198.51.100.9"},
     ),
@@ -378,7 +388,7 @@ NOT_PRINCIPAL = resource(  # [notp] deny everyone except the listed identities
         },
         "Action": "ecr:PutImage",
     },
-    {"Effect": "Allow", "Principal": {"AWS": A}, "Action": "ecr:*"},
+    {"Effect": "Allow", "Principal": "*", "Action": "ecr:*"},
 )
 
 

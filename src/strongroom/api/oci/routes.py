@@ -20,11 +20,20 @@ ROUTES: tuple[OciRoute, ...] = (
     OciRoute(_NAME + "/referrers/{digest}", "GET", Action.BATCH_GET_IMAGE, REPO, discovery.referrers),
     OciRoute(_NAME + "/manifests/{reference}", "GET", Action.BATCH_GET_IMAGE, REPO, manifests.get_manifest),
     OciRoute(_NAME + "/manifests/{reference}", "HEAD", Action.BATCH_GET_IMAGE, REPO, manifests.get_manifest),
-    OciRoute(_NAME + "/manifests/{reference}", "PUT", Action.PUT_IMAGE, REPO, manifests.put_manifest),
+    OciRoute(
+        _NAME + "/manifests/{reference}", "PUT", Action.PUT_IMAGE, REPO, manifests.put_manifest, creates=True
+    ),
     OciRoute(
         _NAME + "/manifests/{reference}", "DELETE", Action.BATCH_DELETE_IMAGE, REPO, manifests.delete_manifest
     ),
-    OciRoute(_NAME + "/blobs/uploads/", "POST", Action.INITIATE_LAYER_UPLOAD, REPO, uploads.start_upload),
+    OciRoute(
+        _NAME + "/blobs/uploads/",
+        "POST",
+        Action.INITIATE_LAYER_UPLOAD,
+        REPO,
+        uploads.start_upload,
+        creates=True,
+    ),
     OciRoute(_UPLOAD, "PATCH", Action.UPLOAD_LAYER_PART, REPO, uploads.patch_upload),
     OciRoute(_UPLOAD, "PUT", Action.COMPLETE_LAYER_UPLOAD, REPO, uploads.finish_upload),
     OciRoute(_UPLOAD, "GET", Action.UPLOAD_LAYER_PART, REPO, uploads.upload_status),

@@ -22,7 +22,7 @@ from strongroom.api.oci.errors import error_response, plain_error
 from strongroom.api.requests import audit, request_context
 from strongroom.audit.log import JsonValue
 from strongroom.auth.actions import Action
-from strongroom.auth.authorizer import AccessRequest
+from strongroom.auth.authorizer import AccessRequest, denial_message
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
 from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
@@ -74,6 +74,9 @@ class OciRoute:
     """The ECR action this route performs; None only with ``Resource.NONE``."""
     resource: Resource
     handler: Handler
+    creates: bool = False
+    """A push: creates the repository if it does not exist (``create_on_push``), for a
+    caller also allowed ``ecr:CreateRepository`` on it."""
 
 
 def starlette_routes(table: Sequence[OciRoute]) -> list[Route]:
@@ -97,7 +100,10 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
             principal, grant = await _authenticate(request, services)
             repository = _repository(request, services)
             try:
-                await _authorize(services, route, principal, repository, request_context(request), grant)
+                context = request_context(request)
+                await _authorize(services, route, principal, repository, context, grant)
+                if route.creates:
+                    await _authorize_creation(services, principal, repository, context)
             except AccessDenied as error:
                 await _audit(request, services, route, principal, "deny", {"message": error.message})
                 raise
@@ -191,7 +197,21 @@ async def _authorize(
     if not decision.allowed:
         if principal.is_anonymous:
             raise AuthenticationRequired("authentication required")
-        raise AccessDenied(f"not authorized to perform {route.action} on {resource}")
+        raise AccessDenied(denial_message(principal, route.action, resource, decision))
+
+
+async def _authorize_creation(
+    services: Services, principal: Principal, repository: RepositoryRef, context: dict[str, str | list[str]]
+) -> None:
+    """A push to a repository that does not exist creates it: the caller must be allowed
+    that too, decided now by policy (never by a token's grant, which names no creation)."""
+    if await services.repositories.exists(repository):
+        return
+    resource = repository.arn(services.settings.region)
+    request = AccessRequest(principal, Action.CREATE_REPOSITORY, resource, context)
+    decision = await services.authorizer.decide(request)
+    if not decision.allowed:
+        raise AccessDenied(denial_message(principal, Action.CREATE_REPOSITORY, resource, decision))
 
 
 def _challenge(

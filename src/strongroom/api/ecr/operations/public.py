@@ -200,21 +200,21 @@ async def describe_registries(call: EcrCall) -> Result:
 async def set_repository_policy(call: EcrCall) -> Result:
     account, name, text = call.registry_id, call.repository_name, call.params["policyText"]
     await public_repository(call, account, name)
-    await call.services.repositories.set_policy(account, name, text)
+    await call.services.repositories.set_policy(account, name, text, public=True)
     return {"registryId": account, "repositoryName": name, "policyText": text}
 
 
 async def get_repository_policy(call: EcrCall) -> Result:
     account, name = call.registry_id, call.repository_name
     await public_repository(call, account, name)
-    text = await call.services.repositories.policy(account, name)
+    text = await call.services.repositories.policy(account, name, public=True)
     return {"registryId": account, "repositoryName": name, "policyText": text}
 
 
 async def delete_repository_policy(call: EcrCall) -> Result:
     account, name = call.registry_id, call.repository_name
     await public_repository(call, account, name)
-    text = await call.services.repositories.delete_policy(account, name)
+    text = await call.services.repositories.delete_policy(account, name, public=True)
     return {"registryId": account, "repositoryName": name, "policyText": text}
 
 

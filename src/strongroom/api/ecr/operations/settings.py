@@ -21,9 +21,8 @@ class AccountSetting:
 
 ACCOUNT_SETTINGS = {
     "BASIC_SCAN_TYPE_VERSION": AccountSetting("AWS_NATIVE", ("AWS_NATIVE",)),
-    # V2 by default, unlike a new AWS account: Strongroom's registry policy is evaluated for
-    # every ECR action and can grant all of them, which is what V2 describes. V1 is stored
-    # and reported but does not narrow the registry policy to V1's three actions.
+    # V2 by default, unlike a new AWS account: the registry policy governs every ECR action.
+    # V1 confines it to replication and pull-through (auth/iam_authorizer.py).
     "REGISTRY_POLICY_SCOPE": AccountSetting("V2", ("V1", "V2")),
     # DISABLED turns an OCI cross-repository mount into a normal upload (registry.uploads).
     BLOB_MOUNTING_SETTING: AccountSetting("ENABLED", ("ENABLED", "DISABLED")),
