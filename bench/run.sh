@@ -161,6 +161,9 @@ set +e
     "$@"
 status=$?
 set -e
+if [ "$status" = 0 ]; then
+    "$PY" "$HERE/authorizer.py"   # what one authorization decision costs, in this process
+fi
 if [ "$status" != 0 ]; then
     echo "run.sh: regbench exited with $status; last lines of the server logs:" >&2
     for name in distribution strongroom; do

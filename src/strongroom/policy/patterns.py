@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from strongroom.policy.context import Context
 
@@ -62,12 +63,12 @@ class Resolved:
     def like(self, value: str, *, ignore_case: bool = False) -> bool:
         """Whole-string wildcard match (StringLike, Action)."""
         flags = re.DOTALL | (re.IGNORECASE if ignore_case else 0)
-        return re.fullmatch(_regex(self.segments, per_component=False), value, flags) is not None
+        return _compiled(self.segments, False, flags).fullmatch(value) is not None
 
     def arn_like(self, arn: str) -> bool:
         """Component-wise wildcard match (ArnLike, ArnEquals, Resource)."""
         per_component = self.text.count(":") >= _ARN_COMPONENTS - 1
-        return re.fullmatch(_regex(self.segments, per_component=per_component), arn, re.DOTALL) is not None
+        return _compiled(self.segments, per_component, re.DOTALL).fullmatch(arn) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +128,13 @@ def _variable_part(body: str) -> Segment | Variable | None:
     if match is None:
         return None
     return Variable(match.group(1), match.group(2))
+
+
+@lru_cache(maxsize=8192)
+def _compiled(segments: tuple[Segment, ...], per_component: bool, flags: int) -> re.Pattern[str]:
+    """Patterns recur on every request (the same policies, mostly the same callers): build
+    and compile each once per process, not once per comparison."""
+    return re.compile(_regex(segments, per_component=per_component), flags)
 
 
 def _regex(segments: tuple[Segment, ...], *, per_component: bool) -> str:
