@@ -46,6 +46,7 @@ _REPOSITORY_ARN = re.compile(
     r"^arn:aws:(?P<service>ecr|ecr-public):(?P<region>[^:]*):(?P<account>[0-9]{12}):repository/(?P<name>.+)$"
 )
 _ACCOUNT_ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[^:]*:(?P<account>[0-9]{12}):")
+_INVALID = Verdict(False, Reason.IMPLICIT_DENY, (), "a stored policy is invalid; denied")
 V1_REGISTRY_ACTIONS = frozenset(
     {"ecr:ReplicateImage", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"}
 )
@@ -66,26 +67,32 @@ class IamAuthorizer:
         self._policies = policies
 
     async def decide(self, request: AccessRequest) -> Decision:
+        verdict = await self.explain(request)
+        if verdict.allowed:
+            return Decision(True, verdict.detail)
+        if request.principal.is_anonymous and verdict.reason is not Reason.EXPLICIT_DENY:
+            return Decision(False, verdict.detail, Denial.NOT_PUBLIC)
+        return Decision(False, verdict.detail, denial_of(verdict))
+
+    async def explain(self, request: AccessRequest) -> Verdict:
+        """The policy engine's whole decision on ``request``, with the statements that made
+        it: what :meth:`decide` answers, and what simulations show. A stored policy that no
+        longer parses fails closed."""
         try:
-            verdict = await self.explain(request)
+            match = _REPOSITORY_ARN.match(request.resource)
+            if match is None:
+                return await self._by_identity(request)
+            return await self._by_repository(
+                request, match.group("service"), match.group("account"), match.group("name")
+            )
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
-            return Decision(False, "a stored policy is invalid; denied", Denial.NO_IDENTITY_ALLOW)
-        if isinstance(verdict, Decision):
-            return verdict
-        return Decision(verdict.allowed, verdict.detail, None if verdict.allowed else denial_of(verdict))
+            return _INVALID
 
-    async def explain(self, request: AccessRequest) -> Verdict | Decision:
-        """The policy engine's full verdict (every deciding statement), or a decision
-        taken outside it (public pull, an ARN no policy governs). Raises the policy error
-        if a stored policy no longer parses."""
+    async def _by_repository(self, request: AccessRequest, service: str, account: str, name: str) -> Verdict:
         principal = request.principal
-        match = _REPOSITORY_ARN.match(request.resource)
-        if match is None:
-            return await self._by_identity(request)
-        account, name = match.group("account"), match.group("name")
         access = await self._policies.repository_access(account, name)
-        if match.group("service") == "ecr-public":
+        if service == "ecr-public":
             repository, registry = access.public_policy, None
         else:
             repository, registry = access.repository_policy, access.registry_policy
@@ -105,17 +112,19 @@ class IamAuthorizer:
             return verdict
         if access.public and request.action in PULL_ACTIONS:
             # What anyone may do, signed in or not: nobody gets less than anonymous.
-            return Decision(True, "the repository is public")
+            return Verdict(True, Reason.ALLOWED, (), "the repository is public")
         if principal.is_anonymous:
-            return Decision(False, "anonymous callers may only pull public repositories", Denial.NOT_PUBLIC)
+            return Verdict(
+                False, Reason.IMPLICIT_DENY, (), "anonymous callers may only pull public repositories"
+            )
         return verdict
 
-    async def _by_identity(self, request: AccessRequest) -> Verdict | Decision:
+    async def _by_identity(self, request: AccessRequest) -> Verdict:
         match = _ACCOUNT_ARN.match(request.resource)
         if match is None:
-            return Decision(False, f"no policy governs resource {request.resource}", Denial.NO_IDENTITY_ALLOW)
+            return Verdict(False, Reason.IMPLICIT_DENY, (), f"no policy governs resource {request.resource}")
         if request.principal.is_anonymous:
-            return Decision(False, "anonymous callers have no identity policies", Denial.NOT_PUBLIC)
+            return Verdict(False, Reason.IMPLICIT_DENY, (), "anonymous callers have no identity policies")
         account = match.group("account")
         return evaluate(
             Request(caller_of(request.principal), request.action, request.resource, account, request.context),
