@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import stat
+from datetime import datetime
 
 import httpx
 import pytest
@@ -61,3 +62,24 @@ def test_list_and_create_commands_print_json_or_a_table(shared_server: RunningSe
     verified = shared_server.cli("audit", "verify", "--output", "table").stdout.splitlines()
     assert verified[0].split() == ["FIELD", "VALUE"]
     assert "ok" in [line.split()[0] for line in verified[1:]]
+
+
+def test_account_list_names_every_account_and_the_default(shared_server: RunningServer) -> None:
+    shared_server.cli("account", "create", "--id", "222222222222")
+    arn = shared_server.cli_json("iam", "create-user", "--user-name", "in-default")["User"]["Arn"]
+    default_id = arn.split(":")[4]  # users are created in the default account
+    accounts = shared_server.cli_json("account", "list")["Accounts"]
+    assert [(a["AccountId"], a["Default"]) for a in accounts] == sorted(
+        [(default_id, True), ("222222222222", False)]
+    )
+    assert all(datetime.fromisoformat(a["CreatedAt"]).tzinfo is not None for a in accounts)
+    shared_server.cli("iam", "create-user", "--user-name", "elsewhere", "--account-id", "222222222222")
+    unknown = shared_server.cli(
+        "iam", "create-user", "--user-name", "x", "--account-id", "333333333333", check=False
+    )
+    assert (unknown.returncode, unknown.stderr) == (1, "Error: account 333333333333 does not exist\n")
+    header, *rows = shared_server.cli("account", "list", "--output", "table").stdout.splitlines()
+    assert header.split() == ["ACCOUNTID", "DEFAULT", "CREATEDAT"]
+    assert sorted(row.split()[:2] for row in rows) == sorted(
+        [a["AccountId"], "true" if a["Default"] else "false"] for a in accounts
+    )

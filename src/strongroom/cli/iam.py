@@ -59,6 +59,22 @@ def create_account(account_id: str, output: Output | None) -> None:
     emit(output, {"AccountId": created})
 
 
+@account.command("list")
+@output_option
+def list_accounts(output: Output | None) -> None:
+    """Every account: its id, whether it is the default one, when it was created."""
+    found = run_on_store(lambda _settings, database: SqlMetadataStore(database).list_accounts())
+    emit(
+        output,
+        {
+            "Accounts": [
+                {"AccountId": a.account_id, "Default": a.is_default, "CreatedAt": a.created_at.isoformat()}
+                for a in found
+            ]
+        },
+    )
+
+
 @click.group("iam")
 def iam() -> None:
     """Users, roles, access keys and identity policies."""
