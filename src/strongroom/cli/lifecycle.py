@@ -65,7 +65,7 @@ def run(repository: str | None, dry_run: bool, output: Output | None) -> None:
 
     runs, report = run_with_services(work)
     value = {"repositories": [r.as_json() for r in runs], "gc": report.as_json()}
-    emit(output, value, _verdicts(runs), _gc_table(report))
+    emit(output, value, verdicts_table(runs), gc_table(report))
 
 
 @click.command("gc")
@@ -76,10 +76,10 @@ def gc(dry_run: bool, grace_seconds: int | None, output: Output | None) -> None:
     """Collect garbage: unlink blobs no image needs, delete blobs no repository links."""
     grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
     report = run_with_services(lambda services: services.gc.collect(dry_run=dry_run, grace=grace))
-    emit(output, report.as_json(), _gc_table(report))
+    emit(output, report.as_json(), gc_table(report))
 
 
-def _verdicts(runs: list[LifecycleRun]) -> Table:
+def verdicts_table(runs: list[LifecycleRun]) -> Table:
     """One row per judged image: what happened to it and the rule's reason."""
     rows: list[list[object]] = []
     for repository_run in runs:
@@ -94,7 +94,7 @@ def _verdicts(runs: list[LifecycleRun]) -> Table:
     return Table(("repository", "state", "digest", "tags", "reason"), rows, title)
 
 
-def _gc_table(report: GcReport) -> Table:
+def gc_table(report: GcReport) -> Table:
     would = "would be " if report.dry_run else ""
     return Table(
         ("garbage collection", "count"),
