@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
 import stat
+import subprocess
+import sys
 from datetime import datetime
 
 import httpx
@@ -83,3 +88,26 @@ def test_account_list_names_every_account_and_the_default(shared_server: Running
     assert sorted(row.split()[:2] for row in rows) == sorted(
         [a["AccountId"], "true" if a["Default"] else "false"] for a in accounts
     )
+
+
+def test_on_a_terminal_the_default_is_a_table(shared_server: RunningServer) -> None:
+    """The real default: standard output a terminal (a pty), no --output given."""
+    controller, terminal = pty.openpty()  # a few lines fit its buffer: read after the exit
+    env = {key: value for key, value in os.environ.items() if not key.startswith("STRONGROOM_")}
+    env["STRONGROOM_DATA_DIR"] = str(shared_server.data_dir)
+    try:
+        process = subprocess.run(
+            [sys.executable, "-m", "strongroom", "account", "list"],
+            env=env, stdout=terminal, stderr=subprocess.PIPE, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(terminal)
+    shown = b""
+    try:
+        with contextlib.suppress(OSError):  # EIO once everything written has been read
+            while chunk := os.read(controller, 4096):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert process.returncode == 0, process.stderr
+    assert shown.decode().splitlines()[0].split() == ["ACCOUNTID", "DEFAULT", "CREATEDAT"]
