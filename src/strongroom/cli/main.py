@@ -53,7 +53,9 @@ def main(config_file: Path | None, data_dir: Path | None) -> None:
     """Strongroom: a secure registry for ML models and container images.
 
     --config and --data-dir given here apply to the administrative commands
-    (account, iam, repo); serve, migrate and admin also take them themselves."""
+    (account, iam, repo); serve, migrate and admin also take them themselves.
+    Commands that print data take --output table|json (a table on a terminal, JSON
+    otherwise); commands that write a file take --file."""
 
 
 main.add_command(iam_commands.account)
