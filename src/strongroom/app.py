@@ -18,6 +18,7 @@ from starlette.routing import Route
 from strongroom.api.aws import aws_post
 from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
+from strongroom.api.home import home
 from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
@@ -53,6 +54,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/healthz", healthz, include_in_schema=False),
             Route("/readyz", readyz, include_in_schema=False),
             Route("/token", token, methods=["GET", "POST"], include_in_schema=False),
+            Route("/", home, methods=["GET"], include_in_schema=False),
             Route("/", aws_post, methods=["POST"], include_in_schema=False),
             Route(DOWNLOAD_PATH, download_blob, methods=["GET"], include_in_schema=False),
             *starlette_routes(ROUTES),

@@ -163,7 +163,11 @@ async def test_accounts(stores: tuple[SqlMetadataStore, SqlIamStore]) -> None:
     assert await metadata.create_account("222222222222", NOW) is True
     assert await metadata.create_account("222222222222", NOW) is False
     assert await metadata.create_account(ACCOUNT, NOW) is False
-    assert await metadata.list_accounts() == [ACCOUNT, "222222222222"]
+    listed = await metadata.list_accounts()
+    assert [(a.account_id, a.is_default, a.created_at) for a in listed] == [
+        (ACCOUNT, True, NOW),
+        ("222222222222", False, NOW),
+    ]
     assert await metadata.default_account_id() == ACCOUNT
 
 

@@ -126,6 +126,23 @@ async def test_summaries_are_filtered_paged_and_chosen(core: SqlMetadataStore, s
     assert await store.describe_images(repository, digests=[]) == []
 
 
+async def test_tags_are_described_in_name_order_with_their_image(
+    core: SqlMetadataStore, store: SqlImageStore
+) -> None:
+    repository = await populated(core)
+    found = await store.describe_tags(repository, after=None, limit=10)
+    later = NOW + timedelta(minutes=1)
+    assert [(t.tag, t.image.digest, t.tagged_at) for t in found] == [
+        ("latest", IMAGE_A, NOW),
+        ("multi", INDEX, later),
+        ("v1", IMAGE_A, NOW),
+        ("v2", IMAGE_B, later),
+    ]
+    assert (found[0].image.size, found[0].image.tags) == (1100, ("latest", "v1"))
+    assert [t.tag for t in await store.describe_tags(repository, after="latest", limit=2)] == ["multi", "v1"]
+    assert await store.describe_tags(repository, after="v2", limit=10) == []
+
+
 async def test_resolve_finds_tags_and_digests(core: SqlMetadataStore, store: SqlImageStore) -> None:
     repository = await populated(core)
     pointed, existing = await store.resolve(

@@ -288,14 +288,16 @@ def test_preview_then_run_expire_exactly_the_same_images(
     )
     assert code == "InvalidParameterException"
 
-    dry = json.loads(quiet_server.cli("lifecycle", "run", "--repository", name, "--dry-run", "--json").stdout)
+    dry = json.loads(
+        quiet_server.cli("lifecycle", "run", "--repository", name, "--dry-run", "--output", "json").stdout
+    )
     [dry_run] = dry["repositories"]
     assert {image["digest"] for image in dry_run["images"]} == expected
     assert not any(image["expired"] for image in dry_run["images"])
     assert dry["gc"]["dry_run"] is True
     assert all(pullable(quiet_server, name, image) for image in [*releases, *untagged, latest])
 
-    ran = json.loads(quiet_server.cli("lifecycle", "run", "--repository", name, "--json").stdout)
+    ran = json.loads(quiet_server.cli("lifecycle", "run", "--repository", name, "--output", "json").stdout)
     [applied] = ran["repositories"]
     assert {image["digest"] for image in applied["images"] if image["expired"]} == expected
     reasons = {image["digest"]: image["reason"] for image in applied["images"]}
@@ -315,7 +317,7 @@ def test_preview_then_run_expire_exactly_the_same_images(
     assert {e["detail"]["reason"] for e in deletions} == {reasons[d] for d in expected}
 
     # Run again: nothing left to expire.
-    again = json.loads(quiet_server.cli("lifecycle", "run", "--repository", name, "--json").stdout)
+    again = json.loads(quiet_server.cli("lifecycle", "run", "--repository", name, "--output", "json").stdout)
     assert again["repositories"][0]["images"] == []
 
 
@@ -323,7 +325,7 @@ def test_preview_then_run_expire_exactly_the_same_images(
 
 
 def gc(server: RunningServer, *args: str) -> dict[str, Any]:
-    return dict(json.loads(server.cli("gc", "--json", *args).stdout))
+    return dict(json.loads(server.cli("gc", "--output", "json", *args).stdout))
 
 
 def test_gc_frees_the_bytes_of_deleted_images_and_spares_young_blobs(server: RunningServer) -> None:

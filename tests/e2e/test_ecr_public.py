@@ -264,7 +264,9 @@ def test_authorization_token_signs_in_to_the_registry(public: Any, shared_server
 
 def test_operations_strongroom_lacks_are_unsupported_commands(public: Any) -> None:
     public.create_repository(repositoryName="unsupported/tool")
-    code, _, status = error_of(public.describe_image_tags, repositoryName="unsupported/tool")
+    code, _, status = error_of(
+        public.batch_check_layer_availability, repositoryName="unsupported/tool", layerDigests=["sha256:0"]
+    )
     assert (code, status) == ("UnsupportedCommandException", 400)
 
 

@@ -491,7 +491,7 @@ class IdentityAdmin:
         await self._record(action, f"arn:aws:ecr:*:{account_id}:registry", document=document)
 
     async def _account(self, account_id: str) -> None:
-        if account_id not in await self._metadata.list_accounts():
+        if account_id not in {account.account_id for account in await self._metadata.list_accounts()}:
             raise NoSuchEntity(f"account {account_id} does not exist")
 
     async def _repository(self, account_id: str, name: str) -> int:

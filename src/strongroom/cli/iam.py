@@ -1,17 +1,19 @@
 """``strongroom account|iam|repo …``: administrative commands on the store named by the
-settings, acting as the local operator. Output is JSON, shaped like the AWS CLI's."""
+settings, acting as the local operator. What they print is shaped like the AWS CLI's
+output and rendered by cli/output.py; commands that change something and have nothing to
+report print nothing, as the AWS CLI does."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import click
 
 from strongroom.audit.log import AuditLog
 from strongroom.auth.management import IdentityAdmin
 from strongroom.cli.documents import read_document
+from strongroom.cli.output import Output, emit, output_option
 from strongroom.cli.store import run_on_store
 from strongroom.clock import SystemClock
 from strongroom.metadata.audit import SqlAuditStore
@@ -41,10 +43,6 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
     return run_on_store(with_admin)
 
 
-def _emit(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
-
-
 account_option = click.option("--account-id", help="Account (default: the default account).")
 
 
@@ -55,9 +53,26 @@ def account() -> None:
 
 @account.command("create")
 @click.option("--id", "account_id", required=True, help="The new account's 12-digit id.")
-def create_account(account_id: str) -> None:
+@output_option
+def create_account(account_id: str, output: Output | None) -> None:
     created = run_admin(lambda admin, _: admin.create_account(account_id))
-    _emit({"AccountId": created})
+    emit(output, {"AccountId": created})
+
+
+@account.command("list")
+@output_option
+def list_accounts(output: Output | None) -> None:
+    """Every account: its id, whether it is the default one, when it was created."""
+    found = run_on_store(lambda _settings, database: SqlMetadataStore(database).list_accounts())
+    emit(
+        output,
+        {
+            "Accounts": [
+                {"AccountId": a.account_id, "Default": a.is_default, "CreatedAt": a.created_at.isoformat()}
+                for a in found
+            ]
+        },
+    )
 
 
 @click.group("iam")
@@ -74,9 +89,13 @@ def policy() -> None:
 @click.option("--user-name", required=True)
 @click.option("--path", default="/")
 @account_option
-def create_user(user_name: str, path: str, account_id: str | None) -> None:
+@output_option
+def create_user(user_name: str, path: str, account_id: str | None, output: Output | None) -> None:
     user = run_admin(lambda admin, default: admin.create_user(account_id or default, user_name, path))
-    _emit({"User": {"UserName": user.name, "UserId": user.user_id, "Arn": user.arn, "Path": user.path}})
+    emit(
+        output,
+        {"User": {"UserName": user.name, "UserId": user.user_id, "Arn": user.arn, "Path": user.path}},
+    )
 
 
 @iam.command("delete-user")
@@ -89,10 +108,12 @@ def delete_user(user_name: str, account_id: str | None) -> None:
 @iam.command("create-access-key")
 @click.option("--user-name", required=True)
 @account_option
-def create_access_key(user_name: str, account_id: str | None) -> None:
+@output_option
+def create_access_key(user_name: str, account_id: str | None, output: Output | None) -> None:
     """Create an access key; its secret is shown this once."""
     key = run_admin(lambda admin, default: admin.create_access_key(account_id or default, user_name))
-    _emit(
+    emit(
+        output,
         {
             "AccessKey": {
                 "UserName": key.user.name,
@@ -100,7 +121,7 @@ def create_access_key(user_name: str, account_id: str | None) -> None:
                 "Status": "Active",
                 "SecretAccessKey": key.secret_access_key,
             }
-        }
+        },
     )
 
 
@@ -152,6 +173,7 @@ def delete_user_policy(user_name: str, policy_name: str, account_id: str | None)
 @click.option("--description")
 @click.option("--max-session-duration", type=int, default=3600, show_default=True, help="Seconds.")
 @account_option
+@output_option
 def create_role(
     role_name: str,
     assume_role_policy_document: str,
@@ -159,6 +181,7 @@ def create_role(
     description: str | None,
     max_session_duration: int,
     account_id: str | None,
+    output: Output | None,
 ) -> None:
     trust = read_document("--assume-role-policy-document", assume_role_policy_document)[1]
     role = run_admin(
@@ -166,7 +189,9 @@ def create_role(
             account_id or default, role_name, trust, path, description, max_session_duration
         )
     )
-    _emit({"Role": {"RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn, "Path": role.path}})
+    emit(
+        output, {"Role": {"RoleName": role.name, "RoleId": role.role_id, "Arn": role.arn, "Path": role.path}}
+    )
 
 
 @iam.command("delete-role")
@@ -209,9 +234,11 @@ def delete_role_policy(role_name: str, policy_name: str, account_id: str | None)
 
 @iam.command("list-roles")
 @account_option
-def list_roles(account_id: str | None) -> None:
+@output_option
+def list_roles(account_id: str | None, output: Output | None) -> None:
     roles = run_admin(lambda admin, default: admin.list_roles(account_id or default))
-    _emit(
+    emit(
+        output,
         {
             "Roles": [
                 {
@@ -223,7 +250,7 @@ def list_roles(account_id: str | None) -> None:
                 }
                 for r in roles
             ]
-        }
+        },
     )
 
 

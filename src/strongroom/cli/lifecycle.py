@@ -3,7 +3,6 @@ collection on demand, on the store named by the settings, while servers run on i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TypeVar
@@ -11,6 +10,7 @@ from typing import TypeVar
 import anyio
 import click
 
+from strongroom.cli.output import Output, Table, emit, output_option
 from strongroom.cli.store import root_settings
 from strongroom.errors import StrongroomError
 from strongroom.oci.names import RepositoryRef
@@ -39,7 +39,6 @@ def run_with_services(work: Callable[[Services], Awaitable[T]]) -> T:
         raise click.ClickException(error.message) from None
 
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="Report what would go; delete nothing.")
 
 
@@ -54,8 +53,8 @@ def lifecycle() -> None:
     "--repository", help="Only this repository ([<account id>/]name); default: every one with a policy."
 )
 @dry_run_option
-@json_option
-def run(repository: str | None, dry_run: bool, as_json: bool) -> None:
+@output_option
+def run(repository: str | None, dry_run: bool, output: Output | None) -> None:
     """Apply lifecycle policies now, then collect garbage; print what was (or would be)
     expired and why."""
 
@@ -65,44 +64,44 @@ def run(repository: str | None, dry_run: bool, as_json: bool) -> None:
         return runs, await services.gc.collect(dry_run=dry_run)
 
     runs, report = run_with_services(work)
-    if as_json:
-        click.echo(
-            json.dumps({"repositories": [r.as_json() for r in runs], "gc": report.as_json()}, indent=2)
-        )
-        return
-    verb = "would expire" if dry_run else "expired"
-    if not runs:
-        click.echo("no repository has a lifecycle policy")
-    for repository_run in runs:
-        name = f"{repository_run.account_id}/{repository_run.repository}"
-        if not repository_run.verdicts:
-            click.echo(f"{name}: nothing to expire")
-        for verdict in repository_run.verdicts:
-            done = dry_run or verdict.digest in repository_run.expired
-            tags = ",".join(verdict.tags) or "<untagged>"
-            state = verb if done else "kept (changed since judged)"
-            click.echo(f"{name}: {state} {verdict.digest} [{tags}]: {verdict.reason}")
-    _echo_gc(report)
+    value = {"repositories": [r.as_json() for r in runs], "gc": report.as_json()}
+    emit(output, value, verdicts_table(runs), gc_table(report))
 
 
 @click.command("gc")
 @dry_run_option
 @click.option("--grace-seconds", type=click.IntRange(min=0), help="Spare links and blobs younger than this.")
-@json_option
-def gc(dry_run: bool, grace_seconds: int | None, as_json: bool) -> None:
+@output_option
+def gc(dry_run: bool, grace_seconds: int | None, output: Output | None) -> None:
     """Collect garbage: unlink blobs no image needs, delete blobs no repository links."""
     grace = None if grace_seconds is None else timedelta(seconds=grace_seconds)
     report = run_with_services(lambda services: services.gc.collect(dry_run=dry_run, grace=grace))
-    if as_json:
-        click.echo(json.dumps(report.as_json(), indent=2))
-    else:
-        _echo_gc(report)
+    emit(output, report.as_json(), gc_table(report))
 
 
-def _echo_gc(report: GcReport) -> None:
+def verdicts_table(runs: list[LifecycleRun]) -> Table:
+    """One row per judged image: what happened to it and the rule's reason."""
+    rows: list[list[object]] = []
+    for repository_run in runs:
+        name = f"{repository_run.account_id}/{repository_run.repository}"
+        if not repository_run.verdicts:
+            rows.append([name, "nothing to expire", None, None, None])
+        for verdict in repository_run.verdicts:
+            done = repository_run.dry_run or verdict.digest in repository_run.expired
+            state = ("would expire" if repository_run.dry_run else "expired") if done else "kept (changed)"
+            rows.append([name, state, verdict.digest, list(verdict.tags) or "<untagged>", verdict.reason])
+    title = None if runs else "no repository has a lifecycle policy"
+    return Table(("repository", "state", "digest", "tags", "reason"), rows, title)
+
+
+def gc_table(report: GcReport) -> Table:
     would = "would be " if report.dry_run else ""
-    click.echo(
-        f"garbage collection: {report.links_removed} blob links {would}removed, "
-        f"{report.blobs_deleted} blobs {would}deleted, {report.bytes_freed} bytes {would}freed"
-        + (f", {report.blobs_kept} kept (in use by a racing push)" if report.blobs_kept else "")
+    return Table(
+        ("garbage collection", "count"),
+        [
+            [f"blob links {would}removed", report.links_removed],
+            [f"blobs {would}deleted", report.blobs_deleted],
+            [f"bytes {would}freed", report.bytes_freed],
+            ["blobs kept (in use by a racing push)", report.blobs_kept],
+        ],
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli.output import Output, emit, output_option
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -53,7 +53,9 @@ def main(config_file: Path | None, data_dir: Path | None) -> None:
     """Strongroom: a secure registry for ML models and container images.
 
     --config and --data-dir given here apply to the administrative commands
-    (account, iam, repo); serve, migrate and admin also take them themselves."""
+    (account, iam, repo); serve, migrate and admin also take them themselves.
+    Commands that print data take --output table|json (a table on a terminal, JSON
+    otherwise); commands that write a file take --file."""
 
 
 main.add_command(iam_commands.account)
@@ -91,18 +93,14 @@ def serve(config_file: Path | None, **flags: Any) -> None:
 
 @main.command()
 @common_options
-def migrate(config_file: Path | None, **flags: Any) -> None:
+@output_option
+def migrate(config_file: Path | None, output: Output | None, **flags: Any) -> None:
     """Create or upgrade the metadata schema, and the default account and administrator."""
     settings = _settings(config_file, **flags)
     boot = anyio.run(prepare, settings)
-    click.echo(
-        json.dumps(
-            {
-                "account_id": boot.account_id,
-                "admin_user": boot.admin_user,
-                "access_key_id": boot.access_key_id,
-            }
-        )
+    emit(
+        output,
+        {"account_id": boot.account_id, "admin_user": boot.admin_user, "access_key_id": boot.access_key_id},
     )
     if boot.generated_password:
         _hand_over(settings, INITIAL_PASSWORD_FILE, "administrator password", boot.generated_password)
@@ -172,4 +170,5 @@ def _hand_over(settings: Settings, file_name: str, what: str, secret: str) -> No
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(secret + "\n")
-    click.echo(f"  {what} written to {path} (readable only by you)")
+    # A notice, not data: standard output stays what --output promised.
+    click.echo(f"  {what} written to {path} (readable only by you)", err=True)

@@ -4,7 +4,7 @@ need no store.
 ``validate`` parses a document as IAM would and lists Access-Analyzer-style findings
 (policy/findings.py). ``simulate`` decides one request against the documents given on
 the command line with the same engine the registry uses (policy/evaluation.py) and
-says which statement decided. Both print JSON.
+says which statement decided. Both print through cli/output.py (``--output table|json``).
 
 A store-backed simulation (``--user-name`` instead of ``--identity-policy``) would
 gather the user's policies, the repository policy and the registry policy through
@@ -13,13 +13,13 @@ gather the user's policies, the repository policy and the registry policy throug
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 
 import click
 
 from strongroom.cli.documents import read_document
+from strongroom.cli.output import Output, emit, output_option
 from strongroom.policy.context import ContextValue
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.errors import MalformedPolicyDocument
@@ -34,10 +34,6 @@ _ASSUMED_ROLE = re.compile(
     r"^arn:aws:sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/(?P<session>[^/]+)$"
 )
 _ANONYMOUS = "anonymous"
-
-
-def _emit(value: object) -> None:
-    click.echo(json.dumps(value, indent=2))
 
 
 def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
@@ -56,7 +52,8 @@ def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
     show_default=True,
     help="identity: attached to a user or role; resource: a repository or registry policy.",
 )
-def policy_validate(policy_document: str, policy_type: str) -> None:
+@output_option
+def policy_validate(policy_document: str, policy_type: str, output: Output | None) -> None:
     """Check a policy: exit 1 if it is malformed or has ERROR findings.
 
     Findings are shaped like IAM Access Analyzer's: ERROR, SECURITY_WARNING, WARNING and
@@ -67,7 +64,7 @@ def policy_validate(policy_document: str, policy_type: str) -> None:
     except MalformedPolicyDocument as error:
         raise click.ClickException(f"MalformedPolicyDocument: {error.message}") from None
     found = findings(policy)
-    _emit({"findings": [finding.as_json() for finding in found]})
+    emit(output, {"findings": [finding.as_json() for finding in found]})
     if has_errors(found):
         raise click.exceptions.Exit(1)
 
@@ -173,6 +170,7 @@ def _resource_side(option: str, document: str | None) -> Policy | None:
 @click.option("--identity-policy", "identity_documents", multiple=True, help="JSON, or file://path")
 @click.option("--resource-policy", help="The repository policy: JSON, or file://path")
 @click.option("--registry-policy", help="The registry policy: JSON, or file://path")
+@output_option
 def simulate(
     principal: str,
     action: str,
@@ -182,6 +180,7 @@ def simulate(
     identity_documents: tuple[str, ...],
     resource_policy: str | None,
     registry_policy: str | None,
+    output: Output | None,
 ) -> None:
     """Decide one request against the policies given, and explain the decision.
 
@@ -195,11 +194,12 @@ def simulate(
         _resource_account(resource, caller, resource_account),
         parse_context(context_entries),
     )
-    _emit(
+    emit(
+        output,
         simulation(
             request,
             _identity_policies(identity_documents),
             _resource_side("--resource-policy", resource_policy),
             _resource_side("--registry-policy", registry_policy),
-        )
+        ),
     )

@@ -45,6 +45,16 @@ class ImageSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class TaggedImage:
+    """A tag as ECR Public's ``DescribeImageTags`` shows it."""
+
+    tag: str
+    tagged_at: datetime
+    """When the tag was last set: moving a tag makes it a new one."""
+    image: ImageSummary
+
+
+@dataclass(frozen=True, slots=True)
 class LinkedLayer:
     size: int
     media_type: str | None
@@ -110,23 +120,28 @@ class SqlImageStore:
 
         def work() -> list[ImageSummary]:
             with self._db.reading() as conn:
+                return _summaries(conn, repository_id, query)
+
+        return await self._db.run(work)
+
+    async def describe_tags(self, repository_id: int, *, after: str | None, limit: int) -> list[TaggedImage]:
+        """A page of tags in name order after ``after``, each with its image, read in
+        one transaction so a tag never names an image that is gone."""
+        query = sa.select(tags.c.name, tags.c.manifest_digest, tags.c.updated_at).where(
+            tags.c.repository_id == repository_id
+        )
+        if after is not None:
+            query = query.where(tags.c.name > after)
+        query = query.order_by(tags.c.name).limit(limit)
+
+        def work() -> list[TaggedImage]:
+            with self._db.reading() as conn:
                 rows = conn.execute(query).all()
-                page = [row.digest for row in rows]
-                image_tags = _tags_by_digest(conn, repository_id, page)
-                sizes = _sizes(conn, repository_id, page)
-            return [
-                ImageSummary(
-                    row.digest,
-                    row.media_type,
-                    image_tags.get(row.digest, ()),
-                    sizes.get(row.digest, 0),
-                    row.created_at,
-                    row.last_pulled_at,
-                    row.subject_digest,
-                    _config_media_type(row.content),
-                )
-                for row in rows
-            ]
+                digests = sorted({row.manifest_digest for row in rows})
+                described = _summaries_query(repository_id, digests, "ANY", None)
+                images = _summaries(conn, repository_id, described)
+            by_digest = {image.digest: image for image in images}
+            return [TaggedImage(row.name, row.updated_at, by_digest[row.manifest_digest]) for row in rows]
 
         return await self._db.run(work)
 
@@ -261,6 +276,26 @@ def _summaries_query(
     if after is not None:
         query = query.where(manifests.c.digest > after)
     return query.order_by(manifests.c.digest)
+
+
+def _summaries(conn: sa.Connection, repository_id: int, query: sa.Select[Any]) -> list[ImageSummary]:
+    rows = conn.execute(query).all()
+    page = [row.digest for row in rows]
+    image_tags = _tags_by_digest(conn, repository_id, page)
+    sizes = _sizes(conn, repository_id, page)
+    return [
+        ImageSummary(
+            row.digest,
+            row.media_type,
+            image_tags.get(row.digest, ()),
+            sizes.get(row.digest, 0),
+            row.created_at,
+            row.last_pulled_at,
+            row.subject_digest,
+            _config_media_type(row.content),
+        )
+        for row in rows
+    ]
 
 
 def _tags_of_manifest() -> sa.ColumnElement[bool]:

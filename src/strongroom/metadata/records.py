@@ -9,6 +9,15 @@ from fnmatch import fnmatchcase
 
 
 @dataclass(frozen=True, slots=True)
+class Account:
+    account_id: str
+    """The 12-digit registry id."""
+    is_default: bool
+    """The account ``/v2/<name>`` (no account id in the path) addresses."""
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Repository:
     id: int
     account_id: str

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
 from strongroom.metadata.database import Database
 from strongroom.metadata.records import (
+    Account,
     ManifestLookup,
     NewManifest,
     Referrer,
@@ -81,10 +82,11 @@ class SqlMetadataStore:
 
         return await self._db.write(work)
 
-    async def list_accounts(self) -> list[str]:
-        def work() -> list[str]:
+    async def list_accounts(self) -> list[Account]:
+        def work() -> list[Account]:
             with self._db.reading() as conn:
-                return list(conn.scalars(sa.select(accounts.c.id).order_by(accounts.c.id)))
+                rows = conn.execute(sa.select(accounts).order_by(accounts.c.id))
+                return [Account(row.id, row.is_default, row.created_at) for row in rows]
 
         return await self._db.run(work)
 

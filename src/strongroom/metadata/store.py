@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Protocol
 
 from strongroom.metadata.records import (
+    Account,
     ManifestLookup,
     NewManifest,
     Referrer,
@@ -29,7 +30,9 @@ class AccountStore(Protocol):
         """Create another account; False if the id is taken."""
         ...
 
-    async def list_accounts(self) -> list[str]: ...
+    async def list_accounts(self) -> list[Account]:
+        """Every account, by id."""
+        ...
 
 
 class RepositoryStore(Protocol):

@@ -22,7 +22,7 @@ from strongroom.errors import (
     ManifestUnknown,
     TagInvalid,
 )
-from strongroom.metadata.images import Deletion, ImageSummary, SqlImageStore, TagStatus
+from strongroom.metadata.images import Deletion, ImageSummary, SqlImageStore, TaggedImage, TagStatus
 from strongroom.metadata.records import StoredManifest
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import parse_manifest
@@ -31,7 +31,7 @@ from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
 from strongroom.registry.manifests import Manifests, Reference
 
-__all__ = ["ImageFailure", "ImageId", "ImageSummary", "Images", "TagStatus"]
+__all__ = ["ImageFailure", "ImageId", "ImageSummary", "Images", "TagStatus", "TaggedImage"]
 
 # ECR ImageFailureCode values.
 IMAGE_NOT_FOUND = "ImageNotFound"
@@ -119,6 +119,11 @@ class Images:
         return await self._store.describe_images(
             repository.id, tag_status=tag_status, after=after, limit=limit
         )
+
+    async def describe_tags(self, ref: RepositoryRef, after: str | None, limit: int) -> list[TaggedImage]:
+        """A page of tags in name order, each with the image it names (ECR Public)."""
+        repository = await self._context.repository(ref)
+        return await self._store.describe_tags(repository.id, after=after, limit=limit)
 
     async def describe_ids(self, ref: RepositoryRef, ids: Sequence[ImageId]) -> list[ImageSummary]:
         """The images named; any that is not there fails the whole call."""

@@ -8,6 +8,7 @@ from strongroom.api.ecr.operations import (
     layers,
     lifecycle,
     public,
+    public_images,
     registry,
     repositories,
     scanning,
@@ -25,4 +26,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **settings.OPERATIONS,
     **templates.OPERATIONS,
     **public.OPERATIONS,
+    **public_images.OPERATIONS,
 }

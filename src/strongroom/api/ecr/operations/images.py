@@ -46,14 +46,14 @@ def _filter(params: Mapping[str, Any]) -> TagStatus | None:
     return status
 
 
-def _ids_alone(params: Mapping[str, Any]) -> list[ImageId] | None:
+def ids_alone(params: Mapping[str, Any]) -> list[ImageId] | None:
     ids = params.get("imageIds")
     if ids is not None and ("nextToken" in params or "maxResults" in params):
         raise InvalidParameter("imageIds cannot be combined with nextToken or maxResults")
     return None if ids is None else [image_id_of(raw) for raw in ids]
 
 
-def _digest_position(params: Mapping[str, Any]) -> str | None:
+def digest_position(params: Mapping[str, Any]) -> str | None:
     """The digest a ``nextToken`` continues after."""
     after = position(params)
     if after is not None and ":" not in after:
@@ -65,7 +65,7 @@ def _digest_position(params: Mapping[str, Any]) -> str | None:
 
 def _id_position(params: Mapping[str, Any]) -> tuple[str, str] | None:
     """The (digest, tag or "") a ListImages ``nextToken`` continues after."""
-    after = _digest_position(params)
+    after = digest_position(params)
     if after is None:
         return None
     digest, _, tag = after.partition("\n")
@@ -106,14 +106,14 @@ def render_detail(call: EcrCall, image: ImageSummary) -> dict[str, Any]:
 
 async def describe_images(call: EcrCall) -> Result:
     images = call.services.images
-    ids = _ids_alone(call.params)
+    ids = ids_alone(call.params)
     if ids is not None:
         return {
             "imageDetails": [render_detail(call, i) for i in await images.describe_ids(call.repository, ids)]
         }
     tag_status = _filter(call.params)
     limit = page_size(call.params)
-    after = _digest_position(call.params)
+    after = digest_position(call.params)
     found = [] if tag_status is None else await images.describe(call.repository, tag_status, after, limit + 1)
     result: dict[str, Any] = {"imageDetails": [render_detail(call, image) for image in found[:limit]]}
     if len(found) > limit:
@@ -179,7 +179,7 @@ async def list_image_referrers(call: EcrCall) -> Result:
     found: Sequence[dict[str, Any]] = []
     if given.get("artifactStatus", ACTIVE) in (ACTIVE, "ANY"):
         found = await call.services.images.referrers(
-            call.repository, subject, given.get("artifactTypes") or (), _digest_position(params)
+            call.repository, subject, given.get("artifactTypes") or (), digest_position(params)
         )
     result: dict[str, Any] = {
         "referrers": [{**descriptor, "artifactStatus": ACTIVE} for descriptor in found[:limit]]
