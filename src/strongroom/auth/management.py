@@ -63,7 +63,9 @@ from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.evaluation import evaluate
+from strongroom.policy.findings import Finding
 from strongroom.policy.request import Request
+from strongroom.registry.policy_review import PolicyReview, audit_findings
 
 _IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
@@ -164,7 +166,9 @@ class IdentityAdmin:
         clock: Clock,
         audit: AuditRecorder,
         actor: str = LOCAL_OPERATOR,
+        review: PolicyReview | None = None,
     ) -> None:
+        self._review = review or PolicyReview()
         self._metadata = metadata
         self._iam = iam
         self._secrets = secrets
@@ -468,14 +472,18 @@ class IdentityAdmin:
             f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
         )
 
-    async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
-        """Set (or with None, remove) a repository's policy; the repository must exist."""
-        if document is not None:
-            Policy.from_json(document, PolicyKind.RESOURCE)
+    async def set_repository_policy(
+        self, account_id: str, repository: str, document: str | None
+    ) -> list[Finding]:
+        """Set (or with None, remove) a repository's policy; the repository must exist.
+        Returns the policy's findings (registry/policy_review.py), also audited."""
         found = await self._repository(account_id, repository)
+        arn = _repository_arn(account_id, repository)
+        reviewed = [] if document is None else self._review.review(document, arn)
         await self._iam.set_repository_policy(found, document)
         action = "ecr:SetRepositoryPolicy" if document is not None else "ecr:DeleteRepositoryPolicy"
-        await self._record(action, _repository_arn(account_id, repository), document=document)
+        await self._record(action, arn, document=document, findings=audit_findings(reviewed))
+        return reviewed
 
     async def set_repository_public(self, account_id: str, repository: str, public: bool) -> None:
         await self._iam.set_repository_public(await self._repository(account_id, repository), public)
@@ -483,13 +491,15 @@ class IdentityAdmin:
             "strongroom:SetRepositoryVisibility", _repository_arn(account_id, repository), public=public
         )
 
-    async def put_registry_policy(self, account_id: str, document: str | None) -> None:
-        if document is not None:
-            Policy.from_json(document, PolicyKind.RESOURCE)
+    async def put_registry_policy(self, account_id: str, document: str | None) -> list[Finding]:
+        """Set (or with None, remove) the registry policy; returns its findings."""
+        arn = f"arn:aws:ecr:*:{account_id}:registry"
+        reviewed = [] if document is None else self._review.review(document, arn)
         await self._account(account_id)
         await self._iam.put_registry_policy(account_id, document, self._clock.now())
         action = "ecr:PutRegistryPolicy" if document is not None else "ecr:DeleteRegistryPolicy"
-        await self._record(action, f"arn:aws:ecr:*:{account_id}:registry", document=document)
+        await self._record(action, arn, document=document, findings=audit_findings(reviewed))
+        return reviewed
 
     async def _account(self, account_id: str) -> None:
         if account_id not in await self._metadata.list_accounts():

@@ -18,6 +18,7 @@ from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.registry.policy_review import PolicyReview
 from strongroom.services import open_secret_box
 from strongroom.settings import Settings
 
@@ -34,8 +35,9 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
             raise click.ClickException("the store is not set up: run `strongroom migrate` first")
         audit = AuditLog(SqlAuditStore(database))
         admin = IdentityAdmin(
-            metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit
-        )
+            metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit,
+            review=PolicyReview(settings.policy_findings),
+        )  # fmt: skip
         return await work(admin, default)
 
     return run_on_store(with_admin)
@@ -237,10 +239,12 @@ def repo() -> None:
 @click.option("--policy-text", required=True, help="JSON, or file://path")
 @account_option
 def set_repository_policy(repository_name: str, policy_text: str, account_id: str | None) -> None:
+    """Set a repository's policy: stored if valid, its findings printed (and audited)."""
     document = read_document("--policy-text", policy_text)[1]
-    run_admin(
+    found = run_admin(
         lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, document)
     )
+    _emit({"findings": [finding.as_json() for finding in found]})
 
 
 @repo.command("delete-policy")

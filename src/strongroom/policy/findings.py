@@ -10,6 +10,11 @@ about and a message that says why it matters. Checks, by type and issue code:
   with no ``Condition``.
 * SECURITY_WARNING ``WRITE_ACTIONS_FOR_EVERYONE``: ``Allow`` of a write action to ``"*"``
   unless a condition names the principals (``aws:PrincipalArn``, ``…Account``, ``…OrgID``).
+* SUGGESTION ``REGISTRY_REQUESTS_ONLY``: an ``Allow`` whose condition needs
+  ``aws:SourceArn`` or ``aws:SourceAccount``. Those keys are present only on requests the
+  registry makes itself for a resource (replication, pull-through), never on a user's
+  (DESIGN §10), so the statement grants no user or role; the public-principal checks do
+  not apply to it.
 * WARNING ``UNSUPPORTED_ACTION``: an ``iam:``/``sts:`` name Strongroom does not implement.
 * WARNING ``UNKNOWN_SERVICE``: a service prefix Strongroom has no actions for.
 * WARNING ``ACTION_RESOURCE_MISMATCH``: a registry-wide action granted only on
@@ -41,6 +46,8 @@ from strongroom.policy.actions import (
     REGISTRY_WIDE_ACTIONS,
     WRITE_ACTIONS,
 )
+from strongroom.policy.conditions import ConditionClause
+from strongroom.policy.context import Context
 from strongroom.policy.document import DEFAULT_VERSION, Effect, Policy, PolicyKind, Statement
 from strongroom.policy.patterns import literal
 
@@ -57,7 +64,10 @@ PRINCIPAL_KEYS = frozenset(
         "aws:username",
     )
 )
+SOURCE_KEYS = frozenset(key.lower() for key in ("aws:SourceArn", "aws:SourceAccount"))
+"""Keys only the registry's own requests carry (made on behalf of a resource)."""
 _RESOURCE_POLICY_SERVICES = frozenset({"ecr", "ecr-public"})
+_NO_KEYS = Context.of({})
 
 
 class Severity(StrEnum):
@@ -211,7 +221,16 @@ def _granted(statement: Statement) -> frozenset[str]:
 
 def _allow_checks(statement: Statement) -> Iterator[tuple[Severity, str, str]]:
     principal = statement.principal
-    if principal is not None and principal.wildcard and not principal.negated:
+    sources = _source_clauses(statement)
+    if sources:
+        yield (
+            Severity.SUGGESTION,
+            "REGISTRY_REQUESTS_ONLY",
+            "This statement applies only to requests the registry makes on behalf of "
+            f"{_on_behalf_of(sources)}; it grants no user or role (aws:SourceArn and "
+            "aws:SourceAccount are never part of a user's request).",
+        )
+    elif principal is not None and principal.wildcard and not principal.negated:
         yield from _public_checks(statement)
     if statement.actions.negated:
         yield (
@@ -249,6 +268,26 @@ def _public_checks(statement: Statement) -> Iterator[tuple[Severity, str, str]]:
             f"{everyone}; this Allow lets them change the registry ({shown}). Grant write actions to named "
             "principals, or restrict with aws:PrincipalArn, aws:PrincipalAccount or aws:PrincipalOrgID.",
         )
+
+
+def _source_clauses(statement: Statement) -> list[ConditionClause]:
+    """Clauses on a source key that fail when the key is absent: a user's request never
+    passes them (IfExists, negated operators and ``Null: true`` let it through)."""
+    return [
+        clause
+        for clause in statement.conditions
+        if clause.key.lower() in SOURCE_KEYS and not clause.holds(_NO_KEYS)
+    ]
+
+
+def _on_behalf_of(clauses: list[ConditionClause]) -> str:
+    named = [
+        ("account " if clause.key.lower() == "aws:sourceaccount" else "") + value.source
+        for clause in clauses
+        if clause.operator.family is not None  # Null's values are "true"/"false"
+        for value in clause.values
+    ]
+    return ", ".join(dict.fromkeys(named)) or "a resource"
 
 
 def _names_principals(statement: Statement) -> bool:

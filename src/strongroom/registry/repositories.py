@@ -19,21 +19,13 @@ __all__ = [
 from strongroom.metadata.repositories import CreationTemplate, NewRepository, SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import RepositoryRef, validate_name
-from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.findings import findings
+from strongroom.policy.findings import Finding
+from strongroom.registry.policy_review import PolicyReview
 
 MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
 CREATE_ON_PUSH = "CREATE_ON_PUSH"
 ROOT_PREFIX = "ROOT"
 """The creation-template prefix that matches every repository."""
-
-
-REFUSED_FINDINGS = frozenset({"UNKNOWN_ACTION", "WRITE_ACTIONS_FOR_EVERYONE"})
-"""Policy findings (:mod:`strongroom.policy.findings`) a repository policy needs ``force`` for."""
-
-
-class PolicyRefused(InvalidRequest):
-    """A valid policy the registry will not store without ``force``."""
 
 
 class RepositoryPolicyNotFound(NotFound):
@@ -73,10 +65,17 @@ class RepositorySpec:
 
 
 class Repositories:
-    def __init__(self, metadata: SqlMetadataStore, store: SqlRepositoryStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        metadata: SqlMetadataStore,
+        store: SqlRepositoryStore,
+        clock: Clock,
+        review: PolicyReview | None = None,
+    ) -> None:
         self._metadata = metadata
         self._store = store
         self._clock = clock
+        self._review = review or PolicyReview()
 
     async def create(
         self, account_id: str, name: str, spec: RepositorySpec, *, applied_for: str | None = None
@@ -163,21 +162,13 @@ class Repositories:
             raise RepositoryPolicyNotFound(repository.account_id, repository.name)
         return policy
 
-    async def set_policy(self, account_id: str, name: str, text: str, *, force: bool = False) -> None:
-        """Set the repository policy. A policy with unknown ECR actions, or that lets
-        every principal of every account write, is refused unless ``force`` is set
-        (ECR's ``force``: "set only if you are sure")."""
-        found = [
-            f for f in findings(Policy.from_json(text, PolicyKind.RESOURCE)) if f.code in REFUSED_FINDINGS
-        ]
-        if found and not force:
-            raise PolicyRefused(
-                "Invalid repository policy provided: "
-                + "; ".join(f"statement {f.statement_index}: {f.message}" for f in found)
-                + " (set force to store it anyway)"
-            )
+    async def set_policy(self, account_id: str, name: str, text: str) -> list[Finding]:
+        """Set the repository policy: any policy ECR would store is stored (see
+        :mod:`strongroom.registry.policy_review`); returns its findings."""
         repository = await self.get(account_id, name)
+        found = self._review.review(text, f"repository {account_id}/{name}")
         await self._store.update_repository(repository.id, policy=text)
+        return found
 
     async def delete_policy(self, account_id: str, name: str) -> str:
         repository = await self.get(account_id, name)
