@@ -4,7 +4,7 @@ need no store.
 ``validate`` parses a document as IAM would and lists Access-Analyzer-style findings
 (policy/findings.py). ``simulate`` decides one request against the documents given on
 the command line with the same engine the registry uses (policy/evaluation.py) and
-says which statement decided. Both print JSON.
+says which statement decided. Both print through cli/output.py (``--output table|json``).
 
 A store-backed simulation (``--user-name`` instead of ``--identity-policy``) would
 gather the user's policies, the repository policy and the registry policy through
@@ -13,19 +13,22 @@ gather the user's policies, the repository policy and the registry policy throug
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
+from typing import Any
 
 import click
 
 from strongroom.cli.documents import read_document
+from strongroom.cli.output import Output, Table, emit, output_option
 from strongroom.policy.context import ContextValue
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.errors import MalformedPolicyDocument
 from strongroom.policy.evaluation import Decision, evaluate
 from strongroom.policy.findings import findings, has_errors
+from strongroom.policy.locations import locations
 from strongroom.policy.request import Caller, Request
+from strongroom.policy.types import PolicyType, detect_type
 
 _USER_OR_ROLE = re.compile(
     r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:.*/)?)(?P<name>[^/]+)$"
@@ -34,10 +37,6 @@ _ASSUMED_ROLE = re.compile(
     r"^arn:aws:sts::(?P<account>[0-9]{12}):assumed-role/(?P<role>[^/]+)/(?P<session>[^/]+)$"
 )
 _ANONYMOUS = "anonymous"
-
-
-def _emit(value: object) -> None:
-    click.echo(json.dumps(value, indent=2))
 
 
 def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
@@ -51,25 +50,44 @@ def _parse(option: str, name: str, text: str, kind: PolicyKind) -> Policy:
 @click.option("--policy-document", required=True, help="JSON, or file://path")
 @click.option(
     "--policy-type",
-    type=click.Choice([kind.value for kind in PolicyKind]),
-    default=PolicyKind.IDENTITY.value,
-    show_default=True,
-    help="identity: attached to a user or role; resource: a repository or registry policy.",
+    type=click.Choice([kind.value for kind in PolicyType]),
+    help="identity: attached to a user or role; resource: a repository policy; registry: the "
+    "registry policy; trust: a role's trust policy. Default: detected from the document.",
 )
-def policy_validate(policy_document: str, policy_type: str) -> None:
+@output_option
+def policy_validate(policy_document: str, policy_type: str | None, output: Output | None) -> None:
     """Check a policy: exit 1 if it is malformed or has ERROR findings.
 
-    Findings are shaped like IAM Access Analyzer's: ERROR, SECURITY_WARNING, WARNING and
-    SUGGESTION, each with an issue code and the statement it concerns."""
+    Findings are shaped like IAM Access Analyzer's ValidatePolicy: ERROR,
+    SECURITY_WARNING, WARNING and SUGGESTION, each with an issue code and its locations
+    (the path to the element and its span of lines and columns)."""
     _, text = read_document("--policy-document", policy_document)
+    kind = PolicyType(policy_type) if policy_type else detect_type(text)
     try:
-        policy = Policy.from_json(text, PolicyKind(policy_type))
+        policy = Policy.from_json(text, kind.kind)
     except MalformedPolicyDocument as error:
         raise click.ClickException(f"MalformedPolicyDocument: {error.message}") from None
-    found = findings(policy)
-    _emit({"findings": [finding.as_json() for finding in found]})
+    found = findings(policy, kind)
+    report = [{**finding.as_json(), "locations": locations(text, finding.path)} for finding in found]
+    emit(output, {"policyType": str(kind), "findings": report}, _findings_table(kind, report))
     if has_errors(found):
         raise click.exceptions.Exit(1)
+
+
+def _findings_table(kind: PolicyType, report: list[dict[str, Any]]) -> Table:
+    rows = [[f["findingType"], f["issueCode"], _where(f["locations"]), f["findingDetails"]] for f in report]
+    return Table(["type", "issue", "location", "details"], rows, title=f"{kind} policy: {len(rows)} findings")
+
+
+def _where(found: list[dict[str, Any]]) -> str:
+    """``Statement[0].Action[1] (3:14)``: the path, then line and column."""
+    if not found:
+        return "the policy"
+    path = "".join(
+        f"[{step['index']}]" if "index" in step else f".{step['value']}" for step in found[0]["path"]
+    ).lstrip(".")
+    start = found[0]["span"]["start"]
+    return f"{path} ({start['line']}:{start['column']})"
 
 
 def parse_principal(text: str) -> Caller:
@@ -173,6 +191,7 @@ def _resource_side(option: str, document: str | None) -> Policy | None:
 @click.option("--identity-policy", "identity_documents", multiple=True, help="JSON, or file://path")
 @click.option("--resource-policy", help="The repository policy: JSON, or file://path")
 @click.option("--registry-policy", help="The registry policy: JSON, or file://path")
+@output_option
 def simulate(
     principal: str,
     action: str,
@@ -182,6 +201,7 @@ def simulate(
     identity_documents: tuple[str, ...],
     resource_policy: str | None,
     registry_policy: str | None,
+    output: Output | None,
 ) -> None:
     """Decide one request against the policies given, and explain the decision.
 
@@ -195,11 +215,12 @@ def simulate(
         _resource_account(resource, caller, resource_account),
         parse_context(context_entries),
     )
-    _emit(
+    emit(
+        output,
         simulation(
             request,
             _identity_policies(identity_documents),
             _resource_side("--resource-policy", resource_policy),
             _resource_side("--registry-policy", registry_policy),
-        )
+        ),
     )

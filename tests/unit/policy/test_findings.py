@@ -102,6 +102,7 @@ def test_actions_compare_case_insensitively() -> None:
             0,
             None,
             "Action 'ECR:batchgetimage' is redundant: 'ecr:batch*' in the same statement already covers it.",
+            ("Statement", 0, "Action", 0),
         )
     ]
 
