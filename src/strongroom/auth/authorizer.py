@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from strongroom.auth.principals import Principal
+from strongroom.policy.evaluation import Decision as Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,3 +29,7 @@ class Decision:
 
 class Authorizer(Protocol):
     async def decide(self, request: AccessRequest) -> Decision: ...
+
+    async def explain(self, request: AccessRequest) -> Verdict:
+        """The policy engine's whole decision (with the deciding statements), for simulations."""
+        ...

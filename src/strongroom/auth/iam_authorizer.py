@@ -25,13 +25,15 @@ from strongroom.errors import StrongroomError
 from strongroom.metadata.iam import PrincipalKind
 from strongroom.metadata.records import RepositoryAccess
 from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.evaluation import evaluate
+from strongroom.policy.evaluation import Decision as Verdict
+from strongroom.policy.evaluation import Reason, evaluate
 from strongroom.policy.request import Caller, Request
 
 logger = logging.getLogger("strongroom.auth")
 
 _REPOSITORY_ARN = re.compile(r"^arn:aws:ecr:[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
 _ACCOUNT_ARN = re.compile(r"^arn:aws:[a-z0-9-]+:[^:]*:(?P<account>[0-9]{12}):")
+_INVALID = Verdict(False, Reason.IMPLICIT_DENY, (), "a stored policy is invalid; denied")
 
 
 class PolicySource(Protocol):
@@ -47,6 +49,12 @@ class IamAuthorizer:
         self._policies = policies
 
     async def decide(self, request: AccessRequest) -> Decision:
+        verdict = await self.explain(request)
+        return Decision(verdict.allowed, verdict.detail)
+
+    async def explain(self, request: AccessRequest) -> Verdict:
+        """The policy engine's whole decision on ``request``, with the statements that
+        made it: what :meth:`decide` answers, and what simulations show."""
         match = _REPOSITORY_ARN.match(request.resource)
         if match is None:
             return await self._decide_by_identity(request)
@@ -59,7 +67,7 @@ class IamAuthorizer:
             identity = await self._identity(principal)
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
-            return Decision(False, "a stored policy is invalid; denied")
+            return _INVALID
         context = dict(request.context)
         for key, value in access.resource_tags:
             context[f"aws:ResourceTag/{key}"] = value
@@ -72,28 +80,27 @@ class IamAuthorizer:
         )
         public_pull = access.public and request.action in PULL_ACTIONS
         if principal.is_anonymous and public_pull and verdict.reason != "explicit_deny":
-            return Decision(True, "the repository is public")
-        return Decision(verdict.allowed, verdict.detail)
+            return Verdict(True, Reason.ALLOWED, (), "the repository is public")
+        return verdict
 
-    async def _decide_by_identity(self, request: AccessRequest) -> Decision:
+    async def _decide_by_identity(self, request: AccessRequest) -> Verdict:
         match = _ACCOUNT_ARN.match(request.resource)
         if match is None:
-            return Decision(False, f"no policy governs resource {request.resource}")
+            return Verdict(False, Reason.IMPLICIT_DENY, (), f"no policy governs resource {request.resource}")
         if request.principal.is_anonymous:
-            return Decision(False, "anonymous callers have no identity policies")
+            return Verdict(False, Reason.IMPLICIT_DENY, (), "anonymous callers have no identity policies")
         try:
             identity = await self._identity(request.principal)
         except StrongroomError as error:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
-            return Decision(False, "a stored policy is invalid; denied")
+            return _INVALID
         account = match.group("account")
         context = dict(request.context)
-        verdict = evaluate(
+        return evaluate(
             Request(caller_of(request.principal), request.action, request.resource, account, context),
             identity,
             None,
         )
-        return Decision(verdict.allowed, verdict.detail)
 
     async def _identity(self, principal: Principal) -> dict[str, Policy]:
         return await identity_policies(self._policies, principal)

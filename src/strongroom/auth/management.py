@@ -24,7 +24,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar
 
@@ -62,7 +62,7 @@ from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
 from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.evaluation import evaluate
+from strongroom.policy.evaluation import Decision, evaluate
 from strongroom.policy.findings import Finding
 from strongroom.policy.request import Request
 from strongroom.registry.policy_review import PolicyReview, audit_findings
@@ -445,21 +445,27 @@ class IdentityAdmin:
         )
         return Session(role, principal, key_id, secret, token, credential.expires_at)
 
-    async def _authorize_assume(self, caller: Principal, role: Role) -> None:
-        try:
-            trust = Policy.from_json(role.trust_policy, PolicyKind.RESOURCE)
-            identity = await identity_policies(self._iam, caller)
-        except StrongroomError as error:  # a stored policy that no longer parses fails closed
-            await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
+    async def assume_verdict(self, caller: Principal, role: Role) -> Decision:
+        """Whether ``caller`` may assume ``role``, and which statements decided: what
+        AssumeRole enforces and what simulations show. Raises the policy error if a stored
+        policy no longer parses."""
+        trust = Policy.from_json(role.trust_policy, PolicyKind.RESOURCE)
+        identity = await identity_policies(self._iam, caller)
         principal = caller_of(caller)
         # The trust policy must name the caller, whatever the caller's own policies say
         # (as in IAM); judged alone, as if from the role's account.
         trusted = evaluate(Request(principal, ASSUME_ROLE, role.arn, principal.account_id or ""), {}, trust)
         if not trusted.allowed:
-            await self._deny(caller, role.arn, f"the trust policy does not allow: {trusted.detail}")
+            return replace(trusted, detail=f"the trust policy does not allow: {trusted.detail}")
         # Then the usual rules: an explicit Deny anywhere wins; across accounts the
         # caller's identity policy must allow too.
-        verdict = evaluate(Request(principal, ASSUME_ROLE, role.arn, role.account_id), identity, trust)
+        return evaluate(Request(principal, ASSUME_ROLE, role.arn, role.account_id), identity, trust)
+
+    async def _authorize_assume(self, caller: Principal, role: Role) -> None:
+        try:
+            verdict = await self.assume_verdict(caller, role)
+        except StrongroomError as error:  # a stored policy that no longer parses fails closed
+            await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
         if not verdict.allowed:
             await self._deny(caller, role.arn, verdict.detail)
 

@@ -16,6 +16,7 @@ from typing import TypeVar
 from urllib.parse import quote
 
 from strongroom.api.iam.protocol import Params, Result, XmlValue
+from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.management import IdentityAdmin
 from strongroom.auth.principals import Principal
 from strongroom.errors import InvalidRequest
@@ -32,6 +33,8 @@ class Call:
     principal: Principal
     admin: IdentityAdmin
     """Acting as the caller: every change is audited under the caller's ARN."""
+    authorizer: Authorizer
+    """The server's authorizer, which simulations ask (never to authorize the call)."""
 
     @property
     def account(self) -> str:

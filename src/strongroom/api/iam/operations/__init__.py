@@ -4,13 +4,14 @@ runs. Names and shapes follow the IAM API reference (2010-05-08) and STS (2011-0
 
 * :mod:`.users`: users, access keys, inline user policies;
 * :mod:`.policies`: managed policies and their attachments;
-* :mod:`.roles`: roles, inline role policies, STS.
+* :mod:`.roles`: roles, inline role policies, STS;
+* :mod:`.simulate`: the policy simulator.
 """
 
 from __future__ import annotations
 
 from strongroom.api.iam.call import Call, Operation
-from strongroom.api.iam.operations import policies, roles, users
+from strongroom.api.iam.operations import policies, roles, simulate, users
 
 __all__ = ["OPERATIONS", "Call", "Operation"]
 
@@ -18,4 +19,5 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **users.OPERATIONS,
     **policies.OPERATIONS,
     **roles.OPERATIONS,
+    **simulate.OPERATIONS,
 }

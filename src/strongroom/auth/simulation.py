@@ -1,0 +1,73 @@
+"""Simulating a request as a stored user or role: what the server would decide, and the
+statements that decided it (IAM's SimulatePrincipalPolicy, ``strongroom iam simulate
+--principal-arn``).
+
+Nothing is composed here: the decision comes from the code that authorizes real
+requests (:meth:`IamAuthorizer.explain` with the principal's identity policies, the
+repository policy and the registry policy; :meth:`IdentityAdmin.assume_verdict` with the
+role's trust policy for ``sts:AssumeRole`` on a role), so a simulation can never
+disagree with the server. A role is simulated as a session of itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from strongroom.auth.authorizer import AccessRequest, Authorizer
+from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
+from strongroom.auth.principals import Principal, RoleSession
+from strongroom.errors import InvalidRequest
+from strongroom.policy.evaluation import Decision
+
+_PRINCIPAL = re.compile(
+    r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$"
+)
+_ROLE = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[^/]+/)*(?P<name>[^/]+)$")
+SESSION_NAME = "simulation"
+"""The session name a simulated role acts under (``aws:userid`` ends with it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Simulated:
+    principal: Principal
+    decision: Decision
+    kind: str
+    """``user`` or ``role``: whose identity policies were read."""
+
+
+class Simulator:
+    def __init__(self, admin: IdentityAdmin, authorizer: Authorizer) -> None:
+        self._admin = admin
+        self._authorizer = authorizer
+
+    async def principal(self, arn: str) -> tuple[Principal, str]:
+        """The stored user or role ``arn`` names, as the authorizer sees it acting, and
+        its kind; raises NoSuchEntity when it does not exist (or its path differs)."""
+        found = _PRINCIPAL.match(arn)
+        if found is None:
+            raise InvalidRequest(f"PolicySourceArn must be an IAM user or role ARN, not {arn[:200]!r}")
+        account, name = found["account"], found["name"]
+        if found["type"] == "user":
+            user = await self._admin.user(account, name)
+            if user.arn != arn:
+                raise NoSuchEntity(f"The user with name {name} cannot be found.")
+            return Principal(account, user.name, "user", user.path, user.user_id, user.id), "user"
+        role = await self._admin.role(account, name)
+        if role.arn != arn:
+            raise NoSuchEntity(f"The role with name {name} cannot be found.")
+        session = RoleSession(role.name, role.id, SESSION_NAME, role.path)
+        return Principal.assumed_role(account, role.role_id, session), "role"
+
+    async def decide(
+        self, principal_arn: str, action: str, resource: str, context: Mapping[str, str | list[str]]
+    ) -> Simulated:
+        """The server's decision on ``principal_arn`` doing ``action`` on ``resource``."""
+        principal, kind = await self.principal(principal_arn)
+        role = _ROLE.match(resource)
+        if action.lower() == ASSUME_ROLE.lower() and role is not None:
+            target = await self._admin.role(role["account"], role["name"])
+            return Simulated(principal, await self._admin.assume_verdict(principal, target), kind)
+        verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
+        return Simulated(principal, verdict, kind)
