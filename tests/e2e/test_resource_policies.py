@@ -179,3 +179,65 @@ def test_policy_findings_refuse_makes_security_warnings_errors(strict_server: Ru
     refused = strict_server.cli("--config", str(config), *command, check=False)
     assert refused.returncode != 0 and "WRITE_ACTIONS_FOR_EVERYONE" in refused.stderr
     assert strict_server.cli(*command).returncode == 0  # warn, the default, stores it
+
+
+def test_simulate_from_store_shows_the_seed_statement_needs_the_source_arn(
+    ecr: Any, shared_server: RunningServer
+) -> None:
+    arn = ecr.create_repository(repositoryName="seed/simulated")["repository"]["repositoryArn"]
+    ecr.set_repository_policy(repositoryName="seed/simulated", policyText=registry_pushes_for(arn))
+    user = shared_server.cli_json("iam", "create-user", "--user-name", "seed-ci")["User"]["Arn"]
+    ask = ["iam", "simulate", "--from-store", "--principal", user, "--action", "ecr:PutImage",
+           "--resource", arn, "--output", "json"]  # fmt: skip
+
+    carrying = shared_server.cli_json(*ask, "--context", f"aws:SourceArn={arn}")
+    assert (carrying["decision"], carrying["allowed"]) == ("allowed", True)
+    (statement,) = carrying["statements"]
+    assert (statement["source"], statement["index"], statement["sid"]) == ("repository", 0, "ReplicationOnly")
+    assert statement["statement"]["Condition"] == {"StringEquals": {"aws:SourceArn": arn}}
+    assert carrying["request"]["principalType"] == "user"
+
+    without = shared_server.cli_json(*ask)
+    assert (without["decision"], without["statements"]) == ("implicit_deny", [])
+    other = shared_server.cli_json(*ask, "--context", f"aws:SourceArn={arn}-other")
+    assert other["decision"] == "implicit_deny"
+
+
+def test_simulate_from_store_reads_identity_and_trust_policies(shared_server: RunningServer) -> None:
+    def document(statement: dict[str, Any]) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+    cli = shared_server.cli_json
+    user = cli("iam", "create-user", "--user-name", "seed-deployer")["User"]["Arn"]
+    deny = document({"Sid": "NoDeletes", "Effect": "Deny", "Action": "ecr:DeleteRepository", "Resource": "*"})
+    cli(
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "seed-deployer",
+        "--policy-name",
+        "guard",
+        "--policy-document",
+        deny,
+    )
+    trust = document(
+        {"Sid": "Deployer", "Effect": "Allow", "Principal": {"AWS": user}, "Action": "sts:AssumeRole"}
+    )
+    role = cli("iam", "create-role", "--role-name", "seed-role", "--assume-role-policy-document", trust)[
+        "Role"
+    ]
+
+    def simulate(action: str, resource: str) -> Any:
+        ask = ["--from-store", "--principal", user, "--action", action, "--resource", resource]
+        return cli("iam", "simulate", *ask, "--output", "json")
+
+    denied = simulate("ecr:DeleteRepository", "arn:aws:ecr:us-east-1:" + user.split(":")[4] + ":repository/x")
+    assert denied["decision"] == "explicit_deny"
+    assert denied["statements"][0]["policy"] == "inline:guard"
+    assert denied["statements"][0]["statement"]["Sid"] == "NoDeletes"
+    assumed = simulate("sts:AssumeRole", role["Arn"])
+    assert assumed["decision"] == "allowed"
+    assert [(s["source"], s["sid"]) for s in assumed["statements"]] == [("trust", "Deployer")]
+    gone = ["--from-store", "--principal", user + "-gone", "--action", "ecr:PutImage", "--resource", "*"]
+    missing = shared_server.cli("iam", "simulate", *gone, check=False)
+    assert missing.returncode == 1 and "cannot be found" in missing.stderr

@@ -16,17 +16,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from strongroom.auth.authorizer import AccessRequest, Authorizer
+from strongroom.auth.iam_authorizer import PolicySource, identity_documents
 from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
-from strongroom.auth.principals import Principal, RoleSession
+from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
 from strongroom.errors import InvalidRequest
-from strongroom.policy.evaluation import Decision
+from strongroom.policy.evaluation import Decision, Source
 
 _PRINCIPAL = re.compile(
     r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$"
 )
 _ROLE = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[^/]+/)*(?P<name>[^/]+)$")
+ANONYMOUS_NAME = "anonymous"
 SESSION_NAME = "simulation"
 """The session name a simulated role acts under (``aws:userid`` ends with it)."""
+
+
+_REPOSITORY = re.compile(r"^arn:aws:ecr:[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +39,23 @@ class Simulated:
     principal: Principal
     decision: Decision
     kind: str
-    """``user`` or ``role``: whose identity policies were read."""
+    """``user``, ``role`` or ``anonymous``: whose identity policies were read."""
+    documents: Mapping[tuple[Source, str | None], str]
+    """The texts decided on, keyed as the decision's statements name them (source, policy
+    name); for ``sts:AssumeRole`` the trust policy stands as the resource policy."""
 
 
 class Simulator:
-    def __init__(self, admin: IdentityAdmin, authorizer: Authorizer) -> None:
+    def __init__(self, admin: IdentityAdmin, authorizer: Authorizer, policies: PolicySource) -> None:
         self._admin = admin
         self._authorizer = authorizer
+        self._policies = policies
 
     async def principal(self, arn: str) -> tuple[Principal, str]:
-        """The stored user or role ``arn`` names, as the authorizer sees it acting, and
-        its kind; raises NoSuchEntity when it does not exist (or its path differs)."""
+        """The stored user or role ``arn`` names (or ``anonymous``), as the authorizer sees
+        it acting, and its kind; raises NoSuchEntity when it does not exist."""
+        if arn == ANONYMOUS_NAME:
+            return ANONYMOUS, ANONYMOUS_NAME
         found = _PRINCIPAL.match(arn)
         if found is None:
             raise InvalidRequest(f"PolicySourceArn must be an IAM user or role ARN, not {arn[:200]!r}")
@@ -65,9 +76,23 @@ class Simulator:
     ) -> Simulated:
         """The server's decision on ``principal_arn`` doing ``action`` on ``resource``."""
         principal, kind = await self.principal(principal_arn)
+        documents: dict[tuple[Source, str | None], str] = {
+            (Source.IDENTITY, name): text
+            for name, text in (await identity_documents(self._policies, principal)).items()
+        }
         role = _ROLE.match(resource)
-        if action.lower() == ASSUME_ROLE.lower() and role is not None:
+        if action.lower() == ASSUME_ROLE.lower() and role is not None and not principal.is_anonymous:
             target = await self._admin.role(role["account"], role["name"])
-            return Simulated(principal, await self._admin.assume_verdict(principal, target), kind)
+            documents[(Source.REPOSITORY, None)] = target.trust_policy
+            return Simulated(principal, await self._admin.assume_verdict(principal, target), kind, documents)
         verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
-        return Simulated(principal, verdict, kind)
+        repository = _REPOSITORY.match(resource)
+        if repository is not None:
+            access = await self._policies.repository_access(repository["account"], repository["name"])
+            for source, text in (
+                (Source.REPOSITORY, access.repository_policy),
+                (Source.REGISTRY, access.registry_policy),
+            ):
+                if text is not None:
+                    documents[(source, None)] = text
+        return Simulated(principal, verdict, kind, documents)

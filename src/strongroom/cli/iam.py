@@ -29,18 +29,20 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
     """Run ``work(admin, default_account_id)`` against the configured store."""
 
     async def with_admin(settings: Settings, database: Database) -> T:
-        metadata = SqlMetadataStore(database)
-        default = await metadata.default_account_id()
+        default = await SqlMetadataStore(database).default_account_id()
         if default is None:
             raise click.ClickException("the store is not set up: run `strongroom migrate` first")
-        audit = AuditLog(SqlAuditStore(database))
-        admin = IdentityAdmin(
-            metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit,
-            review=PolicyReview(settings.policy_findings),
-        )  # fmt: skip
-        return await work(admin, default)
+        return await work(identity_admin(settings, database), default)
 
     return run_on_store(with_admin)
+
+
+def identity_admin(settings: Settings, database: Database) -> IdentityAdmin:
+    """The identity use cases on the store, acting as the local operator."""
+    return IdentityAdmin(
+        SqlMetadataStore(database), SqlIamStore(database), open_secret_box(settings), SystemClock(),
+        AuditLog(SqlAuditStore(database)), review=PolicyReview(settings.policy_findings),
+    )  # fmt: skip
 
 
 def _emit(value: Any) -> None:

@@ -345,3 +345,24 @@ def test_simulate_repeated_context_keys_are_multivalued() -> None:
     denied = output(run(simulate, *base, "--context", "aws:TagKeys=team", "--context", "aws:TagKeys=owner"))
     assert allowed["request"]["context"] == {"aws:TagKeys": ["team", "env"]}
     assert (allowed["decision"], denied["decision"]) == ("allowed", "implicit_deny")
+
+
+def test_simulate_the_seed_statement_needs_the_registrys_source_arn() -> None:
+    seed = document(
+        {"Sid": "ReplicationOnly", "Effect": "Allow", "Principal": "*", "Action": "ecr:PutImage",
+         "Condition": {"StringEquals": {"aws:SourceArn": REPO}}}
+    )  # fmt: skip
+    ask = ["--principal", CI, "--action", "ecr:PutImage", "--resource", REPO, "--resource-policy", seed]
+    carrying = output(run(simulate, *ask, "--context", f"aws:SourceArn={REPO}", "--output", "json"))
+    assert carrying["decision"] == "allowed"
+    assert carrying["statements"] == [
+        {"source": "repository", "policy": None, "index": 0, "sid": "ReplicationOnly"}
+    ]
+    assert output(run(simulate, *ask, "--output", "json"))["decision"] == "implicit_deny"
+
+
+def test_simulate_from_store_takes_no_documents() -> None:
+    text = document({"Effect": "Allow", "Action": "ecr:PutImage", "Resource": REPO})
+    ask = ["--principal", CI, "--action", "ecr:PutImage", "--resource", REPO, "--from-store"]
+    result = run(simulate, *ask, "--identity-policy", text)
+    assert result.exit_code == 2 and "--from-store reads the policies" in result.stderr

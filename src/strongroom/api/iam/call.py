@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 from strongroom.api.iam.protocol import Params, Result, XmlValue
 from strongroom.auth.authorizer import Authorizer
+from strongroom.auth.iam_authorizer import PolicySource
 from strongroom.auth.management import IdentityAdmin
 from strongroom.auth.principals import Principal
 from strongroom.errors import InvalidRequest
@@ -35,6 +36,8 @@ class Call:
     """Acting as the caller: every change is audited under the caller's ARN."""
     authorizer: Authorizer
     """The server's authorizer, which simulations ask (never to authorize the call)."""
+    policies: PolicySource
+    """Where the authorizer reads policies: simulations show their texts."""
 
     @property
     def account(self) -> str:

@@ -87,7 +87,7 @@ def _common(call: Call, operation: str) -> tuple[list[str], list[str], dict[str,
 async def simulate_principal_policy(call: Call) -> Result:
     source = call.params.required("PolicySourceArn")
     actions, resources, context = _common(call, "SimulatePrincipalPolicy")
-    simulator = Simulator(call.admin, call.authorizer)
+    simulator = Simulator(call.admin, call.authorizer, call.policies)
     results: list[dict[str, XmlValue]] = []
     for action in actions:
         for resource in resources:
