@@ -241,3 +241,36 @@ def test_simulate_from_store_reads_identity_and_trust_policies(shared_server: Ru
     gone = ["--from-store", "--principal", user + "-gone", "--action", "ecr:PutImage", "--resource", "*"]
     missing = shared_server.cli("iam", "simulate", *gone, check=False)
     assert missing.returncode == 1 and "cannot be found" in missing.stderr
+
+
+def test_repo_describe_shows_settings_policy_and_findings(ecr: Any, shared_server: RunningServer) -> None:
+    created = ecr.create_repository(
+        repositoryName="seed/described", imageTagMutability="IMMUTABLE", tags=[{"Key": "team", "Value": "ml"}]
+    )["repository"]
+    ecr.set_repository_policy(repositoryName="seed/described", policyText=everyone_pushes())
+
+    described = shared_server.cli_json("repo", "describe", "seed/described", "--output", "json")
+    facts = described["repository"]
+    assert facts["repositoryArn"] == created["repositoryArn"]
+    # The command knows the server's address only from the settings it is given (none here).
+    assert facts["repositoryUri"].endswith("/seed/described")
+    assert (facts["imageTagMutability"], facts["tags"], facts["public"]) == (
+        "IMMUTABLE",
+        {"team": "ml"},
+        False,
+    )
+    assert described["policy"] == json.loads(everyone_pushes())
+    assert described["policyError"] is None
+    by_code = {f["issueCode"]: f for f in described["findings"]}
+    assert set(by_code) == {"PUBLIC_PRINCIPAL_WITHOUT_CONDITION", "WRITE_ACTIONS_FOR_EVERYONE"}
+    assert by_code["WRITE_ACTIONS_FOR_EVERYONE"]["locations"][0]["path"] == [
+        {"value": "Statement"}, {"index": 0}, {"value": "Principal"},
+    ]  # fmt: skip
+
+    table = shared_server.cli("repo", "describe", "seed/described", "--output", "table").stdout
+    assert "repository policy: 2 findings" in table
+    assert "SECURITY_WARNING  WRITE_ACTIONS_FOR_EVERYONE" in table
+    assert "Statement[0].Principal" in table
+
+    missing = shared_server.cli("repo", "describe", "seed/absent", check=False)
+    assert missing.returncode == 1 and "seed/absent" in missing.stderr

@@ -18,6 +18,7 @@ from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli import repository as repository_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -64,6 +65,7 @@ main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
+iam_commands.repo.add_command(repository_commands.describe)
 
 
 @main.command()

@@ -31,7 +31,7 @@ from strongroom.metadata.iam import SqlIamStore
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.errors import MalformedPolicyDocument
 from strongroom.policy.evaluation import Decision, Source, evaluate
-from strongroom.policy.findings import findings, has_errors
+from strongroom.policy.findings import Finding, findings, has_errors
 from strongroom.policy.locations import locations
 from strongroom.policy.request import Caller, Request
 from strongroom.policy.types import PolicyType, detect_type
@@ -75,15 +75,20 @@ def policy_validate(policy_document: str, policy_type: str | None, output: Outpu
     except MalformedPolicyDocument as error:
         raise click.ClickException(f"MalformedPolicyDocument: {error.message}") from None
     found = findings(policy, kind)
-    report = [{**finding.as_json(), "locations": locations(text, finding.path)} for finding in found]
-    emit(output, {"policyType": str(kind), "findings": report}, _findings_table(kind, report))
+    report = findings_report(text, found)
+    emit(output, {"policyType": str(kind), "findings": report}, findings_table(f"{kind} policy", report))
     if has_errors(found):
         raise click.exceptions.Exit(1)
 
 
-def _findings_table(kind: PolicyType, report: list[dict[str, Any]]) -> Table:
+def findings_report(text: str, found: list[Finding]) -> list[dict[str, Any]]:
+    """Findings as printed: Access Analyzer's shape, with their locations in ``text``."""
+    return [{**finding.as_json(), "locations": locations(text, finding.path)} for finding in found]
+
+
+def findings_table(what: str, report: list[dict[str, Any]]) -> Table:
     rows = [[f["findingType"], f["issueCode"], _where(f["locations"]), f["findingDetails"]] for f in report]
-    return Table(["type", "issue", "location", "details"], rows, title=f"{kind} policy: {len(rows)} findings")
+    return Table(["type", "issue", "location", "details"], rows, title=f"{what}: {len(rows)} findings")
 
 
 def _where(found: list[dict[str, Any]]) -> str:
