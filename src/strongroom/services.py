@@ -37,6 +37,7 @@ from strongroom.registry.images import Images
 from strongroom.registry.layers import Layers
 from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
+from strongroom.registry.policy_review import PolicyReview
 from strongroom.registry.repositories import Repositories
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.settings import Settings
@@ -70,6 +71,7 @@ class Services:
     discovery: Discovery
     repositories: Repositories
     repository_store: SqlRepositoryStore
+    policy_review: PolicyReview
     lifecycle: Lifecycle
     gc: GarbageCollector
     images: Images
@@ -155,7 +157,8 @@ async def build_services(settings: Settings) -> Services:
         open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
     )
     repository_store = SqlRepositoryStore(database)
-    repositories = Repositories(metadata, repository_store, clock, settings.create_on_push)
+    policy_review = PolicyReview(settings.policy_findings)
+    repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)
@@ -189,6 +192,7 @@ async def build_services(settings: Settings) -> Services:
         tokens=tokens,
         repositories=repositories,
         repository_store=repository_store,
+        policy_review=policy_review,
         lifecycle=Lifecycle(
             context,
             manifests,

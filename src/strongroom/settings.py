@@ -77,6 +77,10 @@ class Settings(BaseModel):
     """Whether a push to a missing repository creates it: always, only where a repository
     creation template applied for CREATE_ON_PUSH matches, or never. The caller needs
     ``ecr:CreateRepository`` in every mode."""
+    policy_findings: Literal["warn", "refuse"] = "warn"
+    """What findings do to a repository or registry policy being set: ``warn`` stores every
+    policy ECR would (findings are logged and audited); ``refuse`` makes security
+    warnings and warnings errors (registry/policy_review.py)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -301,30 +301,3 @@ def test_resource_tag_conditions_decide_access(ecr: Any, shared_server: RunningS
     assert (
         error_of(reader.describe_repositories, repositoryNames=["cond/tagged"])[0] == "AccessDeniedException"
     )
-
-
-def test_policies_that_let_everyone_write_need_force(ecr: Any) -> None:
-    ecr.create_repository(repositoryName="pol/force")
-    everyone_pushes = json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": "*", "Action": ["ecr:PutImage", "ecr:BatchGetImage"]}
-            ],
-        }
-    )
-    code, message, _ = error_of(
-        ecr.set_repository_policy, repositoryName="pol/force", policyText=everyone_pushes
-    )
-    assert code == "InvalidParameterException"
-    assert "force" in message and "statement 0" in message
-    assert (
-        error_of(ecr.get_repository_policy, repositoryName="pol/force")[0]
-        == "RepositoryPolicyNotFoundException"
-    )
-    ecr.set_repository_policy(repositoryName="pol/force", policyText=everyone_pushes, force=True)
-    assert ecr.get_repository_policy(repositoryName="pol/force")["policyText"] == everyone_pushes
-    unknown_action = everyone_pushes.replace("ecr:PutImage", "ecr:PushEverything")
-    assert error_of(ecr.set_repository_policy, repositoryName="pol/force", policyText=unknown_action)[0] == (
-        "InvalidParameterException"
-    )

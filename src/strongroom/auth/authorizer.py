@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from strongroom.auth.principals import Principal
+from strongroom.policy.evaluation import Decision as Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,3 +63,7 @@ def denial_message(principal: Principal, action: str, resource: str, decision: D
 
 class Authorizer(Protocol):
     async def decide(self, request: AccessRequest) -> Decision: ...
+
+    async def explain(self, request: AccessRequest) -> Verdict:
+        """The policy engine's whole decision (with the deciding statements), for simulations."""
+        ...

@@ -153,14 +153,18 @@ async def identity_policies(source: PolicySource, principal: Principal) -> dict[
 
     Raises the policy error if a stored one no longer parses (callers fail closed).
     """
+    documents = await identity_documents(source, principal)
+    return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
+
+
+async def identity_documents(source: PolicySource, principal: Principal) -> dict[str, str]:
+    """The texts of :func:`identity_policies`, by policy name."""
     if principal.is_anonymous:
         return {}
     if principal.session is not None:
         role_id = principal.unique_id.split(":", 1)[0]
-        documents = await source.identity_policies("role", principal.session.role_pk, role_id)
-    else:
-        documents = await source.identity_policies("user", principal.pk, principal.unique_id)
-    return {name: _parse_required(text, PolicyKind.IDENTITY) for name, text in documents.items()}
+        return await source.identity_policies("role", principal.session.role_pk, role_id)
+    return await source.identity_policies("user", principal.pk, principal.unique_id)
 
 
 def caller_of(principal: Principal) -> Caller:

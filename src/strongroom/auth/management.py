@@ -63,8 +63,10 @@ from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
 from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.evaluation import evaluate
+from strongroom.policy.evaluation import Decision, evaluate
+from strongroom.policy.findings import Finding
 from strongroom.policy.request import Request
+from strongroom.registry.policy_review import PolicyReview, audit_findings
 
 _IAM_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 _POLICY_NAME = re.compile(r"^[\w+=,.@-]{1,128}$")
@@ -165,7 +167,9 @@ class IdentityAdmin:
         clock: Clock,
         audit: AuditRecorder,
         actor: str = LOCAL_OPERATOR,
+        review: PolicyReview | None = None,
     ) -> None:
+        self._review = review or PolicyReview()
         self._metadata = metadata
         self._iam = iam
         self._secrets = secrets
@@ -442,19 +446,24 @@ class IdentityAdmin:
         )
         return Session(role, principal, key_id, secret, token, credential.expires_at)
 
+    async def assume_verdict(self, caller: Principal, role: Role) -> Decision:
+        """Whether ``caller`` may assume ``role``, and which statements decided: what
+        AssumeRole enforces and what simulations show. The trust policy is the role's
+        resource policy, judged with AWS's rules (naming the caller's account only
+        delegates to the caller's identity policies; across accounts both sides must
+        allow), except that it must allow in every case ("role trust policies … must
+        explicitly allow access"). Raises the policy error if a stored policy no longer
+        parses."""
+        trust = bound_policy(role.trust_policy, loads(role.trust_principals))
+        identity = await identity_policies(self._iam, caller)
+        request = Request(caller_of(caller), ASSUME_ROLE, role.arn, role.account_id)
+        return evaluate(request, identity, trust, resource_must_allow=True)
+
     async def _authorize_assume(self, caller: Principal, role: Role) -> None:
-        """The role's trust policy is its resource policy, judged with AWS's rules (naming
-        the caller's account only delegates to the caller's identity policies; across
-        accounts both sides must allow), except that it must allow in every case: a trust
-        policy that does not name the caller lets nobody in, whatever the caller's own
-        policies say ("role trust policies … must explicitly allow access")."""
         try:
-            trust = bound_policy(role.trust_policy, loads(role.trust_principals))
-            identity = await identity_policies(self._iam, caller)
+            verdict = await self.assume_verdict(caller, role)
         except StrongroomError as error:  # a stored policy that no longer parses fails closed
             await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
-        request = Request(caller_of(caller), ASSUME_ROLE, role.arn, role.account_id)
-        verdict = evaluate(request, identity, trust, resource_must_allow=True)
         if not verdict.allowed:
             await self._deny(caller, role.arn, verdict.detail)
 
@@ -467,14 +476,18 @@ class IdentityAdmin:
             f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"
         )
 
-    async def set_repository_policy(self, account_id: str, repository: str, document: str | None) -> None:
-        """Set (or with None, remove) a repository's policy; the repository must exist."""
-        if document is not None:
-            Policy.from_json(document, PolicyKind.RESOURCE)
+    async def set_repository_policy(
+        self, account_id: str, repository: str, document: str | None
+    ) -> list[Finding]:
+        """Set (or with None, remove) a repository's policy; the repository must exist.
+        Returns the policy's findings (registry/policy_review.py), also audited."""
         found = await self._repository(account_id, repository)
+        arn = _repository_arn(account_id, repository)
+        reviewed = [] if document is None else self._review.review(document, arn)
         await self._iam.set_repository_policy(found, document)
         action = "ecr:SetRepositoryPolicy" if document is not None else "ecr:DeleteRepositoryPolicy"
-        await self._record(action, _repository_arn(account_id, repository), document=document)
+        await self._record(action, arn, document=document, findings=audit_findings(reviewed))
+        return reviewed
 
     async def set_repository_public(self, account_id: str, repository: str, public: bool) -> None:
         await self._iam.set_repository_public(await self._repository(account_id, repository), public)
@@ -482,13 +495,15 @@ class IdentityAdmin:
             "strongroom:SetRepositoryVisibility", _repository_arn(account_id, repository), public=public
         )
 
-    async def put_registry_policy(self, account_id: str, document: str | None) -> None:
-        if document is not None:
-            Policy.from_json(document, PolicyKind.RESOURCE)
+    async def put_registry_policy(self, account_id: str, document: str | None) -> list[Finding]:
+        """Set (or with None, remove) the registry policy; returns its findings."""
+        arn = f"arn:aws:ecr:*:{account_id}:registry"
+        reviewed = [] if document is None else self._review.review(document, arn)
         await self._account(account_id)
         await self._iam.put_registry_policy(account_id, document, self._clock.now())
         action = "ecr:PutRegistryPolicy" if document is not None else "ecr:DeleteRegistryPolicy"
-        await self._record(action, f"arn:aws:ecr:*:{account_id}:registry", document=document)
+        await self._record(action, arn, document=document, findings=audit_findings(reviewed))
+        return reviewed
 
     async def _account(self, account_id: str) -> None:
         if account_id not in {account.account_id for account in await self._metadata.list_accounts()}:

@@ -20,6 +20,7 @@ from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.registry.policy_review import PolicyReview
 from strongroom.services import open_secret_box
 from strongroom.settings import Settings
 
@@ -30,17 +31,20 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
     """Run ``work(admin, default_account_id)`` against the configured store."""
 
     async def with_admin(settings: Settings, database: Database) -> T:
-        metadata = SqlMetadataStore(database)
-        default = await metadata.default_account_id()
+        default = await SqlMetadataStore(database).default_account_id()
         if default is None:
             raise click.ClickException("the store is not set up: run `strongroom migrate` first")
-        audit = AuditLog(SqlAuditStore(database))
-        admin = IdentityAdmin(
-            metadata, SqlIamStore(database), open_secret_box(settings), SystemClock(), audit
-        )
-        return await work(admin, default)
+        return await work(identity_admin(settings, database), default)
 
     return run_on_store(with_admin)
+
+
+def identity_admin(settings: Settings, database: Database) -> IdentityAdmin:
+    """The identity use cases on the store, acting as the local operator."""
+    return IdentityAdmin(
+        SqlMetadataStore(database), SqlIamStore(database), open_secret_box(settings), SystemClock(),
+        AuditLog(SqlAuditStore(database)), review=PolicyReview(settings.policy_findings),
+    )  # fmt: skip
 
 
 account_option = click.option("--account-id", help="Account (default: the default account).")
@@ -263,11 +267,16 @@ def repo() -> None:
 @click.option("--repository-name", required=True)
 @click.option("--policy-text", required=True, help="JSON, or file://path")
 @account_option
-def set_repository_policy(repository_name: str, policy_text: str, account_id: str | None) -> None:
+@output_option
+def set_repository_policy(
+    repository_name: str, policy_text: str, account_id: str | None, output: Output | None
+) -> None:
+    """Set a repository's policy: stored if valid, its findings printed (and audited)."""
     document = read_document("--policy-text", policy_text)[1]
-    run_admin(
+    found = run_admin(
         lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, document)
     )
+    emit(output, {"findings": [finding.as_json() for finding in found]})
 
 
 @repo.command("delete-policy")

@@ -17,6 +17,7 @@ from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli import repository as repository_commands
 from strongroom.cli.output import Output, emit, output_option
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -66,6 +67,7 @@ main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
+iam_commands.repo.add_command(repository_commands.describe)
 
 
 @main.command()

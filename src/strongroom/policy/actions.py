@@ -168,6 +168,8 @@ IAM_ACTIONS = frozenset(
         "PutRolePolicy",
         "GetRolePolicy",
         "DeleteRolePolicy",
+        "SimulatePrincipalPolicy",
+        "SimulateCustomPolicy",
     )
 )
 

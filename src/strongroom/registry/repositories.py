@@ -20,21 +20,13 @@ __all__ = [
 from strongroom.metadata.repositories import CreationTemplate, NewRepository, SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import RepositoryRef, validate_name
-from strongroom.policy.document import Policy, PolicyKind
-from strongroom.policy.findings import findings
+from strongroom.policy.findings import Finding
+from strongroom.registry.policy_review import PolicyReview
 
 MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
 CREATE_ON_PUSH = "CREATE_ON_PUSH"
 ROOT_PREFIX = "ROOT"
 """The creation-template prefix that matches every repository."""
-
-
-REFUSED_FINDINGS = frozenset({"UNKNOWN_ACTION", "WRITE_ACTIONS_FOR_EVERYONE"})
-"""Policy findings (:mod:`strongroom.policy.findings`) a repository policy needs ``force`` for."""
-
-
-class PolicyRefused(InvalidRequest):
-    """A valid policy the registry will not store without ``force``."""
 
 
 class RepositoryPolicyNotFound(NotFound):
@@ -86,11 +78,13 @@ class Repositories:
         metadata: SqlMetadataStore,
         store: SqlRepositoryStore,
         clock: Clock,
+        review: PolicyReview | None = None,
         create_on_push: CreateOnPush = "always",
     ) -> None:
         self._metadata = metadata
         self._store = store
         self._clock = clock
+        self._review = review or PolicyReview()
         self._create_on_push = create_on_push
 
     async def exists(self, ref: RepositoryRef) -> bool:
@@ -187,22 +181,15 @@ class Repositories:
         return policy
 
     async def set_policy(
-        self, account_id: str, name: str, text: str, *, force: bool = False, public: bool = False
-    ) -> None:
-        """Set the repository policy. A policy with unknown ECR actions, or that lets
-        every principal of every account write, is refused unless ``force`` is set
-        (ECR's ``force``: "set only if you are sure")."""
-        found = [
-            f for f in findings(Policy.from_json(text, PolicyKind.RESOURCE)) if f.code in REFUSED_FINDINGS
-        ]
-        if found and not force:
-            raise PolicyRefused(
-                "Invalid repository policy provided: "
-                + "; ".join(f"statement {f.statement_index}: {f.message}" for f in found)
-                + " (set force to store it anyway)"
-            )
+        self, account_id: str, name: str, text: str, *, public: bool = False
+    ) -> list[Finding]:
+        """Set the repository policy (with ``public``, the one ECR Public obeys): any policy
+        ECR would store is stored (see :mod:`strongroom.registry.policy_review`); returns
+        its findings."""
         repository = await self.get(account_id, name)
+        found = self._review.review(text, f"repository {account_id}/{name}")
         await self._store.update_repository(repository.id, **{_policy_column(public): text})
+        return found
 
     async def delete_policy(self, account_id: str, name: str, *, public: bool = False) -> str:
         repository = await self.get(account_id, name)

@@ -30,7 +30,6 @@ SILENT = {
     "iam update-assume-role-policy": "prints nothing, as the AWS CLI",
     "iam put-role-policy": "prints nothing, as the AWS CLI",
     "iam delete-role-policy": "prints nothing, as the AWS CLI",
-    "repo set-policy": "prints nothing, as the AWS CLI",
     "repo delete-policy": "prints nothing, as the AWS CLI",
     "repo set-visibility": "prints nothing, as the AWS CLI",
 }
@@ -97,15 +96,15 @@ def test_a_command_prints_json_off_a_terminal_and_a_table_when_asked() -> None:
     statement = {"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": REPO}
     clean = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
     as_json = CliRunner().invoke(policy_validate, ["--policy-document", clean])
-    assert json.loads(as_json.stdout) == {"findings": []}
+    assert json.loads(as_json.stdout) == {"policyType": "identity", "findings": []}
     table = CliRunner().invoke(policy_validate, ["--policy-document", clean, "--output", "table"])
     assert table.exit_code == 0
-    assert table.stdout.splitlines() == ["FIELD     VALUE", "findings  -"]
+    assert table.stdout.splitlines() == ["identity policy: 0 findings", "TYPE  ISSUE  LOCATION  DETAILS"]
     wide = clean.replace("ecr:BatchGetImage", "ecr:*")
     rows = CliRunner().invoke(policy_validate, ["--policy-document", wide, "--output", "table"])
-    header, finding = rows.stdout.splitlines()
-    assert header.split()[:2] == ["FINDINGTYPE", "ISSUECODE"]
-    assert finding.split()[:2] == ["SUGGESTION", "WILDCARD_ACTION_ALLOW"]
+    title, header, finding = rows.stdout.splitlines()
+    assert header.split()[:2] == ["TYPE", "ISSUE"]
+    assert finding.split()[:3] == ["SUGGESTION", "WILDCARD_ACTION_ALLOW", "Statement[0].Action"]
     refused = CliRunner().invoke(policy_validate, ["--policy-document", clean, "--output", "yaml"])
     assert refused.exit_code == 2
     assert "'yaml' is not one of 'table', 'json'" in refused.stderr

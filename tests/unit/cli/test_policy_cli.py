@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner, Result
 
 from strongroom.cli.policy import policy_validate, simulate
@@ -43,7 +44,7 @@ def test_validate_a_clean_policy(tmp_path: Path) -> None:
     path.write_text(document({"Effect": "Allow", "Action": PULL, "Resource": REPO}))
     result = run(policy_validate, "--policy-document", f"file://{path}")
     assert result.exit_code == 0
-    assert output(result) == {"findings": []}
+    assert output(result) == {"policyType": "identity", "findings": []}
 
 
 def test_validate_a_malformed_policy_prints_the_message_and_exits_1() -> None:
@@ -61,7 +62,7 @@ def test_validate_a_malformed_policy_prints_the_message_and_exits_1() -> None:
 
 def test_validate_checks_the_kind_given() -> None:
     text = document({"Effect": "Allow", "Principal": "*", "Action": PULL, "Resource": REPO})
-    identity = run(policy_validate, "--policy-document", text)
+    identity = run(policy_validate, "--policy-document", text, "--policy-type", "identity")
     assert identity.exit_code == 1
     assert "Principal is not allowed in an identity policy" in identity.stderr
 
@@ -82,6 +83,70 @@ def test_validate_an_error_finding_exits_1() -> None:
     result = run(policy_validate, "--policy-document", text)
     assert result.exit_code == 1
     assert [f["issueCode"] for f in output(result)["findings"]] == ["UNKNOWN_ACTION"]
+
+
+@pytest.mark.parametrize(
+    ("statement", "detected"),
+    [
+        ({"Effect": "Allow", "Action": PULL, "Resource": REPO}, "identity"),
+        ({"Effect": "Allow", "Principal": {"AWS": CI}, "Action": PULL}, "resource"),
+        ({"Effect": "Allow", "Principal": {"AWS": CI}, "Action": "ecr:CreateRepository", "Resource": REPO},
+         "registry"),
+        ({"Effect": "Allow", "Principal": {"AWS": CI}, "Action": "sts:AssumeRole"}, "trust"),
+        ({"Effect": "Allow", "Principal": {"AWS": CI}, "Action": ["sts:AssumeRole", "sts:TagSession"]},
+         "trust"),
+    ],
+)  # fmt: skip
+def test_validate_detects_the_policy_type(statement: dict[str, object], detected: str) -> None:
+    result = run(policy_validate, "--policy-document", document(statement), "--output", "json")
+    assert output(result)["policyType"] == detected
+
+
+def test_validate_a_trust_policy() -> None:
+    trust = document(
+        {"Effect": "Allow", "Principal": {"AWS": CI}, "Action": ["sts:AssumeRole", "ecr:PutImage"]}
+    )
+    result = run(policy_validate, "--policy-document", trust, "--policy-type", "trust", "--output", "json")
+    assert [f["issueCode"] for f in output(result)["findings"]] == ["ACTION_NOT_FOR_TRUST_POLICY"]
+    as_repository = run(
+        policy_validate, "--policy-document", trust, "--policy-type", "resource", "--output", "json"
+    )
+    assert [f["issueCode"] for f in output(as_repository)["findings"]] == ["ACTION_NOT_FOR_RESOURCE_POLICY"]
+
+
+def test_validate_locates_each_finding_as_access_analyzer_does() -> None:
+    text = (
+        '{\n  "Version": "2012-10-17",\n  "Statement": {\n    "Effect": "Allow",\n'
+        '    "Action": ["ecr:BatchGetImage", "ecr:PullImage"],\n    "Resource": "*"\n  }\n}\n'
+    )
+    result = run(policy_validate, "--policy-document", text, "--output", "json")
+    (finding,) = output(result)["findings"]
+    assert finding["issueCode"] == "UNKNOWN_ACTION"
+    start = text.index('"ecr:PullImage"')
+    assert text[start - 36 : start] == '    "Action": ["ecr:BatchGetImage", '  # column 36 of line 5
+    # The statement is written without an array, so no index step leads to it.
+    assert finding["locations"] == [
+        {
+            "path": [{"value": "Statement"}, {"value": "Action"}, {"index": 1}],
+            "span": {
+                "start": {"line": 5, "column": 36, "offset": start},
+                "end": {"line": 5, "column": 51, "offset": start + len('"ecr:PullImage"')},
+            },
+        }
+    ]
+    listed = document({"Effect": "Allow", "Principal": "*", "Action": PULL})
+    (public,) = output(run(policy_validate, "--policy-document", listed, "--output", "json"))["findings"]
+    assert public["locations"][0]["path"] == [{"value": "Statement"}, {"index": 0}, {"value": "Principal"}]
+
+
+def test_validate_prints_a_table_when_asked() -> None:
+    text = document({"Effect": "Allow", "Action": "ecr:PullImage", "Resource": REPO})
+    result = run(policy_validate, "--policy-document", text, "--output", "table")
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0] == "identity policy: 1 findings"
+    assert lines[1].split() == ["TYPE", "ISSUE", "LOCATION", "DETAILS"]
+    assert lines[2].startswith("ERROR") and "Statement[0].Action (1:" in lines[2]
 
 
 def test_validate_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
@@ -280,3 +345,24 @@ def test_simulate_repeated_context_keys_are_multivalued() -> None:
     denied = output(run(simulate, *base, "--context", "aws:TagKeys=team", "--context", "aws:TagKeys=owner"))
     assert allowed["request"]["context"] == {"aws:TagKeys": ["team", "env"]}
     assert (allowed["decision"], denied["decision"]) == ("allowed", "implicit_deny")
+
+
+def test_simulate_the_seed_statement_needs_the_registrys_source_arn() -> None:
+    seed = document(
+        {"Sid": "ReplicationOnly", "Effect": "Allow", "Principal": "*", "Action": "ecr:PutImage",
+         "Condition": {"StringEquals": {"aws:SourceArn": REPO}}}
+    )  # fmt: skip
+    ask = ["--principal", CI, "--action", "ecr:PutImage", "--resource", REPO, "--resource-policy", seed]
+    carrying = output(run(simulate, *ask, "--context", f"aws:SourceArn={REPO}", "--output", "json"))
+    assert carrying["decision"] == "allowed"
+    assert carrying["statements"] == [
+        {"source": "repository", "policy": None, "index": 0, "sid": "ReplicationOnly"}
+    ]
+    assert output(run(simulate, *ask, "--output", "json"))["decision"] == "implicit_deny"
+
+
+def test_simulate_from_store_takes_no_documents() -> None:
+    text = document({"Effect": "Allow", "Action": "ecr:PutImage", "Resource": REPO})
+    ask = ["--principal", CI, "--action", "ecr:PutImage", "--resource", REPO, "--from-store"]
+    result = run(simulate, *ask, "--identity-policy", text)
+    assert result.exit_code == 2 and "--from-store reads the policies" in result.stderr

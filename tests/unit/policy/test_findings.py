@@ -102,6 +102,7 @@ def test_actions_compare_case_insensitively() -> None:
             0,
             None,
             "Action 'ECR:batchgetimage' is redundant: 'ecr:batch*' in the same statement already covers it.",
+            ("Statement", 0, "Action", 0),
         )
     ]
 
@@ -162,6 +163,46 @@ def test_a_condition_naming_principals_quiets_write_actions_for_everyone() -> No
     assert findings(resource(public("ecr:PutImage", Condition=condition))) == []
     negated = {"StringNotEquals": {"aws:PrincipalAccount": A}}
     assert codes(resource(public("ecr:PutImage", Condition=negated))) == ["WRITE_ACTIONS_FOR_EVERYONE"]
+
+
+PUSH = ["ecr:PutImage", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload"]
+REGISTRY_ONLY = (
+    "This statement applies only to requests the registry makes on behalf of {}; it grants no user or role"
+)
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        # The seed's statement: only the registry acting for the repository passes it.
+        ({"StringEquals": {"aws:SourceArn": REPO}}, ["REGISTRY_REQUESTS_ONLY"]),
+        ({"ArnLike": {"aws:SourceArn": REPO}}, ["REGISTRY_REQUESTS_ONLY"]),
+        ({"StringEquals": {"AWS:sourcearn": REPO}}, ["REGISTRY_REQUESTS_ONLY"]),  # keys ignore case
+        ({"StringEquals": {"aws:SourceAccount": A}}, ["REGISTRY_REQUESTS_ONLY"]),
+        ({"Null": {"aws:SourceArn": "false"}}, ["REGISTRY_REQUESTS_ONLY"]),
+        # A user's request lacks the key and passes these: still writes for everyone.
+        ({"StringEqualsIfExists": {"aws:SourceArn": REPO}}, ["WRITE_ACTIONS_FOR_EVERYONE"]),
+        ({"StringNotEquals": {"aws:SourceArn": REPO}}, ["WRITE_ACTIONS_FOR_EVERYONE"]),
+        ({"Null": {"aws:SourceArn": "true"}}, ["WRITE_ACTIONS_FOR_EVERYONE"]),
+        ({"ForAllValues:StringEquals": {"aws:SourceArn": REPO}}, ["WRITE_ACTIONS_FOR_EVERYONE"]),
+    ],
+)
+def test_source_keys_restrict_a_statement_to_the_registrys_own_requests(
+    condition: dict[str, object], expected: list[str]
+) -> None:
+    assert codes(resource(public(PUSH, Condition=condition))) == expected
+
+
+def test_the_registry_only_finding_names_what_it_acts_for() -> None:
+    by_arn = only(
+        resource(public(PUSH, Condition={"StringEquals": {"aws:SourceArn": REPO}})), "REGISTRY_REQUESTS_ONLY"
+    )
+    assert by_arn.severity is Severity.SUGGESTION
+    assert by_arn.message.startswith(REGISTRY_ONLY.format(REPO))
+    by_account = only(
+        resource(public(PUSH, Condition={"StringEquals": {"aws:SourceAccount": A}})), "REGISTRY_REQUESTS_ONLY"
+    )
+    assert by_account.message.startswith(REGISTRY_ONLY.format(f"account {A}"))
 
 
 def test_write_actions_through_a_wildcard_pattern() -> None:

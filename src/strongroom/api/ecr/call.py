@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 
+from strongroom.audit.log import JsonValue
 from strongroom.auth.principals import Principal
 from strongroom.errors import AccessDenied
 from strongroom.oci.names import RepositoryRef
@@ -28,6 +29,8 @@ class EcrCall:
     """The input, validated against the service model."""
     principal: Principal
     request_id: str
+    audit_detail: dict[str, JsonValue] = field(default_factory=dict)
+    """What a mutating handler adds to its audit event (e.g. a policy's findings)."""
 
     @property
     def registry_id(self) -> str:

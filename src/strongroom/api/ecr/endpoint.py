@@ -61,7 +61,7 @@ async def json_api(request: Request) -> Response:
         await authorize(request, principal, operation.iam_action, resource)
         result = await operation.handler(call)
         if operation.mutates:
-            await audit(request, principal, operation.iam_action, resource, "allow")
+            await audit(request, principal, operation.iam_action, resource, "allow", **call.audit_detail)
         return result_response(result, request_id)
     except StrongroomError as error:
         code, message = ecr_error(error, where)

@@ -5,8 +5,10 @@ or ``sts``) chooses which API answers; responses are XML in that service's names
 
 * :mod:`.protocol`: the wire: form parsing (size-capped), SigV4 authentication of an
   access key, XML results and errors, the one table from domain errors to IAM codes.
-* :mod:`.operations`: one handler per action, each declared with the IAM action and
-  resource ARN that the authorizer decides on before the handler runs.
+* :mod:`.call`: what an operation declares (its IAM action and resource ARN, which the
+  authorizer decides on before the handler runs) and what its handler gets.
+* :mod:`.operations`: one handler per action, by responsibility (users and keys, managed
+  policies, roles and STS).
 * :mod:`.endpoint`: parse → authenticate → authorize → handler → render.
 
 Handlers call the identity use cases (:mod:`strongroom.auth.management`) only; this

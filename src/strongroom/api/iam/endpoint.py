@@ -59,7 +59,7 @@ async def query_api(request: Request) -> Response:
                         access_key_id=info.access_key_id)  # fmt: skip
             raise
         operation = _operation(service, action)
-        call = Call(params, principal, _admin(services, principal))
+        call = Call(params, principal, _admin(services, principal), services.authorizer, services.iam)
         await _authorize(request, operation, call)
         result = await operation.handler(call)
         return Response(render_result(service, action, result, request_id), 200, media_type=CONTENT_TYPE)

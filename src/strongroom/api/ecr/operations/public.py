@@ -25,6 +25,7 @@ from strongroom.api.ecr.pagination import next_token, page_size, position
 from strongroom.auth.authenticator import REGISTRY_LOGIN_USER
 from strongroom.errors import NameUnknown
 from strongroom.oci.names import validate_name
+from strongroom.registry.policy_review import audit_findings
 from strongroom.registry.repositories import NewRepository, Repository
 
 REGISTRY_CATALOG_SETTING = "public-catalog"
@@ -200,7 +201,8 @@ async def describe_registries(call: EcrCall) -> Result:
 async def set_repository_policy(call: EcrCall) -> Result:
     account, name, text = call.registry_id, call.repository_name, call.params["policyText"]
     await public_repository(call, account, name)
-    await call.services.repositories.set_policy(account, name, text, public=True)
+    found = await call.services.repositories.set_policy(account, name, text, public=True)
+    call.audit_detail["findings"] = audit_findings(found)
     return {"registryId": account, "repositoryName": name, "policyText": text}
 
 

@@ -11,7 +11,7 @@ from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, registry_re
 from strongroom.api.ecr.errors import RegistryPolicyNotFound
 from strongroom.api.ecr.model import InvalidParameter
 from strongroom.auth.authenticator import REGISTRY_LOGIN_USER
-from strongroom.policy.document import Policy, PolicyKind
+from strongroom.registry.policy_review import audit_findings
 
 REPLICATION_SETTING = "replication"
 
@@ -35,7 +35,8 @@ async def get_authorization_token(call: EcrCall) -> Result:
 async def put_registry_policy(call: EcrCall) -> Result:
     account = call.own_registry()
     text = call.params["policyText"]
-    Policy.from_json(text, PolicyKind.RESOURCE)
+    found = call.services.policy_review.review(text, f"registry {account}")
+    call.audit_detail["findings"] = audit_findings(found)
     await call.services.iam.put_registry_policy(account, text, call.services.clock.now())
     return {"registryId": account, "policyText": text}
 

@@ -12,6 +12,7 @@ from strongroom.api.ecr.errors import InvalidTagParameter
 from strongroom.api.ecr.model import InvalidParameter
 from strongroom.api.ecr.pagination import next_token, page_size, position
 from strongroom.errors import NameUnknown
+from strongroom.registry.policy_review import audit_findings
 from strongroom.registry.repositories import Repository, RepositorySpec, TagMutability
 
 _REPOSITORY_ARN = re.compile(r"^arn:aws:ecr:[a-z0-9-]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$")
@@ -144,10 +145,11 @@ async def put_image_scanning_configuration(call: EcrCall) -> Result:
 
 
 async def set_repository_policy(call: EcrCall) -> Result:
+    """Stores any policy ECR would; ``force`` (ECR's lock-out guard) has no effect here
+    (registry/policy_review.py)."""
     text = call.params["policyText"]
-    await call.services.repositories.set_policy(
-        call.registry_id, call.repository_name, text, force=bool(call.params.get("force", False))
-    )
+    found = await call.services.repositories.set_policy(call.registry_id, call.repository_name, text)
+    call.audit_detail["findings"] = audit_findings(found)
     return _policy_result(call, text)
 
 

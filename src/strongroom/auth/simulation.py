@@ -1,0 +1,101 @@
+"""Simulating a request as a stored user or role: what the server would decide, and the
+statements that decided it (IAM's SimulatePrincipalPolicy, ``strongroom iam simulate
+--principal-arn``).
+
+Nothing is composed here: the decision comes from the code that authorizes real
+requests (:meth:`IamAuthorizer.explain` with the principal's identity policies, the
+repository policy and the registry policy; :meth:`IdentityAdmin.assume_verdict` with the
+role's trust policy for ``sts:AssumeRole`` on a role), so a simulation can never
+disagree with the server. A role is simulated as a session of itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from strongroom.auth.authorizer import AccessRequest, Authorizer
+from strongroom.auth.iam_authorizer import PolicySource, identity_documents
+from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
+from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
+from strongroom.errors import InvalidRequest
+from strongroom.policy.evaluation import Decision, Source
+
+_PRINCIPAL = re.compile(
+    r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$"
+)
+_ROLE = re.compile(r"^arn:aws:iam::(?P<account>[0-9]{12}):role/(?:[^/]+/)*(?P<name>[^/]+)$")
+ANONYMOUS_NAME = "anonymous"
+SESSION_NAME = "simulation"
+"""The session name a simulated role acts under (``aws:userid`` ends with it)."""
+
+
+_REPOSITORY = re.compile(
+    r"^arn:aws:(?P<service>ecr|ecr-public):[^:]*:(?P<account>[0-9]{12}):repository/(?P<name>.+)$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Simulated:
+    principal: Principal
+    decision: Decision
+    kind: str
+    """``user``, ``role`` or ``anonymous``: whose identity policies were read."""
+    documents: Mapping[tuple[Source, str | None], str]
+    """The texts decided on, keyed as the decision's statements name them (source, policy
+    name); for ``sts:AssumeRole`` the trust policy stands as the resource policy."""
+
+
+class Simulator:
+    def __init__(self, admin: IdentityAdmin, authorizer: Authorizer, policies: PolicySource) -> None:
+        self._admin = admin
+        self._authorizer = authorizer
+        self._policies = policies
+
+    async def principal(self, arn: str) -> tuple[Principal, str]:
+        """The stored user or role ``arn`` names (or ``anonymous``), as the authorizer sees
+        it acting, and its kind; raises NoSuchEntity when it does not exist."""
+        if arn == ANONYMOUS_NAME:
+            return ANONYMOUS, ANONYMOUS_NAME
+        found = _PRINCIPAL.match(arn)
+        if found is None:
+            raise InvalidRequest(f"PolicySourceArn must be an IAM user or role ARN, not {arn[:200]!r}")
+        account, name = found["account"], found["name"]
+        if found["type"] == "user":
+            user = await self._admin.user(account, name)
+            if user.arn != arn:
+                raise NoSuchEntity(f"The user with name {name} cannot be found.")
+            return Principal(account, user.name, "user", user.path, user.user_id, user.id), "user"
+        role = await self._admin.role(account, name)
+        if role.arn != arn:
+            raise NoSuchEntity(f"The role with name {name} cannot be found.")
+        session = RoleSession(role.name, role.id, SESSION_NAME, role.path)
+        return Principal.assumed_role(account, role.role_id, session), "role"
+
+    async def decide(
+        self, principal_arn: str, action: str, resource: str, context: Mapping[str, str | list[str]]
+    ) -> Simulated:
+        """The server's decision on ``principal_arn`` doing ``action`` on ``resource``."""
+        principal, kind = await self.principal(principal_arn)
+        documents: dict[tuple[Source, str | None], str] = {
+            (Source.IDENTITY, name): text
+            for name, text in (await identity_documents(self._policies, principal)).items()
+        }
+        role = _ROLE.match(resource)
+        if action.lower() == ASSUME_ROLE.lower() and role is not None and not principal.is_anonymous:
+            target = await self._admin.role(role["account"], role["name"])
+            documents[(Source.REPOSITORY, None)] = target.trust_policy
+            return Simulated(principal, await self._admin.assume_verdict(principal, target), kind, documents)
+        verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
+        repository = _REPOSITORY.match(resource)
+        if repository is not None:
+            access = await self._policies.repository_access(repository["account"], repository["name"])
+            public = repository["service"] == "ecr-public"  # docs/adr/0004
+            for source, stored in (
+                (Source.REPOSITORY, access.public_policy if public else access.repository_policy),
+                (Source.REGISTRY, None if public else access.registry_policy),
+            ):
+                if stored is not None:
+                    documents[(source, None)] = stored.document
+        return Simulated(principal, verdict, kind, documents)
