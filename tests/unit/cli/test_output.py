@@ -102,7 +102,7 @@ def test_a_command_prints_json_off_a_terminal_and_a_table_when_asked() -> None:
     assert table.stdout.splitlines() == ["identity policy: 0 findings", "TYPE  ISSUE  LOCATION  DETAILS"]
     wide = clean.replace("ecr:BatchGetImage", "ecr:*")
     rows = CliRunner().invoke(policy_validate, ["--policy-document", wide, "--output", "table"])
-    title, header, finding = rows.stdout.splitlines()
+    _title, header, finding = rows.stdout.splitlines()
     assert header.split()[:2] == ["TYPE", "ISSUE"]
     assert finding.split()[:3] == ["SUGGESTION", "WILDCARD_ACTION_ALLOW", "Statement[0].Action"]
     refused = CliRunner().invoke(policy_validate, ["--policy-document", clean, "--output", "yaml"])
