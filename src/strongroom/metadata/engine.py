@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,9 @@ def create_engine(url: str) -> sa.Engine:
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
+    database = sa.make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _private_file(Path(database))
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
     )
@@ -53,6 +58,18 @@ def _sqlite_engine(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask, usually
+    0644), and make an older one private: it holds every policy and user. SQLite gives
+    its ``-wal`` and ``-shm`` files the database file's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for existing in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if existing.stat().st_mode & 0o077:
+                existing.chmod(0o600)
 
 
 def migrate(engine: sa.Engine) -> None:
