@@ -26,6 +26,7 @@ from support.server import RunningServer, start_server
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
 REPO = "hostile/docs"
@@ -353,6 +354,28 @@ def test_a_manifest_with_a_bom_is_refused_by_both_apis(server: RunningServer) ->
         )
         assert accepted.status_code == 201, accepted.text
     assert REPO in catalog
+
+
+def test_a_refused_manifest_push_creates_no_repository(server: RunningServer) -> None:
+    """Found by test_hostile_requests: the push created the repository, then refused the
+    manifest for naming blobs the new repository could not hold."""
+    with server.client() as client:
+        refused = client.put(
+            "/v2/hostile/new/manifests/v1",
+            content=json.dumps(manifest()).encode(),
+            headers={"Content-Type": OCI_MANIFEST},
+        )
+        assert set(oci_codes(refused)) == {"MANIFEST_BLOB_UNKNOWN"}
+        assert "hostile/new" not in client.get("/v2/_catalog").json()["repositories"]
+        assert oci_codes(client.get("/v2/hostile/new/tags/list")) == ["NAME_UNKNOWN"]
+        empty_index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}
+        accepted = client.put(
+            "/v2/hostile/new/manifests/v1",
+            content=json.dumps(empty_index).encode(),
+            headers={"Content-Type": OCI_INDEX},
+        )
+        assert accepted.status_code == 201, accepted.text
+        assert "hostile/new" in client.get("/v2/_catalog").json()["repositories"]
 
 
 def test_data_files_and_folders_are_private_to_the_server_user(tmp_path: Path) -> None:
