@@ -9,6 +9,7 @@ recurses once per nesting level, and ``str.isdigit`` accepts ``²``, which ``int
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -399,3 +400,52 @@ def test_data_files_and_folders_are_private_to_the_server_user(tmp_path: Path) -
         if path.stat().st_mode & 0o077
     ]
     assert exposed == []
+
+
+def test_text_holding_nul_is_refused_by_every_front_door(server: RunningServer, role: str) -> None:
+    """PostgreSQL cannot store or compare text holding U+0000 (a DataError: a 500 there);
+    every store refuses it, so each front door answers its own 4xx on either database."""
+    ecr = aws_client(server, "ecr")
+    arn = ecr.describe_repositories(repositoryNames=["hostile/policy"])["repositories"][0]["repositoryArn"]
+    request = {"resourceArn": arn, "tags": [{"Key": "k", "Value": "a\x00b"}]}
+    code, message = ecr_error(json_post(server, "ecr", "TagResource", json.dumps(request).encode()))
+    assert (code, "NUL" in message) == ("InvalidParameterException", True)
+    assert ecr.list_tags_for_resource(resourceArn=arn)["tags"] == []
+    with server.client() as client:
+        for path, params in [
+            ("/v2/_catalog", {"last": "\x00"}),
+            (f"/v2/{REPO}/tags/list", {"last": "a\x00"}),
+        ]:
+            assert oci_codes(client.get(path, params=params)) == ["UNSUPPORTED"]
+    params = {
+        "Action": "CreateRole",
+        "RoleName": "hostile-nul",
+        "Description": "\x00",
+        "AssumeRolePolicyDocument": TRUST_POLICY,
+    }
+    assert iam_error(query_post(server, "iam", params)) == "ValidationError"
+    roles = [r["RoleName"] for r in aws_client(server, "iam").list_roles()["Roles"]]
+    assert "hostile-nul" not in roles
+
+
+@pytest.mark.parametrize("position", ["\u00b2", "9" * 5000, "-1", "\u0663"])
+def test_a_lifecycle_preview_token_must_hold_an_ascii_position(server: RunningServer, position: str) -> None:
+    """ECR's nextToken is an opaque base64 of a position; a forged one holding '²' reached
+    int() (a 500), and 5,000 digits hit Python's int-str conversion limit."""
+    ecr = aws_client(server, "ecr")
+    lifecycle = {
+        "rules": [
+            {
+                "rulePriority": 1,
+                "selection": {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 100},
+                "action": {"type": "expire"},
+            }
+        ]
+    }
+    ecr.start_lifecycle_policy_preview(repositoryName=REPO, lifecyclePolicyText=json.dumps(lifecycle))
+    token = base64.urlsafe_b64encode(position.encode()).decode()
+    request = {"repositoryName": REPO, "nextToken": token}
+    code, message = ecr_error(
+        json_post(server, "ecr", "GetLifecyclePolicyPreview", json.dumps(request).encode())
+    )
+    assert (code, "nextToken" in message) == ("InvalidParameterException", True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -47,12 +48,14 @@ from support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer, start_serv
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 EXAMPLES = {"oci": 80, "ecr": 90, "ecr-public": 30, "iam": 60, "sts": 20, "token": 30}
-"""Per front door; about a minute in all on a loaded two-core machine."""
+"""Per front door; about a minute in all on a loaded two-core machine.
+``STRONGROOM_TEST_FUZZ_SCALE=10`` multiplies them, for a longer hunt."""
+SCALE = float(os.environ.get("STRONGROOM_TEST_FUZZ_SCALE", "1"))
 
 
 def examples(door: str) -> Any:
     return settings(
-        max_examples=EXAMPLES[door],
+        max_examples=max(1, int(EXAMPLES[door] * SCALE)),
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],

@@ -8,6 +8,7 @@ and STS take the query protocol, flattened as ``Name.member.1.Key``.
 
 from __future__ import annotations
 
+import base64
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,10 @@ from support.hostile import (
     safe_text,
 )
 
+TOKENS = [
+    base64.urlsafe_b64encode(text.encode()).decode() for text in ("\u00b2", HUGE, "-1", "\x00", "a\x00")
+]
+"""Pagination tokens as ECR encodes them, around hostile positions."""
 NUMERIC_TEXTS = [
     "0",
     "1",
@@ -93,7 +98,7 @@ def _pools(world: World) -> list[tuple[Callable[[str], bool], st.SearchStrategy[
         (lambda n: n in ("imagetag", "imagetags"), sample(world.tag, "v2", "a" * 300)),
         (lambda n: "uploadid" in n, sample("0" * 32, "00000000-0000-0000-0000-000000000000")),
         (lambda n: n.endswith("arn") or n.endswith("arns"), sample(*arns)),
-        (lambda n: n in ("nexttoken", "marker"), sample("", "\u00b2", "MQ==", "abc", "2", HUGE)),
+        (lambda n: n in ("nexttoken", "marker"), sample("", "\u00b2", "MQ==", "abc", "2", HUGE, *TOKENS)),
         (lambda n: n == "username", sample(world.user, "fuzz-new-user")),
         (lambda n: n == "rolename", sample(world.role, "fuzz-new-role")),
         (lambda n: n == "policyname", sample("fuzz-policy", "p")),

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from strongroom.errors import InvalidRequest
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 POOL_SIZE = 8
@@ -19,15 +21,35 @@ so connections are reused, never opened and closed per request (an overflow
 connection is discarded on return, and opening one costs more than most queries)."""
 
 
+class TextInvalid(InvalidRequest):
+    """Text holding U+0000, which PostgreSQL cannot store or compare (and SQLite is made
+    to refuse too, so both stores answer alike)."""
+
+
 def create_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    if parsed.get_backend_name() == "postgresql":
+        engine = _sqlite_engine(url)
+    elif parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
-        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
-    raise ValueError(f"unsupported database: {parsed.get_backend_name()} (use sqlite or postgresql)")
+        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
+    else:
+        raise ValueError(f"unsupported database: {parsed.get_backend_name()} (use sqlite or postgresql)")
+    sa.event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(
+    _conn: sa.Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """Every text a client sends (a tag value, a pagination marker, a description) may end
+    up as a statement parameter; one holding NUL is the client's error, refused here for
+    every front door at once, rather than PostgreSQL's DataError (a 500)."""
+    for row in parameters if executemany else (parameters,):
+        for value in row.values() if isinstance(row, dict) else row or ():
+            if isinstance(value, str) and "\x00" in value:
+                raise TextInvalid("text must not contain the NUL character (U+0000)")
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
