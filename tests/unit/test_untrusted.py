@@ -48,6 +48,8 @@ def test_refuses(data: str | bytes, reason: str) -> None:
 def test_the_limits_themselves_are_accepted() -> None:
     deepest = "[" * MAX_DEPTH + "]" * MAX_DEPTH
     assert read_json(deepest) == json.loads(deepest)
+    wide = "[" + ",".join(["[]"] * 1000) + "]"  # many brackets, two levels
+    assert read_json(wide) == json.loads(wide)
     assert read_json("9" * MAX_NUMBER_LENGTH) == int("9" * MAX_NUMBER_LENGTH)
     assert read_json('["\\ud83d\\ude00"]') == ["\N{GRINNING FACE}"]
     assert read_json(b'{"caf\xc3\xa9": [1.5e300, -0, true, null]}') == {"café": [1.5e300, 0, True, None]}
