@@ -22,12 +22,15 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from strongroom.api.iam.operations import OPERATIONS as IAM_OPERATIONS
+from strongroom.metadata.engine import create_engine
 from support.aws import JSON_TARGETS, QUERY_VERSIONS, aws_client, signed_post
 from support.aws_shapes import json_input, operation_shape, query_input, service_model
+from support.databases import isolated_database_url, postgres_url
 from support.hostile import (
     HUGE,
     OCI_CONFIG,
@@ -50,7 +53,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 EXAMPLES = {"oci": 80, "ecr": 90, "ecr-public": 30, "iam": 60, "sts": 20, "token": 30}
 """Per front door; about a minute in all on a loaded two-core machine.
 ``STRONGROOM_TEST_FUZZ_SCALE=10`` multiplies them, for a longer hunt."""
-SCALE = float(os.environ.get("STRONGROOM_TEST_FUZZ_SCALE", "1"))
+BACKENDS = [
+    "sqlite",
+    *([pytest.param("postgresql", marks=pytest.mark.postgres)] if postgres_url() else []),
+]
+SCALE = float(os.environ.get("STRONGROOM_TEST_FUZZ_SCALE", "1")) / len(BACKENDS)
+"""With PostgreSQL too (CI), each database gets half the examples: the same minute."""
 
 
 def examples(door: str) -> Any:
@@ -64,11 +72,15 @@ def examples(door: str) -> Any:
 
 @dataclass
 class Target:
-    """The fuzzed server, what it holds, and how far its log has been read."""
+    """The fuzzed server, what it holds, its database, and how far its log has been read."""
 
     server: RunningServer
     world: World
+    database: sa.Engine
     log_offset: int = field(default=0)
+
+    def snapshot(self) -> dict[str, Any]:
+        return snapshot(self.server.data_dir, self.database)
 
     def new_log(self) -> str:
         with self.server.log_path.open("rb") as log:
@@ -78,14 +90,23 @@ class Target:
         return text
 
 
-@pytest.fixture(scope="module")
-def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    env = {"STRONGROOM_LOGIN_SLOW_AFTER": "1000000", "STRONGROOM_LOGIN_REFUSE_AFTER": "1000000"}
-    running = start_server(tmp_path_factory.mktemp("fuzz") / "data", env=env)
-    try:
-        yield Target(running, _seed(running))
-    finally:
-        running.stop()
+@pytest.fixture(scope="module", params=BACKENDS)
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    """One server per database kind: PostgreSQL refuses what SQLite stores (NUL in text)."""
+    directory = tmp_path_factory.mktemp("fuzz")
+    with isolated_database_url(request.param, directory) as url:
+        env = {
+            "STRONGROOM_DATABASE_URL": url,
+            "STRONGROOM_LOGIN_SLOW_AFTER": "1000000",
+            "STRONGROOM_LOGIN_REFUSE_AFTER": "1000000",
+        }
+        running = start_server(directory / "data", env=env)
+        database = create_engine(url)
+        try:
+            yield Target(running, _seed(running), database)
+        finally:
+            database.dispose()
+            running.stop()
 
 
 def _seed(server: RunningServer) -> World:
@@ -135,7 +156,7 @@ def check(target: Target, door: str, response: httpx.Response, before: dict[str,
     assert status < 500, f"{what}: {status} {response.text[:300]}"
     if status < 400:
         return
-    changed = difference(before, snapshot(target.server.data_dir))
+    changed = difference(before, target.snapshot())
     assert not changed, f"{what}: refused with {status} but changed {changed}"
     if door in ("ecr", "ecr-public"):
         assert response.json()["__type"] == response.headers["x-amzn-ErrorType"], what
@@ -210,7 +231,7 @@ def test_ecr_and_ecr_public_never_fail_on_hostile_requests(target: Target, servi
             "X-Amz-Target": f"{JSON_TARGETS[service]}.{operation}",
             "Content-Type": "application/x-amz-json-1.1",
         }
-        before = snapshot(target.server.data_dir)
+        before = target.snapshot()
         response = send_aws(target, service, body, headers, framing, extra)
         check(target, service, response, before, f"{service} {operation} {framing} {body[:400]!r}")
 
@@ -236,7 +257,7 @@ def test_iam_and_sts_never_fail_on_hostile_requests(target: Target, service: str
     def run(params: dict[str, str], framing: str, extra: int) -> None:
         body = urlencode(params).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        before = snapshot(target.server.data_dir)
+        before = target.snapshot()
         response = send_aws(target, service, body, headers, framing, extra)
         check(target, service, response, before, f"{service} {framing} {params}"[:3000])
 
@@ -336,7 +357,7 @@ def test_oci_never_fails_on_hostile_requests(target: Target) -> None:
                     return
                 path = started.headers["location"]
                 target.new_log()
-            before = snapshot(target.server.data_dir)
+            before = target.snapshot()
             response = client.request(
                 request.method,
                 path,
@@ -399,7 +420,7 @@ def token_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, Any], 
 @given(data=st.data())
 def test_token_never_fails_on_hostile_requests(target: Target, data: st.DataObject) -> None:
     method, params, headers, body = data.draw(token_requests(target.world))
-    before = snapshot(target.server.data_dir)
+    before = target.snapshot()
     response = httpx.request(
         method,
         target.server.url + "/token",

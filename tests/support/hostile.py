@@ -14,11 +14,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from hypothesis import strategies as st
 
 HUGE = "9" * 5000
@@ -262,22 +262,19 @@ def base64_texts() -> st.SearchStrategy[str]:
     )
 
 
-def snapshot(data_dir: Path) -> dict[str, Any]:
+def snapshot(data_dir: Path, database: sa.Engine) -> dict[str, Any]:
     """Everything stored: each metadata table (but the audit log, which records refusals,
     and key last-use times) and the blob and upload files. Read straight from the store,
     so tables no API lists (uploads, blob links) count too, at a fraction of the cost of
     asking every API."""
     found: dict[str, Any] = {}
-    connection = sqlite3.connect(data_dir / "strongroom.db", timeout=30)
-    try:
-        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        for table in sorted(set(tables) - {"audit_events", "alembic_version"}):
-            cursor = connection.execute(f'SELECT * FROM "{table}"')  # names from sqlite_master
-            columns = [entry[0] for entry in cursor.description]
-            keep = [i for i, column in enumerate(columns) if column != "last_used_at"]
-            found[table] = sorted(repr([row[i] for i in keep]) for row in cursor)
-    finally:
-        connection.close()
+    with database.connect() as connection:
+        for table in sorted(
+            set(sa.inspect(connection).get_table_names()) - {"audit_events", "alembic_version"}
+        ):
+            result = connection.execute(sa.text(f'SELECT * FROM "{table}"'))  # names from the catalog
+            keep = [i for i, column in enumerate(result.keys()) if column != "last_used_at"]
+            found[table] = sorted(repr([row[i] for i in keep]) for row in result)
     storage = data_dir / "storage"
     for folder in ("blobs", "uploads"):
         found[folder] = sorted(
