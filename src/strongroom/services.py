@@ -3,6 +3,7 @@ workers and the CLI alike. Backends are chosen from explicit mappings here."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -82,8 +83,11 @@ class Services:
 
 
 def open_database(settings: Settings) -> Database:
-    """The SQL database, migrated to the current schema."""
+    """The SQL database, migrated to the current schema. The data directory holds keys,
+    the database and blobs: it is made private (0700) to the server's user."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with contextlib.suppress(PermissionError):  # a directory someone else owns stays theirs
+        settings.data_dir.chmod(0o700)
     engine = create_engine(settings.resolved_database_url)
     migrate(engine)
     return Database(engine)

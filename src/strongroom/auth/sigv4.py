@@ -58,6 +58,7 @@ from typing import ClassVar
 from urllib.parse import quote, unquote_plus, unquote_to_bytes
 
 from strongroom.errors import AuthenticationRequired
+from strongroom.untrusted import decimal_integer
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 TERMINATOR = "aws4_request"
@@ -341,12 +342,13 @@ def _presigned_fields(params: Mapping[str, list[str]]) -> _Fields:
             " ".join(f"Query-string authentication requires the {name} parameter." for name in missing)
         )
     credential, date, expires, signed_headers, signature = required.values()
-    if not expires.isdigit() or not 0 < int(expires) <= MAX_PRESIGN_EXPIRES:
+    seconds = decimal_integer(expires, max_digits=19)  # str.isdigit() let '²' reach int()
+    if seconds is None or not 0 < seconds <= MAX_PRESIGN_EXPIRES:
         raise IncompleteSignature(
             f"X-Amz-Expires must be a number of seconds from 1 to {MAX_PRESIGN_EXPIRES}"
         )
     token = single("X-Amz-Security-Token")
-    return credential, _checked_timestamp(date), signed_headers, signature, token, int(expires)
+    return credential, _checked_timestamp(date), signed_headers, signature, token, seconds
 
 
 def _header_timestamp(header_map: Mapping[str, list[str]]) -> str:

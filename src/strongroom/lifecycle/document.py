@@ -40,6 +40,7 @@ from enum import StrEnum
 from typing import Literal, TypeVar
 
 from strongroom.errors import InvalidRequest
+from strongroom.untrusted import InputRefused, read_json
 
 MIN_TEXT_LENGTH = 100  # ECR API model: lifecyclePolicyText length constraints
 MAX_TEXT_LENGTH = 30_720  # … and the "Lifecycle policy length" quota
@@ -128,8 +129,8 @@ def parse_lifecycle_policy(text: str) -> LifecyclePolicy:
             f" not {len(text)}"
         )
     try:
-        raw = json.loads(text, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):  # RecursionError: arrays nested thousands deep
+        raw = read_json(text)
+    except InputRefused:
         raise LifecyclePolicyInvalid(_UNMAPPABLE) from None
     if not isinstance(raw, dict):
         raise LifecyclePolicyInvalid(_UNMAPPABLE)
@@ -151,10 +152,6 @@ def normalise(policy: LifecyclePolicy) -> str:
 
 class _Fault(Exception):
     """A fault inside one rule; :func:`_parse_rule` prefixes where it happened."""
-
-
-def _refuse_constant(name: str) -> object:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _priority(rule: LifecycleRule) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+
+from strongroom.errors import InvalidRequest
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -17,18 +21,41 @@ so connections are reused, never opened and closed per request (an overflow
 connection is discarded on return, and opening one costs more than most queries)."""
 
 
+class TextInvalid(InvalidRequest):
+    """Text holding U+0000, which PostgreSQL cannot store or compare (and SQLite is made
+    to refuse too, so both stores answer alike)."""
+
+
 def create_engine(url: str) -> sa.Engine:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    if parsed.get_backend_name() == "postgresql":
+        engine = _sqlite_engine(url)
+    elif parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             url = str(parsed.set(drivername="postgresql+psycopg"))
-        return sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
-    raise ValueError(f"unsupported database: {parsed.get_backend_name()} (use sqlite or postgresql)")
+        engine = sa.create_engine(url, pool_size=POOL_SIZE, max_overflow=0, pool_pre_ping=True)
+    else:
+        raise ValueError(f"unsupported database: {parsed.get_backend_name()} (use sqlite or postgresql)")
+    sa.event.listen(engine, "before_cursor_execute", _refuse_nul)
+    return engine
+
+
+def _refuse_nul(
+    _conn: sa.Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
+) -> None:
+    """Every text a client sends (a tag value, a pagination marker, a description) may end
+    up as a statement parameter; one holding NUL is the client's error, refused here for
+    every front door at once, rather than PostgreSQL's DataError (a 500)."""
+    for row in parameters if executemany else (parameters,):
+        for value in row.values() if isinstance(row, dict) else row or ():
+            if isinstance(value, str) and "\x00" in value:
+                raise TextInvalid("text must not contain the NUL character (U+0000)")
 
 
 def _sqlite_engine(url: str) -> sa.Engine:
+    database = sa.make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        _private_file(Path(database))
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
     )
@@ -53,6 +80,18 @@ def _sqlite_engine(url: str) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
 
     return engine
+
+
+def _private_file(path: Path) -> None:
+    """Create the database file 0600 before SQLite does (it would use the umask, usually
+    0644), and make an older one private: it holds every policy and user. SQLite gives
+    its ``-wal`` and ``-shm`` files the database file's mode."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for existing in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if existing.stat().st_mode & 0o077:
+                existing.chmod(0o600)
 
 
 def migrate(engine: sa.Engine) -> None:

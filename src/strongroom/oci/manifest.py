@@ -7,13 +7,16 @@ learn what the manifest refers to and how it appears in the referrers API.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from strongroom.errors import DigestInvalid, ManifestInvalid
 from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
+from strongroom.untrusted import InputRefused, read_json
+
+MAX_SIZE = 2**63 - 1
+"""Descriptor sizes are int64 (image-spec descriptor.md)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +112,8 @@ def parse_manifest(body: bytes, content_type: str | None, digest: Digest) -> Par
 
 def _load_json(body: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        document = read_json(body)
+    except InputRefused as error:
         raise ManifestInvalid(f"manifest is not valid JSON: {error}") from None
     if not isinstance(document, dict):
         raise ManifestInvalid("manifest must be a JSON object")
@@ -134,8 +137,8 @@ def _descriptor(value: Any, where: str) -> Descriptor:
     if not isinstance(digest, str):
         raise ManifestInvalid(f"{where}.digest must be a string")
     size = value.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise ManifestInvalid(f"{where}.size must be a non-negative integer")
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
+        raise ManifestInvalid(f"{where}.size must be an integer from 0 to 2^63-1")
     try:
         parsed = Digest.parse(digest)
     except DigestInvalid as error:

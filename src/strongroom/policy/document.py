@@ -24,7 +24,6 @@ are kept as written and match no Strongroom caller.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -33,6 +32,7 @@ from enum import StrEnum
 from strongroom.policy.conditions import ConditionClause, parse_condition
 from strongroom.policy.errors import MalformedPolicyDocument
 from strongroom.policy.patterns import Template
+from strongroom.untrusted import InputRefused, read_json
 
 VERSIONS = ("2012-10-17", "2008-10-17")
 DEFAULT_VERSION = "2008-10-17"
@@ -141,21 +141,10 @@ class Policy:
     @classmethod
     def from_json(cls, text: str | bytes, kind: PolicyKind) -> Policy:
         try:
-            raw = json.loads(text, object_pairs_hook=_unique_keys)
-        except MalformedPolicyDocument as exc:
-            raise MalformedPolicyDocument(f"Syntax error in policy: {exc.message}") from None
-        except ValueError:
-            raise MalformedPolicyDocument("Syntax error in policy: not valid JSON") from None
+            raw = read_json(text)
+        except InputRefused as exc:
+            raise MalformedPolicyDocument(f"Syntax error in policy: {exc}") from None
         return parse_policy(raw, kind)
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    result: dict[str, object] = {}
-    for key, value in pairs:
-        if key in result:
-            raise MalformedPolicyDocument(f"duplicate key {key!r}")
-        result[key] = value
-    return result
 
 
 def parse_policy(raw: object, kind: PolicyKind) -> Policy:

@@ -7,10 +7,10 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from strongroom.errors import DigestInvalid, ManifestUnknown, NameUnknown
-from strongroom.metadata.records import NewManifest, StoredManifest
+from strongroom.errors import DigestInvalid, ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from strongroom.metadata.records import NewManifest, Repository, StoredManifest
 from strongroom.oci.digest import Digest, looks_like_digest
-from strongroom.oci.manifest import parse_manifest
+from strongroom.oci.manifest import ParsedManifest, parse_manifest
 from strongroom.oci.names import RepositoryRef, validate_tag
 from strongroom.registry.context import RegistryContext
 
@@ -58,7 +58,7 @@ class Manifests:
             raise DigestInvalid(f"manifest digest {digest} does not match the reference {reference.digest}")
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
-        repository = await self._context.repository_for_push(ref)
+        repository = await self._repository_for(ref, parsed)
         created = await self._context.metadata.put_manifest(
             repository.id,
             NewManifest(
@@ -76,6 +76,18 @@ class Manifests:
             immutable_tag=reference.tag is not None and repository.tag_is_immutable(reference.tag),
         )
         return PushedManifest(digest, created, parsed.subject)
+
+    async def _repository_for(self, ref: RepositoryRef, parsed: ParsedManifest) -> Repository:
+        """The repository, created by this push, unless the push must be refused anyway: a
+        new repository holds none of the blobs or manifests this one names, and a refused
+        request changes nothing."""
+        existing = await self._context.metadata.get_repository(ref.account_id, ref.name)
+        if existing is not None:
+            return existing
+        needed = [str(descriptor.digest) for descriptor in (*parsed.blobs, *parsed.children)]
+        if needed:
+            raise ManifestBlobUnknown(needed)
+        return await self._context.repository_for_push(ref)
 
     async def get(self, ref: RepositoryRef, reference: Reference, *, pull: bool = False) -> StoredManifest:
         """The manifest; with ``pull`` (a GET, not a HEAD) its pull time is recorded too,

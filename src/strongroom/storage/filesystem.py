@@ -1,7 +1,8 @@
 """Blobs as files under a directory (layout in :mod:`strongroom.storage.layout`).
 
 Blocking file I/O runs in worker threads, 1 MiB at a time; the event loop never
-waits on the disk.
+waits on the disk. Every folder is created 0700 and every file 0600, whatever the umask:
+blobs may be private images or models, and only the server reads them.
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ class FilesystemBlobStore:
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self._root = root
         self._durable = durable
-        (root / "blobs").mkdir(parents=True, exist_ok=True)
-        (root / "uploads").mkdir(parents=True, exist_ok=True)
+        for folder in (root, root / "blobs", root / "uploads"):
+            _private_folder(folder)
+            with contextlib.suppress(PermissionError):  # a folder someone else made and owns
+                folder.chmod(0o700)  # stores made before folders were private become so
 
     def _blob_path(self, digest: Digest) -> Path:
         return self._root / blob_key(digest)
@@ -103,7 +106,7 @@ class FilesystemBlobStore:
         try:
             if self._durable:
                 _fsync_file(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
+            _private_folder(target.parent)
             if _touch(target):
                 source.unlink()  # the same content is already stored, and now looks fresh
                 return
@@ -167,7 +170,7 @@ class FilesystemBlobStore:
 
     def _set_aside(self, digest: Digest, key: str, now: datetime) -> AsideBlob | None:
         aside = self._root / key
-        aside.parent.mkdir(exist_ok=True)
+        _private_folder(aside.parent)
         try:
             os.rename(self._blob_path(digest), aside)
         except FileNotFoundError:
@@ -181,7 +184,7 @@ class FilesystemBlobStore:
     def _restore(self, aside: AsideBlob) -> None:
         source = self._root / aside.key
         target = self._blob_path(aside.digest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_folder(target.parent)
         # A link never replaces: a copy committed meanwhile (with its fresh time) stays.
         try:
             os.link(source, target)
@@ -252,6 +255,18 @@ def _subdirectories(path: Path) -> list[Path]:
             return sorted(Path(entry.path) for entry in entries if entry.is_dir(follow_symlinks=False))
     except FileNotFoundError:
         return []
+
+
+def _private_folder(path: Path) -> None:
+    """``mkdir -p`` with mode 0700 at every level (``Path.mkdir(parents=True)`` gives the
+    parents the umask's mode, usually 0755)."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        _private_folder(path.parent)
+        path.mkdir(mode=0o700, exist_ok=True)
 
 
 def _create_empty(path: Path) -> None:

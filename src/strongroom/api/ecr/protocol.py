@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from strongroom.api.ecr.model import epoch
 from strongroom.errors import InvalidRequest
+from strongroom.untrusted import InputRefused, read_json
 
 CONTENT_TYPE = "application/x-amz-json-1.1"
 MAX_BODY_BYTES = 30 * 1024 * 1024
@@ -35,9 +36,9 @@ def parse_json(body: bytes) -> object:
     if not body.strip():
         return {}
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, ValueError):
-        raise SerializationException("the request body is not valid JSON") from None
+        return read_json(body)
+    except InputRefused as error:
+        raise SerializationException(f"the request body is not valid JSON: {error}") from None
 
 
 def render(value: Any) -> Any:

@@ -56,6 +56,7 @@ from strongroom.errors import (
     TooManyRequests,
 )
 from strongroom.policy.errors import MalformedPolicyDocument
+from strongroom.untrusted import decimal_integer
 
 logger = logging.getLogger("strongroom.api")
 
@@ -136,9 +137,10 @@ class Params:
         text = self._values.get(name)
         if text is None:
             return default
-        if not text.isdigit() or not low <= int(text) <= high:
+        value = decimal_integer(text, max_digits=19)
+        if value is None or not low <= value <= high:
             raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
-        return int(text)
+        return value
 
     def boolean(self, name: str) -> bool:
         return self._values.get(name, "false").lower() == "true"

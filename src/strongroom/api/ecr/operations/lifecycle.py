@@ -14,6 +14,7 @@ from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, table
 from strongroom.api.ecr.model import InvalidParameter
 from strongroom.api.ecr.pagination import next_token, page_size, position
 from strongroom.lifecycle import Verdict
+from strongroom.untrusted import decimal_integer
 
 STORAGE_CLASS = "STANDARD"
 """Every image here is in standard storage: Strongroom has no archive."""
@@ -78,11 +79,12 @@ def _start(params: Mapping[str, Any]) -> int:
     after = position(params)
     if after is None:
         return 0
-    if not after.isdigit():
+    start = decimal_integer(after, max_digits=19)  # a forged token may hold '²' or 5,000 digits
+    if start is None:
         raise InvalidParameter(
             "Invalid parameter at 'nextToken' failed to satisfy constraint: 'invalid token'"
         )
-    return int(after)
+    return start
 
 
 def _has_tag_status(verdict: Verdict, tag_status: str) -> bool:
