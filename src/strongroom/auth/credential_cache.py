@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
+import anyio
+
 from strongroom.auth.principals import Principal
 from strongroom.clock import Clock, monotonic
 from strongroom.metadata.records import AccessKey, User
@@ -50,6 +52,7 @@ class Verified:
     """The key's secret ciphertext, or the user's password hash."""
     remembered_until: float = field(default=0.0, compare=False)
     checked_at: float = field(default=0.0, compare=False)
+    rechecking: anyio.Event | None = field(default=None, compare=False)
 
     @classmethod
     def access_key(cls, key: AccessKey) -> Verified:
@@ -97,19 +100,27 @@ class CredentialCache:
 
     async def get(self, key: bytes) -> Principal | None:
         """The principal of a credential verified before and unchanged since; None
-        when it must be verified (again)."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        now = self._now()
-        if entry.remembered_until < now:
-            del self._entries[key]
-            return None
-        if now - entry.checked_at < self._recheck:
-            return entry.principal
-        entry.checked_at = now  # concurrent requests ride on this one re-read
-        if await self._unchanged(entry):
-            return entry.principal
+        when it must be verified (again). Requests arriving while its row is re-read
+        wait for that one read."""
+        while (entry := self._entries.get(key)) is not None:
+            now = self._now()
+            if entry.remembered_until < now:
+                break
+            if now - entry.checked_at < self._recheck:
+                return entry.principal
+            if entry.rechecking is not None:
+                await entry.rechecking.wait()
+                continue
+            entry.rechecking = anyio.Event()
+            try:
+                unchanged = await self._unchanged(entry)
+            finally:
+                entry.rechecking.set()
+                entry.rechecking = None
+            if unchanged:
+                entry.checked_at = self._now()
+                return entry.principal
+            break
         self._entries.pop(key, None)
         return None
 

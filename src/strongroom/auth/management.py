@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar
@@ -61,6 +61,7 @@ from strongroom.metadata.records import TemporaryCredential as TemporaryCredenti
 from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
+from strongroom.policy.context import ContextValue
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.evaluation import evaluate
 from strongroom.policy.request import Request
@@ -76,6 +77,9 @@ MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
 """A role's MaxSessionDuration is 3,600 to 43,200 seconds; a session lasts at least 900."""
 ASSUME_ROLE = "sts:AssumeRole"
+EXTERNAL_ID = "sts:ExternalId"
+"""The condition key AssumeRole's ``ExternalId`` parameter is evaluated as."""
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
 T = TypeVar("T")
 
@@ -151,7 +155,7 @@ def verify_session(credential: TemporaryCredential, token: str | None, now: date
     if now >= credential.expires_at:
         raise ExpiredToken("The security token included in the request is expired")
     role = credential.role
-    session = RoleSession(role.name, role.id, credential.session_name, role.path)
+    session = RoleSession(role.name, role.id, credential.session_name, role.path, credential.expires_at)
     return Principal.assumed_role(role.account_id, role.role_id, session)
 
 
@@ -164,6 +168,7 @@ class IdentityAdmin:
         clock: Clock,
         audit: AuditRecorder,
         actor: str = LOCAL_OPERATOR,
+        source_ip: str | None = None,
     ) -> None:
         self._metadata = metadata
         self._iam = iam
@@ -171,10 +176,11 @@ class IdentityAdmin:
         self._clock = clock
         self._audit = audit
         self._actor = actor
+        self._source_ip = source_ip
 
     async def _record(self, action: str, resource: str, **detail: JsonValue) -> None:
         """Every change is audited, as the operator who made it (DESIGN §10)."""
-        event = AuditEvent(self._clock.now(), self._actor, action, resource, None, "allow", detail)
+        event = AuditEvent(self._clock.now(), self._actor, action, resource, self._source_ip, "allow", detail)
         await self._audit.record(event)
 
     async def create_account(self, account_id: str) -> str:
@@ -405,15 +411,21 @@ class IdentityAdmin:
         return await self._iam.list_attached_policies("role", (await self.role(account_id, role_name)).id)
 
     async def assume_role(
-        self, caller: Principal, role_arn: str, session_name: str, duration: int
-    ) -> Session:
+        self, caller: Principal, role_arn: str, session_name: str, duration: int,
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> Session:  # fmt: skip
         """Temporary credentials for ``role_arn``, if its trust policy (and, across accounts,
         the caller's identity policy) allows the caller ``sts:AssumeRole``.
 
         An unknown role is refused like an untrusted one (AccessDenied, as STS does), so
         that role names cannot be probed. The session token is returned once; only its
-        SHA-256 is stored, and :func:`verify_session` checks it and the expiry."""
+        SHA-256 is stored, and :func:`verify_session` checks it and the expiry.
+        ``context`` holds the request's condition keys (``aws:SourceIp``, ``sts:ExternalId``…)
+        that the trust policy's conditions are evaluated against."""
         _check(_SESSION_NAME, session_name, "role session name")
+        external_id = (context or {}).get(EXTERNAL_ID)
+        if isinstance(external_id, str):
+            _check(_EXTERNAL_ID, external_id, "ExternalId")
         match = _ROLE_ARN.match(role_arn)
         if match is None:
             raise InvalidRequest(f"invalid role ARN: {role_arn[:200]!r}")
@@ -421,7 +433,7 @@ class IdentityAdmin:
         if caller.is_anonymous or found is None or found.arn != role_arn:
             await self._deny(caller, role_arn, "no such role")
         role = found
-        await self._authorize_assume(caller, role)
+        await self._authorize_assume(caller, role, context or {})
         if not MIN_SESSION_SECONDS <= duration <= role.max_session_seconds:
             raise InvalidRequest(
                 f"The requested DurationSeconds exceeds the MaxSessionDuration set for this role "
@@ -441,7 +453,9 @@ class IdentityAdmin:
         )
         return Session(role, principal, key_id, secret, token, credential.expires_at)
 
-    async def _authorize_assume(self, caller: Principal, role: Role) -> None:
+    async def _authorize_assume(
+        self, caller: Principal, role: Role, context: Mapping[str, ContextValue]
+    ) -> None:
         try:
             trust = Policy.from_json(role.trust_policy, PolicyKind.RESOURCE)
             identity = await identity_policies(self._iam, caller)
@@ -450,19 +464,24 @@ class IdentityAdmin:
         principal = caller_of(caller)
         # The trust policy must name the caller, whatever the caller's own policies say
         # (as in IAM); judged alone, as if from the role's account.
-        trusted = evaluate(Request(principal, ASSUME_ROLE, role.arn, principal.account_id or ""), {}, trust)
+        as_caller = Request(principal, ASSUME_ROLE, role.arn, principal.account_id or "", context)
+        trusted = evaluate(as_caller, {}, trust)
         if not trusted.allowed:
             await self._deny(caller, role.arn, f"the trust policy does not allow: {trusted.detail}")
         # Then the usual rules: an explicit Deny anywhere wins; across accounts the
         # caller's identity policy must allow too.
-        verdict = evaluate(Request(principal, ASSUME_ROLE, role.arn, role.account_id), identity, trust)
+        verdict = evaluate(
+            Request(principal, ASSUME_ROLE, role.arn, role.account_id, context), identity, trust
+        )
         if not verdict.allowed:
             await self._deny(caller, role.arn, verdict.detail)
 
     async def _deny(self, caller: Principal, role_arn: str, reason: str) -> NoReturn:
         """Audit the refusal, then raise the one error IAM gives for all of them."""
         now = self._clock.now()
-        event = AuditEvent(now, self._actor, ASSUME_ROLE, role_arn, None, "deny", {"reason": reason})
+        event = AuditEvent(
+            now, self._actor, ASSUME_ROLE, role_arn, self._source_ip, "deny", {"reason": reason}
+        )
         await self._audit.record(event)
         raise AccessDenied(
             f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"

@@ -164,3 +164,32 @@ async def test_a_locked_address_gets_no_password_hash_but_cheap_right_credential
     assert passwords.verifications == hashed  # refused before any hash
     assert (await authenticator.authenticate(basic("ci", "right"), "10.0.0.1")).name == "ci"
     assert (await authenticator.authenticate(basic("ci", "right"), "10.0.0.2")).name == "ci"
+
+
+async def test_requests_arriving_during_a_recheck_wait_for_its_answer(store: SqlMetadataStore) -> None:
+    clock = SteppedMonotonic()
+    authenticator, _ = await make(store, monotonic=clock)
+    iam = SqlIamStore(store.database)
+    user = await iam.get_user(ACCOUNT, "ci")
+    assert user is not None
+    box = SecretBox.from_keys(b"k" * 32)
+    key_id, secret = "AKIAQRSTUVWXYZ234567", "concurrent-secret"
+    await iam.create_access_key(
+        user, key_id, box.encrypt(secret.encode(), key_id.encode()), datetime.now(UTC)
+    )
+    await authenticator.authenticate(basic(key_id, secret))
+    await iam.set_access_key_status(user, key_id, "Inactive")
+    clock.now += 1
+    outcomes: list[str] = []
+
+    async def one() -> None:
+        try:
+            await authenticator.authenticate(basic(key_id, secret))
+            outcomes.append("accepted")
+        except AuthenticationRequired:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(16):
+            tasks.start_soon(one)
+    assert outcomes == ["refused"] * 16

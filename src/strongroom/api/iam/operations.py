@@ -13,12 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
 
 from strongroom.api.iam.protocol import Params, Result, XmlValue
 from strongroom.auth.management import (
+    EXTERNAL_ID,
     MAX_SESSION_SECONDS,
     MIN_SESSION_SECONDS,
     AccessKey,
@@ -45,6 +46,8 @@ class Call:
     principal: Principal
     admin: IdentityAdmin
     """Acting as the caller: every change is audited under the caller's ARN."""
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
+    """The request's condition keys (``aws:SourceIp``…), for policies evaluated in use cases."""
 
     @property
     def account(self) -> str:
@@ -436,9 +439,12 @@ async def list_instance_profiles_for_role(call: Call) -> Result:
 
 async def assume_role(call: Call) -> Result:
     params = call.params
+    context = dict(call.context)
+    if (external_id := params.optional("ExternalId")) is not None:
+        context[EXTERNAL_ID] = external_id
     session = await call.admin.assume_role(
         call.principal, params.required("RoleArn"), params.required("RoleSessionName"),
-        params.integer("DurationSeconds", MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, 3600),
+        params.integer("DurationSeconds", MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, 3600), context,
     )  # fmt: skip
     return {
         "Credentials": {
