@@ -269,6 +269,19 @@ def _principal_from(claims: Any) -> Principal:
     return Principal(claims["account"], claims["name"], "user", claims["path"], claims["id"], claims["pk"])
 
 
+def granted_scope(grant: Grant) -> str:
+    """What ``grant`` allows in the scope grammar it was asked in, space-separated (the
+    ``scope`` of an OAuth2 token response, RFC 6749 §5.1): only verbs granted in full."""
+    scopes = [
+        f"repository:{path}:{','.join(verbs)}"
+        for path, actions in sorted(grant.actions.items())
+        if path != CATALOG and (verbs := _verbs(actions))
+    ]
+    if CATALOG in grant.actions:
+        scopes.append(f"{CATALOG}:*")
+    return " ".join(scopes)
+
+
 def _verbs(actions: frozenset[str]) -> list[str]:
     return [verb for verb in ("pull", "push", "delete") if set(VERB_ACTIONS[verb]) <= actions]
 
