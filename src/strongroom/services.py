@@ -11,9 +11,10 @@ from datetime import timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strongroom.audit.log import AuditLog
-from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
+from strongroom.auth.authenticator import BasicAuthenticator
 from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
+from strongroom.auth.credential_cache import CredentialCache
 from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.policy_cache import CachedPolicySource
@@ -180,7 +181,7 @@ async def build_services(settings: Settings) -> Services:
             passwords,
             secrets,
             clock,
-            CredentialCache(settings.credential_cache_seconds),
+            CredentialCache(iam, clock, recheck=settings.credential_cache_seconds),
             account_id,
             LoginThrottle(
                 ThrottlePolicy(

@@ -34,8 +34,9 @@ def aws_client(
 ) -> Any:
     """A boto3 client for ``service`` (``ecr``, ``ecr-public``, ``iam``, ``sts``) signed with
     the given key, the administrator's by default; no retries, so errors surface at once."""
+    kwargs.setdefault("region_name", REGION)
     return boto3.client(
-        service, endpoint_url=server.url, region_name=REGION, config=NO_RETRIES,
+        service, endpoint_url=server.url, config=NO_RETRIES,
         aws_access_key_id=key_id, aws_secret_access_key=secret, **kwargs,
     )  # fmt: skip
 

@@ -35,6 +35,8 @@ async def authenticate_signed(
     if info.service not in scopes:
         names = " or ".join(f"'{scope}'" for scope in sorted(scopes))
         raise SignatureDoesNotMatch(f"Credential should be scoped to correct service: {names}.")
+    if info.region not in _regions(info.service, services.settings.region):
+        raise SignatureDoesNotMatch("Credential should be scoped to a valid region.")
     now = services.clock.now()
     if info.access_key_id.startswith(TEMPORARY_KEY_PREFIX):
         principal, key_id, ciphertext = await _temporary(services, info, now)
@@ -69,6 +71,19 @@ async def authenticate_signed(
 
 
 _UNKNOWN_CREDENTIALS = "The security token included in the request is invalid."
+ONE_REGION_SERVICES = frozenset({"iam", "sts", "ecr-public"})
+"""Signing names AWS serves from ``us-east-1`` (IAM, STS's global endpoint, ECR Public):
+clients and Terraform sign them for that region whatever the registry's own."""
+ONE_REGION = "us-east-1"
+
+
+def _regions(service: str, instance_region: str) -> frozenset[str]:
+    """The credential-scope regions a signature may name: the instance's own, or for
+    the one-region services also theirs. Any other is refused, as AWS refuses it, so a
+    signature made for another deployment's region is not accepted here."""
+    if service in ONE_REGION_SERVICES:
+        return frozenset({instance_region, ONE_REGION})
+    return frozenset({instance_region})
 
 
 async def _temporary(

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from strongroom.api.oci.errors import error_response
 from strongroom.api.requests import request_context
 from strongroom.auth.grants import grant_for
-from strongroom.auth.tokens import parse_scopes
+from strongroom.auth.tokens import granted_scope, parse_scopes
 from strongroom.errors import AuthenticationRequired, TooManyRequests
 from strongroom.services import Services
 
@@ -56,9 +56,9 @@ async def token(request: Request) -> Response:
         "access_token": issued,
         "expires_in": int(services.tokens.ttl / timedelta(seconds=1)),
         "issued_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        # What was granted, which may be less than what was asked (RFC 6749 §5.1).
+        "scope": granted_scope(grant),
     }
-    if request.method == "POST":
-        body["scope"] = " ".join(f"{s.type}:{s.name}:{','.join(s.verbs)}" for s in scopes)
     return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
 

@@ -1,28 +1,28 @@
-"""HTTP Basic authentication: an access key, a user's password (with a short-lived cache
-of verified credentials), or ``AWS`` and a registry password from ``GetAuthorizationToken``."""
+"""HTTP Basic authentication: an access key, a user's password (verified credentials
+are remembered, and re-read from the database every second, see
+:mod:`strongroom.auth.credential_cache`), or ``AWS`` and a registry password from
+``GetAuthorizationToken``. Failures are throttled per address and per address and
+credential (:mod:`strongroom.auth.throttle`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import logging
 import re
-import secrets
-from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import anyio
 
+from strongroom.auth.credential_cache import CredentialCache, Verified
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.secretbox import SecretBox, SecretBoxError
-from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
+from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy, attempt_keys
 from strongroom.auth.tokens import TokenIssuer
-from strongroom.clock import Clock, monotonic
+from strongroom.clock import Clock
 from strongroom.errors import AuthenticationRequired
 from strongroom.metadata.records import AccessKey, User
 from strongroom.metadata.store import UserStore
@@ -33,49 +33,6 @@ REGISTRY_LOGIN_USER = "AWS"
 """The user name that goes with a ``GetAuthorizationToken`` password, as on ECR."""
 
 logger = logging.getLogger("strongroom.auth")
-
-
-@dataclass(frozen=True, slots=True)
-class _Verified:
-    principal: Principal
-    expires: float
-
-
-class CredentialCache:
-    """Verified credentials, keyed by an HMAC of the secret (never the secret itself).
-
-    Entries live ``ttl`` seconds; :meth:`forget` drops a user's entries at once when
-    their credential changes in this process (other processes see it within ``ttl``).
-    """
-
-    def __init__(self, ttl: float = 30.0, capacity: int = 10_000) -> None:
-        self._key = secrets.token_bytes(32)
-        self._ttl = ttl
-        self._capacity = capacity
-        self._entries: OrderedDict[bytes, _Verified] = OrderedDict()
-
-    def key(self, *parts: str) -> bytes:
-        message = "\0".join(parts).encode("utf-8", "surrogatepass")
-        return hmac.new(self._key, message, hashlib.sha256).digest()
-
-    def get(self, key: bytes) -> Principal | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry.expires < monotonic():
-            del self._entries[key]
-            return None
-        return entry.principal
-
-    def put(self, key: bytes, principal: Principal) -> None:
-        self._entries[key] = _Verified(principal, monotonic() + self._ttl)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-    def forget(self, principal: Principal) -> None:
-        for key in [k for k, v in self._entries.items() if v.principal == principal]:
-            del self._entries[key]
 
 
 class CredentialStore(UserStore, Protocol):
@@ -122,53 +79,50 @@ class BasicAuthenticator:
         """The caller's principal; anonymous without credentials.
 
         Raises ``AuthenticationRequired`` for credentials that are malformed or wrong,
-        late when failures repeat, and ``TooManyRequests`` while ``source`` (the
-        client's address) or the credential is locked out."""
+        late when failures repeat, and ``TooManyRequests`` for a wrong credential, or
+        one that would need a password hash, while ``source`` (the client's address),
+        or ``source`` with this credential, is locked out."""
         if not authorization:
             return ANONYMOUS
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "basic":
             raise AuthenticationRequired(f"unsupported authorization scheme {scheme[:20]!r}")
         username, password = _decode_basic(credentials.strip())
-        throttle_keys = (f"credential:{username}", *((f"address:{source}",) if source else ()))
+        keys = attempt_keys(source, username)
+        try:
+            principal = await self._principal(username, password, keys)
+        except AuthenticationRequired:
+            self._throttle.check(*keys)  # locked: refused at once, and not counted again
+            await anyio.sleep(self._throttle.failed(*keys))
+            raise
+        self._throttle.succeeded(keys[-1])
+        return principal
+
+    async def _principal(self, username: str, password: str, keys: tuple[str, ...]) -> Principal:
+        """Cheap checks first (a registry password's signature, a remembered credential,
+        an access key's secret); a password hash only while the attempt is not locked."""
         if username == REGISTRY_LOGIN_USER and self._login_tokens is not None:
-            return await self._registry_login(password, throttle_keys)
+            return self._login_tokens.verify_login(password, self._clock.now())
         key = self._cache.key("basic", username, password)
-        while (cached := self._cache.get(key)) is None:
+        while (cached := await self._cache.get(key)) is None:
+            if ACCESS_KEY_ID.match(username):
+                verified = await self._verify_access_key(username, password)
+                self._cache.put(key, verified)
+                return verified.principal
             pending = self._in_flight.get(key)
             if pending is None:
-                self._throttle.check(*throttle_keys)
-                try:
-                    principal = await self._verify(key, username, password)
-                except AuthenticationRequired:
-                    await anyio.sleep(self._throttle.failed(*throttle_keys))
-                    raise
-                self._throttle.succeeded(throttle_keys[0])
-                return principal
+                self._throttle.check(*keys)
+                return await self._verify_password_once(key, username, password)
             await pending.wait()  # then look again: cached on success, or verify ourselves
         return cached
 
-    async def _registry_login(self, password: str, throttle_keys: tuple[str, ...]) -> Principal:
-        """``AWS`` + a password from ``GetAuthorizationToken``: a signed token, checked
-        without the database; what it may do is decided per request by policy."""
-        assert self._login_tokens is not None
-        self._throttle.check(*throttle_keys[1:])
-        try:
-            return self._login_tokens.verify_login(password, self._clock.now())
-        except AuthenticationRequired:
-            await anyio.sleep(self._throttle.failed(*throttle_keys[1:]))
-            raise
-
-    async def _verify(self, key: bytes, username: str, password: str) -> Principal:
+    async def _verify_password_once(self, key: bytes, username: str, password: str) -> Principal:
+        """Concurrent requests with one password wait for this single verification."""
         done = self._in_flight[key] = anyio.Event()
         try:
-            if ACCESS_KEY_ID.match(username):
-                user = await self._verify_access_key(username, password)
-            else:
-                user = await self._verify_password(username, password)
-            principal = Principal(user.account_id, user.name, "user", user.path, user.user_id, user.id)
-            self._cache.put(key, principal)
-            return principal
+            verified = Verified.password(await self._verify_password(username, password))
+            self._cache.put(key, verified)
+            return verified.principal
         finally:
             del self._in_flight[key]
             done.set()
@@ -181,7 +135,7 @@ class BasicAuthenticator:
             raise AuthenticationRequired("invalid username or password")
         return user
 
-    async def _verify_access_key(self, key_id: str, secret: str) -> User:
+    async def _verify_access_key(self, key_id: str, secret: str) -> Verified:
         found = await self._users.get_access_key(key_id)
         ciphertext, associated = (
             (found.secret_ciphertext, key_id.encode()) if found else (self._decoy, b"decoy")
@@ -195,7 +149,7 @@ class BasicAuthenticator:
         if found is None or not ok or found.status != "Active":
             raise AuthenticationRequired("invalid access key id or secret, or the key is inactive")
         await self._users.record_access_key_use(key_id, self._clock.now())
-        return found.user
+        return Verified.access_key(found)
 
 
 def _decode_basic(credentials: str) -> tuple[str, str]:

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn, TypeVar
@@ -62,6 +62,7 @@ from strongroom.metadata.records import TemporaryCredential as TemporaryCredenti
 from strongroom.metadata.records import User as User
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import is_account_id, validate_name
+from strongroom.policy.context import ContextValue
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.evaluation import Decision, evaluate
 from strongroom.policy.findings import Finding
@@ -79,6 +80,9 @@ MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
 """A role's MaxSessionDuration is 3,600 to 43,200 seconds; a session lasts at least 900."""
 ASSUME_ROLE = "sts:AssumeRole"
+EXTERNAL_ID = "sts:ExternalId"
+"""The condition key AssumeRole's ``ExternalId`` parameter is evaluated as."""
+_EXTERNAL_ID = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
 
 T = TypeVar("T")
 
@@ -154,7 +158,7 @@ def verify_session(credential: TemporaryCredential, token: str | None, now: date
     if now >= credential.expires_at:
         raise ExpiredToken("The security token included in the request is expired")
     role = credential.role
-    session = RoleSession(role.name, role.id, credential.session_name, role.path)
+    session = RoleSession(role.name, role.id, credential.session_name, role.path, credential.expires_at)
     return Principal.assumed_role(role.account_id, role.role_id, session)
 
 
@@ -168,6 +172,7 @@ class IdentityAdmin:
         audit: AuditRecorder,
         actor: str = LOCAL_OPERATOR,
         review: PolicyReview | None = None,
+        source_ip: str | None = None,
     ) -> None:
         self._review = review or PolicyReview()
         self._metadata = metadata
@@ -176,10 +181,11 @@ class IdentityAdmin:
         self._clock = clock
         self._audit = audit
         self._actor = actor
+        self._source_ip = source_ip
 
     async def _record(self, action: str, resource: str, **detail: JsonValue) -> None:
         """Every change is audited, as the operator who made it (DESIGN §10)."""
-        event = AuditEvent(self._clock.now(), self._actor, action, resource, None, "allow", detail)
+        event = AuditEvent(self._clock.now(), self._actor, action, resource, self._source_ip, "allow", detail)
         await self._audit.record(event)
 
     async def create_account(self, account_id: str) -> str:
@@ -410,15 +416,21 @@ class IdentityAdmin:
         return await self._iam.list_attached_policies("role", (await self.role(account_id, role_name)).id)
 
     async def assume_role(
-        self, caller: Principal, role_arn: str, session_name: str, duration: int
-    ) -> Session:
+        self, caller: Principal, role_arn: str, session_name: str, duration: int,
+        context: Mapping[str, ContextValue] | None = None,
+    ) -> Session:  # fmt: skip
         """Temporary credentials for ``role_arn``, if its trust policy (and, across accounts,
         the caller's identity policy) allows the caller ``sts:AssumeRole``.
 
         An unknown role is refused like an untrusted one (AccessDenied, as STS does), so
         that role names cannot be probed. The session token is returned once; only its
-        SHA-256 is stored, and :func:`verify_session` checks it and the expiry."""
+        SHA-256 is stored, and :func:`verify_session` checks it and the expiry.
+        ``context`` holds the request's condition keys (``aws:SourceIp``, ``sts:ExternalId``…)
+        that the trust policy's conditions are evaluated against."""
         _check(_SESSION_NAME, session_name, "role session name")
+        external_id = (context or {}).get(EXTERNAL_ID)
+        if isinstance(external_id, str):
+            _check(_EXTERNAL_ID, external_id, "ExternalId")
         match = _ROLE_ARN.match(role_arn)
         if match is None:
             raise InvalidRequest(f"invalid role ARN: {role_arn[:200]!r}")
@@ -426,7 +438,7 @@ class IdentityAdmin:
         if caller.is_anonymous or found is None or found.arn != role_arn:
             await self._deny(caller, role_arn, "no such role")
         role = found
-        await self._authorize_assume(caller, role)
+        await self._authorize_assume(caller, role, context or {})
         if not MIN_SESSION_SECONDS <= duration <= role.max_session_seconds:
             raise InvalidRequest(
                 f"The requested DurationSeconds exceeds the MaxSessionDuration set for this role "
@@ -446,22 +458,26 @@ class IdentityAdmin:
         )
         return Session(role, principal, key_id, secret, token, credential.expires_at)
 
-    async def assume_verdict(self, caller: Principal, role: Role) -> Decision:
+    async def assume_verdict(
+        self, caller: Principal, role: Role, context: Mapping[str, ContextValue] | None = None
+    ) -> Decision:
         """Whether ``caller`` may assume ``role``, and which statements decided: what
         AssumeRole enforces and what simulations show. The trust policy is the role's
         resource policy, judged with AWS's rules (naming the caller's account only
         delegates to the caller's identity policies; across accounts both sides must
         allow), except that it must allow in every case ("role trust policies … must
-        explicitly allow access"). Raises the policy error if a stored policy no longer
-        parses."""
+        explicitly allow access"). ``context`` holds the request's condition keys
+        (``sts:ExternalId``…). Raises the policy error if a stored policy no longer parses."""
         trust = bound_policy(role.trust_policy, loads(role.trust_principals))
         identity = await identity_policies(self._iam, caller)
-        request = Request(caller_of(caller), ASSUME_ROLE, role.arn, role.account_id)
+        request = Request(caller_of(caller), ASSUME_ROLE, role.arn, role.account_id, context or {})
         return evaluate(request, identity, trust, resource_must_allow=True)
 
-    async def _authorize_assume(self, caller: Principal, role: Role) -> None:
+    async def _authorize_assume(
+        self, caller: Principal, role: Role, context: Mapping[str, ContextValue]
+    ) -> None:
         try:
-            verdict = await self.assume_verdict(caller, role)
+            verdict = await self.assume_verdict(caller, role, context)
         except StrongroomError as error:  # a stored policy that no longer parses fails closed
             await self._deny(caller, role.arn, f"a stored policy is invalid: {error.message}")
         if not verdict.allowed:
@@ -470,7 +486,9 @@ class IdentityAdmin:
     async def _deny(self, caller: Principal, role_arn: str, reason: str) -> NoReturn:
         """Audit the refusal, then raise the one error IAM gives for all of them."""
         now = self._clock.now()
-        event = AuditEvent(now, self._actor, ASSUME_ROLE, role_arn, None, "deny", {"reason": reason})
+        event = AuditEvent(
+            now, self._actor, ASSUME_ROLE, role_arn, self._source_ip, "deny", {"reason": reason}
+        )
         await self._audit.record(event)
         raise AccessDenied(
             f"User: {caller.arn} is not authorized to perform: {ASSUME_ROLE} on resource: {role_arn}"

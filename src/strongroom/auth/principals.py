@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 
@@ -15,6 +16,9 @@ class RoleSession:
     """The row of the role in the IAM store."""
     session_name: str
     role_path: str = "/"
+    expires_at: datetime | None = None
+    """When the session's credentials expire: nothing derived from them (a registry
+    password, a bearer token) may outlive it."""
 
 
 @dataclass(frozen=True, slots=True)

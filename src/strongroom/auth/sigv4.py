@@ -24,7 +24,9 @@ in the IAM user guide) for services other than S3, and agrees bit for bit with b
 * query: every parameter but ``X-Amz-Signature``, decoded (``+`` as a space), re-encoded
   keeping only RFC 3986 unreserved characters, sorted by key and then value;
 * headers: exactly the signed ones, lower-cased, values trimmed with inner runs of
-  whitespace collapsed, repeated headers joined with ``,``; ``host`` must be signed;
+  whitespace collapsed, repeated headers joined with ``,``; ``host``, the date header and
+  every ``x-amz-*`` header sent must be signed (an unsigned ``X-Amz-Target`` would let a
+  captured signature run another operation);
 * payload: the SHA-256 of the body, which ``x-amz-content-sha256`` must equal if sent
   (``UNSIGNED-PAYLOAD`` is not accepted: every body is authenticated).
 
@@ -165,13 +167,31 @@ def parse_authorization(headers: RequestHeaders, query: str) -> SignedRequestInf
         raise IncompleteSignature(
             f"SignedHeaders must be distinct lower-case header names: {signed_headers!r}"
         )
-    if "host" not in names:
-        raise IncompleteSignature("'Host' must be a 'SignedHeader' in the AWS Authorization.")
+    _require_signed(header_map, names, presigned=expires is not None)
     if not _SIGNATURE.fullmatch(signature.lower()):
         raise IncompleteSignature("Signature must be 64 hexadecimal characters")
     return SignedRequestInfo(
         access_key_id, timestamp, region, service, names, signature.lower(), token, expires
     )
+
+
+def _require_signed(header_map: Mapping[str, list[str]], names: tuple[str, ...], *, presigned: bool) -> None:
+    """Refuse a signature that leaves out ``host``, the date it was made with, or any
+    ``x-amz-*`` header sent (``x-amz-target`` names the operation, so an unsigned one
+    lets a captured signature run another; botocore and the other SDKs sign them all)."""
+    required = ["host", *(name for name in header_map if name.startswith("x-amz-"))]
+    if not presigned and "x-amz-date" not in header_map:
+        required.append("date")  # the timestamp came from it
+    missing = [name for name in dict.fromkeys(required) if name not in names]
+    if missing:
+        raise IncompleteSignature(
+            " ".join(f"'{_display(n)}' must be a 'SignedHeader' in the AWS Authorization." for n in missing)
+        )
+
+
+def _display(name: str) -> str:
+    """``x-amz-target`` as AWS writes it in messages: ``X-Amz-Target``."""
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def verify(

@@ -1,12 +1,19 @@
-"""Slowing, then refusing, repeated failed logins (issue: "abuse").
+"""Slowing, then refusing, repeated failed sign-ins (issue 9 §2.3).
 
-Failures are counted in a sliding window per source address and per credential (user
-name or access key id). Past ``slow_after`` failures each further failure is answered
-late (a growing delay, capped); past ``refuse_after`` the address or credential is
-refused outright for ``lockout`` seconds, before any password hash is computed, so a
-flood of guesses costs the server nothing. Counters live in each process: a
-deployment with N processes allows N times the budget, which still defeats online
-guessing of 238-bit secrets and argon2-hashed passwords.
+Failures are counted in a sliding window per source address and per source address
+and credential (user name or access key id) together — never per credential alone, so
+that someone guessing a known key id or user name from elsewhere cannot lock its owner
+out. Past ``slow_after`` failures each further failure is answered late (a growing
+delay, capped); past ``refuse_after`` the address (or the address and credential) is
+locked for ``lockout`` seconds. A lock refuses only what would cost the server a
+password hash, and wrong credentials: the authenticator still lets through a credential
+it can check cheaply (an access key, a registry password, a password verified
+recently and remembered by an HMAC of it), so a correct credential is never refused
+because someone else, even behind the same address, guessed wrong.
+
+Counters live in each process: a deployment with N processes allows N times the
+budget, which still defeats online guessing of 238-bit secrets and argon2-hashed
+passwords.
 """
 
 from __future__ import annotations
@@ -32,6 +39,14 @@ class ThrottlePolicy:
 class _Record:
     failures: deque[float] = field(default_factory=deque)
     locked_until: float = 0.0
+
+
+def attempt_keys(source: str | None, credential: str) -> tuple[str, ...]:
+    """What a sign-in attempt's failures count against: its address, and its address
+    with the credential it named (the last one; a success forgives it)."""
+    if source is None:
+        return (f"attempt:\0{credential}",)
+    return (f"address:{source}", f"attempt:{source}\0{credential}")
 
 
 class LoginThrottle:

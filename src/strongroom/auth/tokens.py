@@ -18,7 +18,7 @@ import secrets
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ class TokenIssuer:
             "sub": principal.arn,
             "iat": int(now.timestamp()),
             "nbf": int(now.timestamp()) - 5,
-            "exp": int((now + self.ttl).timestamp()),
+            "exp": int(_until(principal, now + self.ttl).timestamp()),
             "jti": secrets.token_hex(12),
             "access": [
                 {"type": "repository", "name": path, "actions": _verbs(actions)}
@@ -158,8 +158,9 @@ class TokenIssuer:
     def issue_login(self, principal: Principal, now: datetime) -> tuple[str, datetime]:
         """A registry password for ``AWS`` + password Basic sign-in (``GetAuthorizationToken``),
         valid :data:`LOGIN_TTL`. It names the principal only: every request it signs is
-        authorized by the principal's policies at that time. It contains no ``:``."""
-        expires = now + LOGIN_TTL
+        authorized by the principal's policies at that time. It contains no ``:``.
+        A role session's password expires with the session."""
+        expires = _until(principal, now + LOGIN_TTL)
         claims = {
             "iss": _ISSUER,
             "aud": self._login_audience,
@@ -229,6 +230,14 @@ class TokenIssuer:
         return claims
 
 
+def _until(principal: Principal, expires: datetime) -> datetime:
+    """``expires``, or sooner if the principal is a role session that ends sooner."""
+    session = principal.session
+    if session is not None and session.expires_at is not None:
+        return min(expires, session.expires_at)
+    return expires
+
+
 def _principal_claims(principal: Principal) -> dict[str, Any] | None:
     if principal.is_anonymous:
         return None
@@ -242,6 +251,8 @@ def _principal_claims(principal: Principal) -> dict[str, Any] | None:
     if principal.session is not None:
         session = principal.session
         claims["session"] = {"name": session.session_name, "role": session.role_name}
+        if session.expires_at is not None:
+            claims["session"]["exp"] = int(session.expires_at.timestamp())
     return claims
 
 
@@ -250,10 +261,25 @@ def _principal_from(claims: Any) -> Principal:
         return ANONYMOUS
     session = claims.get("session")
     if isinstance(session, dict):
-        role_session = RoleSession(session["role"], claims["pk"], session["name"], claims["path"])
+        ends = session.get("exp")
+        expires_at = datetime.fromtimestamp(ends, UTC) if isinstance(ends, int) else None
+        role_session = RoleSession(session["role"], claims["pk"], session["name"], claims["path"], expires_at)
         role_id = str(claims["id"]).split(":", 1)[0]
         return Principal.assumed_role(claims["account"], role_id, role_session)
     return Principal(claims["account"], claims["name"], "user", claims["path"], claims["id"], claims["pk"])
+
+
+def granted_scope(grant: Grant) -> str:
+    """What ``grant`` allows in the scope grammar it was asked in, space-separated (the
+    ``scope`` of an OAuth2 token response, RFC 6749 §5.1): only verbs granted in full."""
+    scopes = [
+        f"repository:{path}:{','.join(verbs)}"
+        for path, actions in sorted(grant.actions.items())
+        if path != CATALOG and (verbs := _verbs(actions))
+    ]
+    if CATALOG in grant.actions:
+        scopes.append(f"{CATALOG}:*")
+    return " ".join(scopes)
 
 
 def _verbs(actions: frozenset[str]) -> list[str]:

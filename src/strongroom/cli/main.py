@@ -141,7 +141,7 @@ def reset_password(
 
     if not anyio.run(work):
         raise click.ClickException(f"no user {username!r} in the default account")
-    click.echo(f"Password of {username!r} replaced (running servers accept it within 30 s).")
+    click.echo(f"Password of {username!r} replaced (running servers refuse the old one within a second).")
     if not password_stdin:
         _hand_over(settings, INITIAL_PASSWORD_FILE, "new password", password)
 

@@ -8,11 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from strongroom.auth.authenticator import BasicAuthenticator, CredentialCache
+from strongroom.auth.authenticator import BasicAuthenticator
+from strongroom.auth.credential_cache import CredentialCache
 from strongroom.auth.passwords import Passwords
 from strongroom.auth.secretbox import SecretBox
+from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.clock import SystemClock
-from strongroom.errors import AuthenticationRequired
+from strongroom.errors import AuthenticationRequired, TooManyRequests
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.iam import SqlIamStore
@@ -20,6 +22,14 @@ from strongroom.metadata.sql import SqlMetadataStore
 
 pytestmark = pytest.mark.anyio
 ACCOUNT = "123456789012"
+
+
+class SteppedMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class CountingPasswords(Passwords):
@@ -47,15 +57,23 @@ def basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
 
 
-async def make(store: SqlMetadataStore, ttl: float = 30) -> tuple[BasicAuthenticator, CountingPasswords]:
+async def make(
+    store: SqlMetadataStore,
+    recheck: float = 1,
+    monotonic: SteppedMonotonic | None = None,
+    throttle: LoginThrottle | None = None,
+) -> tuple[BasicAuthenticator, CountingPasswords]:
     passwords = CountingPasswords()
     now = datetime.now(UTC)
     await store.create_default_account(ACCOUNT, now)
     iam = SqlIamStore(store.database)
-    await iam.create_user(ACCOUNT, "ci", user_id="AIDATEST", now=now, password_hash=passwords.hash("right"))
+    if await iam.get_user(ACCOUNT, "ci") is None:
+        await iam.create_user(
+            ACCOUNT, "ci", user_id="AIDATEST", now=now, password_hash=passwords.hash("right")
+        )
     box = SecretBox.from_keys(b"k" * 32)
-    authenticator = BasicAuthenticator(iam, passwords, box, SystemClock(), CredentialCache(ttl), ACCOUNT)
-    return authenticator, passwords
+    cache = CredentialCache(iam, SystemClock(), recheck=recheck, now=monotonic or SteppedMonotonic())
+    return BasicAuthenticator(iam, passwords, box, SystemClock(), cache, ACCOUNT, throttle), passwords
 
 
 async def test_concurrent_requests_share_one_verification(store: SqlMetadataStore) -> None:
@@ -85,17 +103,20 @@ async def test_wrong_and_unknown_credentials_are_refused_every_time(store: SqlMe
     assert (await authenticator.authenticate(None)).is_anonymous
 
 
-async def test_cache_expires_and_forgets(store: SqlMetadataStore) -> None:
-    authenticator, passwords = await make(store, ttl=0)
-    await authenticator.authenticate(basic("ci", "right"))
-    await authenticator.authenticate(basic("ci", "right"))
+async def test_a_remembered_password_is_rechecked_without_hashing(store: SqlMetadataStore) -> None:
+    clock = SteppedMonotonic()
+    authenticator, passwords = await make(store, recheck=1, monotonic=clock)
+    for _ in range(3):
+        clock.now += 5  # each use after the recheck interval re-reads the row, no hash
+        await authenticator.authenticate(basic("ci", "right"))
+    assert passwords.verifications == 1
+    iam = SqlIamStore(store.database)
+    assert await iam.set_password(ACCOUNT, "ci", passwords.hash("changed"))
+    await authenticator.authenticate(basic("ci", "right"))  # within the interval: trusted
+    clock.now += 1
+    with pytest.raises(AuthenticationRequired):
+        await authenticator.authenticate(basic("ci", "right"))  # re-read: the hash changed
     assert passwords.verifications == 2
-    cache = CredentialCache(ttl=60)
-    key = cache.key("basic", "ci", "right")
-    principal = await authenticator.authenticate(basic("ci", "right"))
-    cache.put(key, principal)
-    cache.forget(principal)
-    assert cache.get(key) is None
 
 
 async def test_access_keys_authenticate_across_accounts(store: SqlMetadataStore) -> None:
@@ -117,14 +138,58 @@ async def test_access_keys_authenticate_across_accounts(store: SqlMetadataStore)
     for wrong in (basic(key_id, "nope"), basic("AKIAZZZZZZZZZZZZZZZZ", secret)):
         with pytest.raises(AuthenticationRequired):
             await authenticator.authenticate(wrong)
+    clock = SteppedMonotonic()
+    fresh, _ = await make(store, monotonic=clock)
+    await fresh.authenticate(basic(key_id, secret))
     await iam.set_access_key_status(user, key_id, "Inactive")
-    fresh, _ = await make_again(store)
+    await fresh.authenticate(basic(key_id, secret))  # trusted for the recheck interval
+    clock.now += 1
     with pytest.raises(AuthenticationRequired, match="inactive"):
         await fresh.authenticate(basic(key_id, secret))
 
 
-async def make_again(store: SqlMetadataStore) -> tuple[BasicAuthenticator, CountingPasswords]:
-    passwords = CountingPasswords()
-    box = SecretBox.from_keys(b"k" * 32)
+async def test_a_locked_address_gets_no_password_hash_but_cheap_right_credentials_pass(
+    store: SqlMetadataStore,
+) -> None:
+    throttle = LoginThrottle(ThrottlePolicy(slow_after=10, refuse_after=2, lockout=60))
+    authenticator, passwords = await make(store, throttle=throttle)
+    await authenticator.authenticate(basic("ci", "right"), "10.0.0.9")  # remembered
+    for _ in range(2):
+        with pytest.raises(AuthenticationRequired):
+            await authenticator.authenticate(basic("ci", "guess"), "10.0.0.1")
+    hashed = passwords.verifications
+    for _ in range(5):
+        with pytest.raises(TooManyRequests):
+            await authenticator.authenticate(basic("ci", "guess"), "10.0.0.1")
+    assert passwords.verifications == hashed  # refused before any hash
+    assert (await authenticator.authenticate(basic("ci", "right"), "10.0.0.1")).name == "ci"
+    assert (await authenticator.authenticate(basic("ci", "right"), "10.0.0.2")).name == "ci"
+
+
+async def test_requests_arriving_during_a_recheck_wait_for_its_answer(store: SqlMetadataStore) -> None:
+    clock = SteppedMonotonic()
+    authenticator, _ = await make(store, monotonic=clock)
     iam = SqlIamStore(store.database)
-    return BasicAuthenticator(iam, passwords, box, SystemClock(), CredentialCache(30), ACCOUNT), passwords
+    user = await iam.get_user(ACCOUNT, "ci")
+    assert user is not None
+    box = SecretBox.from_keys(b"k" * 32)
+    key_id, secret = "AKIAQRSTUVWXYZ234567", "concurrent-secret"
+    await iam.create_access_key(
+        user, key_id, box.encrypt(secret.encode(), key_id.encode()), datetime.now(UTC)
+    )
+    await authenticator.authenticate(basic(key_id, secret))
+    await iam.set_access_key_status(user, key_id, "Inactive")
+    clock.now += 1
+    outcomes: list[str] = []
+
+    async def one() -> None:
+        try:
+            await authenticator.authenticate(basic(key_id, secret))
+            outcomes.append("accepted")
+        except AuthenticationRequired:
+            outcomes.append("refused")
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(16):
+            tasks.start_soon(one)
+    assert outcomes == ["refused"] * 16

@@ -279,11 +279,16 @@ def test_other_access_key_id_is_checked_with_that_keys_secret() -> None:
 
 
 def test_declared_payload_hash_must_match_the_body() -> None:
-    wire = ecr_call()
-    wire.with_header("x-amz-content-sha256", hashlib.sha256(wire.body).hexdigest()).verify()
+    body = b'{"repositoryName": "x1"}'
+
+    def declaring(payload_hash: str) -> Wire:
+        headers = {"X-Amz-Target": ECR_TARGET, "X-Amz-Content-Sha256": payload_hash}
+        return signed("POST", "/", body=body, headers=headers)
+
+    declaring(hashlib.sha256(body).hexdigest()).verify()
     for declared in ("UNSIGNED-PAYLOAD", hashlib.sha256(b"other").hexdigest()):
         with pytest.raises(SignatureDoesNotMatch, match="x-amz-content-sha256"):
-            wire.with_header("x-amz-content-sha256", declared).verify()
+            declaring(declared).verify()
 
 
 @pytest.mark.parametrize("offset", [timedelta(minutes=5, seconds=1), -timedelta(minutes=5, seconds=1)])
@@ -322,7 +327,9 @@ def test_no_credentials_is_missing_authentication_token() -> None:
 
 
 def authorization(
-    credential: str = "A/20261121/r/s/aws4_request", signed_headers: str = "host", signature: str = "0" * 64
+    credential: str = "A/20261121/r/s/aws4_request",
+    signed_headers: str = "host;x-amz-date",
+    signature: str = "0" * 64,
 ) -> str:
     return f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders={signed_headers}, Signature={signature}"
 
@@ -405,3 +412,34 @@ def test_errors_carry_aws_codes_and_are_authentication_failures() -> None:
         assert issubclass(error, AuthenticationRequired)
     assert issubclass(SignatureDoesNotMatch, InvalidSignatureException)
     assert issubclass(RequestExpired, InvalidSignatureException)
+
+
+@pytest.mark.parametrize(
+    ("signed_headers", "sent", "missing"),
+    [
+        ("host;x-amz-date", {"x-amz-target": ECR_TARGET}, "'X-Amz-Target'"),
+        ("host;x-amz-date;x-amz-target", {"x-amz-security-token": "T"}, "'X-Amz-Security-Token'"),
+        ("host;x-amz-date", {"x-amz-content-sha256": "0" * 64}, "'X-Amz-Content-Sha256'"),
+        ("host", {}, "'X-Amz-Date'"),
+    ],
+)
+def test_every_x_amz_header_sent_must_be_signed(
+    signed_headers: str, sent: dict[str, str], missing: str
+) -> None:
+    headers = {"host": "h", "x-amz-date": "20261121T142841Z", **sent}
+    headers["authorization"] = authorization(signed_headers=signed_headers)
+    with pytest.raises(IncompleteSignature, match=missing):
+        parse_authorization(headers, "")
+
+
+def test_the_date_header_must_be_signed_when_it_dates_the_signature() -> None:
+    headers = {"host": "h", "date": "Sat, 21 Nov 2026 14:28:41 GMT", "authorization": authorization()}
+    with pytest.raises(IncompleteSignature, match="'Date' must be a 'SignedHeader'"):
+        parse_authorization(headers, "")
+    headers["authorization"] = authorization(signed_headers="date;host")
+    assert parse_authorization(headers, "").signed_headers == ("date", "host")
+
+
+def test_x_amzn_headers_are_not_x_amz_headers() -> None:
+    """botocore leaves ``X-Amzn-Trace-Id`` unsigned; it names no operation."""
+    ecr_call().with_header("x-amzn-trace-id", "Root=1-5759e988-bd862e3fe1be46a994272793").verify()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
+from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy, attempt_keys
 from strongroom.errors import TooManyRequests
 
 
@@ -50,3 +50,15 @@ def test_capacity_is_bounded() -> None:
     for n in range(100):
         throttle.failed(f"address:{n}")
     assert len(throttle._records) == 10
+
+
+def test_failures_count_against_the_address_and_the_attempt_never_the_credential_alone() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(ThrottlePolicy(slow_after=1, refuse_after=2, window=60, lockout=100), clock)
+    guessing = attempt_keys("10.0.0.1", "AKIAVICTIM0000000001")
+    for _ in range(2):
+        throttle.failed(*guessing)
+    with pytest.raises(TooManyRequests):
+        throttle.check(*guessing)
+    throttle.check(*attempt_keys("10.0.0.2", "AKIAVICTIM0000000001"))  # the owner, elsewhere
+    assert all("10.0.0.1" in key for key in guessing)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -38,6 +38,8 @@ class Call:
     """The server's authorizer, which simulations ask (never to authorize the call)."""
     policies: PolicySource
     """Where the authorizer reads policies: simulations show their texts."""
+    context: Mapping[str, str | list[str]] = field(default_factory=dict)
+    """The request's condition keys (``aws:SourceIp``…), for policies evaluated in use cases."""
 
     @property
     def account(self) -> str:

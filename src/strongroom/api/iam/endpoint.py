@@ -24,7 +24,7 @@ from strongroom.api.iam.protocol import (
     render_error,
     render_result,
 )
-from strongroom.api.requests import audit, authorize, read_body
+from strongroom.api.requests import audit, authorize, read_body, request_context
 from strongroom.api.signing import authenticate_signed
 from strongroom.auth.management import IdentityAdmin
 from strongroom.auth.principals import ANONYMOUS, Principal
@@ -59,7 +59,14 @@ async def query_api(request: Request) -> Response:
                         access_key_id=info.access_key_id)  # fmt: skip
             raise
         operation = _operation(service, action)
-        call = Call(params, principal, _admin(services, principal), services.authorizer, services.iam)
+        call = Call(
+            params,
+            principal,
+            _admin(request, services, principal),
+            services.authorizer,
+            services.iam,
+            request_context(request),
+        )
         await _authorize(request, operation, call)
         result = await operation.handler(call)
         return Response(render_result(service, action, result, request_id), 200, media_type=CONTENT_TYPE)
@@ -89,10 +96,13 @@ async def _authorize(request: Request, operation: Operation, call: Call) -> None
         )
 
 
-def _admin(services: Services, principal: Principal) -> IdentityAdmin:
+def _admin(request: Request, services: Services, principal: Principal) -> IdentityAdmin:
+    """The use cases acting as the caller, who is audited with the address it called from."""
+    source = request.client.host if request.client else None
     return IdentityAdmin(
-        services.metadata, services.iam, services.secrets, services.clock, services.audit, actor=principal.arn
-    )
+        services.metadata, services.iam, services.secrets, services.clock, services.audit,
+        actor=principal.arn, source_ip=source,
+    )  # fmt: skip
 
 
 def _error(service: str, code: str, status: int, message: str, request_id: str) -> Response:

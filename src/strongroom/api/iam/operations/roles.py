@@ -18,7 +18,7 @@ from strongroom.api.iam.call import (
     table,
 )
 from strongroom.api.iam.protocol import Result, XmlValue
-from strongroom.auth.management import MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, Role
+from strongroom.auth.management import EXTERNAL_ID, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, Role
 
 
 def _role(role: Role) -> dict[str, XmlValue]:
@@ -104,9 +104,12 @@ async def list_instance_profiles_for_role(call: Call) -> Result:
 
 async def assume_role(call: Call) -> Result:
     params = call.params
+    context = dict(call.context)
+    if (external_id := params.optional("ExternalId")) is not None:
+        context[EXTERNAL_ID] = external_id
     session = await call.admin.assume_role(
         call.principal, params.required("RoleArn"), params.required("RoleSessionName"),
-        params.integer("DurationSeconds", MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, 3600),
+        params.integer("DurationSeconds", MIN_SESSION_SECONDS, MAX_SESSION_SECONDS, 3600), context,
     )  # fmt: skip
     return {
         "Credentials": {
