@@ -264,6 +264,25 @@ def test_iam_and_sts_never_fail_on_hostile_requests(target: Target, service: str
     run()
 
 
+def _basic(text: bytes) -> str:
+    return "Basic " + base64.b64encode(text).decode()
+
+
+HOSTILE_AUTHORIZATIONS = [
+    _basic(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()),
+    _basic(b"nobody:wrong"),
+    _basic(b"no-colon"),
+    _basic(b"\xff\xfe:\x00"),
+    _basic(f"AWS:{HUGE}".encode()),
+    _basic(b"AWS:" + base64.b64encode(b"{" * 3000)),
+    "Basic !!!",
+    "Bearer " + "a" * 300,
+    "Bearer a.b.c",
+    "Bearer " + base64.urlsafe_b64encode(b"[" * 50_000).decode() + ".e30.c2ln",
+]
+"""For /v2/ and /token: credentials that are wrong, malformed, or hostile once decoded."""
+
+
 # --- OCI ------------------------------------------------------------------------------------------------
 
 
@@ -275,6 +294,8 @@ class OciRequest:
     params: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    authorization: str | None
+    """None: the administrator's password; else this header as is."""
 
 
 def _path_part(values: list[str]) -> st.SearchStrategy[str]:
@@ -342,7 +363,8 @@ def oci_requests(draw: st.DrawFn, world: World) -> OciRequest:
     else:
         method, path = "GET", "/v2/_catalog"
         params = draw(st.fixed_dictionaries({}, optional={"n": numbers, "last": safe_text}))
-    return OciRequest(kind, method, path, params, headers, body)
+    authorization = draw(st.sampled_from([None] * 6 + ["", *HOSTILE_AUTHORIZATIONS]))
+    return OciRequest(kind, method, path, params, headers, body, authorization)
 
 
 def test_oci_never_fails_on_hostile_requests(target: Target) -> None:
@@ -358,24 +380,20 @@ def test_oci_never_fails_on_hostile_requests(target: Target) -> None:
                 path = started.headers["location"]
                 target.new_log()
             before = target.snapshot()
+            headers = dict(request.headers)
+            if request.authorization is not None:
+                client.auth = None
+                headers["Authorization"] = request.authorization
             response = client.request(
-                request.method,
-                path,
-                params=request.params,
-                headers=as_bytes(request.headers),
-                content=request.body,
+                request.method, path, params=request.params, headers=as_bytes(headers), content=request.body
             )
-        what = f"{request.method} {path} {request.params} {request.headers} {request.body[:300]!r}"
+        what = f"{request.method} {path} {request.params} {headers} {request.body[:300]!r}"
         check(target, "oci", response, before, what)
 
     run()
 
 
 # --- /token ---------------------------------------------------------------------------------------------
-
-
-def _basic(text: bytes) -> str:
-    return "Basic " + base64.b64encode(text).decode()
 
 
 @st.composite
@@ -387,19 +405,7 @@ def token_requests(draw: st.DrawFn, world: World) -> tuple[str, dict[str, Any], 
         st.sampled_from(["registry:catalog:*", "repository", ":::", "repository:a:b:c:d", HUGE]),
         safe_text,
     )
-    authorizations = st.sampled_from(
-        [
-            "",
-            _basic(f"{ADMIN_USER}:{ADMIN_PASSWORD}".encode()),
-            _basic(b"nobody:wrong"),
-            _basic(b"no-colon"),
-            _basic(b"\xff\xfe:\x00"),
-            _basic(f"AWS:{HUGE}".encode()),
-            "Basic !!!",
-            "Bearer " + "a" * 300,
-            "Bearer a.b.c",
-        ]
-    )
+    authorizations = st.sampled_from(["", *HOSTILE_AUTHORIZATIONS])
     method = draw(st.sampled_from(["GET", "POST"]))
     authorization = draw(authorizations)
     headers = {"Authorization": authorization} if authorization else {}
