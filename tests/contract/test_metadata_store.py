@@ -69,15 +69,15 @@ async def test_repositories(store: SqlMetadataStore) -> None:
 async def test_manifest_requires_linked_blobs_and_children(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     with pytest.raises(ManifestBlobUnknown) as missing:
-        await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW)
+        await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), ["v1"], NOW)
     assert missing.value.missing == (D1, D2)
     await store.link_blob(repository, D1, 10, NOW)
     await store.link_blob(repository, D2, 20, NOW)
-    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2, D1)), "v1", NOW) is True
-    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW) is False
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2, D1)), ["v1"], NOW) is True
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), ["v1"], NOW) is False
     with pytest.raises(ManifestBlobUnknown):
-        await store.put_manifest(repository, manifest(M2, children=(M2 + "0",)), None, NOW)
-    assert await store.put_manifest(repository, manifest(M2, children=(M1,)), "index", NOW) is True
+        await store.put_manifest(repository, manifest(M2, children=(M2 + "0",)), [], NOW)
+    assert await store.put_manifest(repository, manifest(M2, children=(M1,)), ["index"], NOW) is True
     found = await store.lookup_manifest(ACCOUNT, "team/model", tag="v1")
     assert found.repository_exists and found.manifest is not None
     assert found.manifest.digest == M1
@@ -88,9 +88,9 @@ async def test_manifest_requires_linked_blobs_and_children(store: SqlMetadataSto
 
 async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1), "latest", NOW)
-    await store.put_manifest(repository, manifest(M1), "v1", NOW)
-    await store.put_manifest(repository, manifest(M2), "latest", NOW)
+    await store.put_manifest(repository, manifest(M1), ["latest"], NOW)
+    await store.put_manifest(repository, manifest(M1), ["v1"], NOW)
+    await store.put_manifest(repository, manifest(M2), ["latest"], NOW)
     latest = await store.lookup_manifest(ACCOUNT, "team/model", tag="latest")
     assert latest.manifest is not None and latest.manifest.digest == M2
     assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["latest", "v1"]
@@ -103,9 +103,9 @@ async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataSto
 
 async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1), None, NOW)
+    await store.put_manifest(repository, manifest(M1), [], NOW)
     for tag in ["b", "latest", "v1", "C", "_x", "a", "1.0"]:
-        await store.put_manifest(repository, manifest(M1), tag, NOW)
+        await store.put_manifest(repository, manifest(M1), [tag], NOW)
     assert await store.list_tags(ACCOUNT, "team/model", None, 100) == [
         "1.0",
         "C",
@@ -121,9 +121,9 @@ async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
 
 async def test_referrers(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1, subject=D1, artifact_type="t/sig"), None, NOW)
+    await store.put_manifest(repository, manifest(M1, subject=D1, artifact_type="t/sig"), [], NOW)
     await store.put_manifest(
-        repository, manifest(M2, subject=D1, artifact_type="t/sbom", annotations='{"a":"b"}'), None, NOW
+        repository, manifest(M2, subject=D1, artifact_type="t/sbom", annotations='{"a":"b"}'), [], NOW
     )
     everything = await store.list_referrers(repository, D1, None)
     assert [r.digest for r in everything] == [M1, M2]
@@ -150,7 +150,7 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
 async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     digests = [f"sha256:{i:064x}" for i in range(16)]
-    await asyncio.gather(*(store.put_manifest(repository, manifest(d), "race", NOW) for d in digests))
+    await asyncio.gather(*(store.put_manifest(repository, manifest(d), ["race"], NOW) for d in digests))
     winner = await store.lookup_manifest(ACCOUNT, "team/model", tag="race")
     assert winner.manifest is not None and winner.manifest.digest in digests
     assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["race"]

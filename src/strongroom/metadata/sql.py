@@ -4,6 +4,7 @@ accounts, repositories, blob links, uploads, manifests, tags, and users."""
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -148,6 +149,27 @@ class SqlMetadataStore:
 
         return await self._db.run(work)
 
+    async def repositories_linking(
+        self, digest: str, first_account_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        query = (
+            sa.select(repositories.c.account_id, repositories.c.name)
+            .join(repository_blobs, repositories.c.id == repository_blobs.c.repository_id)
+            .where(repository_blobs.c.digest == digest)
+            .order_by(
+                sa.case((repositories.c.account_id == first_account_id, 0), else_=1),
+                repositories.c.account_id,
+                repositories.c.name,
+            )
+            .limit(limit)
+        )
+
+        def work() -> list[tuple[str, str]]:
+            with self._db.reading() as conn:
+                return [(account_id, name) for account_id, name in conn.execute(query)]
+
+        return await self._db.run(work)
+
     async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
             with self._db.writing() as conn:
@@ -246,29 +268,26 @@ class SqlMetadataStore:
         self,
         repository_id: int,
         manifest: NewManifest,
-        tag: str | None,
+        tag_names: Sequence[str],
         now: datetime,
         *,
-        immutable_tag: bool = False,
+        immutable_tags: Collection[str] = (),
     ) -> bool:
+        assert not isinstance(tag_names, str), "tag_names is a sequence of tags, not one tag"
+
         def work() -> bool:
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                conn.execute(
-                    sa.select(repositories.c.id)
+                repository_name = conn.scalar(
+                    sa.select(repositories.c.name)
                     .where(repositories.c.id == repository_id)
                     .with_for_update(read=True, key_share=True)
                 )
                 _require_references(conn, repository_id, manifest)
-                if tag is not None and immutable_tag:
-                    current = conn.scalar(
-                        sa.select(tags.c.manifest_digest).where(
-                            tags.c.repository_id == repository_id, tags.c.name == tag
-                        )
-                    )
-                    if current is not None and current != manifest.digest:
-                        raise TagImmutable(tag)
+                _keep_immutable_tags(
+                    conn, repository_id, str(repository_name), manifest.digest, immutable_tags
+                )
                 created = (
                     conn.execute(
                         self._db.insert(manifests)
@@ -302,7 +321,7 @@ class SqlMetadataStore:
                             .on_conflict_do_nothing(),
                             references,
                         )
-                if tag is not None:
+                for tag in dict.fromkeys(tag_names):
                     statement = self._db.insert(tags).values(
                         repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
                     )
@@ -454,6 +473,26 @@ def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository |
         )
     ).first()
     return None if row is None else repository_from_row(row)
+
+
+def _keep_immutable_tags(
+    conn: sa.Connection, repository_id: int, repository_name: str, digest: str, immutable: Collection[str]
+) -> None:
+    """Raise ``TagImmutable`` for the first of ``immutable`` that points elsewhere."""
+    if not immutable:
+        return
+    moved = conn.scalar(
+        sa.select(tags.c.name)
+        .where(
+            tags.c.repository_id == repository_id,
+            tags.c.name.in_(sorted(immutable)),
+            tags.c.manifest_digest != digest,
+        )
+        .order_by(tags.c.name)
+        .limit(1)
+    )
+    if moved is not None:
+        raise TagImmutable(moved, repository_name)
 
 
 def _require_references(conn: sa.Connection, repository_id: int, manifest: NewManifest) -> None:

@@ -34,6 +34,13 @@ MountingAllowed = Callable[[str], Awaitable[bool]]
 """Whether an account lets pushes mount blobs from other repositories."""
 
 
+MayRead = Callable[[RepositoryRef], Awaitable[bool]]
+"""Whether the caller may pull blobs from a repository (asked of the authorizer)."""
+
+MOUNT_CANDIDATES = 20
+"""Repositories a mount without ``from`` asks the authorizer about, at most."""
+
+
 async def _mounting_always_allowed(account_id: str) -> bool:
     return True
 
@@ -173,6 +180,23 @@ class Uploads:
         repository = await self._context.repository_for_push(ref)
         await metadata.link_blob(repository.id, str(digest), size, now)
         return size
+
+    async def mount_readable(self, ref: RepositoryRef, digest: Digest, may_read: MayRead) -> int | None:
+        """A mount without ``from``: link the blob from the first repository holding it
+        that the caller may read (``may_read`` is the caller's authorizer, asked per
+        candidate), trying at most :data:`MOUNT_CANDIDATES`; None when there is none.
+        Repositories the caller may not read are never used, so the answer tells the
+        caller nothing about them."""
+        if not await self._mounting_allowed(ref.account_id):
+            return None
+        candidates = await self._context.metadata.repositories_linking(
+            str(digest), ref.account_id, MOUNT_CANDIDATES
+        )
+        for account_id, name in candidates:
+            source = RepositoryRef(account_id, name, f"{account_id}/{name}")
+            if (account_id, name) != (ref.account_id, ref.name) and await may_read(source):
+                return await self.mount(ref, digest, source)
+        return None
 
     async def expire(self, idle: timedelta) -> int:
         """Remove uploads idle for longer than ``idle``, and upload data no session owns."""
