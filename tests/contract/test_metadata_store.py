@@ -137,7 +137,9 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     upload = Upload("c" * 32, repository, "sha256", NOW, NOW)
     await store.create_upload(upload)
     assert await store.get_upload(upload.id) == upload
-    await store.touch_upload(upload.id, NOW + timedelta(hours=2))
+    later = NOW + timedelta(hours=2)
+    assert await store.claim_upload(upload.id, "w", None, later, lapsed_before=NOW) is not None
+    assert await store.release_upload(upload.id, "w", 42, later) is True
     assert await store.stale_uploads(NOW + timedelta(hours=1)) == []
     assert await store.stale_uploads(NOW + timedelta(hours=3)) == [upload.id]
     await store.finish_upload(upload.id, D1, 42, NOW)
@@ -145,6 +147,30 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) == 42
     assert await store.unlink_blob(repository, D1) is True
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
+
+
+async def test_an_upload_has_one_writer_at_a_time(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    upload_id = "d" * 32
+    await store.create_upload(Upload(upload_id, repository, "sha256", NOW, NOW))
+    lapsed = NOW - timedelta(seconds=10)
+    assert await store.claim_upload(upload_id, "one", 0, NOW, lapsed_before=lapsed) is True
+    # Held: nobody else, with or without a range; and only the holder renews or releases.
+    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
+    assert await store.claim_upload(upload_id, "two", None, NOW, lapsed_before=lapsed) is False
+    assert await store.renew_upload_claim(upload_id, "two", NOW) is False
+    assert await store.release_upload(upload_id, "two", 99, NOW) is False
+    assert await store.renew_upload_claim(upload_id, "one", NOW) is True
+    assert await store.release_upload(upload_id, "one", 10, NOW) is True
+    # Released at 10 bytes: a chunk must start there.
+    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
+    assert await store.claim_upload(upload_id, "two", 10, NOW, lapsed_before=lapsed) is True
+    # A claim not renewed lapses: a writer that died frees the session.
+    later = NOW + timedelta(seconds=11)
+    assert await store.claim_upload(upload_id, "three", 5, later, lapsed_before=later - timedelta(seconds=10))
+    assert await store.release_upload(upload_id, "two", 20, later) is False
+    upload = await store.get_upload(upload_id)
+    assert upload is not None and (upload.size, upload.writer) == (10, "three")
 
 
 async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) -> None:

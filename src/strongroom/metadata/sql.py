@@ -213,6 +213,8 @@ class SqlMetadataStore:
                         algorithm=upload.algorithm,
                         created_at=upload.created_at,
                         updated_at=upload.updated_at,
+                        size=upload.size,
+                        writer=upload.writer,
                     )
                 )
 
@@ -226,12 +228,47 @@ class SqlMetadataStore:
 
         return await self._db.run(work)
 
-    async def touch_upload(self, upload_id: str, now: datetime) -> None:
-        def work() -> None:
-            with self._db.writing() as conn:
-                conn.execute(uploads.update().where(uploads.c.id == upload_id).values(updated_at=now))
+    async def claim_upload(
+        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    ) -> bool:
+        free: sa.ColumnElement[bool] = uploads.c.writer.is_(None)
+        if start is not None:
+            free = sa.and_(free, uploads.c.size == start)
+        statement = (
+            uploads.update()
+            .where(uploads.c.id == upload_id, sa.or_(free, uploads.c.updated_at < lapsed_before))
+            .values(writer=writer, updated_at=now)
+        )
 
-        await self._db.write(work)
+        def work() -> bool:
+            with self._db.writing() as conn:
+                return conn.execute(statement).rowcount == 1
+
+        return await self._db.write(work)
+
+    async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                released = conn.execute(
+                    uploads.update()
+                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
+                    .values(size=size, writer=None, updated_at=now)
+                )
+                return released.rowcount == 1
+
+        return await self._db.write(work)
+
+    async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                renewed = conn.execute(
+                    uploads.update()
+                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
+                    .values(updated_at=now)
+                )
+                return renewed.rowcount == 1
+
+        return await self._db.write(work)
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:

@@ -63,7 +63,22 @@ class UploadStore(Protocol):
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
-    async def touch_upload(self, upload_id: str, now: datetime) -> None: ...
+    async def claim_upload(
+        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    ) -> bool:
+        """Make ``writer`` the upload's one writer, by compare-and-set: when nobody
+        writes and, with ``start``, the recorded size is ``start``; or when the last
+        claim or release was before ``lapsed_before`` (a writer that died). False when
+        another request holds it or its size differs."""
+        ...
+
+    async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
+        """Record ``size`` and end ``writer``'s claim; False when the claim was lost."""
+        ...
+
+    async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        """Keep a long write's claim from lapsing; False when it was lost."""
+        ...
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         """Link the blob in the upload's repository and forget the upload, atomically."""
