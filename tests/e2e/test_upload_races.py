@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from support.databases import isolated_database_url
 from support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -51,26 +52,35 @@ def race(server: RunningServer, location: str, data: bytes) -> list[int]:
     return statuses
 
 
-def test_the_same_content_range_is_taken_once_across_processes(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", args=["--workers", "2"])
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_same_content_range_is_taken_once_across_processes(tmp_path: Path, database: str) -> None:
+    with isolated_database_url(database, tmp_path) as url:
+        server = start_server(
+            tmp_path / "data", env={"STRONGROOM_DATABASE_URL": url}, args=["--workers", "2"]
+        )
+        try:
+            hammer(server)
+        finally:
+            server.stop()
+
+
+def hammer(server: RunningServer) -> None:
+    """Rounds of racing PATCHes, each on a fresh upload, bounded in count and time."""
     started = time.monotonic()
-    try:
-        with server.client() as client:
-            for round_number in range(ROUNDS):
-                assert time.monotonic() - started < DEADLINE_SECONDS, f"round {round_number} out of time"
-                data = os.urandom(CHUNK)
-                start = client.post("/v2/race/blobs/uploads/")
-                assert start.status_code == 202
-                location = start.headers["Location"]
-                statuses = race(server, location, data)
-                assert len(statuses) == RACERS
-                assert statuses.count(202) == 1, (round_number, sorted(statuses))
-                assert set(statuses) <= {202, 416}, (round_number, sorted(statuses))
-                status = client.get(location)
-                assert status.headers["Range"] == f"0-{CHUNK - 1}", round_number
-                digest = "sha256:" + hashlib.sha256(data).hexdigest()
-                done = client.put(location, params={"digest": digest})
-                assert done.status_code == 201, (round_number, done.text)
-                assert client.get(f"/v2/race/blobs/{digest}").content == data
-    finally:
-        server.stop()
+    with server.client() as client:
+        for round_number in range(ROUNDS):
+            assert time.monotonic() - started < DEADLINE_SECONDS, f"round {round_number} out of time"
+            data = os.urandom(CHUNK)
+            start = client.post("/v2/race/blobs/uploads/")
+            assert start.status_code == 202
+            location = start.headers["Location"]
+            statuses = race(server, location, data)
+            assert len(statuses) == RACERS
+            assert statuses.count(202) == 1, (round_number, sorted(statuses))
+            assert set(statuses) <= {202, 416}, (round_number, sorted(statuses))
+            status = client.get(location)
+            assert status.headers["Range"] == f"0-{CHUNK - 1}", round_number
+            digest = "sha256:" + hashlib.sha256(data).hexdigest()
+            done = client.put(location, params={"digest": digest})
+            assert done.status_code == 201, (round_number, done.text)
+            assert client.get(f"/v2/race/blobs/{digest}").content == data
