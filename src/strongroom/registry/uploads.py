@@ -88,14 +88,13 @@ class _Claim:
     writer: str
     start: int
     """The bytes the upload held when claimed."""
-    size: int = -1
+    size: int = field(init=False)
     """The bytes it holds now; set as the request writes."""
     finished: bool = False
     """The upload became a blob: there is no session left to release."""
 
     def __post_init__(self) -> None:
-        if self.size < 0:
-            self.size = self.start
+        self.size = self.start
 
 
 @dataclass
