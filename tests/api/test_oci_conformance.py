@@ -28,7 +28,7 @@ async def test_reading_what_cannot_be_a_tag_is_manifest_unknown(
 ) -> None:
     # Conformance "Pull: GET/HEAD nonexistent manifest" with `.INVALID_MANIFEST_NAME`.
     await push_image(client, "conf", "v1")
-    for reference in [".INVALID_MANIFEST_NAME", "-dash", "x" * 300, "a%20b"]:
+    for reference in [".INVALID_MANIFEST_NAME", "-dash", "x" * 300, "a%20b", "%00", "t%C3%A4g"]:
         get = await client.get(f"/v2/conf/manifests/{reference}")
         assert (get.status_code, error_code(get)) == (404, "MANIFEST_UNKNOWN"), reference
         head = await client.head(f"/v2/conf/manifests/{reference}")

@@ -19,7 +19,7 @@ from strongroom.metadata.images import Deletion, SqlImageStore
 from strongroom.metadata.records import NewManifest, StoredManifest
 from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import parse_manifest
-from strongroom.oci.names import RepositoryRef, validate_tag
+from strongroom.oci.names import RepositoryRef, is_tag, validate_tag
 from strongroom.registry.context import RegistryContext
 
 logger = logging.getLogger("strongroom.registry")
@@ -49,11 +49,17 @@ class Reference:
     @classmethod
     def lookup(cls, text: str) -> Reference:
         """A reference to read or delete: a string that cannot be a tag names no
-        manifest, so it is looked up and not found (404 ``MANIFEST_UNKNOWN``, as the
-        conformance suite's ``.INVALID_MANIFEST_NAME`` check wants), never ``TAG_INVALID``."""
+        manifest, so it is not found (404 ``MANIFEST_UNKNOWN``, as the conformance
+        suite's ``.INVALID_MANIFEST_NAME`` check wants), never ``TAG_INVALID``."""
         if looks_like_digest(text):
             return cls(None, Digest.parse(text))
         return cls(text[:256], None)
+
+    @property
+    def names_nothing(self) -> bool:
+        """A tag outside the grammar: no manifest can carry it, so it is never looked up
+        (nor sent to the database, which may refuse such text, e.g. PostgreSQL a NUL)."""
+        return self.tag is not None and not is_tag(self.tag)
 
     def __str__(self) -> str:
         return self.tag if self.tag is not None else str(self.digest)
@@ -116,6 +122,9 @@ class Manifests:
     async def get(self, ref: RepositoryRef, reference: Reference, *, pull: bool = False) -> StoredManifest:
         """The manifest; with ``pull`` (a GET, not a HEAD) its pull time is recorded too,
         at most once per :data:`PULL_TIME_RESOLUTION`, for ``sinceImagePulled`` rules."""
+        if reference.names_nothing:
+            await self._context.repository(ref)  # NAME_UNKNOWN first, as for any reference
+            raise ManifestUnknown(str(reference))
         found = await self._context.metadata.lookup_manifest(
             ref.account_id,
             ref.name,
@@ -146,6 +155,8 @@ class Manifests:
         """By tag: remove the tag only. By digest: remove the manifest and its tags,
         unless an index of the repository lists it (:func:`refuse_listed`)."""
         repository = await self._context.repository(ref)
+        if reference.names_nothing:
+            raise ManifestUnknown(str(reference))
         if reference.tag is not None:
             if not await self._context.metadata.delete_tag(repository.id, reference.tag):
                 raise ManifestUnknown(str(reference))
