@@ -13,6 +13,7 @@ Each API maps these to its own wire format in one table: the OCI API in
      │    ├── ManifestInvalid           manifest body or media type not acceptable
      │    ├── SizeInvalid               declared length differs from the content
      │    ├── PaginationInvalid         bad ``n`` / ``last``
+     │    ├── TooManyTagsRequested      more ``?tag=`` values on a manifest PUT than accepted (414)
      │    └── BlobUploadInvalid         bad upload request (Content-Range syntax, …)
      ├── NotFound
      │    ├── NameUnknown               no such repository
@@ -25,6 +26,7 @@ Each API maps these to its own wire format in one table: the OCI API in
      ├── Unsupported                    the operation is not offered
      ├── Conflict                       the change conflicts with what exists (already exists, in use)
      │    ├── TagImmutable              the tag exists and the repository keeps it where it is
+     │    ├── ManifestReferenced        deleting a manifest that an index of the repository lists
      │    ├── RepositoryAlreadyExists   a repository of that name exists
      │    ├── RepositoryNotEmpty        deleting a repository that holds images, without force
      │    └── TooManyTags               more resource tags than a repository may carry
@@ -76,6 +78,10 @@ class PaginationInvalid(InvalidRequest):
 
 
 class BlobUploadInvalid(InvalidRequest):
+    pass
+
+
+class TooManyTagsRequested(InvalidRequest):
     pass
 
 
@@ -139,11 +145,26 @@ class Conflict(StrongroomError):
 
 
 class TagImmutable(Conflict):
-    def __init__(self, tag: str) -> None:
+    """ECR's wording (``ImageTagAlreadyExistsException``), which docker, podman and
+    skopeo show as it is: one message whichever API the push came through."""
+
+    def __init__(self, tag: str, repository: str) -> None:
         super().__init__(
-            f"the tag {tag!r} already exists and cannot be overwritten: the repository's tags are immutable"
+            f"The image tag '{tag}' already exists in the '{repository}' repository and cannot be "
+            "overwritten because the repository is immutable."
         )
         self.tag = tag
+        self.repository = repository
+
+
+class ManifestReferenced(Conflict):
+    """A manifest that an index of its repository lists is kept while the index is there:
+    deleting it would leave the index naming content the registry no longer holds."""
+
+    def __init__(self, digest: str, index: str) -> None:
+        super().__init__(f"Requested image referenced by manifest list: [{index}]")
+        self.digest = digest
+        self.index = index
 
 
 class RepositoryAlreadyExists(Conflict):

@@ -166,7 +166,8 @@ async def build_services(settings: Settings) -> Services:
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
-    manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)
+    image_store = SqlImageStore(database)
+    manifests, discovery = Manifests(context, image_store), Discovery(context)
     return Services(
         settings=settings,
         default_account_id=account_id,

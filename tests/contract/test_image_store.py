@@ -58,14 +58,14 @@ async def populated(core: SqlMetadataStore) -> int:
     repository = (await core.ensure_repository(ACCOUNT, "team/model", NOW)).id
     for digest, size in ((CONFIG_1, 100), (LAYER_1, 1000), (LAYER_2, 5000)):
         await core.link_blob(repository, digest, size, NOW)
-    await core.put_manifest(repository, image(IMAGE_A, CONFIG_1, LAYER_1), "v1", NOW)
-    await core.put_manifest(repository, image(IMAGE_A, CONFIG_1, LAYER_1), "latest", NOW)
+    await core.put_manifest(repository, image(IMAGE_A, CONFIG_1, LAYER_1), ["v1"], NOW)
+    await core.put_manifest(repository, image(IMAGE_A, CONFIG_1, LAYER_1), ["latest"], NOW)
     later = NOW + timedelta(minutes=1)
     await core.put_manifest(
-        repository, image(IMAGE_B, CONFIG_1, LAYER_1, LAYER_2, subject=IMAGE_A), "v2", later
+        repository, image(IMAGE_B, CONFIG_1, LAYER_1, LAYER_2, subject=IMAGE_A), ["v2"], later
     )
-    await core.put_manifest(repository, index(INDEX, IMAGE_A, IMAGE_B), "multi", later)
-    await core.put_manifest(repository, image(LONELY, CONFIG_1), None, later)
+    await core.put_manifest(repository, index(INDEX, IMAGE_A, IMAGE_B), ["multi"], later)
+    await core.put_manifest(repository, image(LONELY, CONFIG_1), [], later)
     return repository
 
 

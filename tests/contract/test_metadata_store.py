@@ -69,15 +69,15 @@ async def test_repositories(store: SqlMetadataStore) -> None:
 async def test_manifest_requires_linked_blobs_and_children(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     with pytest.raises(ManifestBlobUnknown) as missing:
-        await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW)
+        await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), ["v1"], NOW)
     assert missing.value.missing == (D1, D2)
     await store.link_blob(repository, D1, 10, NOW)
     await store.link_blob(repository, D2, 20, NOW)
-    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2, D1)), "v1", NOW) is True
-    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), "v1", NOW) is False
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2, D1)), ["v1"], NOW) is True
+    assert await store.put_manifest(repository, manifest(M1, blobs=(D1, D2)), ["v1"], NOW) is False
     with pytest.raises(ManifestBlobUnknown):
-        await store.put_manifest(repository, manifest(M2, children=(M2 + "0",)), None, NOW)
-    assert await store.put_manifest(repository, manifest(M2, children=(M1,)), "index", NOW) is True
+        await store.put_manifest(repository, manifest(M2, children=(M2 + "0",)), [], NOW)
+    assert await store.put_manifest(repository, manifest(M2, children=(M1,)), ["index"], NOW) is True
     found = await store.lookup_manifest(ACCOUNT, "team/model", tag="v1")
     assert found.repository_exists and found.manifest is not None
     assert found.manifest.digest == M1
@@ -88,9 +88,9 @@ async def test_manifest_requires_linked_blobs_and_children(store: SqlMetadataSto
 
 async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1), "latest", NOW)
-    await store.put_manifest(repository, manifest(M1), "v1", NOW)
-    await store.put_manifest(repository, manifest(M2), "latest", NOW)
+    await store.put_manifest(repository, manifest(M1), ["latest"], NOW)
+    await store.put_manifest(repository, manifest(M1), ["v1"], NOW)
+    await store.put_manifest(repository, manifest(M2), ["latest"], NOW)
     latest = await store.lookup_manifest(ACCOUNT, "team/model", tag="latest")
     assert latest.manifest is not None and latest.manifest.digest == M2
     assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["latest", "v1"]
@@ -103,9 +103,9 @@ async def test_tags_move_and_disappear_with_their_manifest(store: SqlMetadataSto
 
 async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1), None, NOW)
+    await store.put_manifest(repository, manifest(M1), [], NOW)
     for tag in ["b", "latest", "v1", "C", "_x", "a", "1.0"]:
-        await store.put_manifest(repository, manifest(M1), tag, NOW)
+        await store.put_manifest(repository, manifest(M1), [tag], NOW)
     assert await store.list_tags(ACCOUNT, "team/model", None, 100) == [
         "1.0",
         "C",
@@ -121,9 +121,9 @@ async def test_tag_pagination_is_byte_ordered(store: SqlMetadataStore) -> None:
 
 async def test_referrers(store: SqlMetadataStore) -> None:
     repository = await repo(store)
-    await store.put_manifest(repository, manifest(M1, subject=D1, artifact_type="t/sig"), None, NOW)
+    await store.put_manifest(repository, manifest(M1, subject=D1, artifact_type="t/sig"), [], NOW)
     await store.put_manifest(
-        repository, manifest(M2, subject=D1, artifact_type="t/sbom", annotations='{"a":"b"}'), None, NOW
+        repository, manifest(M2, subject=D1, artifact_type="t/sbom", annotations='{"a":"b"}'), [], NOW
     )
     everything = await store.list_referrers(repository, D1, None)
     assert [r.digest for r in everything] == [M1, M2]
@@ -137,7 +137,9 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     upload = Upload("c" * 32, repository, "sha256", NOW, NOW)
     await store.create_upload(upload)
     assert await store.get_upload(upload.id) == upload
-    await store.touch_upload(upload.id, NOW + timedelta(hours=2))
+    later = NOW + timedelta(hours=2)
+    assert await store.claim_upload(upload.id, "w", None, later, lapsed_before=NOW) is not None
+    assert await store.release_upload(upload.id, "w", 42, later) is True
     assert await store.stale_uploads(NOW + timedelta(hours=1)) == []
     assert await store.stale_uploads(NOW + timedelta(hours=3)) == [upload.id]
     await store.finish_upload(upload.id, D1, 42, NOW)
@@ -147,10 +149,34 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
 
 
+async def test_an_upload_has_one_writer_at_a_time(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    upload_id = "d" * 32
+    await store.create_upload(Upload(upload_id, repository, "sha256", NOW, NOW))
+    lapsed = NOW - timedelta(seconds=10)
+    assert await store.claim_upload(upload_id, "one", 0, NOW, lapsed_before=lapsed) is True
+    # Held: nobody else, with or without a range; and only the holder renews or releases.
+    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
+    assert await store.claim_upload(upload_id, "two", None, NOW, lapsed_before=lapsed) is False
+    assert await store.renew_upload_claim(upload_id, "two", NOW) is False
+    assert await store.release_upload(upload_id, "two", 99, NOW) is False
+    assert await store.renew_upload_claim(upload_id, "one", NOW) is True
+    assert await store.release_upload(upload_id, "one", 10, NOW) is True
+    # Released at 10 bytes: a chunk must start there.
+    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
+    assert await store.claim_upload(upload_id, "two", 10, NOW, lapsed_before=lapsed) is True
+    # A claim not renewed lapses: a writer that died frees the session.
+    later = NOW + timedelta(seconds=11)
+    assert await store.claim_upload(upload_id, "three", 5, later, lapsed_before=later - timedelta(seconds=10))
+    assert await store.release_upload(upload_id, "two", 20, later) is False
+    upload = await store.get_upload(upload_id)
+    assert upload is not None and (upload.size, upload.writer) == (10, "three")
+
+
 async def test_concurrent_tag_writers_leave_one_winner(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     digests = [f"sha256:{i:064x}" for i in range(16)]
-    await asyncio.gather(*(store.put_manifest(repository, manifest(d), "race", NOW) for d in digests))
+    await asyncio.gather(*(store.put_manifest(repository, manifest(d), ["race"], NOW) for d in digests))
     winner = await store.lookup_manifest(ACCOUNT, "team/model", tag="race")
     assert winner.manifest is not None and winner.manifest.digest in digests
     assert await store.list_tags(ACCOUNT, "team/model", None, 10) == ["race"]

@@ -243,8 +243,11 @@ def wait_for_bytes(client: httpx.Client, location: str, *, seconds: float = 10) 
 
 
 def resume_and_finish(client: httpx.Client, location: str, data: bytes) -> httpx.Response:
-    """Finish an interrupted upload from wherever the server says it stands."""
-    for _ in range(5):
+    """Finish an interrupted upload from wherever the server says it stands. A writer
+    that died mid-PATCH holds the session until its claim lapses (``WRITE_CLAIM``,
+    10 s): until then the server answers 416, so keep asking for a while."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
         offset = settled_offset(client, location)
         # Range "0-0" is both "empty" and "one byte" (spec §2 note); this test always leaves more.
         assert 1 < offset <= len(data), f"server holds {offset} of {len(data)} bytes"
@@ -257,7 +260,8 @@ def resume_and_finish(client: httpx.Client, location: str, data: bytes) -> httpx
                 "Content-Range": f"{offset}-{len(data) - 1}",
             },
         )
-        if patched.status_code == 416:  # a late write landed between status and PATCH
+        if patched.status_code == 416:  # a late write landed, or a dead writer's claim holds
+            time.sleep(0.5)
             continue
         assert patched.status_code == 202, patched.text
         assert patched.headers["range"] == f"0-{len(data) - 1}"

@@ -1,4 +1,9 @@
-"""Pure ASGI middleware for every request."""
+"""Pure ASGI middleware for every request.
+
+Limits on the request line and headers are enforced here, where the client still gets an
+OCI error body; the HTTP server (granian) refuses larger requests before the app sees them,
+with an empty body (docs/request-limits.md lists what it sends).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strongroom.api.oci.errors import error_body
 
 MAX_HEADER_BYTES = 16 * 1024
+MAX_TARGET_BYTES = 8 * 1024
+"""Path and query string together; beyond 65,534 bytes granian answers 414 itself."""
 _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 
 
 class RegistryHeaders:
-    """Refuses oversized request headers with an OCI error (431), and marks every
-    ``/v2/`` response with ``Docker-Distribution-API-Version`` (clients probe it)."""
+    """Refuses oversized request headers (431) and request targets (414) with an OCI
+    error, and marks every ``/v2/`` response with ``Docker-Distribution-API-Version``
+    (clients probe it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -21,10 +29,17 @@ class RegistryHeaders:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        registry = scope["path"].startswith("/v2")
+        head = scope["method"] == "HEAD"
         if sum(len(k) + len(v) for k, v in scope["headers"]) > MAX_HEADER_BYTES:
-            await _send_error(send, 431, "request headers too large", scope["method"] == "HEAD")
+            await _send_error(send, 431, "request headers too large", head, registry)
             return
-        if not scope["path"].startswith("/v2"):
+        if len(scope.get("raw_path") or scope["path"]) + len(scope["query_string"]) > MAX_TARGET_BYTES:
+            await _send_error(
+                send, 414, f"request target longer than {MAX_TARGET_BYTES} bytes", head, registry
+            )
+            return
+        if not registry:
             await self._app(scope, receive, send)
             return
 
@@ -36,13 +51,14 @@ class RegistryHeaders:
         await self._app(scope, receive, send_with_version)
 
 
-async def _send_error(send: Send, status: int, message: str, head: bool) -> None:
+async def _send_error(send: Send, status: int, message: str, head: bool, registry: bool) -> None:
     body = error_body("UNSUPPORTED", message)
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [*headers, _API_VERSION] if registry else headers,
         }
     )
     await send({"type": "http.response.body", "body": b"" if head else body})

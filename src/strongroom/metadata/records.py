@@ -52,6 +52,10 @@ class Upload:
     algorithm: str
     created_at: datetime
     updated_at: datetime
+    size: int = 0
+    """The bytes taken so far: what ``Range`` reports and where the next chunk starts."""
+    writer: str | None = None
+    """The request appending now, if any (see ``UploadStore.claim_upload``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -284,6 +284,10 @@ uploads = sa.Table(
     sa.Column("algorithm", sa.String(16), nullable=False),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The bytes the session holds, advanced only by compare-and-set (registry/uploads.py),
+    # and the request writing now (None: nobody); its claim lapses with updated_at.
+    sa.Column("size", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("writer", sa.String(32), nullable=True),
     sa.Index(None, "updated_at"),
 )
 

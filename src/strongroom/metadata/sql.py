@@ -1,15 +1,18 @@
 """The registry's metadata on SQL (SQLite or PostgreSQL) through SQLAlchemy 2 Core:
-accounts, repositories, blob links, uploads, manifests, tags, and users."""
+accounts, repositories, manifests, tags, and users; blob links and uploads come from
+:class:`~strongroom.metadata.blob_links.SqlBlobLinks`."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
+from strongroom.metadata.blob_links import SqlBlobLinks
 from strongroom.metadata.database import Database
 from strongroom.metadata.records import (
     Account,
@@ -18,7 +21,6 @@ from strongroom.metadata.records import (
     Referrer,
     Repository,
     StoredManifest,
-    Upload,
 )
 from strongroom.metadata.schema import (
     accounts,
@@ -27,11 +29,10 @@ from strongroom.metadata.schema import (
     repositories,
     repository_blobs,
     tags,
-    uploads,
 )
 
 
-class SqlMetadataStore:
+class SqlMetadataStore(SqlBlobLinks):
     def __init__(self, database: Database) -> None:
         self._db = database
 
@@ -132,145 +133,32 @@ class SqlMetadataStore:
 
         return await self._db.run(work)
 
-    # blob links
-
-    async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
-        def work() -> int | None:
-            query = (
-                sa.select(repository_blobs.c.size)
-                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-                .where(
-                    repositories.c.account_id == account_id,
-                    repositories.c.name == name,
-                    repository_blobs.c.digest == digest,
-                )
-            )
-            with self._db.reading() as conn:
-                return conn.scalar(query)
-
-        return await self._db.run(work)
-
-    async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
-        def work() -> None:
-            with self._db.writing() as conn:
-                self._link(conn, repository_id, digest, size, now)
-
-        await self._db.write(work)
-
-    def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
-        # Linking again refreshes the time: garbage collection spares links younger than its grace.
-        conn.execute(
-            self._db.insert(repository_blobs)
-            .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
-            .on_conflict_do_update(
-                index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
-                set_={"created_at": now},
-            )
-        )
-
-    async def unlink_blob(self, repository_id: int, digest: str) -> bool:
-        def work() -> bool:
-            with self._db.writing() as conn:
-                result = conn.execute(
-                    repository_blobs.delete().where(
-                        repository_blobs.c.repository_id == repository_id,
-                        repository_blobs.c.digest == digest,
-                    )
-                )
-                return result.rowcount > 0
-
-        return await self._db.write(work)
-
-    # uploads
-
-    async def create_upload(self, upload: Upload) -> None:
-        def work() -> None:
-            with self._db.writing() as conn:
-                conn.execute(
-                    uploads.insert().values(
-                        id=upload.id,
-                        repository_id=upload.repository_id,
-                        algorithm=upload.algorithm,
-                        created_at=upload.created_at,
-                        updated_at=upload.updated_at,
-                    )
-                )
-
-        await self._db.write(work)
-
-    async def get_upload(self, upload_id: str) -> Upload | None:
-        def work() -> Upload | None:
-            with self._db.reading() as conn:
-                row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
-            return None if row is None else Upload(**row._mapping)
-
-        return await self._db.run(work)
-
-    async def touch_upload(self, upload_id: str, now: datetime) -> None:
-        def work() -> None:
-            with self._db.writing() as conn:
-                conn.execute(uploads.update().where(uploads.c.id == upload_id).values(updated_at=now))
-
-        await self._db.write(work)
-
-    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
-        def work() -> None:
-            with self._db.writing() as conn:
-                repository_id = conn.scalar(
-                    sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
-                )
-                if repository_id is None:
-                    return
-                self._link(conn, repository_id, digest, size, now)
-                conn.execute(uploads.delete().where(uploads.c.id == upload_id))
-
-        await self._db.write(work)
-
-    async def delete_upload(self, upload_id: str) -> bool:
-        def work() -> bool:
-            with self._db.writing() as conn:
-                return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
-
-        return await self._db.write(work)
-
-    async def stale_uploads(self, updated_before: datetime) -> list[str]:
-        def work() -> list[str]:
-            with self._db.reading() as conn:
-                return list(
-                    conn.scalars(sa.select(uploads.c.id).where(uploads.c.updated_at < updated_before))
-                )
-
-        return await self._db.run(work)
-
     # manifests and tags
 
     async def put_manifest(
         self,
         repository_id: int,
         manifest: NewManifest,
-        tag: str | None,
+        tag_names: Sequence[str],
         now: datetime,
         *,
-        immutable_tag: bool = False,
+        immutable_tags: Collection[str] = (),
     ) -> bool:
+        assert not isinstance(tag_names, str), "tag_names is a sequence of tags, not one tag"
+
         def work() -> bool:
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                conn.execute(
-                    sa.select(repositories.c.id)
+                repository_name = conn.scalar(
+                    sa.select(repositories.c.name)
                     .where(repositories.c.id == repository_id)
                     .with_for_update(read=True, key_share=True)
                 )
                 _require_references(conn, repository_id, manifest)
-                if tag is not None and immutable_tag:
-                    current = conn.scalar(
-                        sa.select(tags.c.manifest_digest).where(
-                            tags.c.repository_id == repository_id, tags.c.name == tag
-                        )
-                    )
-                    if current is not None and current != manifest.digest:
-                        raise TagImmutable(tag)
+                _keep_immutable_tags(
+                    conn, repository_id, str(repository_name), manifest.digest, immutable_tags
+                )
                 created = (
                     conn.execute(
                         self._db.insert(manifests)
@@ -304,7 +192,7 @@ class SqlMetadataStore:
                             .on_conflict_do_nothing(),
                             references,
                         )
-                if tag is not None:
+                for tag in dict.fromkeys(tag_names):
                     statement = self._db.insert(tags).values(
                         repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
                     )
@@ -456,6 +344,26 @@ def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository |
         )
     ).first()
     return None if row is None else repository_from_row(row)
+
+
+def _keep_immutable_tags(
+    conn: sa.Connection, repository_id: int, repository_name: str, digest: str, immutable: Collection[str]
+) -> None:
+    """Raise ``TagImmutable`` for the first of ``immutable`` that points elsewhere."""
+    if not immutable:
+        return
+    moved = conn.scalar(
+        sa.select(tags.c.name)
+        .where(
+            tags.c.repository_id == repository_id,
+            tags.c.name.in_(sorted(immutable)),
+            tags.c.manifest_digest != digest,
+        )
+        .order_by(tags.c.name)
+        .limit(1)
+    )
+    if moved is not None:
+        raise TagImmutable(moved, repository_name)
 
 
 def _require_references(conn: sa.Connection, repository_id: int, manifest: NewManifest) -> None:

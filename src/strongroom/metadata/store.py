@@ -5,6 +5,7 @@ Implementations: :class:`strongroom.metadata.sql.SqlMetadataStore` (SQLite, Post
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -48,6 +49,13 @@ class BlobLinkStore(Protocol):
         """Size of a blob linked in the repository, or None."""
         ...
 
+    async def repositories_linking(
+        self, digest: str, first_account_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        """(account id, name) of up to ``limit`` repositories linking the blob, those of
+        ``first_account_id`` first, then by account and name."""
+        ...
+
     async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None: ...
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool: ...
@@ -58,7 +66,22 @@ class UploadStore(Protocol):
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
-    async def touch_upload(self, upload_id: str, now: datetime) -> None: ...
+    async def claim_upload(
+        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    ) -> bool:
+        """Make ``writer`` the upload's one writer, by compare-and-set: when nobody
+        writes and, with ``start``, the recorded size is ``start``; or when the last
+        claim or release was before ``lapsed_before`` (a writer that died). False when
+        another request holds it or its size differs."""
+        ...
+
+    async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
+        """Record ``size`` and end ``writer``'s claim; False when the claim was lost."""
+        ...
+
+    async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        """Keep a long write's claim from lapsing; False when it was lost."""
+        ...
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         """Link the blob in the upload's repository and forget the upload, atomically."""
@@ -74,16 +97,17 @@ class ManifestStore(Protocol):
         self,
         repository_id: int,
         manifest: NewManifest,
-        tag: str | None,
+        tag_names: Sequence[str],
         now: datetime,
         *,
-        immutable_tag: bool = False,
+        immutable_tags: Collection[str] = (),
     ) -> bool:
-        """Store the manifest (and point ``tag`` at it) in one transaction.
+        """Store the manifest and point every tag of ``tag_names`` at it, in one
+        transaction: all of it or nothing (an OCI 1.1 push may name several tags).
 
         Returns True when the manifest was new. Raises ``ManifestBlobUnknown`` when a
         referenced blob or child manifest is not in the repository, and ``TagImmutable``
-        when ``immutable_tag`` is set and the tag points at another manifest."""
+        when a tag of ``immutable_tags`` points at another manifest."""
         ...
 
     async def lookup_manifest(

@@ -26,8 +26,12 @@ def validate_name(name: str) -> str:
     return name
 
 
+def is_tag(text: str) -> bool:
+    return _TAG.match(text) is not None
+
+
 def validate_tag(tag: str) -> str:
-    if _TAG.match(tag) is None:
+    if not is_tag(tag):
         raise TagInvalid(f"invalid tag: {tag[:200]!r}")
     return tag
 

@@ -25,9 +25,30 @@ class ByteRange:
         return self.end - self.start + 1
 
 
+@dataclass(frozen=True, slots=True)
+class FoundBlob:
+    """What ``GET /v2/<name>/blobs/<digest>`` serves."""
+
+    size: int
+    manifest: bytes | None = None
+    """A manifest's stored bytes, when the digest names a manifest of the repository
+    rather than a blob: a manifest is content like any other, and clients resolving a
+    digest (containerd tries ``manifests/`` then ``blobs/``) may read it either way."""
+
+
 class Blobs:
     def __init__(self, context: RegistryContext) -> None:
         self._context = context
+
+    async def find(self, ref: RepositoryRef, digest: Digest) -> FoundBlob:
+        metadata = self._context.metadata
+        size = await metadata.linked_blob_size(ref.account_id, ref.name, str(digest))
+        if size is not None:
+            return FoundBlob(size)
+        found = await metadata.lookup_manifest(ref.account_id, ref.name, digest=str(digest))
+        if found.manifest is None:
+            raise BlobUnknown(str(digest))
+        return FoundBlob(len(found.manifest.content), found.manifest.content)
 
     async def size(self, ref: RepositoryRef, digest: Digest) -> int:
         size = await self._context.metadata.linked_blob_size(ref.account_id, ref.name, str(digest))

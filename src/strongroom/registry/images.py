@@ -19,6 +19,7 @@ from strongroom.errors import (
     DigestInvalid,
     InvalidRequest,
     ManifestBlobUnknown,
+    ManifestReferenced,
     ManifestUnknown,
     TagInvalid,
 )
@@ -29,7 +30,7 @@ from strongroom.oci.manifest import parse_manifest
 from strongroom.oci.names import RepositoryRef, validate_tag
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
-from strongroom.registry.manifests import Manifests, Reference
+from strongroom.registry.manifests import Manifests, Reference, refuse_listed
 
 __all__ = ["ImageFailure", "ImageId", "ImageSummary", "Images", "TagStatus", "TaggedImage"]
 
@@ -302,10 +303,8 @@ def _mismatched(image_id: ImageId) -> ImageFailure:
 def _deletion_outcome(image_id: ImageId, deletion: Deletion) -> list[ImageId] | ImageFailure:
     if deletion.digest is None:
         return ImageFailure(image_id, IMAGE_NOT_FOUND, "Requested image not found")
-    if not deletion.tags and deletion.index is not None:
-        return ImageFailure(
-            image_id,
-            REFERENCED_BY_MANIFEST_LIST,
-            f"Requested image referenced by manifest list: [{deletion.index}]",
-        )
+    try:
+        refuse_listed(deletion)
+    except ManifestReferenced as refused:
+        return ImageFailure(image_id, REFERENCED_BY_MANIFEST_LIST, refused.message)
     return [ImageId(deletion.digest, tag) for tag in deletion.tags] or [ImageId(deletion.digest)]

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from strongroom.audit.log import AuditEvent, AuditLog
-from strongroom.errors import ManifestUnknown, NameUnknown, NotFound
+from strongroom.errors import ManifestReferenced, ManifestUnknown, NameUnknown, NotFound
 from strongroom.lifecycle import (
     ImageFacts,
     LifecyclePolicy,
@@ -242,7 +242,7 @@ class Lifecycle:
             return False
         try:
             await self._manifests.delete(ref, Reference(None, Digest.parse(verdict.digest)))
-        except ManifestUnknown:
+        except (ManifestUnknown, ManifestReferenced):  # deleted meanwhile, or an index lists it
             return False
         event = AuditEvent(
             time=self._context.clock.now(),

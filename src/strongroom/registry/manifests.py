@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from strongroom.errors import DigestInvalid, ManifestBlobUnknown, ManifestUnknown, NameUnknown
+from strongroom.errors import (
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestReferenced,
+    ManifestUnknown,
+    NameUnknown,
+    TooManyTagsRequested,
+)
+from strongroom.metadata.images import Deletion, SqlImageStore
 from strongroom.metadata.records import NewManifest, Repository, StoredManifest
 from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import ParsedManifest, parse_manifest
-from strongroom.oci.names import RepositoryRef, validate_tag
+from strongroom.oci.names import RepositoryRef, is_tag, validate_tag
 from strongroom.registry.context import RegistryContext
 
 logger = logging.getLogger("strongroom.registry")
@@ -19,6 +28,9 @@ logger = logging.getLogger("strongroom.registry")
 PULL_TIME_RESOLUTION = timedelta(hours=1)
 """How stale a manifest's recorded pull time may get (ECR's ``lastRecordedPullTime`` is
 also approximate); a GET writes only when the recorded time is older."""
+
+MAX_TAGS_PER_PUSH = 100
+"""``?tag=`` values one manifest PUT may carry (OCI 1.1 asks for at least 10)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,9 +42,25 @@ class Reference:
 
     @classmethod
     def parse(cls, text: str) -> Reference:
+        """A reference to store under: a tag must be a valid tag (``TAG_INVALID``)."""
         if looks_like_digest(text):
             return cls(None, Digest.parse(text))
         return cls(validate_tag(text), None)
+
+    @classmethod
+    def lookup(cls, text: str) -> Reference:
+        """A reference to read or delete: a string that cannot be a tag names no
+        manifest, so it is not found (404 ``MANIFEST_UNKNOWN``, as the conformance
+        suite's ``.INVALID_MANIFEST_NAME`` check wants), never ``TAG_INVALID``."""
+        if looks_like_digest(text):
+            return cls(None, Digest.parse(text))
+        return cls(text[:256], None)
+
+    @property
+    def names_nothing(self) -> bool:
+        """A tag outside the grammar: no manifest can carry it, so it is never looked up
+        (nor sent to the database, which may refuse such text, e.g. PostgreSQL a NUL)."""
+        return self.tag is not None and not is_tag(self.tag)
 
     def __str__(self) -> str:
         return self.tag if self.tag is not None else str(self.digest)
@@ -41,17 +69,32 @@ class Reference:
 @dataclass(frozen=True, slots=True)
 class PushedManifest:
     digest: Digest
-    created: bool
+    tags: tuple[str, ...]
+    """Every tag now pointing at it (``OCI-Tag`` headers)."""
     subject: Digest | None
 
 
 class Manifests:
-    def __init__(self, context: RegistryContext) -> None:
+    def __init__(self, context: RegistryContext, images: SqlImageStore) -> None:
         self._context = context
+        self._images = images
 
     async def put(
-        self, ref: RepositoryRef, reference: Reference, body: bytes, content_type: str | None
+        self,
+        ref: RepositoryRef,
+        reference: Reference,
+        body: bytes,
+        content_type: str | None,
+        extra_tags: Sequence[str] = (),
     ) -> PushedManifest:
+        """Store the manifest under ``reference`` and every tag of ``extra_tags`` (OCI
+        1.1 ``?tag=``), all in one transaction: one immutable tag that would move
+        refuses the whole push."""
+        tag_names = list(dict.fromkeys([*([reference.tag] if reference.tag else []), *extra_tags]))
+        if len(tag_names) > MAX_TAGS_PER_PUSH:
+            raise TooManyTagsRequested(f"a manifest PUT may name at most {MAX_TAGS_PER_PUSH} tags")
+        for tag in tag_names:
+            validate_tag(tag)
         algorithm = reference.digest.algorithm if reference.digest else "sha256"
         digest = Digest.of(body, algorithm)
         if reference.digest is not None and digest != reference.digest:
@@ -59,7 +102,7 @@ class Manifests:
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
         repository = await self._repository_for(ref, parsed)
-        created = await self._context.metadata.put_manifest(
+        await self._context.metadata.put_manifest(
             repository.id,
             NewManifest(
                 digest=str(digest),
@@ -71,11 +114,11 @@ class Manifests:
                 blob_digests=tuple(str(d.digest) for d in parsed.blobs),
                 child_digests=tuple(str(d.digest) for d in parsed.children),
             ),
-            reference.tag,
+            tag_names,
             now,
-            immutable_tag=reference.tag is not None and repository.tag_is_immutable(reference.tag),
+            immutable_tags=[tag for tag in tag_names if repository.tag_is_immutable(tag)],
         )
-        return PushedManifest(digest, created, parsed.subject)
+        return PushedManifest(digest, tuple(tag_names), parsed.subject)
 
     async def _repository_for(self, ref: RepositoryRef, parsed: ParsedManifest) -> Repository:
         """The repository, created by this push, unless the push must be refused anyway: a
@@ -92,6 +135,9 @@ class Manifests:
     async def get(self, ref: RepositoryRef, reference: Reference, *, pull: bool = False) -> StoredManifest:
         """The manifest; with ``pull`` (a GET, not a HEAD) its pull time is recorded too,
         at most once per :data:`PULL_TIME_RESOLUTION`, for ``sinceImagePulled`` rules."""
+        if reference.names_nothing:
+            await self._context.repository(ref)  # NAME_UNKNOWN first, as for any reference
+            raise ManifestUnknown(str(reference))
         found = await self._context.metadata.lookup_manifest(
             ref.account_id,
             ref.name,
@@ -119,12 +165,34 @@ class Manifests:
             logger.warning("could not record a pull of %s in %s", manifest.digest, ref.path, exc_info=True)
 
     async def delete(self, ref: RepositoryRef, reference: Reference) -> None:
-        """By tag: remove the tag only. By digest: remove the manifest and its tags."""
+        """By tag: remove the tag only. By digest: remove the manifest and its tags,
+        unless an index of the repository lists it (:func:`refuse_listed`)."""
         repository = await self._context.repository(ref)
-        metadata = self._context.metadata
-        if reference.tag is not None:
-            deleted = await metadata.delete_tag(repository.id, reference.tag)
-        else:
-            deleted = await metadata.delete_manifest(repository.id, str(reference.digest))
-        if not deleted:
+        if reference.names_nothing:
             raise ManifestUnknown(str(reference))
+        if reference.tag is not None:
+            if not await self._context.metadata.delete_tag(repository.id, reference.tag):
+                raise ManifestUnknown(str(reference))
+            return
+        deletion = await self._images.delete_image(repository.id, str(reference.digest))
+        if deletion.digest is None:
+            raise ManifestUnknown(str(reference))
+        refuse_listed(deletion)
+
+
+def refuse_listed(deletion: Deletion) -> None:
+    """The one rule for deleting a manifest that an index lists, on both APIs: refused.
+
+    ECR's ``BatchDeleteImage`` keeps such a manifest and reports
+    ``ImageReferencedByManifestList`` ("Requested image referenced by manifest list:
+    [<index>]"); deleting it would leave the index naming content the registry no longer
+    serves, and every pull of that index for the missing platform would break. The OCI
+    API refuses the same deletion with the same words. Its rendering there is 405
+    ``UNSUPPORTED`` (api/oci/errors.py): the distribution spec allows DELETE to answer 400
+    or 405 when the registry does not perform a deletion, names ``UNSUPPORTED`` for it,
+    and the conformance suite's teardown accepts 202, 404 and 405 but not 400, so a
+    registry answering 400 would fail clean-up of an image index; ``DENIED`` would tell
+    the client its credentials lack a permission, which is not the case. The index must
+    be deleted first (``images.py`` renders the same rule as ECR's failure entry)."""
+    if deletion.index is not None and not deletion.manifest_deleted and not deletion.tags:
+        raise ManifestReferenced(str(deletion.digest), deletion.index)

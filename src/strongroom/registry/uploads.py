@@ -9,6 +9,7 @@ it is missing or stale (a restart, another node) the bytes are re-hashed at comm
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -16,6 +17,7 @@ import anyio
 
 from strongroom.errors import (
     BlobUnknown,
+    BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
     SizeInvalid,
@@ -32,6 +34,21 @@ BLOB_MOUNTING_SETTING = "BLOB_MOUNTING"
 
 MountingAllowed = Callable[[str], Awaitable[bool]]
 """Whether an account lets pushes mount blobs from other repositories."""
+
+
+MayRead = Callable[[RepositoryRef], Awaitable[bool]]
+"""Whether the caller may pull blobs from a repository (asked of the authorizer)."""
+
+MOUNT_CANDIDATES = 20
+"""Repositories a mount without ``from`` asks the authorizer about, at most."""
+
+
+WRITE_CLAIM = timedelta(seconds=10)
+"""How long a claim on an upload lasts unless renewed: a process that died mid-write
+holds the session no longer than this (then its stored bytes are taken as they are)."""
+
+CLAIM_RENEWAL = timedelta(seconds=2)
+"""How often a long write renews its claim."""
 
 
 async def _mounting_always_allowed(account_id: str) -> bool:
@@ -64,6 +81,23 @@ class _Progress:
 
 
 @dataclass
+class _Claim:
+    """This request's hold on an upload (:meth:`Uploads._claimed`)."""
+
+    upload_id: str
+    writer: str
+    start: int
+    """The bytes the upload held when claimed."""
+    size: int = field(init=False)
+    """The bytes it holds now; set as the request writes."""
+    finished: bool = False
+    """The upload became a blob: there is no session left to release."""
+
+    def __post_init__(self) -> None:
+        self.size = self.start
+
+
+@dataclass
 class _Session:
     lock: anyio.Lock = field(default_factory=anyio.Lock)
     progress: _Progress | None = None
@@ -78,20 +112,23 @@ class Uploads:
         self._sessions: dict[str, _Session] = {}
 
     async def start(self, ref: RepositoryRef, algorithm: str = "sha256") -> UploadState:
+        return UploadState((await self._begin(ref, algorithm, writer=None)).id, 0)
+
+    async def _begin(self, ref: RepositoryRef, algorithm: str, writer: str | None) -> Upload:
         new_hasher(algorithm)  # refuse unsupported algorithms before creating anything
-        metadata = self._context.metadata
         now = self._context.clock.now()
         repository = await self._context.repository_for_push(ref)
-        upload_id = self._context.ids.new_id()
+        upload = Upload(self._context.ids.new_id(), repository.id, algorithm, now, now, writer=writer)
         # The row first: data without a row is an orphan that expiry may remove at once.
-        await metadata.create_upload(Upload(upload_id, repository.id, algorithm, now, now))
-        await self._context.blobs.create_upload(upload_id)
-        self._sessions[upload_id] = _Session(progress=_Progress(algorithm, new_hasher(algorithm), 0))
-        return UploadState(upload_id, 0)
+        await self._context.metadata.create_upload(upload)
+        await self._context.blobs.create_upload(upload.id)
+        self._sessions[upload.id] = _Session(progress=_Progress(algorithm, new_hasher(algorithm), 0))
+        return upload
 
     async def status(self, ref: RepositoryRef, upload_id: str) -> UploadState:
+        """The bytes stored so far, also while a request is still writing them."""
         await self._upload(ref, upload_id)
-        return UploadState(upload_id, await self._size(upload_id))
+        return UploadState(upload_id, await self._stored_size(upload_id))
 
     async def append(
         self,
@@ -102,10 +139,9 @@ class Uploads:
     ) -> UploadState:
         upload = await self._upload(ref, upload_id)
         session = self._session(upload_id)
-        async with session.lock:
-            size = await self._write(upload, session, chunks, content_range)
-        await self._context.metadata.touch_upload(upload_id, self._context.clock.now())
-        return UploadState(upload_id, size)
+        async with session.lock, self._claimed(upload, content_range) as claim:
+            await self._write(claim, session, chunks, content_range)
+        return UploadState(upload_id, claim.size)
 
     async def complete(
         self,
@@ -121,35 +157,40 @@ class Uploads:
         bytes this request appended are cut off again, so the session is as it was and
         the client may retry."""
         upload = await self._upload(ref, upload_id)
-        session = self._session(upload_id)
-        async with session.lock:
-            before = await self._size(upload_id)
-            try:
-                if chunks is not None:
-                    await self._write(upload, session, chunks, content_range)
-                size = await self._size(upload_id)
-                actual = await self._digest(upload_id, session, digest.algorithm, size)
-                if actual != digest:
-                    raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
-                await self._context.blobs.commit_upload(upload_id, digest)
-            except BaseException:
-                with anyio.CancelScope(shield=True):
-                    await self._rewind(upload_id, session, before)
-                raise
+        return await self._complete(upload, digest, chunks, content_range)
+
+    async def _complete(
+        self,
+        upload: Upload,
+        digest: Digest,
+        chunks: AsyncIterable[bytes] | None,
+        content_range: ContentRange | None,
+        held: str | None = None,
+    ) -> int:
+        session = self._session(upload.id)
+        async with session.lock, self._claimed(upload, content_range, held, keep_partial=False) as claim:
+            if chunks is not None:
+                await self._write(claim, session, chunks, content_range)
+            actual = await self._digest(upload.id, session, digest.algorithm, claim.size)
+            if actual != digest:
+                raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
+            await self._context.blobs.commit_upload(upload.id, digest)
             await self._context.metadata.finish_upload(
-                upload_id, str(digest), size, self._context.clock.now()
+                upload.id, str(digest), claim.size, self._context.clock.now()
             )
-            self._sessions.pop(upload_id, None)
-        return size
+            claim.finished = True
+            self._sessions.pop(upload.id, None)
+        return claim.size
 
     async def upload_whole(self, ref: RepositoryRef, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
-        """A single-request (monolithic) upload: ``POST ?digest=`` with the body."""
-        state = await self.start(ref, digest.algorithm)
+        """A single-request (monolithic) upload: ``POST ?digest=`` with the body. The
+        session is created already claimed by this request: nobody else knows its id."""
+        upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id())
         try:
-            return await self.complete(ref, state.id, digest, chunks)
+            return await self._complete(upload, digest, chunks, None, held=upload.writer)
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._discard(state.id)
+                await self._discard(upload.id)
             raise
 
     async def cancel(self, ref: RepositoryRef, upload_id: str) -> None:
@@ -173,6 +214,23 @@ class Uploads:
         repository = await self._context.repository_for_push(ref)
         await metadata.link_blob(repository.id, str(digest), size, now)
         return size
+
+    async def mount_readable(self, ref: RepositoryRef, digest: Digest, may_read: MayRead) -> int | None:
+        """A mount without ``from``: link the blob from the first repository holding it
+        that the caller may read (``may_read`` is the caller's authorizer, asked per
+        candidate), trying at most :data:`MOUNT_CANDIDATES`; None when there is none.
+        Repositories the caller may not read are never used, so the answer tells the
+        caller nothing about them."""
+        if not await self._mounting_allowed(ref.account_id):
+            return None
+        candidates = await self._context.metadata.repositories_linking(
+            str(digest), ref.account_id, MOUNT_CANDIDATES
+        )
+        for account_id, name in candidates:
+            source = RepositoryRef(account_id, name, f"{account_id}/{name}")
+            if (account_id, name) != (ref.account_id, ref.name) and await may_read(source):
+                return await self.mount(ref, digest, source)
+        return None
 
     async def expire(self, idle: timedelta) -> int:
         """Remove uploads idle for longer than ``idle``, and upload data no session owns."""
@@ -201,7 +259,62 @@ class Uploads:
     def _session(self, upload_id: str) -> _Session:
         return self._sessions.setdefault(upload_id, _Session())
 
-    async def _size(self, upload_id: str) -> int:
+    @asynccontextmanager
+    async def _claimed(
+        self,
+        upload: Upload,
+        content_range: ContentRange | None,
+        held: str | None = None,
+        *,
+        keep_partial: bool = True,
+    ) -> AsyncIterator[_Claim]:
+        """Be the upload's one writer for the block, across processes.
+
+        The claim is a compare-and-set on the upload's row (``claim_upload``): it
+        succeeds only while nobody else writes and, with a ``Content-Range``, only when
+        the recorded size is ``start``; so of two requests carrying the same range, in
+        any processes, one is taken and the other answers 416. Under the claim the
+        stored bytes are checked against ``start`` too (they are the truth after a
+        writer died, whose claim lapses after :data:`WRITE_CLAIM`), and the size is
+        advanced when the claim is released. When the request fails, the bytes it
+        stored are kept (``keep_partial``: a PATCH the client may resume) or cut off."""
+        metadata, clock = self._context.metadata, self._context.clock
+        claim = await self._claim(upload, content_range, held)
+        try:
+            yield claim
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                if await metadata.renew_upload_claim(upload.id, claim.writer, clock.now()):
+                    if not keep_partial:
+                        await self._cut_to(upload.id, claim.start)
+                    size = await self._context.blobs.upload_size(upload.id)
+                    await metadata.release_upload(upload.id, claim.writer, size or 0, clock.now())
+            raise
+        if claim.finished:
+            return
+        if not await metadata.release_upload(upload.id, claim.writer, claim.size, clock.now()):
+            raise BlobUploadInvalid(
+                "the upload was taken over by another request while this one wrote; retry"
+            )
+
+    async def _claim(self, upload: Upload, content_range: ContentRange | None, held: str | None) -> _Claim:
+        metadata = self._context.metadata
+        if upload.writer is not None and held == upload.writer:
+            return _Claim(upload.id, upload.writer, 0)  # created claimed: upload_whole
+        now = self._context.clock.now()
+        writer = self._context.ids.new_id()
+        start = content_range.start if content_range is not None else None
+        if not await metadata.claim_upload(upload.id, writer, start, now, lapsed_before=now - WRITE_CLAIM):
+            if await metadata.get_upload(upload.id) is None:
+                raise BlobUploadUnknown(upload.id)
+            raise _range_invalid(upload.id, start, await self._stored_size(upload.id))
+        stored = await self._stored_size(upload.id)
+        if start is not None and start != stored:
+            await metadata.release_upload(upload.id, writer, stored, self._context.clock.now())
+            raise _range_invalid(upload.id, start, stored)
+        return _Claim(upload.id, writer, stored)
+
+    async def _stored_size(self, upload_id: str) -> int:
         size = await self._context.blobs.upload_size(upload_id)
         if size is None:
             raise BlobUploadUnknown(upload_id)
@@ -209,33 +322,42 @@ class Uploads:
 
     async def _write(
         self,
-        upload: Upload,
+        claim: _Claim,
         session: _Session,
         chunks: AsyncIterable[bytes],
         content_range: ContentRange | None,
-    ) -> int:
-        size = await self._size(upload.id)
-        if content_range is not None:
-            if content_range.start != size:
-                raise UploadRangeInvalid(
-                    f"chunk starts at byte {content_range.start}, but the upload holds {size} bytes",
-                    upload_id=upload.id,
-                    size=size,
-                )
+    ) -> None:
+        upload_id = claim.upload_id
+        if content_range is not None:  # its start is the claim's: claim_upload checked it
             chunks = _at_most(chunks, content_range.length)
         progress = session.progress
-        if progress is None or progress.size != size:
+        if progress is None or progress.size != claim.size:
             # Hash state unknown here (restart, or another node took a chunk): hash at commit.
             progress = session.progress = None
         try:
-            new_size = await self._context.blobs.append(
-                upload.id, chunks, progress.hasher if progress else None
+            claim.size = await self._context.blobs.append(
+                upload_id, self._renewing(upload_id, claim, chunks), progress.hasher if progress else None
             )
         finally:
             if progress is not None:
                 # append() hashes exactly the bytes it kept, even when it fails part-way.
-                progress.size = await self._size(upload.id)
-        return new_size
+                progress.size = await self._stored_size(upload_id)
+
+    async def _renewing(
+        self, upload_id: str, claim: _Claim, chunks: AsyncIterable[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Pass the chunks through, renewing the claim while a long write goes on."""
+        clock, metadata = self._context.clock, self._context.metadata
+        renewed = clock.now()
+        async for chunk in chunks:
+            now = clock.now()
+            if now - renewed >= CLAIM_RENEWAL:
+                if not await metadata.renew_upload_claim(upload_id, claim.writer, now):
+                    raise BlobUploadInvalid(
+                        "the upload was taken over by another request while this one wrote"
+                    )
+                renewed = now
+            yield chunk
 
     async def _digest(self, upload_id: str, session: _Session, algorithm: str, size: int) -> Digest:
         progress = session.progress
@@ -246,16 +368,23 @@ class Uploads:
             await anyio.to_thread.run_sync(hasher.update, chunk)
         return Digest(algorithm, hasher.hexdigest())
 
-    async def _rewind(self, upload_id: str, session: _Session, size: int) -> None:
+    async def _cut_to(self, upload_id: str, size: int) -> None:
         current = await self._context.blobs.upload_size(upload_id)
         if current is not None and current > size:
             await self._context.blobs.truncate_upload(upload_id, size)
-            session.progress = None  # the running hash went past `size`: re-hash at commit
 
     async def _discard(self, upload_id: str) -> None:
         await self._context.blobs.delete_upload(upload_id)
         await self._context.metadata.delete_upload(upload_id)
         self._sessions.pop(upload_id, None)
+
+
+def _range_invalid(upload_id: str, start: int | None, size: int) -> UploadRangeInvalid:
+    if start is not None and start != size:
+        message = f"chunk starts at byte {start}, but the upload holds {size} bytes"
+    else:
+        message = "another request is writing to this upload; ask for its status and continue from there"
+    return UploadRangeInvalid(message, upload_id=upload_id, size=size)
 
 
 async def _at_most(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:

@@ -6,6 +6,7 @@ from strongroom.api.oci.headers import (
     RangeNotSatisfiable,
     blob_range,
     next_link,
+    not_modified,
     page_size,
     upload_content_range,
     upload_range,
@@ -50,3 +51,24 @@ def test_page_size_and_links() -> None:
             page_size(bad)
     assert next_link("/v2/a/b/tags/list", 2, "v1") == '</v2/a/b/tags/list?n=2&last=v1>; rel="next"'
     assert next_link("/v2/_catalog", None, "a/b") == '</v2/_catalog?last=a%2Fb>; rel="next"'
+
+
+ETAG = '"sha256:' + "a" * 64 + '"'
+
+
+@pytest.mark.parametrize(
+    ("if_none_match", "expected"),
+    [
+        (None, False),
+        ("", False),
+        (ETAG, True),
+        ("*", True),
+        (f"W/{ETAG}", True),  # weak comparison (RFC 9110 §13.1.2)
+        (f'"sha256:{"b" * 64}", {ETAG}', True),
+        (f'"sha256:{"b" * 64}"', False),
+        (ETAG[1:-1], False),  # an entity tag is quoted
+        (", ".join(['"x"'] * 64 + [ETAG]), False),  # only the first 64 candidates are read
+    ],
+)
+def test_not_modified(if_none_match: str | None, expected: bool) -> None:
+    assert not_modified(if_none_match, ETAG) is expected

@@ -61,7 +61,7 @@ class World:
             repository_id,
             NewManifest(digest, "application/vnd.oci.image.manifest.v1+json", name.encode(), None, None,
                         None, tuple(str(b) for b in blobs), ()),
-            name,
+            [name],
             self.clock.now(),
         )  # fmt: skip
         return digest

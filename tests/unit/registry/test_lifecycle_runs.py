@@ -16,6 +16,7 @@ from strongroom.errors import NameUnknown
 from strongroom.lifecycle import LifecyclePolicyInvalid
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
+from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.lifecycle import ManifestFacts, SqlLifecycleStore
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.repositories import SqlRepositoryStore
@@ -78,7 +79,7 @@ class World:
             repository.id,
             NewManifest(digest, "application/vnd.oci.image.manifest.v1+json", name.encode(), subject, None,
                         None, (), ()),
-            tag,
+            [tag] if tag else [],
             self.clock.now(),
         )  # fmt: skip
         return digest
@@ -94,7 +95,7 @@ def world(database: Database) -> World:
     repository_store = SqlRepositoryStore(database)
     repositories = Repositories(metadata, repository_store, clock)
     context = RegistryContext(metadata, MemoryBlobStore(clock), clock, RandomIdFactory(), repositories)
-    manifests = Manifests(context)
+    manifests = Manifests(context, SqlImageStore(database))
     audit = AuditLog(SqlAuditStore(database))
     lifecycle = Lifecycle(
         context, manifests, SqlLifecycleStore(database), repository_store, audit, "eu-west-1"
@@ -205,7 +206,7 @@ async def test_an_image_retagged_since_it_was_judged_is_left(world: World) -> No
             repository.id,
             NewManifest(untagged, "application/vnd.oci.image.manifest.v1+json", b"was untagged", None, None,
                         None, (), ()),
-            "now-tagged",
+            ["now-tagged"],
             world.clock.now(),
         )  # fmt: skip
         return await original(repository_id, digest)

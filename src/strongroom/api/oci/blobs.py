@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from strongroom.api.oci.errors import plain_error
-from strongroom.api.oci.headers import RangeNotSatisfiable, blob_range
+from strongroom.api.oci.headers import RangeNotSatisfiable, blob_range, not_modified
 from strongroom.api.oci.routing import Call
 from strongroom.oci.digest import Digest
 
@@ -15,13 +15,16 @@ _PATHSEND = "http.response.pathsend"
 
 async def get_blob(call: Call) -> Response:
     digest = Digest.parse(call.request.path_params["digest"])
-    size = await call.services.blobs.size(call.repository, digest)
+    found = await call.services.blobs.find(call.repository, digest)
+    size = found.size
     headers = {
         "Docker-Content-Digest": str(digest),
         "Accept-Ranges": "bytes",
         "ETag": f'"{digest}"',
         "Cache-Control": "max-age=31536000",
     }
+    if not_modified(call.request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
     try:
         byte_range = blob_range(call.request.headers.get("range"), size)
     except RangeNotSatisfiable:
@@ -37,6 +40,9 @@ async def get_blob(call: Call) -> Response:
     headers["Content-Length"] = str(length)
     if call.head:
         return Response(b"", status, headers=headers, media_type=OCTET_STREAM)
+    if found.manifest is not None:
+        part = found.manifest if byte_range is None else found.manifest[byte_range.start : byte_range.end + 1]
+        return Response(part, status, headers=headers, media_type=OCTET_STREAM)
     path = call.services.blobs.local_path(digest)
     whole = "range" not in call.request.headers  # FileResponse would interpret one itself
     if whole and path is not None and _PATHSEND in call.request.scope.get("extensions", {}):

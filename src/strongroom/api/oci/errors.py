@@ -21,6 +21,7 @@ _TABLE: tuple[tuple[type[errors.StrongroomError], int, str], ...] = (
     (errors.ManifestInvalid, 400, "MANIFEST_INVALID"),
     (errors.SizeInvalid, 400, "SIZE_INVALID"),
     (errors.PaginationInvalid, 400, "PAGINATION_NUMBER_INVALID"),
+    (errors.TooManyTagsRequested, 414, "TAG_INVALID"),  # distribution-spec: 414 for too many ?tag=
     (errors.BlobUploadInvalid, 400, "BLOB_UPLOAD_INVALID"),
     (errors.NameUnknown, 404, "NAME_UNKNOWN"),
     (errors.BlobUnknown, 404, "BLOB_UNKNOWN"),
@@ -30,6 +31,7 @@ _TABLE: tuple[tuple[type[errors.StrongroomError], int, str], ...] = (
     (errors.UploadRangeInvalid, 416, "BLOB_UPLOAD_INVALID"),
     (errors.ManifestTooLarge, 413, "SIZE_INVALID"),
     (errors.Unsupported, 405, "UNSUPPORTED"),
+    (errors.ManifestReferenced, 405, "UNSUPPORTED"),  # why: registry/manifests.py refuse_listed
     (errors.StorageFull, 507, "UNKNOWN"),
     (errors.TooManyRequests, 429, "TOOMANYREQUESTS"),
     (errors.AuthenticationRequired, 401, "UNAUTHORIZED"),
@@ -60,6 +62,8 @@ def _details(error: errors.StrongroomError) -> list[tuple[str, str, object]]:
         return [(code, f"blob unknown to registry: {d}", {"digest": d}) for d in error.missing]
     if isinstance(error, errors.NameUnknown):
         return [(code, error.message, {"name": error.name})]
+    if isinstance(error, errors.ManifestReferenced):
+        return [(code, error.message, {"digest": error.digest, "index": error.index})]
     return [(code, error.message, None)]
 
 

@@ -69,6 +69,18 @@ def blob_range(value: str | None, total: int) -> ByteRange | None:
     return ByteRange(start, end, total)
 
 
+def not_modified(if_none_match: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (or is ``*``): the client holds the
+    content, so GET and HEAD answer 304 (RFC 9110 §13.1.2, weak comparison)."""
+    if if_none_match is None:
+        return False
+    for candidate in if_none_match.split(",")[:64]:
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
 def upload_range(size: int) -> str:
     """The ``Range`` of an upload: ``0-<last byte>``, no ``bytes=`` (spec §3); ``0-0`` when empty."""
     return f"0-{max(size - 1, 0)}"

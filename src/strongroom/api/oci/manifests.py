@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from strongroom.api.oci.headers import not_modified
 from strongroom.api.oci.routing import Call
 from strongroom.errors import ManifestTooLarge
 from strongroom.oci.mediatypes import MAX_MANIFEST_BYTES
@@ -11,22 +12,25 @@ from strongroom.registry.manifests import Reference
 
 
 async def get_manifest(call: Call) -> Response:
-    reference = Reference.parse(call.request.path_params["reference"])
+    reference = Reference.lookup(call.request.path_params["reference"])
     manifest = await call.services.manifests.get(call.repository, reference, pull=not call.head)
-    headers = {
-        "Docker-Content-Digest": manifest.digest,
-        "ETag": f'"{manifest.digest}"',
-        "Content-Length": str(len(manifest.content)),
-    }
+    etag = f'"{manifest.digest}"'
+    headers = {"Docker-Content-Digest": manifest.digest, "ETag": etag}
+    if not_modified(call.request.headers.get("if-none-match"), etag):
+        return Response(status_code=304, headers=headers)
+    headers["Content-Length"] = str(len(manifest.content))
     body = b"" if call.head else manifest.content
     return Response(body, 200, headers=headers, media_type=manifest.media_type)
 
 
 async def put_manifest(call: Call) -> Response:
+    """``PUT …/manifests/<reference>[?tag=a&tag=b]``: OCI 1.1 lets one push name
+    several tags; the answer carries one ``OCI-Tag`` header per tag it now holds."""
     reference = Reference.parse(call.request.path_params["reference"])
+    extra_tags = call.request.query_params.getlist("tag")
     body = await _read_capped(call, MAX_MANIFEST_BYTES)
     pushed = await call.services.manifests.put(
-        call.repository, reference, body, call.request.headers.get("content-type")
+        call.repository, reference, body, call.request.headers.get("content-type"), extra_tags
     )
     headers = {
         "Location": f"/v2/{call.repository.path}/manifests/{pushed.digest}",
@@ -34,11 +38,15 @@ async def put_manifest(call: Call) -> Response:
     }
     if pushed.subject is not None:
         headers["OCI-Subject"] = str(pushed.subject)
-    return Response(b"", 201, headers=headers)
+    response = Response(b"", 201, headers=headers)
+    if extra_tags:
+        for tag in pushed.tags:
+            response.headers.append("OCI-Tag", tag)
+    return response
 
 
 async def delete_manifest(call: Call) -> Response:
-    reference = Reference.parse(call.request.path_params["reference"])
+    reference = Reference.lookup(call.request.path_params["reference"])
     await call.services.manifests.delete(call.repository, reference)
     return Response(b"", 202)
 

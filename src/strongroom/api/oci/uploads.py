@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette.responses import Response
 
 from strongroom.api.oci.errors import error_response
@@ -31,9 +33,11 @@ async def start_upload(call: Call) -> Response:
 
 
 async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response | None:
-    """201 when the blob could be mounted from ``source``; None to fall back to an upload."""
+    """201 when the blob could be mounted from ``source`` (or, without one, from a
+    repository the caller may read); None to fall back to an upload."""
     if not source:
-        return None
+        mounted = await call.services.uploads.mount_readable(call.repository, digest, _may_read(call))
+        return None if mounted is None else _created(call, digest)
     try:
         source_ref = RepositoryRef.parse(source, call.services.default_account_id)
     except NameInvalid:  # an unusable `from` just means "no mount" (spec §5.4)
@@ -43,6 +47,13 @@ async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response
     if await call.services.uploads.mount(call.repository, digest, source_ref) is None:
         return None
     return _created(call, digest)
+
+
+def _may_read(call: Call) -> Callable[[RepositoryRef], Awaitable[bool]]:
+    async def may_read(source: RepositoryRef) -> bool:
+        return await call.authorize(Action.GET_DOWNLOAD_URL_FOR_LAYER, source)
+
+    return may_read
 
 
 async def patch_upload(call: Call) -> Response:

@@ -1,0 +1,190 @@
+"""Blob links and upload sessions on SQL: how blobs enter a repository.
+
+A mixin of :class:`~strongroom.metadata.sql.SqlMetadataStore`, sharing its
+:class:`Database`. An upload has one writer at a time across every process: a request
+claims the session by compare-and-set on its row (``claim_upload``), renews the claim
+while it writes, and releases it with the new size; a claim not renewed lapses, so a
+process that died mid-write does not hold the session for ever.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from strongroom.metadata.database import Database
+from strongroom.metadata.records import Upload
+from strongroom.metadata.schema import repositories, repository_blobs, uploads
+
+
+class SqlBlobLinks:
+    _db: Database
+
+    # blob links
+
+    async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
+        def work() -> int | None:
+            query = (
+                sa.select(repository_blobs.c.size)
+                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+                .where(
+                    repositories.c.account_id == account_id,
+                    repositories.c.name == name,
+                    repository_blobs.c.digest == digest,
+                )
+            )
+            with self._db.reading() as conn:
+                return conn.scalar(query)
+
+        return await self._db.run(work)
+
+    async def repositories_linking(
+        self, digest: str, first_account_id: str, limit: int
+    ) -> list[tuple[str, str]]:
+        query = (
+            sa.select(repositories.c.account_id, repositories.c.name)
+            .join(repository_blobs, repositories.c.id == repository_blobs.c.repository_id)
+            .where(repository_blobs.c.digest == digest)
+            .order_by(
+                sa.case((repositories.c.account_id == first_account_id, 0), else_=1),
+                repositories.c.account_id,
+                repositories.c.name,
+            )
+            .limit(limit)
+        )
+
+        def work() -> list[tuple[str, str]]:
+            with self._db.reading() as conn:
+                return [(account_id, name) for account_id, name in conn.execute(query)]
+
+        return await self._db.run(work)
+
+    async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                self._link(conn, repository_id, digest, size, now)
+
+        await self._db.write(work)
+
+    def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
+        # Linking again refreshes the time: garbage collection spares links younger than its grace.
+        conn.execute(
+            self._db.insert(repository_blobs)
+            .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
+            .on_conflict_do_update(
+                index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
+                set_={"created_at": now},
+            )
+        )
+
+    async def unlink_blob(self, repository_id: int, digest: str) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                result = conn.execute(
+                    repository_blobs.delete().where(
+                        repository_blobs.c.repository_id == repository_id,
+                        repository_blobs.c.digest == digest,
+                    )
+                )
+                return result.rowcount > 0
+
+        return await self._db.write(work)
+
+    # uploads
+
+    async def create_upload(self, upload: Upload) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(
+                    uploads.insert().values(
+                        id=upload.id,
+                        repository_id=upload.repository_id,
+                        algorithm=upload.algorithm,
+                        created_at=upload.created_at,
+                        updated_at=upload.updated_at,
+                        size=upload.size,
+                        writer=upload.writer,
+                    )
+                )
+
+        await self._db.write(work)
+
+    async def get_upload(self, upload_id: str) -> Upload | None:
+        def work() -> Upload | None:
+            with self._db.reading() as conn:
+                row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+            return None if row is None else Upload(**row._mapping)
+
+        return await self._db.run(work)
+
+    async def claim_upload(
+        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    ) -> bool:
+        free: sa.ColumnElement[bool] = uploads.c.writer.is_(None)
+        if start is not None:
+            free = sa.and_(free, uploads.c.size == start)
+        statement = (
+            uploads.update()
+            .where(uploads.c.id == upload_id, sa.or_(free, uploads.c.updated_at < lapsed_before))
+            .values(writer=writer, updated_at=now)
+        )
+
+        def work() -> bool:
+            with self._db.writing() as conn:
+                return conn.execute(statement).rowcount == 1
+
+        return await self._db.write(work)
+
+    async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                released = conn.execute(
+                    uploads.update()
+                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
+                    .values(size=size, writer=None, updated_at=now)
+                )
+                return released.rowcount == 1
+
+        return await self._db.write(work)
+
+    async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                renewed = conn.execute(
+                    uploads.update()
+                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
+                    .values(updated_at=now)
+                )
+                return renewed.rowcount == 1
+
+        return await self._db.write(work)
+
+    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
+        def work() -> None:
+            with self._db.writing() as conn:
+                repository_id = conn.scalar(
+                    sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
+                )
+                if repository_id is None:
+                    return
+                self._link(conn, repository_id, digest, size, now)
+                conn.execute(uploads.delete().where(uploads.c.id == upload_id))
+
+        await self._db.write(work)
+
+    async def delete_upload(self, upload_id: str) -> bool:
+        def work() -> bool:
+            with self._db.writing() as conn:
+                return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
+
+        return await self._db.write(work)
+
+    async def stale_uploads(self, updated_before: datetime) -> list[str]:
+        def work() -> list[str]:
+            with self._db.reading() as conn:
+                return list(
+                    conn.scalars(sa.select(uploads.c.id).where(uploads.c.updated_at < updated_before))
+                )
+
+        return await self._db.run(work)
