@@ -118,13 +118,14 @@ def ecr_error(response: httpx.Response) -> tuple[str, str]:
     return response.json()["__type"], response.json()["message"]
 
 
-@pytest.mark.parametrize("body", HOSTILE_MANIFESTS.values(), ids=HOSTILE_MANIFESTS.keys())
+ECR_MANIFESTS = {name: body for name, body in HOSTILE_MANIFESTS.items() if name != "UTF-16"}
+"""imageManifest is a JSON string: only text reaches the manifest parser."""
+
+
+@pytest.mark.parametrize("body", ECR_MANIFESTS.values(), ids=ECR_MANIFESTS.keys())
 def test_ecr_put_image_refuses_hostile_manifests_and_stores_nothing(
     server: RunningServer, body: bytes
 ) -> None:
-    text = body.decode("utf-8", errors="surrogateescape")
-    if not text.isascii() and BOM not in body:
-        pytest.skip("imageManifest is a JSON string: only UTF-8 reaches the manifest parser")
     request = {"repositoryName": REPO, "imageManifest": body.decode("utf-8"), "imageTag": "ecr-hostile"}
     code, _ = ecr_error(json_post(server, "ecr", "PutImage", json.dumps(request).encode()))
     assert code == "InvalidParameterException"

@@ -50,7 +50,7 @@ from support.server import ADMIN_PASSWORD, ADMIN_USER, RunningServer, start_serv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
-EXAMPLES = {"oci": 80, "ecr": 90, "ecr-public": 30, "iam": 60, "sts": 20, "token": 30}
+EXAMPLES = {"oci": 70, "ecr": 75, "ecr-public": 25, "iam": 50, "sts": 15, "token": 25}
 """Per front door; about a minute in all on a loaded two-core machine.
 ``STRONGROOM_TEST_FUZZ_SCALE=10`` multiplies them, for a longer hunt."""
 BACKENDS = [

@@ -15,6 +15,7 @@ from strongroom.auth.authorizer import AccessRequest, denial_message
 from strongroom.auth.principals import Principal
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.services import Services
+from strongroom.untrusted import decimal_integer
 
 logger = logging.getLogger("strongroom.api")
 
@@ -26,8 +27,8 @@ class RequestTooLarge(InvalidRequest):
 async def read_body(request: Request, limit: int) -> bytes:
     """The raw body (a signed request's hash covers it), refused above ``limit`` bytes
     before it is all read."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    declared = decimal_integer(request.headers.get("content-length", ""), max_digits=19)
+    if declared is not None and declared > limit:
         raise RequestTooLarge(f"request body larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
