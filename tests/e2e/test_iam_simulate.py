@@ -197,6 +197,7 @@ def test_simulate_custom_policy_with_the_seed_statement(
               "ResourcePolicy": seed, "CallerArn": pusher["arn"]}  # fmt: skip
     without = iam.simulate_custom_policy(**common)["EvaluationResults"][0]
     assert without["EvalDecision"] == "implicitDeny"
+    assert without["MissingContextValues"] == ["aws:SourceArn"]  # what would change the answer
     source = {
         "ContextKeyName": "aws:SourceArn",
         "ContextKeyValues": [repository_arn],
@@ -204,6 +205,7 @@ def test_simulate_custom_policy_with_the_seed_statement(
     }
     carrying = iam.simulate_custom_policy(**common, ContextEntries=[source])["EvaluationResults"][0]
     assert carrying["EvalDecision"] == "allowed"
+    assert carrying.get("MissingContextValues", []) == []
     (statement,) = carrying["MatchedStatements"]
     assert (statement["SourcePolicyId"], statement["SourcePolicyType"]) == ("ResourcePolicy", "resource")
     assert statement["StartPosition"]["Line"] == 1 and statement["EndPosition"]["Column"] > statement[
