@@ -267,6 +267,8 @@ def test_repo_describe_shows_settings_policy_and_findings(ecr: Any, shared_serve
         {"value": "Statement"}, {"index": 0}, {"value": "Principal"},
     ]  # fmt: skip
 
+    assert described["registryPolicy"] is None and described["registryPolicyFindings"] == []
+
     table = shared_server.cli("repo", "describe", "seed/described", "--output", "table").stdout
     assert "repository policy: 2 findings" in table
     assert "SECURITY_WARNING  WRITE_ACTIONS_FOR_EVERYONE" in table

@@ -63,6 +63,7 @@ def test_seed_policies_apply_and_plan_clean(terraform: Terraform, server: Runnin
     # The findings were kept: in the audit log and in `repo describe`.
     described = server.cli_json("repo", "describe", "seed/replicated", "--output", "json")
     assert [f["issueCode"] for f in described["findings"]] == ["REGISTRY_REQUESTS_ONLY"]
+    assert [f["issueCode"] for f in described["registryPolicyFindings"]] == ["REGISTRY_REQUESTS_ONLY"]
     exported = [json.loads(line)["event"] for line in server.cli("audit", "export").stdout.splitlines()]
     audited = [e for e in exported if e["action"] == "ecr:SetRepositoryPolicy"]
     assert {f["issueCode"] for e in audited for f in e["detail"]["findings"]} >= {
