@@ -66,10 +66,6 @@ class Settings(BaseModel):
     gc_grace_seconds: int = Field(3600, ge=0)
     """Garbage collection spares blob links and files younger than this."""
     credential_cache_seconds: float = Field(30.0, ge=0)
-    policy_findings: Literal["warn", "refuse"] = "warn"
-    """What findings do to a repository or registry policy being set: ``warn`` stores every
-    policy ECR would (findings are logged and audited); ``refuse`` makes security
-    warnings and warnings errors (registry/policy_review.py)."""
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""
     login_slow_after: int = Field(5, ge=1)
@@ -77,6 +73,10 @@ class Settings(BaseModel):
     login_refuse_after: int = Field(20, ge=2)
     """Failed sign-ins after which the address or credential is refused for a while."""
     login_lockout_seconds: float = Field(900.0, ge=1)
+    policy_findings: Literal["warn", "refuse"] = "warn"
+    """What findings do to a repository or registry policy being set: ``warn`` stores every
+    policy ECR would (findings are logged and audited); ``refuse`` makes security
+    warnings and warnings errors (registry/policy_review.py)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

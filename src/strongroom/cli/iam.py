@@ -12,7 +12,6 @@ import click
 from strongroom.audit.log import AuditLog
 from strongroom.auth.management import IdentityAdmin
 from strongroom.cli.documents import read_document
-from strongroom.cli.output import Output, emit, output_option
 from strongroom.cli.store import run_on_store
 from strongroom.clock import SystemClock
 from strongroom.metadata.audit import SqlAuditStore
@@ -26,14 +25,6 @@ from strongroom.settings import Settings
 T = TypeVar("T")
 
 
-def identity_admin(settings: Settings, database: Database) -> IdentityAdmin:
-    """The identity use cases on the store, acting as the local operator."""
-    return IdentityAdmin(
-        SqlMetadataStore(database), SqlIamStore(database), open_secret_box(settings), SystemClock(),
-        AuditLog(SqlAuditStore(database)), review=PolicyReview(settings.policy_findings),
-    )  # fmt: skip
-
-
 def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
     """Run ``work(admin, default_account_id)`` against the configured store."""
 
@@ -44,6 +35,14 @@ def run_admin(work: Callable[[IdentityAdmin, str], Awaitable[T]]) -> T:
         return await work(identity_admin(settings, database), default)
 
     return run_on_store(with_admin)
+
+
+def identity_admin(settings: Settings, database: Database) -> IdentityAdmin:
+    """The identity use cases on the store, acting as the local operator."""
+    return IdentityAdmin(
+        SqlMetadataStore(database), SqlIamStore(database), open_secret_box(settings), SystemClock(),
+        AuditLog(SqlAuditStore(database)), review=PolicyReview(settings.policy_findings),
+    )  # fmt: skip
 
 
 def _emit(value: Any) -> None:
@@ -241,16 +240,13 @@ def repo() -> None:
 @click.option("--repository-name", required=True)
 @click.option("--policy-text", required=True, help="JSON, or file://path")
 @account_option
-@output_option
-def set_repository_policy(
-    repository_name: str, policy_text: str, account_id: str | None, output: Output | None
-) -> None:
+def set_repository_policy(repository_name: str, policy_text: str, account_id: str | None) -> None:
     """Set a repository's policy: stored if valid, its findings printed (and audited)."""
     document = read_document("--policy-text", policy_text)[1]
     found = run_admin(
         lambda admin, default: admin.set_repository_policy(account_id or default, repository_name, document)
     )
-    emit(output, {"findings": [finding.as_json() for finding in found]})
+    _emit({"findings": [finding.as_json() for finding in found]})
 
 
 @repo.command("delete-policy")

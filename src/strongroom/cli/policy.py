@@ -200,15 +200,15 @@ def _resource_side(option: str, document: str | None) -> Policy | None:
 )
 @click.option("--resource-account", help="Owner of the resource (default: from the ARN, else the caller's).")
 @click.option("--context", "context_entries", multiple=True, help="key=value, e.g. aws:SourceIp=10.1.2.3")
+@click.option("--identity-policy", "identity_documents", multiple=True, help="JSON, or file://path")
+@click.option("--resource-policy", help="The repository policy: JSON, or file://path")
+@click.option("--registry-policy", help="The registry policy: JSON, or file://path")
 @click.option(
     "--from-store",
     is_flag=True,
     help="Decide with what is stored, as the server would: the principal's identity policies, the "
     "repository and registry policies, or for sts:AssumeRole the role's trust policy.",
 )
-@click.option("--identity-policy", "identity_documents", multiple=True, help="JSON, or file://path")
-@click.option("--resource-policy", help="The repository policy: JSON, or file://path")
-@click.option("--registry-policy", help="The registry policy: JSON, or file://path")
 @output_option
 def simulate(
     principal: str,
@@ -216,10 +216,10 @@ def simulate(
     resource: str,
     resource_account: str | None,
     context_entries: tuple[str, ...],
-    from_store: bool,
     identity_documents: tuple[str, ...],
     resource_policy: str | None,
     registry_policy: str | None,
+    from_store: bool,
     output: Output | None,
 ) -> None:
     """Decide one request against the policies given (or, with --from-store, those
