@@ -19,8 +19,8 @@ from strongroom.auth.authorizer import AccessRequest, Authorizer
 from strongroom.auth.iam_authorizer import PolicySource, identity_documents
 from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
 from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
-from strongroom.errors import InvalidRequest
-from strongroom.policy.evaluation import Decision, Source
+from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.policy.evaluation import Decision, Reason, Source
 
 _PRINCIPAL = re.compile(
     r"^arn:aws:iam::(?P<account>[0-9]{12}):(?P<type>user|role)(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)$"
@@ -80,11 +80,9 @@ class Simulator:
             (Source.IDENTITY, name): text
             for name, text in (await identity_documents(self._policies, principal)).items()
         }
-        role = _ROLE.match(resource)
-        if action.lower() == ASSUME_ROLE.lower() and role is not None and not principal.is_anonymous:
-            target = await self._admin.role(role["account"], role["name"])
-            documents[(Source.REPOSITORY, None)] = target.trust_policy
-            return Simulated(principal, await self._admin.assume_verdict(principal, target), kind, documents)
+        if action.lower() == ASSUME_ROLE.lower() and _ROLE.match(resource) and not principal.is_anonymous:
+            verdict = await self._assume(principal, resource, documents)
+            return Simulated(principal, verdict, kind, documents)
         verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
         repository = _REPOSITORY.match(resource)
         if repository is not None:
@@ -96,3 +94,22 @@ class Simulator:
                 if text is not None:
                     documents[(source, None)] = text
         return Simulated(principal, verdict, kind, documents)
+
+    async def _assume(
+        self, principal: Principal, role_arn: str, documents: dict[tuple[Source, str | None], str]
+    ) -> Decision:
+        """AssumeRole's decision, refusing an unknown role as AssumeRole does (as untrusted,
+        so that simulations cannot probe which roles exist in other accounts)."""
+        found = _ROLE.match(role_arn)
+        assert found is not None
+        try:
+            role = await self._admin.role(found["account"], found["name"])
+        except NoSuchEntity:
+            role = None
+        if role is None or role.arn != role_arn:
+            return Decision(False, Reason.IMPLICIT_DENY, (), "no such role, or it does not trust the caller")
+        documents[(Source.REPOSITORY, None)] = role.trust_policy
+        try:
+            return await self._admin.assume_verdict(principal, role)
+        except StrongroomError:  # a stored policy that no longer parses fails closed
+            return Decision(False, Reason.IMPLICIT_DENY, (), "a stored policy is invalid; denied")

@@ -28,6 +28,8 @@ from strongroom.policy.locations import locations
 from strongroom.policy.request import Caller, Request
 
 MAX_MEMBERS = 1000
+MAX_EVALUATIONS = 1000
+"""Decisions per call: each may read the store, so a request cannot ask for a million."""
 _TAG_KEYS = ("aws:resourcetag/", "ecr:resourcetag/")
 _UNSUPPORTED = {
     "SimulatePrincipalPolicy": (
@@ -83,7 +85,13 @@ def _common(call: Call, operation: str) -> tuple[list[str], list[str], dict[str,
     actions = _members(call.params, "ActionNames")
     if not actions:
         raise InvalidInput("ActionNames must name at least one action")
-    return actions, _members(call.params, "ResourceArns") or ["*"], _context(call.params)
+    resources = _members(call.params, "ResourceArns") or ["*"]
+    if len(actions) * len(resources) > MAX_EVALUATIONS:
+        raise InvalidInput(
+            f"ActionNames times ResourceArns is {len(actions) * len(resources)}; at most {MAX_EVALUATIONS} "
+            "decisions are simulated per call"
+        )
+    return actions, resources, _context(call.params)
 
 
 async def simulate_principal_policy(call: Call) -> Result:
