@@ -20,6 +20,7 @@ from strongroom.auth.iam_authorizer import PolicySource, identity_documents
 from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
 from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
 from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.metadata.records import RepositoryAccess
 from strongroom.policy.evaluation import Decision, Reason, Source
 
 _PRINCIPAL = re.compile(
@@ -46,10 +47,16 @@ class Simulated:
 
 
 class Simulator:
+    """One simulation call: what it reads for its own account (the principal, its policy
+    texts, repositories' policy texts) is read once however many decisions it asks for;
+    the decisions themselves read what the authorizer reads."""
+
     def __init__(self, admin: IdentityAdmin, authorizer: Authorizer, policies: PolicySource) -> None:
         self._admin = admin
         self._authorizer = authorizer
         self._policies = policies
+        self._principals: dict[str, tuple[Principal, str, dict[str, str]]] = {}
+        self._access: dict[tuple[str, str], RepositoryAccess] = {}
 
     async def principal(self, arn: str) -> tuple[Principal, str]:
         """The stored user or role ``arn`` names (or ``anonymous``), as the authorizer sees
@@ -75,10 +82,9 @@ class Simulator:
         self, principal_arn: str, action: str, resource: str, context: Mapping[str, str | list[str]]
     ) -> Simulated:
         """The server's decision on ``principal_arn`` doing ``action`` on ``resource``."""
-        principal, kind = await self.principal(principal_arn)
+        principal, kind, identity = await self._resolved(principal_arn)
         documents: dict[tuple[Source, str | None], str] = {
-            (Source.IDENTITY, name): text
-            for name, text in (await identity_documents(self._policies, principal)).items()
+            (Source.IDENTITY, name): text for name, text in identity.items()
         }
         if action.lower() == ASSUME_ROLE.lower() and _ROLE.match(resource) and not principal.is_anonymous:
             verdict = await self._assume(principal, resource, documents)
@@ -86,7 +92,10 @@ class Simulator:
         verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
         repository = _REPOSITORY.match(resource)
         if repository is not None:
-            access = await self._policies.repository_access(repository["account"], repository["name"])
+            key = (repository["account"], repository["name"])
+            if key not in self._access:
+                self._access[key] = await self._policies.repository_access(*key)
+            access = self._access[key]
             for source, text in (
                 (Source.REPOSITORY, access.repository_policy),
                 (Source.REGISTRY, access.registry_policy),
@@ -94,6 +103,12 @@ class Simulator:
                 if text is not None:
                     documents[(source, None)] = text
         return Simulated(principal, verdict, kind, documents)
+
+    async def _resolved(self, arn: str) -> tuple[Principal, str, dict[str, str]]:
+        if arn not in self._principals:
+            principal, kind = await self.principal(arn)
+            self._principals[arn] = (principal, kind, await identity_documents(self._policies, principal))
+        return self._principals[arn]
 
     async def _assume(
         self, principal: Principal, role_arn: str, documents: dict[tuple[Source, str | None], str]
