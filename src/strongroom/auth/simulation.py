@@ -20,6 +20,7 @@ from strongroom.auth.iam_authorizer import PolicySource, identity_documents
 from strongroom.auth.management import ASSUME_ROLE, IdentityAdmin, NoSuchEntity
 from strongroom.auth.principals import ANONYMOUS, Principal, RoleSession
 from strongroom.errors import InvalidRequest, StrongroomError
+from strongroom.metadata.iam import PrincipalKind
 from strongroom.metadata.records import RepositoryAccess
 from strongroom.policy.evaluation import Decision, Reason, Source
 
@@ -54,9 +55,8 @@ class Simulator:
     def __init__(self, admin: IdentityAdmin, authorizer: Authorizer, policies: PolicySource) -> None:
         self._admin = admin
         self._authorizer = authorizer
-        self._policies = policies
+        self._policies: PolicySource = _ReadOnce(policies)
         self._principals: dict[str, tuple[Principal, str, dict[str, str]]] = {}
-        self._access: dict[tuple[str, str], RepositoryAccess] = {}
 
     async def principal(self, arn: str) -> tuple[Principal, str]:
         """The stored user or role ``arn`` names (or ``anonymous``), as the authorizer sees
@@ -92,10 +92,7 @@ class Simulator:
         verdict = await self._authorizer.explain(AccessRequest(principal, action, resource, context))
         repository = _REPOSITORY.match(resource)
         if repository is not None:
-            key = (repository["account"], repository["name"])
-            if key not in self._access:
-                self._access[key] = await self._policies.repository_access(*key)
-            access = self._access[key]
+            access = await self._policies.repository_access(repository["account"], repository["name"])
             for source, text in (
                 (Source.REPOSITORY, access.repository_policy),
                 (Source.REGISTRY, access.registry_policy),
@@ -128,3 +125,25 @@ class Simulator:
             return await self._admin.assume_verdict(principal, role)
         except StrongroomError:  # a stored policy that no longer parses fails closed
             return Decision(False, Reason.IMPLICIT_DENY, (), "a stored policy is invalid; denied")
+
+
+class _ReadOnce:
+    """The store's policies as one simulation call sees them: each read once."""
+
+    def __init__(self, source: PolicySource) -> None:
+        self._source = source
+        self._identity: dict[tuple[PrincipalKind, int, str], dict[str, str]] = {}
+        self._access: dict[tuple[str, str], RepositoryAccess] = {}
+
+    async def identity_policies(
+        self, kind: PrincipalKind, principal_id: int, unique_id: str
+    ) -> dict[str, str]:
+        key = (kind, principal_id, unique_id)
+        if key not in self._identity:
+            self._identity[key] = await self._source.identity_policies(kind, principal_id, unique_id)
+        return self._identity[key]
+
+    async def repository_access(self, account_id: str, name: str) -> RepositoryAccess:
+        if (account_id, name) not in self._access:
+            self._access[(account_id, name)] = await self._source.repository_access(account_id, name)
+        return self._access[(account_id, name)]
