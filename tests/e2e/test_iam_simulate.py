@@ -178,6 +178,15 @@ def test_bad_simulation_input_is_a_4xx(iam: Any, pusher: dict[str, str]) -> None
         CallerArn=pusher["arn"],
     )  # fmt: skip
     assert extra[2] == 400 and "CallerArn is not supported" in extra[1]
+    actions = [f"ecr:Action{n}" for n in range(101)]
+    resources = [f"arn:aws:ecr:::r/{n}" for n in range(10)]
+    many = error_of(
+        iam.simulate_principal_policy,
+        PolicySourceArn=pusher["arn"],
+        ActionNames=actions,
+        ResourceArns=resources,
+    )
+    assert many[2] == 400 and "at most 1000 decisions" in many[1]
     malformed = error_of(
         iam.simulate_custom_policy, PolicyInputList=['{"Statement": 1}'], ActionNames=["x:y"]
     )
@@ -197,6 +206,7 @@ def test_simulate_custom_policy_with_the_seed_statement(
               "ResourcePolicy": seed, "CallerArn": pusher["arn"]}  # fmt: skip
     without = iam.simulate_custom_policy(**common)["EvaluationResults"][0]
     assert without["EvalDecision"] == "implicitDeny"
+    assert without["MissingContextValues"] == ["aws:SourceArn"]  # what would change the answer
     source = {
         "ContextKeyName": "aws:SourceArn",
         "ContextKeyValues": [repository_arn],
@@ -204,6 +214,7 @@ def test_simulate_custom_policy_with_the_seed_statement(
     }
     carrying = iam.simulate_custom_policy(**common, ContextEntries=[source])["EvaluationResults"][0]
     assert carrying["EvalDecision"] == "allowed"
+    assert carrying.get("MissingContextValues", []) == []
     (statement,) = carrying["MatchedStatements"]
     assert (statement["SourcePolicyId"], statement["SourcePolicyType"]) == ("ResourcePolicy", "resource")
     assert statement["StartPosition"]["Line"] == 1 and statement["EndPosition"]["Column"] > statement[
@@ -214,3 +225,27 @@ def test_simulate_custom_policy_with_the_seed_statement(
     )["EvaluationResults"][0]
     assert denied["EvalDecision"] == "explicitDeny"
     assert denied["MatchedStatements"][0]["SourcePolicyId"] == "PolicyInputList.1"
+
+
+def test_simulating_assume_role_does_not_reveal_which_roles_exist(iam: Any, pusher: dict[str, str]) -> None:
+    """As AssumeRole itself: an unknown role, here or in another account, is refused like
+    an untrusted one, never as NoSuchEntity."""
+    account = pusher["arn"].split(":")[4]
+    iam.create_role(
+        RoleName="sim-untrusting",
+        AssumeRolePolicyDocument=document(
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:user/someone-else"},
+             "Action": "sts:AssumeRole"}
+        ),
+    )  # fmt: skip
+    roles = [
+        f"arn:aws:iam::{account}:role/sim-untrusting",
+        f"arn:aws:iam::{account}:role/sim-absent",
+        "arn:aws:iam::999999999999:role/anything",
+    ]
+    results = iam.simulate_principal_policy(
+        PolicySourceArn=pusher["arn"], ActionNames=["sts:AssumeRole"], ResourceArns=roles
+    )["EvaluationResults"]
+    assert [(r["EvalResourceName"], r["EvalDecision"]) for r in results] == [
+        (arn, "implicitDeny") for arn in roles
+    ]

@@ -169,9 +169,9 @@ def test_policy_findings_refuse_makes_security_warnings_errors(strict_server: Ru
     )
     # The registry-only statement grants no user: nothing to refuse.
     ecr.set_repository_policy(repositoryName="strict/repo", policyText=registry_pushes_for(arn))
-    assert error_of(ecr.put_registry_policy, policyText=everyone_pushes().replace(
-        '"Action": [', '"Resource": "*", "Action": [')
-    )[0] == "InvalidParameterException"  # fmt: skip
+    registry_text = everyone_pushes().replace('"Action": [', '"Resource": "*", "Action": [')
+    code, message, _ = error_of(ecr.put_registry_policy, policyText=registry_text)
+    assert code == "InvalidParameterException" and "'Invalid registry policy provided'" in message
     # The operator's commands follow the same setting, given as sites give it (a TOML file).
     config = strict_server.data_dir.parent / "strict.toml"
     config.write_text('policy_findings = "refuse"\n')
@@ -266,6 +266,8 @@ def test_repo_describe_shows_settings_policy_and_findings(ecr: Any, shared_serve
     assert by_code["WRITE_ACTIONS_FOR_EVERYONE"]["locations"][0]["path"] == [
         {"value": "Statement"}, {"index": 0}, {"value": "Principal"},
     ]  # fmt: skip
+
+    assert described["registryPolicy"] is None and described["registryPolicyFindings"] == []
 
     table = shared_server.cli("repo", "describe", "seed/described", "--output", "table").stdout
     assert "repository policy: 2 findings" in table

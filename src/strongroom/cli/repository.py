@@ -1,5 +1,5 @@
 """``strongroom repo describe REPO``: one repository as the operator needs to see it, its
-settings, its policy, and the policy's findings.
+settings, its policy, and the findings of that policy and of the registry policy.
 
 Policies are stored as ECR stores them (registry/policy_review.py), so a stored policy
 may carry findings the site chose to accept; this is where they stay visible. The
@@ -20,6 +20,7 @@ from strongroom.cli.policy import findings_report, findings_table
 from strongroom.cli.store import run_on_store
 from strongroom.errors import NameUnknown
 from strongroom.metadata.database import Database
+from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.records import Repository
 from strongroom.metadata.repositories import RepositoryDocuments, SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -38,6 +39,7 @@ class _Found:
     tags: dict[str, str]
     default_account: str | None
     settings: Settings
+    registry_policy: str | None
 
 
 @click.command("describe")
@@ -47,17 +49,24 @@ class _Found:
 def describe(repository_name: str, account_id: str | None, output: Output | None) -> None:
     """A repository's settings, its policy and the policy's findings."""
     found = run_on_store(lambda settings, database: _load(settings, database, repository_name, account_id))
-    text = found.documents.policy
-    report, error = _review(text)
+    text, registry = found.documents.policy, found.registry_policy
+    report, error = _review(text, PolicyType.RESOURCE)
+    registry_report, registry_error = _review(registry, PolicyType.REGISTRY)
     value = {
         "repository": _facts(found),
         "policy": json.loads(text) if text is not None else None,
         "policyError": error,
         "findings": report,
+        # The registry policy governs this repository too.
+        "registryPolicy": json.loads(registry) if registry is not None else None,
+        "registryPolicyError": registry_error,
+        "registryPolicyFindings": registry_report,
     }
     tables = [Table.of(value["repository"]), findings_table("repository policy", report)]
     if value["policy"] is not None:
         tables.append(replace(Table.of(value["policy"]), title="repository policy"))
+    if registry is not None:
+        tables.append(findings_table("registry policy", registry_report))
     emit(output, value, *tables)
 
 
@@ -70,18 +79,20 @@ async def _load(settings: Settings, database: Database, name: str, account_id: s
         raise NameUnknown(name)
     store = SqlRepositoryStore(database)
     documents = await store.repository_documents(repository.id)
-    return _Found(repository, documents, await store.resource_tags(repository.id), default, settings)
+    tags = await store.resource_tags(repository.id)
+    registry = await SqlIamStore(database).get_registry_policy(repository.account_id)
+    return _Found(repository, documents, tags, default, settings, registry)
 
 
-def _review(text: str | None) -> tuple[list[dict[str, Any]], str | None]:
-    """The findings of the stored policy, or why it no longer parses."""
+def _review(text: str | None, policy_type: PolicyType) -> tuple[list[dict[str, Any]], str | None]:
+    """The findings of a stored policy, or why it no longer parses."""
     if text is None:
         return [], None
     try:
-        policy = Policy.from_json(text, PolicyType.RESOURCE.kind)
+        policy = Policy.from_json(text, policy_type.kind)
     except MalformedPolicyDocument as error:
         return [], error.message
-    return findings_report(text, findings(policy, PolicyType.RESOURCE)), None
+    return findings_report(text, findings(policy, policy_type)), None
 
 
 def _facts(found: _Found) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import lru_cache
 
 from strongroom.policy.actions import (
     ACTIONS_BY_SERVICE,
@@ -164,8 +165,10 @@ def _statement_findings(statement: Statement, policy_type: PolicyType) -> Iterat
         yield finding(raw)
 
 
+@lru_cache(maxsize=4096)
 def _matches(pattern: str) -> frozenset[str]:
-    """The known actions ``pattern`` names (case-insensitive, wildcards active)."""
+    """The known actions ``pattern`` names (case-insensitive, wildcards active); cached,
+    since every check asks again and the action tables never change."""
     if pattern == "*":
         return KNOWN_ACTIONS
     service = pattern.partition(":")[0].lower()

@@ -165,8 +165,9 @@ def _message(error: errors.StrongroomError, where: Where | None) -> str:
             f"The repository with name '{name}' does not exist in the registry with id '{where.registry_id}'"
         )
     if isinstance(error, MalformedPolicyDocument):
+        what = "repository" if where.repository_name else "registry"
         return (
             "Invalid parameter at 'PolicyText' failed to satisfy constraint: "
-            f"'Invalid repository policy provided': {error.message}"
+            f"'Invalid {what} policy provided': {error.message}"
         )
     return error.message

@@ -11,6 +11,7 @@ or ``sts``) chooses which API answers; responses are XML in that service's names
   policies, roles and STS).
 * :mod:`.endpoint`: parse → authenticate → authorize → handler → render.
 
-Handlers call the identity use cases (:mod:`strongroom.auth.management`) only; this
+Handlers call the identity use cases (:mod:`strongroom.auth.management`, and for the
+policy simulator :mod:`strongroom.auth.simulation` and the policy engine) only; this
 package must not import SQL, metadata or storage.
 """

@@ -13,7 +13,7 @@ answer differ from what the server decides.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from strongroom.api.iam.call import Call, iam, paginate, table
 from strongroom.api.iam.protocol import Params, Result, XmlValue
@@ -22,11 +22,15 @@ from strongroom.auth.principals import Principal
 from strongroom.auth.simulation import Simulator
 from strongroom.errors import InvalidRequest
 from strongroom.policy.document import Policy, PolicyKind
+from strongroom.policy.errors import MalformedPolicyDocument
 from strongroom.policy.evaluation import Decision, Reason, Source, StatementRef, evaluate
 from strongroom.policy.locations import locations
 from strongroom.policy.request import Caller, Request
 
 MAX_MEMBERS = 1000
+MAX_EVALUATIONS = 1000
+"""Decisions per call: each may read the store, so a request cannot ask for a million."""
+_TAG_KEYS = ("aws:resourcetag/", "ecr:resourcetag/")
 _UNSUPPORTED = {
     "SimulatePrincipalPolicy": (
         "PolicyInputList", "PermissionsBoundaryPolicyInputList", "PolicyExclusionList",
@@ -81,7 +85,13 @@ def _common(call: Call, operation: str) -> tuple[list[str], list[str], dict[str,
     actions = _members(call.params, "ActionNames")
     if not actions:
         raise InvalidInput("ActionNames must name at least one action")
-    return actions, _members(call.params, "ResourceArns") or ["*"], _context(call.params)
+    resources = _members(call.params, "ResourceArns") or ["*"]
+    if len(actions) * len(resources) > MAX_EVALUATIONS:
+        raise InvalidInput(
+            f"ActionNames times ResourceArns is {len(actions) * len(resources)}; at most {MAX_EVALUATIONS} "
+            "decisions are simulated per call"
+        )
+    return actions, resources, _context(call.params)
 
 
 async def simulate_principal_policy(call: Call) -> Result:
@@ -93,7 +103,9 @@ async def simulate_principal_policy(call: Call) -> Result:
         for resource in resources:
             simulated = await simulator.decide(source, action, resource, context)
             matched = [_stored_statement(ref, simulated.kind) for ref in simulated.decision.statements]
-            results.append(_result(action, resource, simulated.decision, matched))
+            known = [*context, *caller_of(simulated.principal).context_keys()]
+            missing = _missing(_parsed(simulated.documents), known, stored=True)
+            results.append(_result(action, resource, simulated.decision, matched, missing))
     return _page(results, call.params)
 
 
@@ -109,6 +121,7 @@ async def simulate_custom_policy(call: Call) -> Result:
     resource_policy = None if resource_text is None else Policy.from_json(resource_text, PolicyKind.RESOURCE)
     caller = _caller(call.params.optional("CallerArn"), call.principal)
     owner = _owner(call.params.optional("ResourceOwner"))
+    policies = [*identity.values(), *([resource_policy] if resource_policy else [])]
     results: list[dict[str, XmlValue]] = []
     for action in actions:
         for resource in resources:
@@ -117,7 +130,8 @@ async def simulate_custom_policy(call: Call) -> Result:
                 Request(caller, action, resource, account, context), identity, resource_policy
             )
             matched = [_given_statement(ref, texts, resource_text) for ref in decision.statements]
-            results.append(_result(action, resource, decision, matched))
+            missing = _missing(policies, [*context, *caller.context_keys()], stored=False)
+            results.append(_result(action, resource, decision, matched, missing))
     return _page(results, call.params)
 
 
@@ -145,11 +159,41 @@ def _account_of(resource: str) -> str | None:
     return parts[4] if len(parts) == 6 and parts[4].isdigit() else None
 
 
-def _result(action: str, resource: str, decision: Decision, matched: list[XmlValue]) -> dict[str, XmlValue]:
+def _result(
+    action: str, resource: str, decision: Decision, matched: list[XmlValue], missing: list[str]
+) -> dict[str, XmlValue]:
     return {
-        "EvalActionName": action, "EvalResourceName": resource,
-        "EvalDecision": _DECISIONS[decision.reason], "MatchedStatements": matched, "MissingContextValues": [],
+        "EvalActionName": action, "EvalResourceName": resource, "EvalDecision": _DECISIONS[decision.reason],
+        "MatchedStatements": matched, "MissingContextValues": list[XmlValue](missing),
     }  # fmt: skip
+
+
+def _missing(policies: Iterable[Policy], known: Iterable[str], *, stored: bool) -> list[str]:
+    """Condition keys the policies use that the simulation was not given (IAM's
+    MissingContextValues); a decision may change once they are. For stored policies the
+    server supplies the repository's resource tags itself."""
+    have = {key.lower() for key in known}
+    used = {clause.key: None for policy in policies for s in policy.statements for clause in s.conditions}
+    return sorted(
+        (
+            key
+            for key in used
+            if key.lower() not in have and not (stored and key.lower().startswith(_TAG_KEYS))
+        ),
+        key=str.lower,
+    )
+
+
+def _parsed(documents: Mapping[tuple[Source, str | None], str]) -> list[Policy]:
+    """The stored documents a simulation read (one that no longer parses has no keys)."""
+    parsed: list[Policy] = []
+    for (source, _), text in documents.items():
+        kind = PolicyKind.IDENTITY if source is Source.IDENTITY else PolicyKind.RESOURCE
+        try:
+            parsed.append(Policy.from_json(text, kind))
+        except MalformedPolicyDocument:
+            continue
+    return parsed
 
 
 def _stored_statement(ref: StatementRef, kind: str) -> XmlValue:
