@@ -76,6 +76,9 @@ class Settings(BaseModel):
     login_refuse_after: int = Field(20, ge=2)
     """Failed sign-ins after which the address or credential is refused for a while."""
     login_lockout_seconds: float = Field(900.0, ge=1)
+    sign_in_audit_window_seconds: float = Field(60.0, ge=1, le=3600)
+    """Failed sign-ins of one address and claimed identity within this are audited as
+    the first one and, when it closes, one event with their count."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

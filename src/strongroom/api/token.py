@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from strongroom.api.oci.errors import error_response
-from strongroom.api.requests import request_context
+from strongroom.api.requests import audit_failed_sign_in, request_context
+from strongroom.auth.authenticator import claimed_identity
 from strongroom.auth.grants import grant_for
 from strongroom.auth.tokens import granted_scope, parse_scopes
 from strongroom.errors import AuthenticationRequired, TooManyRequests
@@ -38,6 +39,8 @@ async def token(request: Request) -> Response:
     except TooManyRequests as error:
         return error_response(error)
     except AuthenticationRequired as error:
+        claimed = claimed_identity(authorization)
+        await audit_failed_sign_in(request, "strongroom:Authenticate", "*", claimed, error.message)
         return error_response(
             error, headers={"WWW-Authenticate": 'Basic realm="Strongroom", charset="UTF-8"'}
         )

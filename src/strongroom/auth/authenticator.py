@@ -152,6 +152,18 @@ class BasicAuthenticator:
         return Verified.access_key(found)
 
 
+def claimed_identity(authorization: str | None) -> str:
+    """Who a failed ``Authorization`` header claimed to be, for the audit log: a Basic
+    user name or access key id (never the password), else the scheme."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return scheme[:20].lower() or "none"
+    try:
+        return _decode_basic(credentials.strip())[0]
+    except AuthenticationRequired:
+        return "malformed basic credentials"
+
+
 def _decode_basic(credentials: str) -> tuple[str, str]:
     if len(credentials) > MAX_CREDENTIAL_HEADER:
         raise AuthenticationRequired("credentials too long")
