@@ -102,7 +102,9 @@ class BasicAuthenticator:
         """Cheap checks first (a registry password's signature, a remembered credential,
         an access key's secret); a password hash only while the attempt is not locked."""
         if username == REGISTRY_LOGIN_USER and self._login_tokens is not None:
-            return self._login_tokens.verify_login(password, self._clock.now())
+            principal = self._login_tokens.verify_login(password, self._clock.now())
+            await self.require_valid(principal)
+            return principal
         key = self._cache.key("basic", username, password)
         while (cached := await self._cache.get(key)) is None:
             if ACCESS_KEY_ID.match(username):
@@ -115,6 +117,12 @@ class BasicAuthenticator:
                 return await self._verify_password_once(key, username, password)
             await pending.wait()  # then look again: cached on success, or verify ourselves
         return cached
+
+    async def require_valid(self, principal: Principal, access_key_id: str | None = None) -> None:
+        """Refuse a signed token (registry password, bearer token) whose principal was
+        deleted, or whose access key was deactivated or deleted, since it was issued."""
+        if not await self._cache.still_valid(principal, access_key_id):
+            raise AuthenticationRequired("the credentials this token was issued for are no longer valid")
 
     async def _verify_password_once(self, key: bytes, username: str, password: str) -> Principal:
         """Concurrent requests with one password wait for this single verification."""

@@ -168,6 +168,7 @@ async def _authenticate(request: Request, services: Services) -> tuple[Principal
     authorization = request.headers.get("authorization")
     if authorization and authorization[:7].lower() == "bearer ":
         grant = services.tokens.verify(authorization[7:].strip(), services.clock.now())
+        await services.authenticator.require_valid(grant.principal, grant.access_key_id)
         return grant.principal, grant
     source = request.client.host if request.client else None
     return await services.authenticator.authenticate(authorization, source), None
