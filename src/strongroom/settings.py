@@ -65,7 +65,7 @@ class Settings(BaseModel):
     collected); 0 disables the job (``strongroom lifecycle run`` still works)."""
     gc_grace_seconds: int = Field(3600, ge=0)
     """Garbage collection spares blob links and files younger than this."""
-    credential_cache_seconds: float = Field(1.0, ge=0, le=60)
+    credential_cache_seconds: float = Field(1.0, ge=0)
     """How long a process trusts a credential it verified before re-reading its row (no
     hash); a deactivated or deleted key, a deleted user or a changed password is refused
     within it in every process (docs/adr/0004)."""
