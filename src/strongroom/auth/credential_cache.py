@@ -121,7 +121,7 @@ class CredentialCache:
                 entry.rechecking.set()
                 entry.rechecking = None
             if unchanged:
-                entry.checked_at = self._now()
+                entry.checked_at = now  # when the read began: a change during it is seen next time
                 return entry.principal
             break
         self._entries.pop(key, None)
