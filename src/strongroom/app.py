@@ -23,12 +23,14 @@ from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
+from strongroom.api.requests import record_closed_sign_in_failures
 from strongroom.api.token import token
 from strongroom.jobs.lifecycle import lifecycle_loop
 from strongroom.services import Services, build_services
 from strongroom.settings import Settings
 
 logger = logging.getLogger("strongroom")
+SIGN_IN_WINDOW_CHECK_SECONDS = 10
 
 
 def create_app(settings: Settings, services: Services | None = None) -> Starlette:
@@ -42,6 +44,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_sweep, app.state.services)
             tasks.start_soon(lifecycle_loop, app.state.services)
+            tasks.start_soon(_close_sign_in_windows, app.state.services)
             try:
                 yield
             finally:
@@ -94,3 +97,11 @@ async def _sweep(services: Services) -> None:
                 logger.info("deleted %d expired temporary credentials", purged)
         except Exception:
             logger.exception("upload and credential expiry failed; will retry")
+
+
+async def _close_sign_in_windows(services: Services) -> None:
+    """Write the counts of failed sign-ins once their aggregation window closes, also
+    when no further failure arrives to trigger it."""
+    while True:
+        await anyio.sleep(min(SIGN_IN_WINDOW_CHECK_SECONDS, services.settings.sign_in_audit_window_seconds))
+        await record_closed_sign_in_failures(services)

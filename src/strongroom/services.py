@@ -11,6 +11,7 @@ from datetime import timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from strongroom.audit.log import AuditLog
+from strongroom.audit.sign_ins import SignInFailures
 from strongroom.auth.authenticator import BasicAuthenticator
 from strongroom.auth.authorizer import Authorizer
 from strongroom.auth.bootstrap import Bootstrap, bootstrap
@@ -78,6 +79,7 @@ class Services:
     gc: GarbageCollector
     images: Images
     layers: Layers
+    sign_in_failures: SignInFailures
 
     def close(self) -> None:
         self.metadata.close()
@@ -216,4 +218,5 @@ async def build_services(settings: Settings) -> Services:
         discovery=discovery,
         images=Images(context, image_store, manifests, discovery),
         layers=Layers(context, uploads, image_store),
+        sign_in_failures=SignInFailures(timedelta(seconds=settings.sign_in_audit_window_seconds)),
     )

@@ -65,7 +65,7 @@ class Settings(BaseModel):
     collected); 0 disables the job (``strongroom lifecycle run`` still works)."""
     gc_grace_seconds: int = Field(3600, ge=0)
     """Garbage collection spares blob links and files younger than this."""
-    credential_cache_seconds: float = Field(1.0, ge=0, le=60)
+    credential_cache_seconds: float = Field(1.0, ge=0)
     """How long a process trusts a credential it verified before re-reading its row (no
     hash); a deactivated or deleted key, a deleted user or a changed password is refused
     within it in every process (docs/adr/0004)."""
@@ -84,6 +84,9 @@ class Settings(BaseModel):
     """What findings do to a repository or registry policy being set: ``warn`` stores every
     policy ECR would (findings are logged and audited); ``refuse`` makes security
     warnings and warnings errors (registry/policy_review.py)."""
+    sign_in_audit_window_seconds: float = Field(60.0, ge=1, le=3600)
+    """Failed sign-ins of one address and claimed identity within this are audited as
+    the first one and, when it closes, one event with their count."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -4,6 +4,7 @@ second of the command that deactivates or deletes it, or changes the password.""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -91,3 +92,38 @@ def test_a_reset_password_refuses_the_old_one_within_a_second(server: RunningSer
     server.cli("admin", "reset-password", "--password-stdin", stdin=new_password + "\n")
     assert refused_within(server, ADMIN_USER, ADMIN_PASSWORD, time.monotonic()) <= WITHIN + LATENCY
     assert set(statuses(server, ADMIN_USER, new_password)) == {200}
+
+
+def test_a_bearer_token_dies_with_the_key_it_was_issued_for(server: RunningServer) -> None:
+    """podman and docker sign in once at /token and then use the bearer token: it must
+    not outlive the key for its five minutes."""
+    key_id, secret = new_key(server, "token-holder")
+    server.cli("iam", "put-user-policy", "--user-name", "token-holder", "--policy-name", "list",
+               "--policy-document", '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+               '"Action": "ecr:ListImages", "Resource": "*"}]}')  # fmt: skip
+    fetched = httpx.get(
+        server.url + "/token", params={"scope": "repository:any/repo:pull"}, auth=(key_id, secret)
+    )
+    bearer = {"Authorization": f"Bearer {fetched.json()['token']}"}
+    assert httpx.get(server.url + "/v2/", headers=bearer).status_code == 200
+    server.cli("iam", "update-access-key", "--user-name", "token-holder", "--access-key-id", key_id,
+               "--status", "Inactive")  # fmt: skip
+    time.sleep(WITHIN)
+    for _ in range(8):
+        assert httpx.get(server.url + "/v2/", headers=bearer).status_code == 401
+
+
+def test_a_registry_password_dies_with_its_user(server: RunningServer) -> None:
+    key_id, secret = new_key(server, "login-holder")
+    server.cli("iam", "put-user-policy", "--user-name", "login-holder", "--policy-name", "login",
+               "--policy-document", '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", '
+               '"Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}')  # fmt: skip
+    ecr = aws_client(server, "ecr", key_id=key_id, secret=secret)
+    token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
+    _, _, password = base64.b64decode(token).decode().partition(":")
+    assert status(server, "AWS", password) == 200
+    server.cli("iam", "delete-user-policy", "--user-name", "login-holder", "--policy-name", "login")
+    server.cli("iam", "delete-access-key", "--user-name", "login-holder", "--access-key-id", key_id)
+    server.cli("iam", "delete-user", "--user-name", "login-holder")
+    time.sleep(WITHIN)
+    assert set(statuses(server, "AWS", password)) == {401}

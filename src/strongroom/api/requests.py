@@ -68,6 +68,31 @@ async def authorize(request: Request, principal: Principal, action: str, resourc
         raise denied
 
 
+async def audit_failed_sign_in(
+    request: Request, action: str, resource: str, claimed: str, message: str
+) -> None:
+    """Record a failed sign-in, aggregated per source address and claimed identity
+    (:mod:`strongroom.audit.sign_ins`): guesses cannot grow the log one event each."""
+    services: Services = request.app.state.services
+    source = request.client.host if request.client else None
+    now = services.clock.now()
+    for event in services.sign_in_failures.note(now, source, claimed, action, resource, message):
+        await _record(services, event)
+
+
+async def record_closed_sign_in_failures(services: Services) -> None:
+    """Write the summaries of aggregation windows that have closed (run periodically)."""
+    for event in services.sign_in_failures.due(services.clock.now()):
+        await _record(services, event)
+
+
+async def _record(services: Services, event: AuditEvent) -> None:
+    try:
+        await services.audit.record(event)
+    except Exception:
+        logger.exception("could not record audit event %s %s", event.action, event.resource)
+
+
 async def audit(
     request: Request,
     principal: Principal,
@@ -88,7 +113,4 @@ async def audit(
         decision=decision,
         detail={"method": request.method, "path": request.url.path, **detail},
     )
-    try:
-        await services.audit.record(event)
-    except Exception:
-        logger.exception("could not record audit event %s %s", event.action, event.resource)
+    await _record(services, event)

@@ -6,6 +6,7 @@ refused (clients then fall back to GET)."""
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import parse_qsl
 
@@ -13,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from strongroom.api.oci.errors import error_response
-from strongroom.api.requests import request_context
+from strongroom.api.requests import audit_failed_sign_in, request_context
+from strongroom.auth.authenticator import ACCESS_KEY_ID, claimed_identity
 from strongroom.auth.grants import grant_for
 from strongroom.auth.tokens import granted_scope, parse_scopes
 from strongroom.errors import AuthenticationRequired, TooManyRequests
@@ -38,6 +40,8 @@ async def token(request: Request) -> Response:
     except TooManyRequests as error:
         return error_response(error)
     except AuthenticationRequired as error:
+        claimed = claimed_identity(authorization)
+        await audit_failed_sign_in(request, "strongroom:Authenticate", "*", claimed, error.message)
         return error_response(
             error, headers={"WWW-Authenticate": 'Basic realm="Strongroom", charset="UTF-8"'}
         )
@@ -49,6 +53,9 @@ async def token(request: Request) -> Response:
         region=services.settings.region,
         context=request_context(request),
     )
+    claimed = claimed_identity(authorization)
+    if ACCESS_KEY_ID.match(claimed):  # the token dies with the key (docs/adr/0004)
+        grant = replace(grant, access_key_id=claimed)
     now = services.clock.now()
     issued = services.tokens.issue(grant, now)
     body = {

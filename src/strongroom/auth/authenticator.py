@@ -102,7 +102,9 @@ class BasicAuthenticator:
         """Cheap checks first (a registry password's signature, a remembered credential,
         an access key's secret); a password hash only while the attempt is not locked."""
         if username == REGISTRY_LOGIN_USER and self._login_tokens is not None:
-            return self._login_tokens.verify_login(password, self._clock.now())
+            principal = self._login_tokens.verify_login(password, self._clock.now())
+            await self.require_valid(principal)
+            return principal
         key = self._cache.key("basic", username, password)
         while (cached := await self._cache.get(key)) is None:
             if ACCESS_KEY_ID.match(username):
@@ -115,6 +117,12 @@ class BasicAuthenticator:
                 return await self._verify_password_once(key, username, password)
             await pending.wait()  # then look again: cached on success, or verify ourselves
         return cached
+
+    async def require_valid(self, principal: Principal, access_key_id: str | None = None) -> None:
+        """Refuse a signed token (registry password, bearer token) whose principal was
+        deleted, or whose access key was deactivated or deleted, since it was issued."""
+        if not await self._cache.still_valid(principal, access_key_id):
+            raise AuthenticationRequired("the credentials this token was issued for are no longer valid")
 
     async def _verify_password_once(self, key: bytes, username: str, password: str) -> Principal:
         """Concurrent requests with one password wait for this single verification."""
@@ -150,6 +158,18 @@ class BasicAuthenticator:
             raise AuthenticationRequired("invalid access key id or secret, or the key is inactive")
         await self._users.record_access_key_use(key_id, self._clock.now())
         return Verified.access_key(found)
+
+
+def claimed_identity(authorization: str | None) -> str:
+    """Who a failed ``Authorization`` header claimed to be, for the audit log: a Basic
+    user name or access key id (never the password), else the scheme."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    if scheme.lower() != "basic":
+        return scheme[:20].lower() or "none"
+    try:
+        return _decode_basic(credentials.strip())[0]
+    except AuthenticationRequired:
+        return "malformed basic credentials"
 
 
 def _decode_basic(credentials: str) -> tuple[str, str]:

@@ -26,7 +26,7 @@ import anyio
 
 from strongroom.auth.principals import Principal
 from strongroom.clock import Clock, monotonic
-from strongroom.metadata.records import AccessKey, User
+from strongroom.metadata.records import AccessKey, Role, User
 
 RECORD_USE_EVERY = timedelta(minutes=1)
 """An access key's ``last_used_at`` is written at most this often per process."""
@@ -38,6 +38,8 @@ class CredentialRows(Protocol):
     async def get_access_key(self, key_id: str) -> AccessKey | None: ...
 
     async def record_access_key_use(self, key_id: str, now: datetime) -> None: ...
+
+    async def get_role(self, account_id: str, name: str) -> Role | None: ...
 
 
 @dataclass(slots=True)
@@ -85,6 +87,7 @@ class CredentialCache:
         self._now = now
         self._key = secrets.token_bytes(32)
         self._entries: OrderedDict[bytes, Verified] = OrderedDict()
+        self._alive: OrderedDict[tuple[str, str, str], float] = OrderedDict()
 
     def key(self, *parts: str) -> bytes:
         message = "\0".join(parts).encode("utf-8", "surrogatepass")
@@ -118,11 +121,44 @@ class CredentialCache:
                 entry.rechecking.set()
                 entry.rechecking = None
             if unchanged:
-                entry.checked_at = self._now()
+                entry.checked_at = now  # when the read began: a change during it is seen next time
                 return entry.principal
             break
         self._entries.pop(key, None)
         return None
+
+    async def still_valid(self, principal: Principal, access_key_id: str | None = None) -> bool:
+        """Whether what a signed token names still exists: the user (by unique id), the
+        role of a session, and the access key the token was obtained with, if any, still
+        active. Re-read at most every ``recheck`` seconds per principal and key, so a
+        bearer token or registry password dies with its credential (docs/adr/0004)."""
+        if principal.is_anonymous:
+            return True
+        key = (principal.account_id, principal.unique_id, access_key_id or "")
+        now = self._now()
+        checked = self._alive.get(key)
+        if checked is not None and now - checked < self._recheck:
+            return True
+        if not await self._exists(principal, access_key_id):
+            self._alive.pop(key, None)
+            return False
+        self._alive[key] = now
+        self._alive.move_to_end(key)
+        while len(self._alive) > self._capacity:
+            self._alive.popitem(last=False)
+        return True
+
+    async def _exists(self, principal: Principal, access_key_id: str | None) -> bool:
+        if principal.session is not None:
+            role = await self._rows.get_role(principal.account_id, principal.session.role_name)
+            return role is not None and principal.unique_id.startswith(f"{role.role_id}:")
+        if access_key_id is not None:
+            found = await self._rows.get_access_key(access_key_id)
+            return (
+                found is not None and found.status == "Active" and found.user.user_id == principal.unique_id
+            )
+        user = await self._rows.get_user(principal.account_id, principal.name)
+        return user is not None and user.user_id == principal.unique_id
 
     async def _unchanged(self, entry: Verified) -> bool:
         if entry.kind == "password":

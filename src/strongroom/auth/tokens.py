@@ -95,6 +95,8 @@ class Grant:
 
     principal: Principal
     actions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    access_key_id: str | None = None
+    """The access key the token was obtained with: it stops working with the key."""
 
     def allows(self, path: str, action: str) -> bool:
         return action in self.actions.get(path, frozenset())
@@ -147,13 +149,15 @@ class TokenIssuer:
             ),
             "ecr": {path: sorted(actions) for path, actions in grant.actions.items()},
             "principal": _principal_claims(principal),
+            "via": grant.access_key_id,
         }
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.key_id})
 
     def verify(self, token: str, now: datetime) -> Grant:
         claims = self._decode(token, self.service, now, "bearer token")
         actions = {str(path): frozenset(map(str, granted)) for path, granted in claims.get("ecr", {}).items()}
-        return Grant(_principal_from(claims.get("principal")), actions)
+        via = claims.get("via")
+        return Grant(_principal_from(claims.get("principal")), actions, via if isinstance(via, str) else None)
 
     def issue_login(self, principal: Principal, now: datetime) -> tuple[str, datetime]:
         """A registry password for ``AWS`` + password Basic sign-in (``GetAuthorizationToken``),

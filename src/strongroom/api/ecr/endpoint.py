@@ -24,7 +24,7 @@ from strongroom.api.ecr.protocol import (
     parse_json,
     result_response,
 )
-from strongroom.api.requests import audit, authorize, read_body
+from strongroom.api.requests import audit, audit_failed_sign_in, authorize, read_body
 from strongroom.api.signing import authenticate_signed
 from strongroom.auth.principals import ANONYMOUS
 from strongroom.auth.sigv4 import parse_authorization
@@ -50,8 +50,7 @@ async def json_api(request: Request) -> Response:
         try:
             principal = await authenticate_signed(request, services, info, body, {api.signing_name})
         except AuthenticationRequired as error:
-            await audit(request, ANONYMOUS, action, "*", "deny", message=error.message,
-                        access_key_id=info.access_key_id)  # fmt: skip
+            await audit_failed_sign_in(request, action, "*", info.access_key_id, error.message)
             raise
         params = api.validate(name, parse_json(body))
         operation = _operation(api, name)

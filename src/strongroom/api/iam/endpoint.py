@@ -24,7 +24,7 @@ from strongroom.api.iam.protocol import (
     render_error,
     render_result,
 )
-from strongroom.api.requests import audit, authorize, read_body, request_context
+from strongroom.api.requests import audit_failed_sign_in, authorize, read_body, request_context
 from strongroom.api.signing import authenticate_signed
 from strongroom.auth.management import IdentityAdmin
 from strongroom.auth.principals import ANONYMOUS, Principal
@@ -55,8 +55,7 @@ async def query_api(request: Request) -> Response:
         try:
             principal = await authenticate_signed(request, services, info, body, NAMESPACES)
         except AuthenticationRequired as error:
-            await audit(request, ANONYMOUS, f"{service}:{action}", "*", "deny", message=error.message,
-                        access_key_id=info.access_key_id)  # fmt: skip
+            await audit_failed_sign_in(request, f"{service}:{action}", "*", info.access_key_id, error.message)
             raise
         operation = _operation(service, action)
         call = Call(

@@ -19,9 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
-from strongroom.api.requests import audit, request_context
+from strongroom.api.requests import audit, audit_failed_sign_in, request_context
 from strongroom.audit.log import JsonValue
 from strongroom.auth.actions import Action
+from strongroom.auth.authenticator import claimed_identity
 from strongroom.auth.authorizer import AccessRequest, denial_message
 from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
@@ -114,8 +115,10 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
                 await _audit(request, services, route, principal, "allow", {"status": response.status_code})
             return response
         except AuthenticationRequired as error:
-            if request.headers.get("authorization"):  # credentials were given, and were wrong
-                await _audit(request, services, route, principal, "deny", {"message": error.message})
+            if authorization := request.headers.get("authorization"):  # given, and wrong
+                action, resource = route.action or "strongroom:Authenticate", _resource(request, services)
+                claimed = claimed_identity(authorization)
+                await audit_failed_sign_in(request, action, resource, claimed, error.message)
             return error_response(error, head=head, headers=_challenge(request, services, route, error))
         except StrongroomError as error:
             return error_response(error, head=head)
@@ -152,11 +155,15 @@ async def _audit(
 ) -> None:
     if decision == "allow" and route.action == Action.INITIATE_LAYER_UPLOAD and detail.get("status") != 201:
         return
-    try:
-        resource = _repository(request, services).arn(services.settings.region)
-    except StrongroomError:
-        resource = "*"
+    resource = _resource(request, services)
     await audit(request, principal, route.action or "strongroom:Authenticate", resource, decision, **detail)
+
+
+def _resource(request: Request, services: Services) -> str:
+    try:
+        return _repository(request, services).arn(services.settings.region)
+    except StrongroomError:
+        return "*"
 
 
 class InsufficientScope(AuthenticationRequired):
@@ -167,6 +174,7 @@ async def _authenticate(request: Request, services: Services) -> tuple[Principal
     authorization = request.headers.get("authorization")
     if authorization and authorization[:7].lower() == "bearer ":
         grant = services.tokens.verify(authorization[7:].strip(), services.clock.now())
+        await services.authenticator.require_valid(grant.principal, grant.access_key_id)
         return grant.principal, grant
     source = request.client.host if request.client else None
     return await services.authenticator.authenticate(authorization, source), None
