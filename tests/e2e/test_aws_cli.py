@@ -2,10 +2,11 @@
 and their settings, ``get-login-password | podman login``, a push, and the pushed image seen
 through ``describe-images`` and ``batch-get-image``.
 
-The CLI finds Strongroom through ``AWS_ENDPOINT_URL_ECR`` (and ``_ECR_PUBLIC``, ``_STS``,
-``_IAM``), the way a user points it at a registry. CLIs older than 1.29 / 2.13 ignore those
-variables (Debian 12's ``awscli`` package is 2.9.19, which is what CI installs): for them a
-wrapper named ``aws`` first on PATH adds ``--endpoint-url``, so the commands stay the same.
+The CLI is the one the dev extra installs into the virtual environment. It finds Strongroom
+through ``AWS_ENDPOINT_URL_ECR`` (and ``_ECR_PUBLIC``, ``_STS``, ``_IAM``), the way a user points
+it at a registry. CLIs older than 1.29 / 2.13 ignore those variables (Debian 12's ``awscli``
+package is 2.9.19): for them a wrapper named ``aws`` first on PATH adds ``--endpoint-url``, so
+the commands stay the same (tests/e2e/test_readme.py runs the README with that CLI too).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import os
 import random
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +27,7 @@ import pytest
 
 from support.images import random_files, write_rootfs_tarball
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
+from support.tools import require
 
 if TYPE_CHECKING:
     from e2e.conftest import Cli
@@ -97,12 +98,9 @@ def _describe(script: str, result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def shell(shared_server: RunningServer, podman: Cli, tmp_path: Path) -> Shell:
-    executable = shutil.which("aws")
-    if executable is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but the AWS CLI is not installed (.ci/run installs Debian's awscli)")
-        pytest.skip("the AWS CLI (aws) is not installed")
+    executable = require("awscli", "aws")
     env = {key: value for key, value in podman.env.items() if not key.startswith("AWS_")}
+    env["PATH"] = f"{Path(executable).parent}{os.pathsep}{env['PATH']}"
     aws_dir = tmp_path / "aws"
     aws_dir.mkdir()
     env.update(
