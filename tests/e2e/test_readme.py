@@ -107,13 +107,18 @@ def user_shell(tmp_path: Path) -> Iterator[UserShell]:
     server = start_server(home / ".local" / "share" / "strongroom")
     # podman refuses a runroot longer than 50 characters; tmp_path is usually longer.
     runroot = Path(tempfile.mkdtemp(prefix="sr-readme-"))
-    prefixes = ("AWS_", "STRONGROOM_", "REGISTRY_", "XDG_", "CONTAINERS_", "PYTHON")
-    env = {key: value for key, value in os.environ.items() if not key.startswith(prefixes)}
+    prefixes = ("AWS_", "STRONGROOM_", "REGISTRY_", "XDG_", "CONTAINERS_", "PYTHON", "HTTP", "NO_PROXY")
+    env = {key: value for key, value in os.environ.items() if not key.upper().startswith(prefixes)}
     env.update(
         HOME=str(home),
         TMPDIR=str(home),
         AWS_ACCESS_KEY_ID=ADMIN_ACCESS_KEY_ID,
         AWS_SECRET_ACCESS_KEY=ADMIN_SECRET_ACCESS_KEY,
+        # Should a CLI ignore the endpoint, it must not reach out: AWS's HTTPS endpoints (and the
+        # instance metadata service) lead nowhere, while the server is plain HTTP on loopback.
+        AWS_EC2_METADATA_DISABLED="true",
+        HTTPS_PROXY="http://127.0.0.1:9",
+        NO_PROXY="127.0.0.1,localhost",
         **_podman_configuration(home, runroot),
     )
     try:
