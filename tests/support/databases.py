@@ -72,8 +72,9 @@ def throwaway_cluster() -> Iterator[str]:
     without fsync (its data dies with the run); yields its URL."""
     initdb, pg_ctl = require("postgres", "initdb"), require("postgres", "pg_ctl")
     owner = _cluster_owner()
-    # Not under pytest's tmp_path: its 0700 parents keep the cluster's owner out.
-    directory = Path(tempfile.mkdtemp(prefix="strongroom-pg-"))
+    # Not under pytest's tmp_path (or a root-only TMPDIR): 0700 parents would keep the
+    # cluster's owner out. Short, too: the socket's path must fit in 107 bytes.
+    directory = Path(tempfile.mkdtemp(prefix="strongroom-pg-", dir="/tmp" if owner else None))
     data = directory / "data"
     if owner is not None:
         os.chown(directory, owner.pw_uid, owner.pw_gid)
