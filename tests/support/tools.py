@@ -110,7 +110,8 @@ def require(name: str, executable: str | None = None) -> str:
     ``STRONGROOM_TEST_SKIP``, it is skipped."""
     part = PARTS[name]
     skip_if_opted_out(name)
-    missing = missing_executables(part)
+    wanted = part if executable is None else Part(name, (executable,), part.apt_packages, part.what_for)
+    missing = missing_executables(wanted)
     if missing:
         how = "run `make install`" if set(missing) <= PIP_INSTALLED else install_hint([part])
         pytest.fail(
