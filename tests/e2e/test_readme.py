@@ -4,8 +4,9 @@ Blocks to run are marked in README.md by a ``<!-- tested: NAME -->`` line right 
 fence. They run in bash as a user would type them after ``make run``; what the test stands
 in for: the server listens on a free port instead of 5000 (the address is rewritten), the
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY`` placeholders are the administrator's key,
-``.venv/bin`` is on PATH as the README's ``export PATH`` line puts it, and podman keeps its
-images and logins in the test's directory.
+``.venv/bin`` is on PATH as the README's ``export PATH`` line puts it, the image and the OCI
+layout the first push sends are made beforehand, a password prompt gets the password typed on
+a terminal (script(1)), and podman keeps its images and logins in the test's directory.
 
 The AWS block runs with the current AWS CLI (the dev extra's) and with Debian 12's (2.9, which
 ignores ``AWS_ENDPOINT_URL``); the boto3 block runs after it in the same shell.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -28,7 +31,14 @@ import httpx
 import pytest
 
 from support.aws import aws_client
-from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer, start_server
+from support.images import OciLayout, build_image, random_files, write_rootfs_tarball
+from support.server import (
+    ADMIN_ACCESS_KEY_ID,
+    ADMIN_PASSWORD,
+    ADMIN_SECRET_ACCESS_KEY,
+    RunningServer,
+    start_server,
+)
 from support.tools import DEBIAN_AWS_CLI, require
 
 pytestmark = pytest.mark.e2e
@@ -68,11 +78,17 @@ class UserShell:
     home: Path
     env: dict[str, str]
 
-    def run(self, script: str, path: list[Path]) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, script: str, path: list[Path], typed: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``script``; ``typed`` is what the user types at its prompts (on a terminal)."""
         script = script.replace(README_ADDRESS, self.server.registry)
         env = {**self.env, "PATH": os.pathsep.join([*map(str, path), self.env["PATH"]])}
+        command = ["bash", "-euo", "pipefail", "-c", script]
+        if typed is not None:  # password prompts read a terminal: script(1) gives them one
+            command = ["script", "--quiet", "--return", "--command", shlex.join(command), "/dev/null"]
         result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", script], cwd=self.home, env=env,
+            command, cwd=self.home, env=env, input=typed,
             capture_output=True, text=True, timeout=TIMEOUT, check=False,
         )  # fmt: skip
         assert result.returncode == 0, (
@@ -139,7 +155,29 @@ def _commands_dir(home: Path, aws: str) -> Path:
 
 
 def test_the_readme_marks_the_blocks_it_tests() -> None:
-    assert set(marked_blocks(README.read_text())) == {"aws", "python", "strongroom"}
+    assert set(marked_blocks(README.read_text())) == {"first-push", "aws", "python", "strongroom"}
+
+
+def test_the_readme_first_push_works_as_written(user_shell: UserShell) -> None:
+    """podman login (the password typed at the prompt), podman push of a local image, and
+    skopeo copy of an OCI layout in the current directory."""
+    podman, skopeo = require("podman"), require("skopeo")
+    rng = random.Random(10)
+    tarball = write_rootfs_tarball(user_shell.home / "rootfs.tar", random_files(rng, "app", 3, 2048))
+    user_shell.run(f"podman import --quiet {shlex.quote(str(tarball))} localhost/my-image:1", [])
+    image = build_image(rng)
+    OciLayout.create(user_shell.home / "layout").add("tag", image)
+
+    tools = [Path(podman).parent, Path(skopeo).parent]
+    user_shell.run(block("first-push"), tools, typed=f"{ADMIN_PASSWORD}\n")
+
+    with user_shell.server.client() as client:
+        assert client.get("/v2/team/my-image/tags/list").json()["tags"] == ["1"]
+        model = client.get(
+            "/v2/team/project/model/manifests/tag", headers={"Accept": image.manifest.media_type}
+        )
+        assert model.status_code == 200
+        assert model.headers["docker-content-digest"] == image.manifest.digest
 
 
 @pytest.mark.parametrize("cli", ["current", "debian-12", "current-without-the-endpoint-function"])
