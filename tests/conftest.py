@@ -17,8 +17,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """One line per optional tool that was absent, and per required part opted out, with the
-    tests that did not run for it."""
+    """One line per optional tool that was absent, with the tests that did not run for it, and
+    one per required part opted out (pytest's own -ra lines list those skips)."""
     lines = [
         f"optional {tool} absent: did not run {', '.join(tests)}"
         for tool, tests in sorted(absent_optional_tools().items())
