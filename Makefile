@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run strongroom test test-tools check bench clean
 
 install: $(STAMP)
 
@@ -17,7 +17,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) -m strongroom serve $(ARGS)
 
-test: install
+# Any other command, e.g. make strongroom ARGS="admin reset-password" (the same as .venv/bin/strongroom).
+strongroom: install
+	$(VENV)/bin/strongroom $(ARGS)
+
+# Installs the tools the tests drive when missing (apt-get as root, else prints the command);
+# STRONGROOM_TEST_SKIP=podman,postgres,... leaves parts out.
+test-tools: install
+	$(PY) tests/support/tools.py install
+
+test: test-tools
 	$(PY) -m pytest $(ARGS)
 
 check: install

@@ -7,8 +7,27 @@ import pytest
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
-from support.databases import isolated_database_url
+from support.databases import isolated_schema, postgres_server
 from support.server import RunningServer, start_server
+from support.tools import SKIP_VARIABLE, absent_optional_tools, opted_out, skip_if_opted_out
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    opted_out()  # an unknown name in STRONGROOM_TEST_SKIP stops the run before it starts
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per optional tool that was absent, with the tests that did not run for it, and
+    one per required part opted out (pytest's own -ra lines list those skips)."""
+    lines = [
+        f"optional {tool} absent: did not run {', '.join(tests)}"
+        for tool, tests in sorted(absent_optional_tools().items())
+    ]
+    lines += [f"required {part} opted out by {SKIP_VARIABLE}: its tests were skipped" for part in opted_out()]
+    if lines:
+        terminalreporter.section("tools not used in this run")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture
@@ -36,10 +55,21 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session")
+def postgres_base_url() -> Iterator[str]:
+    """``STRONGROOM_TEST_DATABASE_URL``, or a throwaway cluster started for this run."""
+    skip_if_opted_out("postgres")
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty SQLite database, then an empty PostgreSQL schema: contract tests run on both."""
-    with isolated_database_url(request.param, tmp_path) as url:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'meta.db'}"
+        return
+    with isolated_schema(request.getfixturevalue("postgres_base_url")) as url:
         yield url
 
 

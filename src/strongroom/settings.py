@@ -57,7 +57,7 @@ class Settings(BaseModel):
     durable_writes: bool = True
     """fsync blobs before publishing them."""
     workers: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=64)
-    """Server processes; one per core by default (see docs/adr/0002)."""
+    """Server processes; one per CPU core, at most 8, by default (see docs/adr/0002)."""
     upload_expiry_seconds: int = Field(24 * 3600, ge=1)
     upload_sweep_seconds: float = Field(300.0, gt=0)
     lifecycle_interval_seconds: int = Field(3600, ge=0)

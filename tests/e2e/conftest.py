@@ -20,6 +20,7 @@ import pytest
 
 from support.aws import aws_client
 from support.server import RunningServer
+from support.tools import require
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -79,24 +80,15 @@ def _client_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _require(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {tool} is not installed: end-to-end client tests must run in CI")
-        pytest.skip(f"{tool} is not installed")
-    return path
-
-
 @pytest.fixture
 def skopeo(tmp_path: Path) -> Cli:
-    return Cli((_require("skopeo"),), _client_env(tmp_path / "skopeo-home"))
+    return Cli((require("skopeo"),), _client_env(tmp_path / "skopeo-home"))
 
 
 @pytest.fixture
 def podman(tmp_path: Path) -> Iterator[Cli]:
     """podman with a private vfs image store under this test's tmp_path."""
-    executable = _require("podman")
+    executable = require("podman")
     # podman refuses a runroot longer than 50 characters; tmp_path is usually longer.
     runroot = Path(tempfile.mkdtemp(prefix="sr-podman-"))
     prefix = (

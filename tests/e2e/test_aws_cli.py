@@ -2,10 +2,10 @@
 and their settings, ``get-login-password | podman login``, a push, and the pushed image seen
 through ``describe-images`` and ``batch-get-image``.
 
-The CLI finds Strongroom through ``AWS_ENDPOINT_URL_ECR`` (and ``_ECR_PUBLIC``, ``_STS``,
-``_IAM``), the way a user points it at a registry. CLIs older than 1.29 / 2.13 ignore those
-variables (Debian 12's ``awscli`` package is 2.9.19, which is what CI installs): for them a
-wrapper named ``aws`` first on PATH adds ``--endpoint-url``, so the commands stay the same.
+The CLI is the one the dev extra installs into the virtual environment. It finds Strongroom
+through ``AWS_ENDPOINT_URL_ECR`` (and ``_ECR_PUBLIC``, ``_STS``, ``_IAM``), the way a user points
+it at a registry with a current CLI; tests/e2e/test_readme.py runs the README's setup with
+Debian 12's CLI too, which ignores those variables.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ import hashlib
 import json
 import os
 import random
-import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import pytest
 
 from support.images import random_files, write_rootfs_tarball
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
+from support.tools import require
 
 if TYPE_CHECKING:
     from e2e.conftest import Cli
@@ -41,21 +40,6 @@ ENDPOINT_VARIABLES = (
     "AWS_ENDPOINT_URL_IAM",
 )
 TIMEOUT = 120
-
-
-def cli_version(executable: str) -> tuple[int, int, int]:
-    result = subprocess.run(
-        [executable, "--version"], capture_output=True, text=True, timeout=60, check=False
-    )  # fmt: skip
-    found = re.search(r"aws-cli/(\d+)\.(\d+)\.(\d+)", result.stdout + result.stderr)
-    assert found, f"unexpected `aws --version`: {result.stdout}{result.stderr}"
-    major, minor, patch = (int(part) for part in found.groups())
-    return major, minor, patch
-
-
-def honours_service_endpoint_variables(version: tuple[int, int, int]) -> bool:
-    """``AWS_ENDPOINT_URL_<SERVICE>`` arrived in AWS CLI 1.29.0 and 2.13.0."""
-    return version[:2] >= ((2, 13) if version[0] >= 2 else (1, 29))
 
 
 @dataclass(frozen=True)
@@ -97,12 +81,9 @@ def _describe(script: str, result: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.fixture
 def shell(shared_server: RunningServer, podman: Cli, tmp_path: Path) -> Shell:
-    executable = shutil.which("aws")
-    if executable is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but the AWS CLI is not installed (.ci/run installs Debian's awscli)")
-        pytest.skip("the AWS CLI (aws) is not installed")
+    executable = require("awscli", "aws")
     env = {key: value for key, value in podman.env.items() if not key.startswith("AWS_")}
+    env["PATH"] = f"{Path(executable).parent}{os.pathsep}{env['PATH']}"
     aws_dir = tmp_path / "aws"
     aws_dir.mkdir()
     env.update(
@@ -118,15 +99,6 @@ def shell(shared_server: RunningServer, podman: Cli, tmp_path: Path) -> Shell:
         AWS_SHARED_CREDENTIALS_FILE=str(aws_dir / "credentials"),
         **dict.fromkeys(ENDPOINT_VARIABLES, shared_server.url),
     )
-    if not honours_service_endpoint_variables(cli_version(executable)):
-        wrapper = aws_dir / "bin" / "aws"
-        wrapper.parent.mkdir()
-        wrapper.write_text(
-            "#!/bin/sh\n# This AWS CLI ignores AWS_ENDPOINT_URL_<SERVICE>.\n"
-            f'exec {shlex.quote(executable)} --endpoint-url {shlex.quote(shared_server.url)} "$@"\n'
-        )
-        wrapper.chmod(0o755)
-        env["PATH"] = f"{wrapper.parent}{os.pathsep}{env['PATH']}"
     return Shell(env, tmp_path, shlex.join(podman.prefix))
 
 

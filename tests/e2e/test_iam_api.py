@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from typing import Any
 
@@ -17,6 +16,7 @@ from botocore.exceptions import ClientError
 from support.aws import REGION, error_of
 from support.aws import aws_client as client
 from support.server import RunningServer
+from support.tools import require
 
 pytestmark = pytest.mark.e2e
 
@@ -206,10 +206,10 @@ def test_listings_page_with_marker_and_max_items(iam: Any) -> None:
         iam.delete_user(UserName=name)
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_speaks_to_iam_and_sts(
     shared_server: RunningServer, admin_key: tuple[str, str], account: str, tmp_path: Any
 ) -> None:
+    executable = require("awscli", "aws")
     key_id, secret = admin_key
     env = {
         "PATH": os.environ["PATH"], "HOME": str(tmp_path), "AWS_ACCESS_KEY_ID": key_id,
@@ -222,7 +222,7 @@ def test_the_aws_cli_speaks_to_iam_and_sts(
 
     def aws(*args: str) -> Any:
         result = subprocess.run(
-            ["aws", "--endpoint-url", shared_server.url, "--output", "json", *args],
+            [executable, "--endpoint-url", shared_server.url, "--output", "json", *args],
             env=env, capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr

@@ -4,11 +4,14 @@ The configuration in ``tests/e2e/terraform/`` is applied to a real server, plann
 changes allowed: every read must give back what was written), checked with boto3, destroyed,
 and checked to be gone.
 
-Nothing is downloaded: the provider comes from a filesystem mirror on this machine, found in
-``$STRONGROOM_TF_PROVIDER_MIRROR`` or in Terraform's implicit local mirror directories (and the
-direct children of ``/opt``), and pinned to the version found there. Terraform runs with its
-own CLI configuration, data directory and HOME under the test's tmp_path. Set ``TF_LOG=DEBUG``
-to have every request and response written to ``terraform.log`` in that tmp_path.
+Terraform is optional (no package registry we reach carries it or its provider): absent, the
+test is skipped and the end of the run says so. Nothing is downloaded: the provider comes from
+the CLI configuration named by ``TF_CLI_CONFIG_FILE`` when that file exists, or else from a
+filesystem mirror on this machine, found in ``$STRONGROOM_TF_PROVIDER_MIRROR`` or in Terraform's
+implicit local mirror directories (and the direct children of ``/opt``); its version must
+satisfy ``versions.tf``. Terraform runs with its own data directory and HOME under the test's
+tmp_path. Set ``TF_LOG=DEBUG`` to have every request and response written to
+``terraform.log`` in that tmp_path.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from botocore.exceptions import ClientError
 
 from support.aws import aws_client, error_of
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
+from support.tools import optional
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
 
@@ -130,44 +134,15 @@ def terraform(request: pytest.FixtureRequest, tmp_path: Path) -> Terraform:
     only once Terraform and the provider are known to be there)."""
     executable = shutil.which("terraform")
     if executable is None:
-        pytest.skip("terraform is not installed (CI does not install it: the provider needs a local mirror)")
-    version = json.loads(
-        subprocess.run(
-            [executable, "version", "-json"], capture_output=True, text=True, timeout=60, check=True
-        ).stdout
-    )
-    platform = version["platform"]
-    mirror = find_mirror(platform)
-    if mirror is None:
-        pytest.skip(
-            f"no filesystem mirror of {AWS_PROVIDER} for {platform}: set {MIRROR_VARIABLE} to the "
-            f"directory holding registry.terraform.io/ (searched {', '.join(IMPLICIT_MIRRORS)} and /opt/*)"
-        )
-
-    server: RunningServer = request.getfixturevalue("server")
+        optional("terraform", request, "not in the package registries; see tests/e2e/terraform/README.md")
     home = tmp_path / "tf-home"
     home.mkdir()
-    cli_config = tmp_path / "terraform.tfrc"
-    cli_config.write_text(
-        "provider_installation {\n"
-        "  filesystem_mirror {\n"
-        f"    path    = {json.dumps(str(mirror.root))}\n"
-        f'    include = ["{AWS_PROVIDER}"]\n'
-        "  }\n"
-        "  direct {\n"
-        f'    exclude = ["{AWS_PROVIDER}"]\n'
-        "  }\n"
-        "}\n"
-    )
+    cli_config = _cli_configuration(executable, request, tmp_path)
     workdir = tmp_path / "configuration"
     workdir.mkdir()
     for source in CONFIGURATION.glob("*.tf"):
         shutil.copy(source, workdir / source.name)
-    # required_providers takes no variables: the pinned version is written out here.
-    provider = {"source": "hashicorp/aws", "version": mirror.version}
-    (workdir / "versions.tf.json").write_text(
-        json.dumps({"terraform": {"required_providers": {"aws": provider}}}, indent=2)
-    )
+    server: RunningServer = request.getfixturevalue("server")
     (workdir / "strongroom.auto.tfvars.json").write_text(
         json.dumps(
             {
@@ -192,6 +167,41 @@ def terraform(request: pytest.FixtureRequest, tmp_path: Path) -> Terraform:
     if os.environ.get("TF_LOG"):
         env.update(TF_LOG=os.environ["TF_LOG"], TF_LOG_PATH=str(tmp_path / "terraform.log"))
     return Terraform(executable, workdir, env, server)
+
+
+def _cli_configuration(executable: str, request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """The user's ``TF_CLI_CONFIG_FILE`` when it exists, else one installing hashicorp/aws from
+    the local mirror found (and nothing from the network)."""
+    configured = os.environ.get("TF_CLI_CONFIG_FILE")
+    if configured and Path(configured).is_file():
+        return Path(configured)
+    version = json.loads(
+        subprocess.run(
+            [executable, "version", "-json"], capture_output=True, text=True, timeout=60, check=True
+        ).stdout
+    )
+    platform = version["platform"]
+    mirror = find_mirror(platform)
+    if mirror is None:
+        optional(
+            f"terraform's {AWS_PROVIDER} mirror",
+            request,
+            f"no filesystem mirror for {platform}: set TF_CLI_CONFIG_FILE, or {MIRROR_VARIABLE} to the "
+            f"directory holding registry.terraform.io/ (searched {', '.join(IMPLICIT_MIRRORS)} and /opt/*)",
+        )
+    cli_config = tmp_path / "terraform.tfrc"
+    cli_config.write_text(
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {json.dumps(str(mirror.root))}\n"
+        f'    include = ["{AWS_PROVIDER}"]\n'
+        "  }\n"
+        "  direct {\n"
+        f'    exclude = ["{AWS_PROVIDER}"]\n'
+        "  }\n"
+        "}\n"
+    )
+    return cli_config
 
 
 def supports_exclusion_filters(terraform: Terraform) -> bool:

@@ -77,7 +77,7 @@ iam_commands.repo.add_command(repository_commands.describe)
 @click.option("--public-url", help="URL clients use to reach this registry.")
 @click.option("--tls-cert", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--workers", type=int, help="Worker processes (default: one per CPU core, at most 8).")
 @click.option("--storage", type=click.Choice(["filesystem", "memory"]))
 def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the registry."""

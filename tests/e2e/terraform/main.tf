@@ -1,10 +1,7 @@
 # Strongroom as Amazon ECR, ECR Public and IAM for the hashicorp/aws provider.
 #
-# Driven by tests/e2e/test_terraform.py, which copies these files to a scratch directory,
-# adds versions.tf.json (the provider version pinned to the one in the local mirror) and
-# passes the variables below. Run by hand against a running server with e.g.
-#   terraform apply -var endpoint=http://127.0.0.1:5000 -var access_key=... -var secret_key=...
-# after writing a versions.tf.json like the test's.
+# tests/e2e/test_terraform.py applies, plans and destroys this configuration against a real
+# server; README.md beside this file says how to run it by hand against a local server.
 
 variable "endpoint" {
   description = "Strongroom's base URL: ECR, ECR Public, IAM and STS all answer POST / there."

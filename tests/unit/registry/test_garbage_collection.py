@@ -254,13 +254,16 @@ async def test_leftovers_of_a_crashed_collector_are_recovered(world: World) -> N
     assert [aside.digest for aside in await world.blobs.list_set_aside()] == [recent]
 
 
+ONLY_POSTGRESQL = [pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("database_url", ONLY_POSTGRESQL, indirect=True)
 async def test_unlinking_waits_for_a_manifest_push_that_checked_its_blobs(
     world: World, database: Database
 ) -> None:
     """PostgreSQL runs transactions side by side: the collector must not unlink a blob a
     push has found and is about to reference (SQLite has one writer, so is safe as is)."""
-    if database.dialect != "postgresql":
-        pytest.skip("SQLite serialises writers")
+    assert database.dialect == "postgresql"
     app = await world.repository("team/app")
     blob = await world.upload(app, b"checked by a push in progress")
     world.clock.advance(GRACE * 2)
