@@ -73,6 +73,8 @@ class Settings(BaseModel):
     login_refuse_after: int = Field(20, ge=2)
     """Failed sign-ins after which the address or credential is refused for a while."""
     login_lockout_seconds: float = Field(900.0, ge=1)
+    scan_max_layer_bytes: int = Field(64 * 1024**3, ge=1024)
+    """A layer that decompresses to more than this fails its scan (decompression bombs)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

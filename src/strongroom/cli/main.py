@@ -18,6 +18,7 @@ from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli import scan as scan_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -62,6 +63,8 @@ main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
+main.add_command(scan_commands.scan)
+main.add_command(scan_commands.vulndb_group)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
 

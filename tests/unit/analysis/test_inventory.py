@@ -6,7 +6,6 @@ import gzip
 import io
 import subprocess
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -221,7 +220,3 @@ def test_paths_climbing_out_are_ignored() -> None:
         info.size = len(img.DPKG_STATUS)
         archive.addfile(info, io.BytesIO(img.DPKG_STATUS))
     assert inventory(raw.getvalue()).packages == []
-
-
-def test_zip_helper_is_a_real_zip() -> None:
-    assert zipfile.is_zipfile(io.BytesIO(models.zip_of({"a": b"b"})))
