@@ -9,10 +9,6 @@ class Reader(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class LineReader(Reader, Protocol):
-    def readline(self, size: int = -1, /) -> bytes: ...
-
-
 class Prefixed:
     """``head`` (already read) followed by the rest of ``stream``."""
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from strongroom.analysis.inventory import Inventory, InventoryLimits
+from strongroom.analysis.inventory import Inventory
 from strongroom.analysis.sbom import cyclonedx_json
 from strongroom.analysis.vulns.match import match
 from strongroom.analysis.vulns.osv import ecosystem_of, normalise_name
@@ -20,6 +20,7 @@ from strongroom.metadata.database import Database
 from strongroom.metadata.vulndb import EcosystemStatus, SqlVulnStore
 from strongroom.scanning import vulndb
 from strongroom.scanning.engine import MemoryLayerCache, ScanError, scan_manifest
+from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.layout import OciLayout, split_reference
 from strongroom.scanning.report import image_report, table
 from strongroom.settings import Settings
@@ -51,11 +52,11 @@ def scan_layout(reference: str, output: str | None, sbom_file: Path | None) -> N
 
     Exits 0 with findings printed; 1 when the image cannot be scanned, with the reason."""
     path, tag = split_reference(reference)
-    limits = InventoryLimits(max_layer_bytes=root_settings().scan_max_layer_bytes)
+    analyser = SubprocessAnalyser(IsolationLimits(max_layer_bytes=root_settings().scan_max_layer_bytes))
     try:
         layout = OciLayout(path)
         target = layout.resolve(tag)
-        scans = scan_manifest(target.digest, target.manifest, layout.open_blob, MemoryLayerCache(), limits)
+        scans = scan_manifest(target.digest, target.manifest, layout.open_blob, MemoryLayerCache(), analyser)
     except ScanError as error:
         raise click.ClickException(str(error)) from None
 

@@ -53,6 +53,30 @@ class LayerCache(Protocol):
     def put(self, key: str, inventory: LayerInventory) -> None: ...
 
 
+class Analyser(Protocol):
+    """Where untrusted bytes are analysed: in this process, or in an isolated child."""
+
+    def layer(self, stream: Reader) -> LayerInventory: ...
+
+    def blob(self, name: str, stream: Reader, size: int | None) -> list[ModelFinding]: ...
+
+
+class InProcessAnalyser:
+    """Analysis in this process: for tests and trusted inputs; the commands isolate."""
+
+    def __init__(self, limits: InventoryLimits | None = None) -> None:
+        self.limits = limits or InventoryLimits()
+
+    def layer(self, stream: Reader) -> LayerInventory:
+        try:
+            return analyse_layer(stream, spool, self.limits)
+        except LayerError as error:
+            raise ScanError(str(error)) from None
+
+    def blob(self, name: str, stream: Reader, size: int | None) -> list[ModelFinding]:
+        return analyse_model_file(name, stream, size, spool, self.limits.models)
+
+
 class MemoryLayerCache:
     """Per-process cache; the registry will keep a shared one beside the findings."""
 
@@ -101,7 +125,7 @@ def scan_manifest(
     manifest: bytes,
     read_blob: BlobReader,
     cache: LayerCache,
-    limits: InventoryLimits | None = None,
+    analyser: Analyser,
     platform: str = "",
 ) -> list[ImageScan]:
     try:
@@ -111,12 +135,12 @@ def scan_manifest(
     if not isinstance(document, dict):
         raise ScanError(f"manifest {digest} is not a JSON object")
     if document.get("mediaType") in _INDEX_TYPES or "manifests" in document:
-        return _scan_index(document, read_blob, cache, limits)
-    return [_scan_image(digest, document, read_blob, cache, limits or InventoryLimits(), platform)]
+        return _scan_index(document, read_blob, cache, analyser)
+    return [_scan_image(digest, document, read_blob, cache, analyser, platform)]
 
 
 def _scan_index(
-    document: dict[str, Any], read_blob: BlobReader, cache: LayerCache, limits: InventoryLimits | None
+    document: dict[str, Any], read_blob: BlobReader, cache: LayerCache, analyser: Analyser
 ) -> list[ImageScan]:
     scans: list[ImageScan] = []
     for descriptor in document.get("manifests") or []:
@@ -127,7 +151,7 @@ def _scan_index(
             data = opened.read(MAX_MANIFEST_BYTES + 1)
         if len(data) > MAX_MANIFEST_BYTES:
             raise ScanError(f"manifest {child} exceeds {MAX_MANIFEST_BYTES} bytes")
-        scans.extend(scan_manifest(child, data, read_blob, cache, limits, name))
+        scans.extend(scan_manifest(child, data, read_blob, cache, analyser, name))
     return scans
 
 
@@ -136,7 +160,7 @@ def _scan_image(
     document: dict[str, Any],
     read_blob: BlobReader,
     cache: LayerCache,
-    limits: InventoryLimits,
+    analyser: Analyser,
     platform: str,
 ) -> ImageScan:
     layers: list[tuple[str, LayerInventory]] = []
@@ -145,28 +169,28 @@ def _scan_image(
         layer_digest = str(descriptor.get("digest", ""))
         media_type = str(descriptor.get("mediaType", ""))
         if any(marker in media_type for marker in _TAR_LAYER_MARKERS):
-            layers.append((layer_digest, _layer(layer_digest, read_blob, cache, limits)))
+            layers.append((layer_digest, _layer(layer_digest, read_blob, cache, analyser)))
         else:
             # An artifact's blob is a file in itself: a model's weights, a config.
             annotations = descriptor.get("annotations") or {}
             name = str(annotations.get(_MODEL_PATH) or annotations.get(_TITLE) or layer_digest)
             with read_blob(layer_digest) as opened:
-                findings = analyse_model_file(name, opened, descriptor.get("size"), spool, limits.models)
+                findings = analyser.blob(name, opened, descriptor.get("size"))
                 drain(opened)
             blob_findings.extend((layer_digest, finding) for finding in findings)
     return ImageScan(digest, platform, merge(layers), [d for d, _ in layers], blob_findings)
 
 
-def _layer(digest: str, read_blob: BlobReader, cache: LayerCache, limits: InventoryLimits) -> LayerInventory:
+def _layer(digest: str, read_blob: BlobReader, cache: LayerCache, analyser: Analyser) -> LayerInventory:
     key = f"{digest}@{ANALYSER_VERSION}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     try:
         with read_blob(digest) as opened:
-            inventory = analyse_layer(opened, spool, limits)
+            inventory = analyser.layer(opened)
             drain(opened)
-    except LayerError as error:
+    except ScanError as error:
         raise ScanError(f"layer {digest}: {error}") from None
     cache.put(key, inventory)
     return inventory

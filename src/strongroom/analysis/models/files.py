@@ -123,7 +123,7 @@ def analyse_model_file(
         return []
     rest = Prefixed(head, stream)
     if kind is ModelKind.PICKLE:
-        report = walk_pickles(_Lines(rest), limits.pickle)
+        report = walk_pickles(rest, limits.pickle)
         return pickle_findings(path, report, claimed=head[:1] == b"\x80" or path.endswith(_CLAIMING_SUFFIXES))
     if kind is ModelKind.NPY:
         return _npy(path, rest, limits)
@@ -151,7 +151,7 @@ def _npy(path: str, stream: Reader, limits: ModelLimits) -> list[ModelFinding]:
         return [ModelFinding(path, Severity.MEDIUM, "npy-malformed", str(error))]
     if not header.has_object:
         return []
-    report = walk_pickles(_Lines(stream), limits.pickle)
+    report = walk_pickles(stream, limits.pickle)
     return pickle_findings(path, report, claimed=True)
 
 
@@ -224,35 +224,6 @@ def _hdf5(path: str, stream: Reader) -> list[ModelFinding]:
             ]
         tail = window[-64:]
     return []
-
-
-class _Lines:
-    """Adds ``readline`` to a reader, for pickles' text opcodes."""
-
-    def __init__(self, stream: Reader) -> None:
-        self.stream = stream
-        self.buffer = b""
-
-    def read(self, size: int = -1, /) -> bytes:
-        if size is None or size < 0:
-            data, self.buffer = self.buffer + self.stream.read(), b""
-            return data
-        if len(self.buffer) < size:
-            self.buffer += self.stream.read(size - len(self.buffer))
-        data, self.buffer = self.buffer[:size], self.buffer[size:]
-        return data
-
-    def readline(self, size: int = -1, /) -> bytes:
-        limit = size if size is not None and size >= 0 else 1 << 62
-        while b"\n" not in self.buffer and len(self.buffer) < limit:
-            chunk = self.stream.read(8192)
-            if not chunk:
-                break
-            self.buffer += chunk
-        end = self.buffer.find(b"\n")
-        end = min(limit, len(self.buffer)) if end < 0 else min(end + 1, limit)
-        line, self.buffer = self.buffer[:end], self.buffer[end:]
-        return line
 
 
 class _Decompressed:

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, cast
 
-from strongroom.analysis.streams import LineReader
+from strongroom.analysis.models.pickle_source import PickleSource
+from strongroom.analysis.streams import Reader
 
 _PROTO = 0x80
 _MAX_NESTING = 4
@@ -126,7 +127,7 @@ class _MalformedPickle(ValueError):
 class _Walker:
     """One pickle's symbolic execution; the stream stays positioned after its STOP."""
 
-    def __init__(self, stream: _Source, report: PickleReport, limits: PickleLimits, nested: int) -> None:
+    def __init__(self, stream: PickleSource, report: PickleReport, limits: PickleLimits, nested: int) -> None:
         self.stream = stream
         self.report = report
         self.limits = limits
@@ -135,13 +136,15 @@ class _Walker:
         self.memo: dict[int, object] = {}
 
     def run(self) -> None:
+        report, limit, step = self.report, self.limits.max_opcodes, self.step
         for opcode, arg, _position in pickletools.genops(cast("IO[bytes]", self.stream)):
-            self.report.opcodes += 1
-            if self.report.opcodes > self.limits.max_opcodes:
-                raise _LimitReached(f"more than {self.limits.max_opcodes} opcodes")
-            if opcode.name == "STOP":
+            report.opcodes += 1
+            if report.opcodes > limit:
+                raise _LimitReached(f"more than {limit} opcodes")
+            name = opcode.name
+            if name == "STOP":
                 return
-            self.step(opcode.name, arg)
+            step(name, arg)
 
     def step(self, name: str, arg: object) -> None:
         if name in _LITERAL_OPS:
@@ -314,7 +317,11 @@ class _Walker:
         for value in args:
             if isinstance(value, bytes) and len(value) <= self.limits.max_nested_bytes:
                 _walk_stream(
-                    _Source(io.BytesIO(value)), self.report, self.limits, self.nested + 1, first_only=True
+                    PickleSource(io.BytesIO(value)),
+                    self.report,
+                    self.limits,
+                    self.nested + 1,
+                    first_only=True,
                 )
 
     def build(self, target: object, state: object) -> None:
@@ -400,14 +407,14 @@ class _LimitReached(Exception):
     pass
 
 
-def _read_exactly(stream: _Source, size: int) -> bytes:
+def _read_exactly(stream: PickleSource, size: int) -> bytes:
     data = stream.read(size)
     if len(data) != size:
         raise _MalformedPickle("the file ends inside a joblib array")
     return data
 
 
-def _skip_exactly(stream: _Source, size: int) -> None:
+def _skip_exactly(stream: PickleSource, size: int) -> None:
     while size > 0:
         chunk = stream.read(min(size, 1024 * 1024))
         if not chunk:
@@ -415,24 +422,21 @@ def _skip_exactly(stream: _Source, size: int) -> None:
         size -= len(chunk)
 
 
-def walk_pickles(stream: LineReader, limits: PickleLimits | None = None, prefix: bytes = b"") -> PickleReport:
+def walk_pickles(stream: Reader, limits: PickleLimits | None = None) -> PickleReport:
     """Walk the pickle at the start of ``stream`` and every pickle that directly follows it.
 
     Legacy ``torch.save`` files are five pickles in a row (magic, protocol, sys info,
     the object, the storage keys) followed by raw storage bytes; the object pickle is
     the fourth, so stopping after the first would miss it. A following pickle is one
     that starts with the PROTO opcode; bytes that do not are data, not code.
-    ``prefix`` holds bytes already read from the stream to sniff it.
     """
     report = PickleReport()
-    source = _Source(stream)
-    source.unread(prefix)
-    _walk_stream(source, report, limits or PickleLimits(), nested=0, first_only=False)
+    _walk_stream(PickleSource(stream), report, limits or PickleLimits(), nested=0, first_only=False)
     return report
 
 
 def _walk_stream(
-    source: _Source, report: PickleReport, limits: PickleLimits, nested: int, first_only: bool
+    source: PickleSource, report: PickleReport, limits: PickleLimits, nested: int, first_only: bool
 ) -> None:
     for index in range(limits.max_pickles):
         try:
@@ -440,7 +444,7 @@ def _walk_stream(
         except _LimitReached as limit:
             report.problems.append(PickleProblem("limit", f"not fully analysed: {limit}"))
             return
-        except (ValueError, EOFError, OverflowError, MemoryError, UnicodeDecodeError) as error:
+        except (ValueError, EOFError, OverflowError, UnicodeDecodeError) as error:
             if index == 0 or nested:
                 report.problems.append(PickleProblem("malformed", f"not a well-formed pickle: {error}"))
             return
@@ -448,47 +452,10 @@ def _walk_stream(
             report.pickles += 1
         if first_only:
             return
-        following = source.read(1)
+        following = source.peek_byte()
         if not following or following[0] != _PROTO:
             return
-        source.unread(following)
     report.problems.append(PickleProblem("limit", f"more than {limits.max_pickles} pickles in a row"))
-
-
-class _Source:
-    """The stream genops reads: bytes can be put back, and lines are bounded.
-
-    ``readline`` serves the text opcodes (GLOBAL, INT, STRING...); unbounded, a file
-    with no newline after a GLOBAL byte would be read whole into memory.
-    """
-
-    max_line = 1024 * 1024
-
-    def __init__(self, stream: LineReader) -> None:
-        self.stream = stream
-        self.prefix = b""
-
-    def unread(self, data: bytes) -> None:
-        self.prefix = data + self.prefix
-
-    def read(self, size: int = -1) -> bytes:
-        if size is None or size < 0:
-            data, self.prefix = self.prefix + self.stream.read(), b""
-            return data
-        head, self.prefix = self.prefix[:size], self.prefix[size:]
-        return head + (self.stream.read(size - len(head)) if size > len(head) else b"")
-
-    def readline(self) -> bytes:
-        head = b""
-        if self.prefix:
-            if b"\n" in self.prefix:
-                line, _, self.prefix = self.prefix.partition(b"\n")
-                return line + b"\n"
-            head, self.prefix = self.prefix, b""
-        line = head + self.stream.readline(self.max_line)
-        if not line.endswith(b"\n") and len(line) >= self.max_line:
-            raise ValueError("a text opcode's line is longer than any pickle writes")
-        return line
 
 
 def iter_globals(report: PickleReport) -> Iterator[tuple[str, str]]:
