@@ -117,6 +117,7 @@ def analyse_model_file(
 ) -> list[ModelFinding]:
     """Findings for one file; [] for a file that is no model or a safe one."""
     limits = limits or ModelLimits()
+    start = _position(stream)
     head = stream.read(HEAD_SIZE)
     kind = sniff(path, head)
     if kind is None:
@@ -140,7 +141,21 @@ def analyse_model_file(
         return _hdf5(path, rest)
     if depth >= limits.max_depth:
         return [ModelFinding(path, Severity.HIGH, "not-fully-analysed", "archives nest too deep")]
+    if start is not None:
+        # A file that can seek is read in place; only streams are copied aside.
+        stream.seek(start)  # type: ignore[attr-defined]
+        return _zip(path, stream, spool, limits, depth)  # type: ignore[arg-type]
     return _zip(path, spool(rest), spool, limits, depth)
+
+
+def _position(stream: Reader) -> int | None:
+    """Where a seekable file stands, or None for a stream that cannot go back."""
+    try:
+        if getattr(stream, "seekable", lambda: False)():
+            return int(stream.tell())  # type: ignore[attr-defined]
+    except (OSError, ValueError, AttributeError):  # tarfile's stream members raise the last
+        pass
+    return None
 
 
 def _npy(path: str, stream: Reader, limits: ModelLimits) -> list[ModelFinding]:
