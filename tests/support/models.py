@@ -271,3 +271,39 @@ def gguf(metadata: dict[str, str | int]) -> bytes:
         else:
             out += string(key) + struct.pack("<I", 4) + struct.pack("<I", value)
     return out
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def pb(number: int, payload: bytes | int) -> bytes:
+    """One protobuf field: a varint for an int, length-delimited for bytes."""
+    if isinstance(payload, int):
+        return _varint(number << 3) + _varint(payload)
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def onnx_model(initializers: list[bytes], nodes: list[bytes]) -> bytes:
+    """A ModelProto: ir_version, producer, opset, and a graph of nodes and initializers."""
+    graph = b"".join(pb(1, n) for n in nodes) + pb(2, b"main") + b"".join(pb(5, t) for t in initializers)
+    return pb(1, 9) + pb(2, b"strongroom-tests") + pb(8, pb(2, 17)) + pb(7, graph)
+
+
+def onnx_tensor(name: str, raw: bytes = b"", location: str | None = None) -> bytes:
+    tensor = pb(1, 4) + pb(2, 1) + pb(8, name.encode())
+    if location is None:
+        return tensor + pb(9, raw)
+    entries = pb(13, pb(1, b"location") + pb(2, location.encode())) + pb(13, pb(1, b"offset") + pb(2, b"0"))
+    return tensor + entries + pb(14, 1)
+
+
+def onnx_node(op_type: str, domain: str = "") -> bytes:
+    node = pb(1, b"x") + pb(2, b"y") + pb(4, op_type.encode())
+    return node + (pb(7, domain.encode()) if domain else b"")

@@ -290,3 +290,33 @@ def test_a_damaged_zip_is_unverified_not_clean() -> None:
     sample = m.torch_zip(OS_SYSTEM)
     damaged = sample[: sample.rfind(b"PK\x05\x06")] + b"PK\x05\x06" + bytes(4)
     assert worst(analyse(damaged, "model.pt")) is Severity.HIGH
+
+
+ONNX = {
+    "weights inline": (m.onnx_model([m.onnx_tensor("w", bytes(16))], [m.onnx_node("Relu")]), []),
+    "external data beside the model": (
+        m.onnx_model([m.onnx_tensor("w", location="weights/w.bin")], [m.onnx_node("MatMul")]),
+        [],
+    ),
+    "external data climbing out": (
+        m.onnx_model([m.onnx_tensor("w", location="../../etc/shadow")], []),
+        [(Severity.HIGH, "onnx-external-data-path")],
+    ),
+    "external data at an absolute path": (
+        m.onnx_model([m.onnx_tensor("w", location="/root/.ssh/id_rsa")], []),
+        [(Severity.HIGH, "onnx-external-data-path")],
+    ),
+    "a custom operator domain": (
+        m.onnx_model([], [m.onnx_node("Evil", domain="com.example.native")]),
+        [(Severity.LOW, "onnx-custom-operator")],
+    ),
+    "a truncated model": (
+        m.onnx_model([m.onnx_tensor("w", bytes(64))], [])[:-10],
+        [(Severity.MEDIUM, "onnx-malformed")],
+    ),
+}
+
+
+@pytest.mark.parametrize(("sample", "expected"), ONNX.values(), ids=ONNX.keys())
+def test_onnx_models(sample: bytes, expected: list[tuple[Severity, str]]) -> None:
+    assert [(f.severity, f.rule) for f in analyse(sample, "model.onnx")] == expected

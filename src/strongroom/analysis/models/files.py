@@ -27,6 +27,7 @@ from strongroom.analysis.models.headers import (
     read_npy_header,
 )
 from strongroom.analysis.models.keras import keras_config_findings
+from strongroom.analysis.models.onnx import onnx_findings
 from strongroom.analysis.models.pickles import PickleLimits, walk_pickles
 from strongroom.analysis.severity import Severity
 from strongroom.analysis.streams import Prefixed, Reader, read_bounded
@@ -64,6 +65,7 @@ class ModelKind(StrEnum):
     GGUF = "gguf"
     COMPRESSED = "compressed"
     HDF5 = "hdf5"
+    ONNX = "onnx"
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,8 @@ def sniff(path: str, head: bytes) -> ModelKind | None:
         return ModelKind.SAFETENSORS
     if _compressed(head) is not None:
         return ModelKind.COMPRESSED
+    if path.lower().endswith(".onnx"):
+        return ModelKind.ONNX  # protobuf has no magic
     if path.lower().endswith(_PICKLE_SUFFIXES) and head[:1] in b"(]}cNIFLSVXKJMGTUB\x80":
         return ModelKind.PICKLE
     return None
@@ -139,6 +143,8 @@ def analyse_model_file(
         return _compressed_file(path, head, rest, limits, spool, depth)
     if kind is ModelKind.HDF5:
         return _hdf5(path, rest)
+    if kind is ModelKind.ONNX:
+        return onnx_findings(path, rest, size)
     if depth >= limits.max_depth:
         return [ModelFinding(path, Severity.HIGH, "not-fully-analysed", "archives nest too deep")]
     if start is not None:

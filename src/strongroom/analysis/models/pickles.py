@@ -14,54 +14,24 @@ from __future__ import annotations
 import io
 import pickletools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, cast
 
+from strongroom.analysis.models.pickle_report import (
+    GlobalRef,
+    PickleLimits,
+    PickleProblem,
+    PickleReport,
+    iter_globals,
+)
 from strongroom.analysis.models.pickle_source import PickleSource
 from strongroom.analysis.streams import Reader
 
+__all__ = ["GlobalRef", "PickleLimits", "PickleProblem", "PickleReport", "iter_globals", "walk_pickles"]
+
 _PROTO = 0x80
 _MAX_NESTING = 4
-
-
-@dataclass(frozen=True)
-class PickleLimits:
-    """Bounds for one walk; hitting one is reported as a finding, never as clean."""
-
-    max_opcodes: int = 20_000_000
-    max_pickles: int = 16
-    max_nested_bytes: int = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class GlobalRef:
-    """A ``module.name`` the unpickler would import; ``called`` if the pickle calls it."""
-
-    module: str
-    name: str
-    called: bool
-    nested: int = 0
-
-
-@dataclass(frozen=True)
-class PickleProblem:
-    """Something the walk could not follow: ``kind`` is a stable rule name."""
-
-    kind: str
-    detail: str
-
-
-@dataclass
-class PickleReport:
-    globals: list[GlobalRef] = field(default_factory=list)
-    problems: list[PickleProblem] = field(default_factory=list)
-    pickles: int = 0
-    opcodes: int = 0
-
-    @property
-    def parsed(self) -> bool:
-        return self.pickles > 0
 
 
 class _Mark:
@@ -456,13 +426,3 @@ def _walk_stream(
         if not following or following[0] != _PROTO:
             return
     report.problems.append(PickleProblem("limit", f"more than {limits.max_pickles} pickles in a row"))
-
-
-def iter_globals(report: PickleReport) -> Iterator[tuple[str, str]]:
-    """Each distinct ``(module, name)`` once, in the order first seen."""
-    seen: set[tuple[str, str]] = set()
-    for ref in report.globals:
-        key = (ref.module, ref.name)
-        if key not in seen:
-            seen.add(key)
-            yield key
