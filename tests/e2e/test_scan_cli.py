@@ -18,6 +18,7 @@ from cyclonedx.validation.json import JsonStrictValidator
 from e2e.conftest import Cli
 from support import images as img
 from support import models, osv
+from support.feedserver import Feed, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -159,3 +160,16 @@ def test_bad_references_are_refused_with_the_reason(
     result = strongroom.fails("scan", "layout", argument.format(dir=tmp_path, layout=layout))
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_vulndb_sync_downloads_imports_and_then_asks_only_whether_it_changed(strongroom: Cli) -> None:
+    feed = Feed(osv.all_zip())
+    with serving(feed) as url:
+        first = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
+        second = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
+        refused = strongroom.fails("vulndb", "sync", "file:///etc/passwd")
+    assert (first["status"], first["added"], first["withdrawn"]) == ("downloaded", 23, 1)
+    assert second == {"url": url, "status": "not-modified", "bytes": 0}
+    assert "only http and https" in refused.stderr
+    status = as_json(strongroom.run("vulndb", "status", "--output", "json"))["ecosystems"]
+    assert sum(row["records"] for row in status) == 23

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +29,12 @@ def lookup_over(documents: list[dict[str, Any]]):  # type: ignore[no-untyped-def
         return list({id(d): d for d in found}.values())
 
     return lookup
+
+
+def all_zip() -> bytes:
+    """The fixtures as osv.dev publishes an ecosystem: one zip of record files."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(RECORDS_DIR.glob("*.json")):
+            archive.write(path, path.name)
+    return buffer.getvalue()
