@@ -101,9 +101,9 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
             result.packages[path] = packages
         return
     if sniff(path, head) is not None:
-        findings = analyse_model_file(path, Prefixed(head, stream), entry.size, spool, limits.models)
-        if findings:
-            result.models[path] = findings
+        # Recorded even when clean: a clean model here replaces a bad one below.
+        rest = Prefixed(head, stream)
+        result.models[path] = analyse_model_file(path, rest, entry.size, spool, limits.models)
 
 
 def _go_binary(path: str, stream: Reader) -> list[Package]:

@@ -192,6 +192,8 @@ def test_model_files_in_layers_are_found_and_hidden_by_whiteouts() -> None:
     }
     upper = img.layer({}, whiteouts=("models/b",))
     assert [f.path for _, f in inventory(base, upper).models] == ["models/a.bin"]
+    replaced = img.layer({"models/a.bin": models.torch_zip(models.torch_state_dict_pickle({"w": (2,)})[0])})
+    assert [f.path for _, f in inventory(base, upper, replaced).models] == []
 
 
 def test_a_decompression_bomb_layer_fails_with_the_reason() -> None:
