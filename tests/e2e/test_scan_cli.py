@@ -52,14 +52,14 @@ def test_vulndb_import_is_idempotent_and_reads_files_dirs_and_all_zip(
     strongroom: Cli, tmp_path: Path
 ) -> None:
     first = as_json(strongroom.run("vulndb", "import", str(osv.RECORDS_DIR), "--output", "json"))
-    assert (first["added"], first["withdrawn"], first["rejected"]) == (23, 1, [])
+    assert (first["added"], first["withdrawn"], first["rejected"]) == (24, 1, [])
 
     archive = tmp_path / "all.zip"
     with zipfile.ZipFile(archive, "w") as bundle:
         for path in sorted(osv.RECORDS_DIR.glob("*.json")):
             bundle.write(path, path.name)
     again = as_json(strongroom.run("vulndb", "import", str(archive), "--output", "json"))
-    assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 24)
+    assert (again["added"], again["updated"], again["unchanged"]) == (0, 0, 25)
 
     broken = tmp_path / "broken.json"
     broken.write_text('{"id": "GHSA-x", "affected": []}')
@@ -168,8 +168,8 @@ def test_vulndb_sync_downloads_imports_and_then_asks_only_whether_it_changed(str
         first = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
         second = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
         refused = strongroom.fails("vulndb", "sync", "file:///etc/passwd")
-    assert (first["status"], first["added"], first["withdrawn"]) == ("downloaded", 23, 1)
+    assert (first["status"], first["added"], first["withdrawn"]) == ("downloaded", 24, 1)
     assert second == {"url": url, "status": "not-modified", "bytes": 0}
     assert "only http and https" in refused.stderr
     status = as_json(strongroom.run("vulndb", "status", "--output", "json"))["ecosystems"]
-    assert sum(row["records"] for row in status) == 23
+    assert sum(row["records"] for row in status) == 24

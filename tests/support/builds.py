@@ -23,8 +23,11 @@ test package
 """
 
 
-def rpmdb(directory: Path, packages: list[tuple[str, str, str, int | None]]) -> bytes:
-    """An rpmdb.sqlite holding ``(name, version, release, epoch)`` packages (no files)."""
+def rpmdb(
+    directory: Path, packages: list[tuple[str, str, str, int | None]], subpackage: str | None = None
+) -> bytes:
+    """An rpmdb.sqlite holding ``(name, version, release, epoch)`` packages (no files); with
+    ``subpackage``, each also builds ``<name>-<subpackage>`` from the same source rpm."""
     top = directory / "rpmbuild"
     (top / "SPECS").mkdir(parents=True)
     database = directory / "db"
@@ -32,11 +35,14 @@ def rpmdb(directory: Path, packages: list[tuple[str, str, str, int | None]]) -> 
     subprocess.run(["rpm", "--dbpath", str(database), "--initdb"], check=True, capture_output=True)
     for name, version, release, epoch in packages:
         spec = top / "SPECS" / f"{name}.spec"
-        spec.write_text(
-            _SPEC.format(
-                name=name, version=version, release=release, epoch=f"Epoch: {epoch}\n" if epoch else ""
-            )
+        text = _SPEC.format(
+            name=name, version=version, release=release, epoch=f"Epoch: {epoch}\n" if epoch else ""
         )
+        if subpackage:
+            text += (
+                f"%package {subpackage}\nSummary: sub\n%description {subpackage}\nsub\n%files {subpackage}\n"
+            )
+        spec.write_text(text)
         subprocess.run(
             ["rpmbuild", "--define", f"_topdir {top}", "-bb", str(spec)], check=True, capture_output=True
         )

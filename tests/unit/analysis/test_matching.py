@@ -125,6 +125,17 @@ def test_a_whiteout_removes_the_findings_of_what_it_hides() -> None:
     assert "libc6" in names
 
 
+@pytest.mark.skipif(not builds.HAVE_RPM, reason="needs Debian's rpm and rpmbuild")
+def test_a_rocky_image_matches_rpm_packages_by_source_rpm_with_evr_order(tmp_path: Path) -> None:
+    database = builds.rpmdb(tmp_path, [("openssl", "3.0.7", "24.el9", 1)], subpackage="libs")
+    release = b'NAME="Rocky Linux"\nID="rocky"\nVERSION_ID="9.3"\n'
+    layer = img.layer({"etc/os-release": release, "var/lib/rpm/rpmdb.sqlite": database})
+    assert summary(findings_for(layer)) == {
+        ("CVE-2023-5678", "openssl", "1:3.0.7-24.el9", Severity.MEDIUM, "1:3.0.7-27.el9"),
+        ("CVE-2023-5678", "openssl-libs", "1:3.0.7-24.el9", Severity.MEDIUM, "1:3.0.7-27.el9"),
+    }
+
+
 @pytest.mark.skipif(not builds.HAVE_GO, reason="needs Debian's golang-go")
 def test_a_go_binary_matches_stdlib_advisories(tmp_path: Path) -> None:
     layer = img.layer({"usr/bin/hello": builds.go_binary(tmp_path)}, executable=("usr/bin/hello",))
