@@ -120,6 +120,10 @@ MALICIOUS = {
         ),
         "model.keras",
     ),
+    "Keras .h5 with the Lambda written with JSON escapes": (
+        b"\x89HDF\r\n\x1a\n" + bytes(100) + b'{"\\u0063lass_name" :\n "\\u004cambda"}',
+        "model.h5",
+    ),
     "Keras .h5 with a Lambda layer in model_config": (
         b"\x89HDF\r\n\x1a\n" + bytes(100) + b'{"class_name": "Lambda", "config": {"function": "4wEA"}}',
         "model.h5",

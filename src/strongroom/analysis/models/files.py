@@ -8,7 +8,9 @@ decide; a name only adds protocol 0/1 pickles, which have no magic.
 from __future__ import annotations
 
 import bz2
+import json
 import lzma
+import re
 import struct
 import zipfile
 import zlib
@@ -233,18 +235,31 @@ def _zip(
 
 
 def _hdf5(path: str, stream: Reader) -> list[ModelFinding]:
-    """Keras ``.h5``: the ``model_config`` attribute is JSON stored whole; look for Lambda in it."""
+    """Keras ``.h5``: the ``model_config`` attribute is JSON stored whole in the file.
+
+    Keras reads it with ``json.loads``, so any spacing or ``\\u`` escape is the same
+    config to it: JSON string pairs are found by pattern and decoded before comparing.
+    """
     tail = b""
     while chunk := stream.read(1024 * 1024):
         window = tail + chunk
-        if b'"class_name": "Lambda"' in window or b'"class_name":"Lambda"' in window:
-            return [
-                ModelFinding(
-                    path, Severity.CRITICAL, "keras-lambda", "a Lambda layer runs its code when loaded"
-                )
-            ]
-        tail = window[-64:]
+        for match in _JSON_PAIR.finditer(window):
+            if _json_text(match[1]) == "class_name" and _json_text(match[2]) in ("Lambda", "__lambda__"):
+                return [ModelFinding(path, Severity.CRITICAL, "keras-lambda", _LAMBDA)]
+        tail = window[-1024:]
     return []
+
+
+_JSON_PAIR = re.compile(rb'"((?:[^"\\\n]|\\.){1,128})"\s*:\s*"((?:[^"\\\n]|\\.){1,128})"')
+_LAMBDA = "a Lambda layer runs its code when loaded"
+
+
+def _json_text(raw: bytes) -> str | None:
+    try:
+        value = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) else None
 
 
 class _Decompressed:
