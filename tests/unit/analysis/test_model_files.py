@@ -162,6 +162,15 @@ def test_a_computed_global_is_reported_as_such() -> None:
     assert "pickle-dynamic-global" in rules
 
 
+def test_a_code_runner_re_exported_by_another_module_is_critical() -> None:
+    assert worst(analyse(m.call("somewrapper.shell", "check_output", "id"))) is Severity.CRITICAL
+
+
+def test_a_module_merely_named_like_a_system_is_not_a_code_runner() -> None:
+    findings = analyse(m.call("acme.system.models", "Scorer"))
+    assert [f.severity for f in findings] == [Severity.LOW]
+
+
 def test_an_unknown_callable_is_low() -> None:
     findings = analyse(m.call("mycompany.models", "Scorer"))
     assert [(f.severity, f.detail) for f in findings] == [(Severity.LOW, "imports mycompany.models.Scorer")]

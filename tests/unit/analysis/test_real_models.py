@@ -48,6 +48,11 @@ class Net(torch.nn.Module):
         ("numpy .npy", lambda: _npy(np.arange(12, dtype=np.float32).reshape(3, 4))),
         ("numpy .npz", lambda: _npz(a=np.ones(3), b=np.zeros((2, 2), dtype=np.int64))),
         ("numpy object array of plain values", lambda: _npy(np.array([1, "two", 3.0], dtype=object))),
+        ("numpy arrays pickled at protocol 5", lambda: __import__("pickle").dumps(np.arange(6), protocol=5)),
+        (
+            "a numpy random generator",
+            lambda: __import__("pickle").dumps(np.random.default_rng(7), protocol=4),
+        ),
     ],
 )
 def test_benign_files_from_the_real_libraries_give_no_finding(label: str, data) -> None:  # type: ignore[no-untyped-def]

@@ -71,6 +71,17 @@ _SAFE_NAMES: frozenset[tuple[str, str]] = frozenset(
         ("numpy.random._pickle", "__randomstate_ctor"),
         ("numpy.random._pickle", "__generator_ctor"),
         ("numpy.random._pickle", "__bit_generator_ctor"),
+        ("numpy.core.numeric", "_frombuffer"),  # arrays at protocol 5
+        ("numpy._core.numeric", "_frombuffer"),
+        ("numpy.random._pcg64", "PCG64"),
+        ("numpy.random._pcg64", "PCG64DXSM"),
+        ("numpy.random._mt19937", "MT19937"),
+        ("numpy.random._philox", "Philox"),
+        ("numpy.random._sfc64", "SFC64"),
+        ("numpy.random.bit_generator", "SeedSequence"),
+        ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+        ("numpy.random._generator", "Generator"),
+        ("numpy.random.mtrand", "RandomState"),
         ("joblib.numpy_pickle", "NumpyArrayWrapper"),
         ("torch", "Size"),
         ("torch", "device"),
@@ -242,6 +253,16 @@ _DANGEROUS_BUILTINS = frozenset(
 _PYTHON2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "exceptions": "builtins"}
 
 
+# Names that run code or processes wherever a module re-exports them.
+_CODE_RUNNING_NAMES = frozenset(
+    {
+        "system", "popen", "exec", "eval", "execfile", "spawn", "spawnv", "spawnve", "spawnl", "execv",
+        "execve", "execl", "fork_exec", "check_output", "check_call", "getoutput", "getstatusoutput",
+        "import_module", "load_module", "spawnv_passfds",
+    }
+)  # fmt: skip
+
+
 def classify(module: str, name: str) -> Verdict:
     """The verdict for ``module.name`` as an unpickler would import and call it."""
     module = _PYTHON2_MODULES.get(module, module)
@@ -263,9 +284,9 @@ def _is_dangerous(module: str, name: str) -> bool:
     for prefix in _DANGEROUS_MODULES:
         if dotted == prefix or dotted.startswith(prefix + ".") or module == prefix:
             return True
-    if "." in name or name.startswith("__"):
-        return True  # attribute chains and dunders: getattr by another name
-    return any(part in ("os", "subprocess", "system", "popen", "exec", "eval") for part in module.split("."))
+    if "." in name or name.startswith("__") or name in _CODE_RUNNING_NAMES:
+        return True  # attribute chains, dunders, and process or code runners re-exported elsewhere
+    return any(part in ("os", "subprocess", "posix", "nt", "pty", "commands") for part in module.split("."))
 
 
 def _is_known_data_class(module: str, name: str) -> bool:
