@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO
 
-from strongroom.analysis.layers import Entry, Whiteout, entries, hidden_by
+from strongroom.analysis.layers import READ_ERRORS, Entry, LayerError, Whiteout, entries, hidden_by
 from strongroom.analysis.models.files import HEAD_SIZE, ModelLimits, analyse_model_file, sniff
 from strongroom.analysis.models.findings import ModelFinding
 from strongroom.analysis.packages import golang, java
@@ -66,11 +66,14 @@ def analyse_layer(stream: Reader, spool: Spool, limits: InventoryLimits | None =
     """Walk one layer's tar stream once; raises ``LayerError`` when it cannot be read."""
     limits = limits or InventoryLimits()
     result = LayerInventory()
-    for item in entries(stream, limits.max_layer_bytes):
-        if isinstance(item, Whiteout):
-            result.whiteouts.append(item)
-        elif item.is_file and item.stream is not None:
-            _analyse_file(item, result, spool, limits)
+    try:
+        for item in entries(stream, limits.max_layer_bytes):
+            if isinstance(item, Whiteout):
+                result.whiteouts.append(item)
+            elif item.is_file and item.stream is not None:
+                _analyse_file(item, result, spool, limits)
+    except READ_ERRORS as error:  # raised while an entry's bytes were being read
+        raise LayerError(f"layer is not a readable tar stream: {error}") from None
     return result
 
 

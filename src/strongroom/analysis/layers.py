@@ -29,6 +29,11 @@ class LayerError(ValueError):
     """The layer cannot be read as a tar stream (or exceeds a limit)."""
 
 
+# What reading a damaged layer raises, wherever the read happens (listing the entries,
+# or a consumer reading an entry's bytes).
+READ_ERRORS = (tarfile.TarError, zlib.error, zstandard.ZstdError, EOFError, OSError)
+
+
 @dataclass(frozen=True)
 class Entry:
     """A tar entry with a normalised path; ``stream`` is readable only until the next entry."""
@@ -74,7 +79,7 @@ def entries(stream: Reader, max_bytes: int) -> Iterator[Entry | Whiteout]:
         source = cast("IO[bytes]", decompressed(stream, max_bytes))
         with tarfile.open(fileobj=source, mode="r|") as archive:
             yield from _members(archive)
-    except (tarfile.TarError, zlib.error, zstandard.ZstdError, EOFError, OSError) as error:
+    except READ_ERRORS as error:
         raise LayerError(f"layer is not a readable tar stream: {error}") from None
 
 

@@ -179,3 +179,16 @@ SEVERITY_ROWS = [
 def test_severity_sources_in_order(affected: dict, record: dict, severity: Severity, source: str) -> None:  # type: ignore[type-arg]
     rating = rate(record, affected)
     assert (rating.severity, rating.source) == (severity, source)
+
+
+def test_an_ubuntu_lts_image_matches_by_source_with_ubuntus_rating() -> None:
+    release = b'NAME="Ubuntu"\nID=ubuntu\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\n'
+    status = b"Package: libc6\nStatus: install ok installed\nSource: glibc\nVersion: 2.35-0ubuntu3.4\n"
+    layer = img.layer({"usr/lib/os-release": release, "var/lib/dpkg/status": status})
+    (finding,) = findings_for(layer)
+    assert (finding.name, finding.ecosystem, finding.severity) == (
+        "CVE-2024-2961",
+        "Ubuntu:22.04:LTS",
+        Severity.MEDIUM,
+    )
+    assert (finding.severity_source, finding.fixed_version) == ("vendor", "2.35-0ubuntu3.8")

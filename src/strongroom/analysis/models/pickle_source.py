@@ -14,13 +14,27 @@ import io
 from strongroom.analysis.streams import Reader
 
 MAX_LINE = 1024 * 1024
+_DIRECT_READ = 64 * 1024 * 1024
 
 
 class PickleSource:
     def __init__(self, stream: Reader) -> None:
         self.buffered = io.BufferedReader(_Raw(stream), 64 * 1024)
-        # genops looks ``read`` up on every opcode: the bound C method, not a Python one.
-        self.read = self.buffered.read
+        self._read = self.buffered.read
+
+    def read(self, size: int = -1) -> bytes:
+        """A declared length (BINBYTES8 and alike say up to 2**63) is trusted only as far
+        as the bytes go: beyond 64 MiB they are gathered as they arrive, so memory follows
+        the file rather than the claim."""
+        if size <= _DIRECT_READ:
+            return self._read(size)
+        gathered = bytearray()
+        while len(gathered) < size:
+            chunk = self._read(min(size - len(gathered), _DIRECT_READ))
+            if not chunk:
+                break
+            gathered += chunk
+        return bytes(gathered)
 
     def peek_byte(self) -> bytes:
         return self.buffered.peek(1)[:1]
