@@ -135,6 +135,30 @@ def test_java_archives_with_nested_jars() -> None:
     }
 
 
+def test_a_jar_without_pom_properties_is_named_by_its_manifest() -> None:
+    manifest = (
+        b"Manifest-Version: 1.0\r\nImplementation-Title: commons-text\r\n"
+        b"Implementation-Vendor-Id: org.apache.commons\r\nImplementation-Version: 1.9\r\n"
+        b"Bundle-Description: Apache Commons Text is a library focused on algorithms work\r\n"
+        b" ing on strings.\r\n\r\nName: org/apache/commons/text/\r\nImplementation-Title: other\r\n"
+    )
+    osgi = b"Bundle-SymbolicName: org.yaml.snakeyaml;singleton:=true\nBundle-Version: 1.33\n"
+    anonymous = b"Manifest-Version: 1.0\nCreated-By: 17 (Oracle)\n"
+    inv = inventory(
+        img.layer(
+            {
+                "app/commons-text.jar": models.zip_of({"META-INF/MANIFEST.MF": manifest}),
+                "app/snakeyaml.jar": models.zip_of({"META-INF/MANIFEST.MF": osgi}),
+                "app/anonymous.jar": models.zip_of({"META-INF/MANIFEST.MF": anonymous}),
+            }
+        )
+    )
+    assert {(name, version) for _, name, version, _, _ in found(inv)} == {
+        ("org.apache.commons:commons-text", "1.9"),
+        ("org.yaml:snakeyaml", "1.33"),
+    }
+
+
 @pytest.mark.skipif(not builds.HAVE_RPM, reason="needs Debian's rpm and rpmbuild")
 def test_rpmdb_sqlite_written_by_rpm(tmp_path: Path) -> None:
     database = builds.rpmdb(
