@@ -83,6 +83,12 @@ MALICIOUS = {
         "blob",
     ),
     "INST os.system at protocol 0, named .pkl": (b"(S'ls'\nios\nsystem\n.", "model.pkl"),
+    "INST os.system at protocol 0, no name": (b"(S'ls'\nios\nsystem\n.", "sha256-blob"),
+    "GLOBAL os.system at protocol 0, no name": (b"cos\nsystem\n(S'ls'\ntR.", "blob"),
+    "protocol 1 dict holding os.system, no name": (
+        b"}q\x00(X\x01\x00\x00\x00aq\x01cos\nsystem\nq\x02X\x02\x00\x00\x00idq\x03\x85q\x04Rq\x05u.",
+        "blob",
+    ),
     "OBJ subprocess.Popen": (
         m.PROTO2 + m.MARK + m.global_op("subprocess", "Popen") + m.unicode("id") + b"o" + m.STOP,
         "blob",
@@ -256,6 +262,15 @@ BENIGN = {
         "m.gguf",
     ),
     "a gzip text file": (m.compress(b"changelog text\n" * 10, "gzip"), "changelog.Debian.gz"),
+    **{
+        f"plain {kind}, protocol {p}, no name": (pickle.dumps(value, protocol=p), "blob")
+        for p in (0, 1)
+        for kind, value in (("dict", {"a": [1, 2]}), ("list", [1.5, "x"]), ("tuple", (1, None)))
+    },
+    "a Lisp file": (b"(defun hello ()\n  (print 'hi))\n", "hello.el"),
+    "a file opening with a parenthesis and a c": (b"(cond ((eq x 1) 'one))\n", "x.scm"),
+    "a JSON array": (b"[1, 2, 3]\n", "data.json"),
+    "a config line": (b"config\nmore text\n", "README"),
     "an ELF binary": (b"\x7fELF" + bytes(200), "usr/bin/tool"),
 }
 

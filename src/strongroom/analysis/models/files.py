@@ -97,7 +97,18 @@ def sniff(path: str, head: bytes) -> ModelKind | None:
         return ModelKind.ONNX  # protobuf has no magic
     if path.lower().endswith(_PICKLE_SUFFIXES) and head[:1] in b"(]}cNIFLSVXKJMGTUB\x80":
         return ModelKind.PICKLE
+    if _PROTOCOL_0_1.match(head):
+        return ModelKind.PICKLE  # protocols 0 and 1 have no magic: their usual openings
     return None
+
+
+# How pickles of protocols 0 and 1 open: a GLOBAL of an importable name, or a container
+# (MARK then a typed item, EMPTY_LIST/EMPTY_DICT then a memo or MARK).
+_PROTOCOL_0_1 = re.compile(
+    rb"c[A-Za-z_][\w.]*\n[A-Za-z_][\w.]*\n"
+    rb"|\((?:dp\d|lp\d|tp\d|[IFL]-?\d|S'|V|N|K|X|J|M|G|c[A-Za-z_]|i[A-Za-z_]|\(|\]|\})"
+    rb"|[\]}](?:q|r|\(|\)|\.)"
+)
 
 
 def _compressed(head: bytes) -> Callable[[], _Decompressor] | None:

@@ -87,6 +87,7 @@ _LITERAL_OPS = frozenset(
 )
 _CONSTANTS: dict[str, object] = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False, "EMPTY_TUPLE": ()}
 _LOADERS = re.compile(r"(pickle|_pickle|cPickle|dill|cloudpickle|joblib|marshal)\.(_?loads?|load_.*)")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _DTYPE_SIZE = re.compile(r"[<>|=]?([a-zA-Z])(\d+)")
 
 
@@ -268,6 +269,9 @@ class _Walker:
     # -- what the unpickler would import and call --------------------------------
 
     def reference(self, module: str, attribute: str) -> _Global:
+        if not (_DOTTED.fullmatch(module) and _DOTTED.fullmatch(attribute)):
+            # find_class would fail on it: nothing is imported, and this is not a pickle.
+            raise _MalformedPickle("a global that names no importable module")
         self.report.globals.append(GlobalRef(module, attribute, called=False, nested=self.nested))
         return _Global(module, attribute)
 
