@@ -87,6 +87,8 @@ class Settings(BaseModel):
     sign_in_audit_window_seconds: float = Field(60.0, ge=1, le=3600)
     """Failed sign-ins of one address and claimed identity within this are audited as
     the first one and, when it closes, one event with their count."""
+    scan_max_layer_bytes: int = Field(64 * 1024**3, ge=1024)
+    """A layer that decompresses to more than this fails its scan (decompression bombs)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @model_validator(mode="after")

@@ -60,6 +60,9 @@ PARTS = {
             "tmpfs", ("mount", "umount"), ("mount",),
             "the full-disk tests mount a small tmpfs (which needs root)",
         ),
+        Part("rpm", ("rpm", "rpmbuild"), ("rpm",), "rpm writes the rpmdb.sqlite the scanner reads"),
+        Part("go", ("go",), ("golang-go",), "go builds the binary whose build info the scanner reads"),
+        Part("dpkg", ("dpkg",), ("dpkg",), "dpkg is the reference for the Debian version order"),
     )
 }  # fmt: skip
 PIP_INSTALLED = frozenset({"aws"})

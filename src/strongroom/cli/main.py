@@ -18,6 +18,7 @@ from strongroom.cli import iam as iam_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.cli import repository as repository_commands
+from strongroom.cli import scan as scan_commands
 from strongroom.cli.output import Output, emit, output_option
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -65,6 +66,8 @@ main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
+main.add_command(scan_commands.scan)
+main.add_command(scan_commands.vulndb_group)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
 iam_commands.repo.add_command(repository_commands.describe)

@@ -304,3 +304,25 @@ audit_events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     # sha256 over prev_hash and record: each event is chained to the one before.
 )
+
+# OSV advisories imported by ``strongroom vulndb import``: one row per record (its JSON
+# kept whole), and the (ecosystem, normalised name) keys it is filed under, which is
+# what matching looks up. A withdrawn record keeps its row and loses its keys.
+vulndb_records = sa.Table(
+    "vulndb_records",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("modified", UtcDateTime, nullable=False),
+    sa.Column("withdrawn", sa.Boolean, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("imported_at", UtcDateTime, nullable=False),
+)
+
+vulndb_packages = sa.Table(
+    "vulndb_packages",
+    metadata,
+    sa.Column("ecosystem", sa.String(128), primary_key=True),
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("record_id", sa.ForeignKey("vulndb_records.id", ondelete="CASCADE"), primary_key=True),
+    sa.Index(None, "record_id"),
+)

@@ -1,0 +1,162 @@
+"""Scan-engine throughput, in one run: layer inventory against the tar-streaming limit of
+this machine, and model-file scanning beside picklescan on the same files.
+
+    .venv/bin/python bench/scan_engine.py [--layer-mb 600] [--json FILE]
+
+The layer is a tar of this machine's own files (system libraries, docs, Python
+packages), analysed in this process, plain and gzip -1. CPU seconds are measured, so
+the figures are per core. picklescan is compared when it is importable (it is not a
+dependency); its detections are printed beside ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import json
+import os
+import pickle
+import site
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+from strongroom.analysis.inventory import analyse_layer
+from strongroom.analysis.models.files import analyse_model_file
+from strongroom.scanning.engine import spool
+from support import models as m
+
+ROOTS = ["/usr/lib/python3", "/usr/share/doc", "/usr/lib/x86_64-linux-gnu", *site.getsitepackages()]
+
+
+def cpu(work: Callable[[], Any]) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def build_layer(limit: int) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for root in ROOTS:
+            for directory, dirs, files in os.walk(root):
+                dirs[:] = [d for d in dirs if d not in ("torch", "nvidia", "triton")]
+                for name in files:
+                    path = os.path.join(directory, name)
+                    if os.path.isfile(path) and not os.path.islink(path) and raw.tell() < limit:
+                        archive.add(path, arcname=path.lstrip("/"))
+    return raw.getvalue()
+
+
+def stream_every_byte(data: bytes) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r|*") as archive:
+        for member in archive:
+            opened = archive.extractfile(member)
+            if opened is not None:
+                while opened.read(1 << 20):
+                    pass
+
+
+def inventory_figures(layer_mb: int) -> dict[str, Any]:
+    plain = build_layer(layer_mb * 1_000_000)
+    packed = gzip.compress(plain, compresslevel=1)
+    mb = len(plain) / 1e6
+    in_memory = lambda rest: io.BytesIO(rest.read())  # noqa: E731
+    figures = {"layer_mb": round(mb), "gzip_mb": round(len(packed) / 1e6)}
+    for label, data in (("plain", plain), ("gzip", packed)):
+        figures[f"tar_stream_limit_{label}_mb_s"] = round(mb / cpu(lambda d=data: stream_every_byte(d)))
+        figures[f"inventory_{label}_mb_s"] = round(
+            mb / cpu(lambda d=data: analyse_layer(io.BytesIO(d), in_memory))
+        )
+    return figures
+
+
+def model_files(directory: Path) -> dict[str, bool]:
+    """Each sample file and whether it is unsafe."""
+    samples = {
+        "benign_list_1_5M_opcodes.pkl": (pickle.dumps(list(range(750_000)), protocol=4), False),
+        "benign_bytes_100MB.pkl": (pickle.dumps(b"\0" * 100_000_000, protocol=4), False),
+        "benign_torch_state.pt": (m.torch_zip(*m.torch_state_dict_pickle({"w": (1024, 1024)})), False),
+        "unsafe_posix_system.bin": (m.call("posix", "system"), True),
+        "unsafe_stack_global_exec": (m.stack_global_call("builtins", "exec"), True),
+        "unsafe_spawnv_passfds.pkl": (m.call("multiprocessing.util", "spawnv_passfds"), True),
+        "unsafe_torch.pt": (m.torch_zip(m.call("os", "system")), True),
+        "unsafe_legacy_torch.pth": (m.legacy_torch(m.call("os", "system")), True),
+        "unsafe_object.npy": (m.npy("|O", (1,), m.call("os", "system")), True),
+        "unsafe_joblib_zlib.joblib": (m.compress(m.call("os", "system"), "zlib"), True),
+        "unsafe_keras_lambda.keras": (m.keras_archive(m.keras_config({"class_name": "Lambda"})), True),
+    }
+    for name, (data, _) in samples.items():
+        (directory / name).write_bytes(data)
+    return {name: unsafe for name, (_, unsafe) in samples.items()}
+
+
+def ours(path: Path) -> bool:
+    with path.open("rb") as opened:
+        findings = analyse_model_file(path.name, opened, path.stat().st_size, spool)
+    return any(f.severity.rank >= 4 for f in findings)  # HIGH or CRITICAL
+
+
+def theirs(path: Path) -> bool | None:
+    try:
+        from picklescan.scanner import scan_file_path
+    except ImportError:
+        return None
+    try:
+        return bool(scan_file_path(str(path)).infected_files)
+    except Exception:
+        return False
+
+
+def model_figures() -> dict[str, Any]:
+    rows: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        for name, unsafe in model_files(directory).items():
+            row: dict[str, Any] = {"unsafe": unsafe}
+            for label, scanner in (("strongroom", ours), ("picklescan", theirs)):
+                start = time.perf_counter()
+                verdict = scanner(directory / name)
+                row[label] = (
+                    None
+                    if verdict is None
+                    else {"flagged": verdict, "ms": round((time.perf_counter() - start) * 1000, 1)}
+                )
+            rows[name] = row
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layer-mb", type=int, default=600)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    result = {"inventory": inventory_figures(args.layer_mb), "models": model_figures()}
+    inventory = result["inventory"]
+    print(f"inventory of a {inventory['layer_mb']} MB layer (per core):")
+    for label in ("plain", "gzip"):
+        limit, ours_rate = inventory[f"tar_stream_limit_{label}_mb_s"], inventory[f"inventory_{label}_mb_s"]
+        share = 100 * ours_rate // limit
+        print(f"  {label:5s} {ours_rate:5d} MB/s, tar-streaming limit {limit} MB/s ({share} %)")
+    print(f"{'model file':32s} {'unsafe':6s} {'strongroom':>18s} {'picklescan':>18s}")
+    for name, row in result["models"].items():
+        cells = [
+            "not installed"
+            if row[s] is None
+            else f"{'FLAG' if row[s]['flagged'] else 'pass'} {row[s]['ms']:8.1f} ms"
+            for s in ("strongroom", "picklescan")
+        ]
+        print(f"{name:32s} {row['unsafe']!s:6s} {cells[0]:>18s} {cells[1]:>18s}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

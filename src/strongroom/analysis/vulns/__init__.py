@@ -1,0 +1,1 @@
+"""Vulnerability matching: version orders, OSV evaluation, severity, merged findings."""
