@@ -79,11 +79,13 @@ class Services:
         self.metadata.close()
 
 
-def open_database(settings: Settings) -> Database:
-    """The SQL database, migrated to the current schema."""
+def open_database(settings: Settings, *, migrating: bool = True) -> Database:
+    """The SQL database, migrated to the current schema; without ``migrating``, as it is
+    (for a store :func:`prepare` has migrated: server workers never load Alembic)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     engine = create_engine(settings.resolved_database_url)
-    migrate(engine)
+    if migrating:
+        migrate(engine)
     return Database(engine)
 
 
@@ -139,8 +141,9 @@ def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
 
 
 async def build_services(settings: Settings) -> Services:
-    """Every service, for a store that :func:`prepare` has set up."""
-    database = open_database(settings)
+    """Every service, for a store that :func:`prepare` has set up (and migrated: this
+    runs in every server worker, which must not pay for Alembic)."""
+    database = open_database(settings, migrating=False)
     metadata = SqlMetadataStore(database)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()

@@ -6,8 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -56,7 +54,14 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
 
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest revision."""
+    """Bring the schema to the newest revision.
+
+    Alembic (with Mako and Pygments, about 12 MB per process) is imported here, not at
+    module level: only ``strongroom migrate`` and the start of ``serve`` migrate, never a
+    server worker."""
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.connect() as connection:
