@@ -40,11 +40,11 @@ def test_a_failing_child_is_a_clean_cli_error(tmp_path: Path) -> None:
         prepare_apart(settings)
 
 
-def test_serving_code_loads_neither_alembic_nor_unused_dialects() -> None:
+def test_serving_code_loads_neither_alembic_nor_botocore_nor_unused_dialects() -> None:
     """What a worker imports (the app, the server and the CLI it is forked from)."""
     code = (
         "import sys, strongroom.cli.main, strongroom.cli.server, strongroom.app\n"
-        "heavy = ('alembic', 'mako', 'pygments', 'psycopg', 'sqlalchemy.dialects.postgresql')\n"
+        "heavy = ('alembic', 'mako', 'pygments', 'psycopg', 'sqlalchemy.dialects.postgresql', 'botocore')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
