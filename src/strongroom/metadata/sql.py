@@ -136,17 +136,10 @@ class SqlMetadataStore:
 
     async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
         def work() -> int | None:
-            query = (
-                sa.select(repository_blobs.c.size)
-                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-                .where(
-                    repositories.c.account_id == account_id,
-                    repositories.c.name == name,
-                    repository_blobs.c.digest == digest,
-                )
-            )
             with self._db.reading() as conn:
-                return conn.scalar(query)
+                return conn.scalar(
+                    _LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
+                )
 
         return await self._db.run(work)
 
@@ -201,7 +194,7 @@ class SqlMetadataStore:
     async def get_upload(self, upload_id: str) -> Upload | None:
         def work() -> Upload | None:
             with self._db.reading() as conn:
-                row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+                row = conn.execute(_UPLOAD, {"upload_id": upload_id}).first()
             return None if row is None else Upload(**row._mapping)
 
         return await self._db.run(work)
@@ -454,6 +447,20 @@ _MANIFEST_BY_DIGEST = _MANIFEST_COLUMNS.where(
     manifests.c.repository_id == sa.bindparam("repository_id"), manifests.c.digest == sa.bindparam("digest")
 )
 
+_LINKED_BLOB_SIZE = (
+    sa.select(repository_blobs.c.size)
+    .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+    .where(*_BY_NAME, repository_blobs.c.digest == sa.bindparam("digest"))
+)
+_LINKED_BLOBS = sa.select(repository_blobs.c.digest).where(
+    repository_blobs.c.repository_id == sa.bindparam("repository_id"),
+    repository_blobs.c.digest.in_(sa.bindparam("digests", expanding=True)),
+)
+_STORED_MANIFESTS = sa.select(manifests.c.digest).where(
+    manifests.c.repository_id == sa.bindparam("repository_id"),
+    manifests.c.digest.in_(sa.bindparam("digests", expanding=True)),
+)
+_UPLOAD = sa.select(uploads).where(uploads.c.id == sa.bindparam("upload_id"))
 _TAGS = (
     sa.select(tags.c.name)
     .where(tags.c.repository_id == sa.bindparam("repository_id"))
@@ -472,23 +479,12 @@ def _require_references(conn: sa.Connection, repository_id: int, manifest: NewMa
     missing: list[str] = []
     blobs = set(manifest.blob_digests)
     if blobs:
-        present = set(
-            conn.scalars(
-                sa.select(repository_blobs.c.digest).where(
-                    repository_blobs.c.repository_id == repository_id,
-                    repository_blobs.c.digest.in_(blobs),
-                )
-            )
-        )
+        present = set(conn.scalars(_LINKED_BLOBS, {"repository_id": repository_id, "digests": list(blobs)}))
         missing += [d for d in dict.fromkeys(manifest.blob_digests) if d not in present]
     children = set(manifest.child_digests)
     if children:
         present = set(
-            conn.scalars(
-                sa.select(manifests.c.digest).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest.in_(children)
-                )
-            )
+            conn.scalars(_STORED_MANIFESTS, {"repository_id": repository_id, "digests": list(children)})
         )
         missing += [d for d in dict.fromkeys(manifest.child_digests) if d not in present]
     if missing:
