@@ -13,6 +13,7 @@ else's load; CPU time per request barely does (10 ms ticks: use a few hundred re
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import http.client
 import json
@@ -114,17 +115,31 @@ def kinds(client: Client) -> dict[str, Callable[[int], None]]:
     }
 
 
-def measure(server: Server, send: Callable[[int], None], requests: int) -> dict[str, float]:
-    send(-1)  # warm: the first request of a kind loads what it needs
-    cpu0, wall0 = server.cpu_seconds(), time.perf_counter()
-    for i in range(requests):
-        send(i)
-    cpu, wall = server.cpu_seconds() - cpu0, time.perf_counter() - wall0
-    return {
-        "requests": requests,
-        "cpu_ms_per_op": round(cpu * 1000 / requests, 3),
-        "wall_ms_per_op": round(wall * 1000 / requests, 3),
-    }
+def measure(
+    servers: list[Server], sends: list[Callable[[int], None]], requests: int, rounds: int
+) -> list[dict]:
+    """CPU and wall time per request of each server; with several servers, in interleaved
+    batches, so that each sees the same load from the rest of the machine."""
+    cpu, wall = [0.0] * len(servers), [0.0] * len(servers)
+    for send in sends:
+        send(-1)  # warm: the first request of a kind loads what it needs
+    batch = max(1, requests // rounds)
+    for round_ in range(rounds):
+        for n, (server, send) in enumerate(zip(servers, sends, strict=True)):
+            cpu0, wall0 = server.cpu_seconds(), time.perf_counter()
+            for i in range(round_ * batch, (round_ + 1) * batch):
+                send(i)
+            cpu[n] += server.cpu_seconds() - cpu0
+            wall[n] += time.perf_counter() - wall0
+    total = batch * rounds
+    return [
+        {
+            "requests": total,
+            "cpu_ms_per_op": round(c * 1000 / total, 3),
+            "wall_ms_per_op": round(w * 1000 / total, 3),
+        }
+        for c, w in zip(cpu, wall, strict=True)
+    ]
 
 
 def main() -> int:
@@ -134,24 +149,37 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--requests", type=int, default=300, help="per kind (a tenth of it for 1 MiB pushes)")
     parser.add_argument("--kinds", help="comma-separated; default all")
+    parser.add_argument(
+        "--baseline-src",
+        help="also serve the strongroom package in this directory (e.g. `git archive <commit> src`, "
+        "unpacked) and measure both in interleaved batches: an A/B that a busy machine cannot skew",
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved batches per kind (A/B)")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    with running_server(args.workers) as server:
-        client = Client(server)
-        table = kinds(client)
-        chosen = args.kinds.split(",") if args.kinds else list(table)
-        idle0 = server.cpu_seconds()
-        time.sleep(2)
-        results["idle_cpu_ms_per_s"] = round((server.cpu_seconds() - idle0) * 1000 / 2, 1)
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(running_server(args.workers))]
+        names = ["this tree"]
+        if args.baseline_src:
+            servers.insert(0, stack.enter_context(running_server(args.workers, source=args.baseline_src)))
+            names.insert(0, "baseline")
+        tables = [kinds(Client(server)) for server in servers]
+        chosen = args.kinds.split(",") if args.kinds else list(tables[0])
         for kind in chosen:
             n = max(10, args.requests // 10) if "1m" in kind else args.requests
-            results[kind] = measure(server, table[kind], n)
-            r = results[kind]
-            print(
-                f"{kind:22} {r['cpu_ms_per_op']:7.2f} ms CPU/op  ({r['wall_ms_per_op']:.1f} ms wall, n={n})"
+            rounds = args.rounds if len(servers) > 1 else 1
+            figures = measure(servers, [table[kind] for table in tables], n, min(rounds, n))
+            results[kind] = dict(zip(names, figures, strict=True))
+            line = "  ".join(
+                f"{name} {f['cpu_ms_per_op']:6.2f}" for name, f in zip(names, figures, strict=True)
             )
-    print(f"idle: {results['idle_cpu_ms_per_s']} ms CPU per second")
+            ratio = (
+                f"  ratio {figures[-1]['cpu_ms_per_op'] / figures[0]['cpu_ms_per_op']:.2f}"
+                if len(figures) > 1
+                else ""
+            )
+            print(f"{kind:22} ms CPU/op: {line}{ratio}  (n={figures[0]['requests']})")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

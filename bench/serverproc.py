@@ -92,7 +92,11 @@ def basic_auth() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def running_server(workers: int, extra_args: tuple[str, ...] = ()) -> Iterator[Server]:
+def running_server(
+    workers: int, extra_args: tuple[str, ...] = (), source: str | None = None
+) -> Iterator[Server]:
+    """With ``source`` (a directory holding the ``strongroom`` package, e.g. an unpacked
+    ``git archive <commit> src``), that code is served instead of the installed one."""
     with tempfile.TemporaryDirectory(prefix="strongroom-bench-") as scratch:
         data_dir = Path(scratch) / "data"
         port = _free_port()
@@ -104,6 +108,8 @@ def running_server(workers: int, extra_args: tuple[str, ...] = ()) -> Iterator[S
             STRONGROOM_ADMIN_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
             STRONGROOM_LOG_LEVEL="warning",
         )
+        if source:
+            env["PYTHONPATH"] = source
         command = [
             sys.executable, "-m", "strongroom", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--data-dir", str(data_dir), "--workers", str(workers), *extra_args,

@@ -34,6 +34,12 @@ from strongroom.metadata.schema import (
 class SqlMetadataStore:
     def __init__(self, database: Database) -> None:
         self._db = database
+        # Linking again refreshes the time: garbage collection spares links younger than its grace.
+        link = database.insert(repository_blobs)
+        self._link_statement = link.on_conflict_do_update(
+            index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
+            set_={"created_at": link.excluded.created_at},
+        )
 
     @property
     def database(self) -> Database:
@@ -151,15 +157,8 @@ class SqlMetadataStore:
         await self._db.write(work)
 
     def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
-        # Linking again refreshes the time: garbage collection spares links younger than its grace.
-        conn.execute(
-            self._db.insert(repository_blobs)
-            .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
-            .on_conflict_do_update(
-                index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
-                set_={"created_at": now},
-            )
-        )
+        params = {"repository_id": repository_id, "digest": digest, "size": size, "created_at": now}
+        conn.execute(self._link_statement, params)
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:
@@ -180,13 +179,14 @@ class SqlMetadataStore:
         def work() -> None:
             with self._db.writing() as conn:
                 conn.execute(
-                    uploads.insert().values(
-                        id=upload.id,
-                        repository_id=upload.repository_id,
-                        algorithm=upload.algorithm,
-                        created_at=upload.created_at,
-                        updated_at=upload.updated_at,
-                    )
+                    _NEW_UPLOAD,
+                    {
+                        "id": upload.id,
+                        "repository_id": upload.repository_id,
+                        "algorithm": upload.algorithm,
+                        "created_at": upload.created_at,
+                        "updated_at": upload.updated_at,
+                    },
                 )
 
         await self._db.write(work)
@@ -209,13 +209,11 @@ class SqlMetadataStore:
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
             with self._db.writing() as conn:
-                repository_id = conn.scalar(
-                    sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
-                )
+                repository_id = conn.scalar(_UPLOAD_REPOSITORY, {"upload_id": upload_id})
                 if repository_id is None:
                     return
                 self._link(conn, repository_id, digest, size, now)
-                conn.execute(uploads.delete().where(uploads.c.id == upload_id))
+                conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
 
         await self._db.write(work)
 
@@ -461,6 +459,9 @@ _STORED_MANIFESTS = sa.select(manifests.c.digest).where(
     manifests.c.digest.in_(sa.bindparam("digests", expanding=True)),
 )
 _UPLOAD = sa.select(uploads).where(uploads.c.id == sa.bindparam("upload_id"))
+_UPLOAD_REPOSITORY = sa.select(uploads.c.repository_id).where(uploads.c.id == sa.bindparam("upload_id"))
+_NEW_UPLOAD = uploads.insert()
+_DELETE_UPLOAD = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
 _TAGS = (
     sa.select(tags.c.name)
     .where(tags.c.repository_id == sa.bindparam("repository_id"))
