@@ -8,6 +8,8 @@ For each kind it prints, per request: SQL statements, transactions (BEGIN), comm
 thread hops (anyio.to_thread), policy decisions, json.loads calls, audit records and password
 verifications; then the functions with the most own time (cProfile ``tottime``). The httpx
 client's own share shows in the profile too (``httpx``/``h11`` frames); ignore it.
+With ``PROFILE_DUMP=/some/prefix`` each kind's profile is also written to
+``<prefix>-<kind>.prof`` (for pstats' ``print_callers``, snakeviz, …).
 """
 
 from __future__ import annotations
@@ -170,6 +172,8 @@ async def run(args: argparse.Namespace, scratch: Path) -> None:
             profile.disable()
             per = ", ".join(f"{label} {value / n:.2g}" for label, value in sorted(counts.items()))
             print(f"\n=== {kind} (n={n}) per request: {per}")
+            if os.environ.get("PROFILE_DUMP"):
+                profile.dump_stats(f"{os.environ['PROFILE_DUMP']}-{kind}.prof")
             stats = pstats.Stats(profile)
             print(f"profiled CPU per request: {stats.total_tt * 1000 / n:.2f} ms (inflated by cProfile)")
             stats.sort_stats(args.sort).print_stats(args.top)
