@@ -36,10 +36,13 @@ def main() -> int:
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument(
+        "--source", help="serve the strongroom package in this directory (`git archive` a commit)"
+    )
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
     report: dict[str, Any] = {"workers": args.workers}
-    with running_server(args.workers) as server:
+    with running_server(args.workers, source=args.source) as server:
         wait_idle(server)
         report["idle"] = snapshot(server)
         print_snapshot("idle", report["idle"])
