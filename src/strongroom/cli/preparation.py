@@ -46,8 +46,11 @@ def _main() -> None:
     assert isinstance(settings, Settings)
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report themselves
+    answer = sys.stdout.buffer
+    sys.stdout = sys.stderr  # whatever preparing prints must not corrupt the answer
     boot = anyio.run(prepare, settings)
-    sys.stdout.buffer.write(pickle.dumps(boot))
+    answer.write(pickle.dumps(boot))
+    answer.flush()
 
 
 if __name__ == "__main__":
