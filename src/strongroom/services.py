@@ -140,10 +140,11 @@ def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
     return allowed
 
 
-async def build_services(settings: Settings) -> Services:
-    """Every service, for a store that :func:`prepare` has set up (and migrated: this
-    runs in every server worker, which must not pay for Alembic)."""
-    database = open_database(settings, migrating=False)
+async def build_services(settings: Settings, *, migrating: bool = False) -> Services:
+    """Every service, for a store that :func:`prepare` has set up. Server workers leave
+    ``migrating`` off (``serve`` migrated before starting them; Alembic would cost each
+    worker about 12 MB); a command run on its own store migrates it first."""
+    database = open_database(settings, migrating=migrating)
     metadata = SqlMetadataStore(database)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
