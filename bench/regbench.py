@@ -258,7 +258,9 @@ class ServerMonitor:
     """CPU time and RSS of a process and all its descendants, from /proc.
 
     CPU = sum of utime+stime+cutime+cstime over the tree (so reaped workers still count).
-    A background thread samples the summed RSS every 100 ms and keeps the peak.
+    A background thread samples the RSS every 100 ms and keeps the peak: of the sum (per
+    test, see reset_peak) and, for the whole run, of the sum and of each process. The idle
+    figures are taken by start(), before the first request.
     """
 
     def __init__(self, pid: int | None):
@@ -268,6 +270,9 @@ class ServerMonitor:
         self.tree = [pid] if pid else []
         self.tree_time = 0.0
         self.peak = 0
+        self.run_peak = 0
+        self.peak_by_pid: dict = {}
+        self.idle: dict = {}
         self.stop = threading.Event()
         self.thread = None
 
@@ -310,7 +315,33 @@ class ServerMonitor:
     def rss(self) -> int | None:
         if not self.pid:
             return None
-        return sum(int(s[21]) for s in self._stats()) * self.page
+        return sum(self.rss_by_pid().values())
+
+    def rss_by_pid(self) -> dict:
+        """{pid: RSS bytes} of every live process in the tree."""
+        if time.monotonic() - self.tree_time > 1.0:
+            self._refresh_tree()
+        out = {}
+        for p in self.tree:
+            st = self._stat(p)
+            if st:
+                out[p] = int(st[21]) * self.page
+        return out
+
+    def memory(self) -> dict | None:
+        """Idle (at start) and peak RSS, per process and in total, in MB."""
+        if not self.pid or not self.idle:
+            return None
+
+        def mb(n: int) -> float:
+            return round(n / 1e6, 1)
+
+        return {
+            "idle_mb": {str(p): mb(r) for p, r in self.idle.items()},
+            "idle_total_mb": mb(sum(self.idle.values())),
+            "peak_mb": {str(p): mb(r) for p, r in self.peak_by_pid.items()},
+            "peak_total_mb": mb(self.run_peak),
+        }
 
     def reset_peak(self) -> int | None:
         r = self.rss()
@@ -319,15 +350,22 @@ class ServerMonitor:
 
     def _sample(self) -> None:
         while not self.stop.wait(0.1):  # bounded by stop()
-            r = self.rss()
-            if r and r > self.peak:
-                self.peak = r
+            self._record(self.rss_by_pid())
+
+    def _record(self, by_pid: dict) -> None:
+        total = sum(by_pid.values())
+        self.peak = max(self.peak, total)
+        self.run_peak = max(self.run_peak, total)
+        for p, r in by_pid.items():
+            self.peak_by_pid[p] = max(self.peak_by_pid.get(p, 0), r)
 
     def start(self) -> None:
         if self.pid:
             if not self.alive():
                 raise TargetFailure(f"server pid {self.pid} does not exist")
             self._refresh_tree()
+            self.idle = self.rss_by_pid()
+            self._record(self.idle)
             self.thread = threading.Thread(target=self._sample, daemon=True)
             self.thread.start()
 
@@ -1175,6 +1213,7 @@ def run_target(target: Target, args, mode: Mode, data: DataFile | None, sizes: l
         "skipped": ctx.skipped,
         "deviations": dict(target.deviations),
         "results": ctx.results,
+        "server_memory": ctx.mon.memory(),
     }
 
 
@@ -1244,6 +1283,7 @@ def comparison_table(runs: list) -> str:
         if n == 0:
             lines.append("-" * len(lines[0]))
     lines.append("")
+    lines += memory_table(runs)
     for run in runs:
         dev = run.get("deviations") or {}
         lines.append(
@@ -1256,6 +1296,25 @@ def comparison_table(runs: list) -> str:
         if run.get("skipped"):
             lines.append(f"    skipped (budget): {', '.join(run['skipped'])}")
     return "\n".join(lines)
+
+
+def memory_table(runs: list) -> list:
+    """Server RSS at idle (before the first request) and at peak (over the whole run): in
+    total and per process (largest first), one line per target."""
+    lines = []
+    for run in runs:
+        m = run.get("server_memory")
+        if not m:
+            continue
+
+        def each(by_pid: dict) -> str:
+            return " + ".join(f"{v:.0f}" for v in sorted(by_pid.values(), reverse=True))
+
+        lines.append(
+            f"{run['name']}: server RSS idle {m['idle_total_mb']:.0f} MB ({each(m['idle_mb'])}), "
+            f"peak {m['peak_total_mb']:.0f} MB (per process {each(m['peak_mb'])})"
+        )
+    return [*lines, ""] if lines else []
 
 
 # ----------------------------------------------------------------------------------------------

@@ -85,14 +85,17 @@ class Services:
         self.metadata.close()
 
 
-def open_database(settings: Settings) -> Database:
-    """The SQL database, migrated to the current schema. The data directory holds keys,
-    the database and blobs: it is made private (0700) to the server's user."""
+def open_database(settings: Settings, *, migrating: bool = True) -> Database:
+    """The SQL database, migrated to the current schema; without ``migrating``, as it is
+    (for a store :func:`prepare` has migrated: server workers never load Alembic). The data
+    directory holds keys, the database and blobs: it is made private (0700) to the server's
+    user."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(PermissionError):  # a directory someone else owns stays theirs
         settings.data_dir.chmod(0o700)
     engine = create_engine(settings.resolved_database_url)
-    migrate(engine)
+    if migrating:
+        migrate(engine)
     return Database(engine)
 
 
@@ -147,9 +150,11 @@ def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
     return allowed
 
 
-async def build_services(settings: Settings) -> Services:
-    """Every service, for a store that :func:`prepare` has set up."""
-    database = open_database(settings)
+async def build_services(settings: Settings, *, migrating: bool = False) -> Services:
+    """Every service, for a store that :func:`prepare` has set up. Server workers leave
+    ``migrating`` off (``serve`` migrated before starting them; Alembic would cost each
+    worker about 12 MB); a command run on its own store migrates it first."""
+    database = open_database(settings, migrating=migrating)
     metadata = SqlMetadataStore(database)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()

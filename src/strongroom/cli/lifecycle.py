@@ -27,7 +27,7 @@ def run_with_services(work: Callable[[Services], Awaitable[T]]) -> T:
     settings = root_settings()
 
     async def main() -> T:
-        services = await build_services(settings)
+        services = await build_services(settings, migrating=True)
         try:
             return await work(services)
         finally:

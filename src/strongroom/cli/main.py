@@ -84,14 +84,12 @@ iam_commands.repo.add_command(repository_commands.describe)
 @click.option("--storage", type=click.Choice(["filesystem", "memory"]))
 def serve(config_file: Path | None, **flags: Any) -> None:
     """Run the registry."""
+    from strongroom.cli.preparation import LOG_FORMAT, prepare_apart
     from strongroom.cli.server import run_server
 
     settings = _settings(config_file, **flags)
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report themselves
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    boot = anyio.run(prepare, settings)
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    boot = prepare_apart(settings)
     _print_welcome(settings, boot)
     run_server(settings)
 

@@ -22,6 +22,11 @@ from strongroom.metadata.schema import audit_events
 APPEND_LOCK = 0x5354_524F_4E47_4155
 """The advisory lock key appenders take on PostgreSQL ("STRONGAU" in ASCII)."""
 
+# Every audited request appends: its statements are built once (see metadata/sql.py).
+_LOCK = sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK))
+_LAST = sa.select(audit_events.c.seq, audit_events.c.hash).order_by(audit_events.c.seq.desc()).limit(1)
+_APPEND = audit_events.insert()
+
 _COLUMNS = (
     audit_events.c.seq,
     audit_events.c.at,
@@ -41,18 +46,12 @@ class SqlAuditStore:
                 if self._db.dialect == "postgresql":
                     # Released at commit or rollback; READ COMMITTED gives the next
                     # statement a snapshot that includes the previous appender's row.
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(APPEND_LOCK)))
-                last = conn.execute(
-                    sa.select(audit_events.c.seq, audit_events.c.hash)
-                    .order_by(audit_events.c.seq.desc())
-                    .limit(1)
-                ).first()
+                    conn.execute(_LOCK)
+                last = conn.execute(_LAST).first()
                 seq, prev_hash = (1, GENESIS) if last is None else (last.seq + 1, last.hash)
                 digest = link(prev_hash, record)
                 conn.execute(
-                    audit_events.insert().values(
-                        seq=seq, at=at, record=record, prev_hash=prev_hash, hash=digest
-                    )
+                    _APPEND, {"seq": seq, "at": at, "record": record, "prev_hash": prev_hash, "hash": digest}
                 )
             return seq, digest
 

@@ -17,25 +17,36 @@ from strongroom.metadata.database import Database
 from strongroom.metadata.records import Upload
 from strongroom.metadata.schema import repositories, repository_blobs, uploads
 
+# Statements built once: building one (and its cache key) per call cost more than SQLite
+# running it (bench/profile_small.py).
+_LINKED_BLOB_SIZE = (
+    sa.select(repository_blobs.c.size)
+    .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
+    .where(
+        repositories.c.account_id == sa.bindparam("account_id"),
+        repositories.c.name == sa.bindparam("name"),
+        repository_blobs.c.digest == sa.bindparam("digest"),
+    )
+)
+_UPLOAD = sa.select(uploads).where(uploads.c.id == sa.bindparam("upload_id"))
+_UPLOAD_REPOSITORY = sa.select(uploads.c.repository_id).where(uploads.c.id == sa.bindparam("upload_id"))
+_NEW_UPLOAD = uploads.insert()
+_DELETE_UPLOAD = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
+
 
 class SqlBlobLinks:
     _db: Database
+    _link_statement: sa.Executable
+    """The blob-link upsert, built once for the database's dialect (SqlMetadataStore)."""
 
     # blob links
 
     async def linked_blob_size(self, account_id: str, name: str, digest: str) -> int | None:
         def work() -> int | None:
-            query = (
-                sa.select(repository_blobs.c.size)
-                .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
-                .where(
-                    repositories.c.account_id == account_id,
-                    repositories.c.name == name,
-                    repository_blobs.c.digest == digest,
-                )
-            )
             with self._db.reading() as conn:
-                return conn.scalar(query)
+                return conn.scalar(
+                    _LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
+                )
 
         return await self._db.run(work)
 
@@ -68,15 +79,8 @@ class SqlBlobLinks:
         await self._db.write(work)
 
     def _link(self, conn: sa.Connection, repository_id: int, digest: str, size: int, now: datetime) -> None:
-        # Linking again refreshes the time: garbage collection spares links younger than its grace.
-        conn.execute(
-            self._db.insert(repository_blobs)
-            .values(repository_id=repository_id, digest=digest, size=size, created_at=now)
-            .on_conflict_do_update(
-                index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
-                set_={"created_at": now},
-            )
-        )
+        params = {"repository_id": repository_id, "digest": digest, "size": size, "created_at": now}
+        conn.execute(self._link_statement, params)
 
     async def unlink_blob(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:
@@ -97,15 +101,16 @@ class SqlBlobLinks:
         def work() -> None:
             with self._db.writing() as conn:
                 conn.execute(
-                    uploads.insert().values(
-                        id=upload.id,
-                        repository_id=upload.repository_id,
-                        algorithm=upload.algorithm,
-                        created_at=upload.created_at,
-                        updated_at=upload.updated_at,
-                        size=upload.size,
-                        writer=upload.writer,
-                    )
+                    _NEW_UPLOAD,
+                    {
+                        "id": upload.id,
+                        "repository_id": upload.repository_id,
+                        "algorithm": upload.algorithm,
+                        "created_at": upload.created_at,
+                        "updated_at": upload.updated_at,
+                        "size": upload.size,
+                        "writer": upload.writer,
+                    },
                 )
 
         await self._db.write(work)
@@ -113,7 +118,7 @@ class SqlBlobLinks:
     async def get_upload(self, upload_id: str) -> Upload | None:
         def work() -> Upload | None:
             with self._db.reading() as conn:
-                row = conn.execute(sa.select(uploads).where(uploads.c.id == upload_id)).first()
+                row = conn.execute(_UPLOAD, {"upload_id": upload_id}).first()
             return None if row is None else Upload(**row._mapping)
 
         return await self._db.run(work)
@@ -163,13 +168,11 @@ class SqlBlobLinks:
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
             with self._db.writing() as conn:
-                repository_id = conn.scalar(
-                    sa.select(uploads.c.repository_id).where(uploads.c.id == upload_id)
-                )
+                repository_id = conn.scalar(_UPLOAD_REPOSITORY, {"upload_id": upload_id})
                 if repository_id is None:
                     return
                 self._link(conn, repository_id, digest, size, now)
-                conn.execute(uploads.delete().where(uploads.c.id == upload_id))
+                conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
 
         await self._db.write(work)
 

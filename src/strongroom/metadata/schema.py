@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 metadata = sa.MetaData(
     naming_convention={
@@ -38,7 +37,7 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
 def _byte_ordered(length: int) -> sa.types.TypeEngine[str]:
     """Names and tags sort in byte order (distribution-spec §8.1); PostgreSQL's
     default collation would sort by locale."""
-    return sa.String(length).with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql")
+    return sa.String(length).with_variant(sa.VARCHAR(length, collation="C"), "postgresql")
 
 
 DIGEST = sa.String(160)

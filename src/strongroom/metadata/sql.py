@@ -35,6 +35,12 @@ from strongroom.metadata.schema import (
 class SqlMetadataStore(SqlBlobLinks):
     def __init__(self, database: Database) -> None:
         self._db = database
+        # Linking again refreshes the time: garbage collection spares links younger than its grace.
+        link = database.insert(repository_blobs)
+        self._link_statement = link.on_conflict_do_update(
+            index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
+            set_={"created_at": link.excluded.created_at},
+        )
 
     @property
     def database(self) -> Database:
@@ -211,28 +217,14 @@ class SqlMetadataStore(SqlBlobLinks):
     ) -> ManifestLookup:
         def work() -> ManifestLookup:
             with self._db.reading() as conn:
-                repository_id = conn.scalar(
-                    sa.select(repositories.c.id).where(
-                        repositories.c.account_id == account_id, repositories.c.name == name
-                    )
-                )
+                repository_id = conn.scalar(_REPOSITORY_ID, {"account_id": account_id, "name": name})
                 if repository_id is None:
                     return ManifestLookup(False, None)
-                columns = manifests.c
-                query = sa.select(columns.digest, columns.media_type, columns.content, columns.last_pulled_at)
                 if tag is not None:
-                    query = query.join(
-                        tags,
-                        sa.and_(
-                            tags.c.repository_id == manifests.c.repository_id,
-                            tags.c.manifest_digest == manifests.c.digest,
-                        ),
-                    ).where(tags.c.repository_id == repository_id, tags.c.name == tag)
+                    query, params = _MANIFEST_BY_TAG, {"repository_id": repository_id, "tag": tag}
                 else:
-                    query = query.where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                    )
-                row = conn.execute(query).first()
+                    query, params = _MANIFEST_BY_DIGEST, {"repository_id": repository_id, "digest": digest}
+                row = conn.execute(query, params).first()
             return ManifestLookup(True, None if row is None else StoredManifest(*row))
 
         return await self._db.run(work)
@@ -289,10 +281,8 @@ class SqlMetadataStore(SqlBlobLinks):
                 repository = _repository(conn, account_id, name)
                 if repository is None:
                     return None
-                query = sa.select(tags.c.name).where(tags.c.repository_id == repository.id)
-                if last is not None:
-                    query = query.where(tags.c.name > last)
-                return list(conn.scalars(query.order_by(tags.c.name).limit(limit)))
+                params = {"repository_id": repository.id, "last": last, "limit": limit}
+                return list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params))
 
         return await self._db.run(work)
 
@@ -337,12 +327,46 @@ def repository_from_row(row: Any) -> Repository:
     )  # fmt: skip
 
 
+# The statements every request runs are built once, here, with bound parameters: built per
+# call, constructing one and computing its cache key cost SQLAlchemy more CPU than SQLite
+# spent running it.
+_BY_NAME = (
+    repositories.c.account_id == sa.bindparam("account_id"),
+    repositories.c.name == sa.bindparam("name"),
+)
+_REPOSITORY = sa.select(*REPOSITORY_COLUMNS).where(*_BY_NAME)
+_REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
+_MANIFEST_COLUMNS = sa.select(
+    manifests.c.digest, manifests.c.media_type, manifests.c.content, manifests.c.last_pulled_at
+)
+_MANIFEST_BY_TAG = _MANIFEST_COLUMNS.join_from(
+    manifests,
+    tags,
+    sa.and_(tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_digest == manifests.c.digest),
+).where(tags.c.repository_id == sa.bindparam("repository_id"), tags.c.name == sa.bindparam("tag"))
+_MANIFEST_BY_DIGEST = _MANIFEST_COLUMNS.where(
+    manifests.c.repository_id == sa.bindparam("repository_id"), manifests.c.digest == sa.bindparam("digest")
+)
+
+_LINKED_BLOBS = sa.select(repository_blobs.c.digest).where(
+    repository_blobs.c.repository_id == sa.bindparam("repository_id"),
+    repository_blobs.c.digest.in_(sa.bindparam("digests", expanding=True)),
+)
+_STORED_MANIFESTS = sa.select(manifests.c.digest).where(
+    manifests.c.repository_id == sa.bindparam("repository_id"),
+    manifests.c.digest.in_(sa.bindparam("digests", expanding=True)),
+)
+_TAGS = (
+    sa.select(tags.c.name)
+    .where(tags.c.repository_id == sa.bindparam("repository_id"))
+    .order_by(tags.c.name)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+)
+_TAGS_AFTER = _TAGS.where(tags.c.name > sa.bindparam("last"))
+
+
 def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:
-    row = conn.execute(
-        sa.select(*REPOSITORY_COLUMNS).where(
-            repositories.c.account_id == account_id, repositories.c.name == name
-        )
-    ).first()
+    row = conn.execute(_REPOSITORY, {"account_id": account_id, "name": name}).first()
     return None if row is None else repository_from_row(row)
 
 
@@ -370,23 +394,12 @@ def _require_references(conn: sa.Connection, repository_id: int, manifest: NewMa
     missing: list[str] = []
     blobs = set(manifest.blob_digests)
     if blobs:
-        present = set(
-            conn.scalars(
-                sa.select(repository_blobs.c.digest).where(
-                    repository_blobs.c.repository_id == repository_id,
-                    repository_blobs.c.digest.in_(blobs),
-                )
-            )
-        )
+        present = set(conn.scalars(_LINKED_BLOBS, {"repository_id": repository_id, "digests": list(blobs)}))
         missing += [d for d in dict.fromkeys(manifest.blob_digests) if d not in present]
     children = set(manifest.child_digests)
     if children:
         present = set(
-            conn.scalars(
-                sa.select(manifests.c.digest).where(
-                    manifests.c.repository_id == repository_id, manifests.c.digest.in_(children)
-                )
-            )
+            conn.scalars(_STORED_MANIFESTS, {"repository_id": repository_id, "digests": list(children)})
         )
         missing += [d for d in dict.fromkeys(manifest.child_digests) if d not in present]
     if missing:

@@ -2,7 +2,10 @@
 
 The models are the ones botocore ships (``ecr`` 2015-09-21, ``ecr-public`` 2020-10-30),
 so the operations, members and constraints are exactly those the SDKs were generated
-from. They are loaded on first use and kept for the life of the process.
+from. They are loaded on first use and kept for the life of the process. Only botocore's
+data files are read, never its Python modules (about 5 MB per worker, and a loader that
+would also search ``~/.aws/models`` and ``AWS_DATA_PATH``); :class:`Shape` presents a shape
+as botocore's ``Shape`` does, documentation left out.
 
 botocore checks only ``required``, types and ``min`` before sending (ECR reference §1.4);
 max lengths, patterns and enums are left to the server. :meth:`ServiceApi.validate`
@@ -25,15 +28,16 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
+import importlib.util
+import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
-
-from botocore.loaders import Loader  # type: ignore[import-untyped]
-from botocore.model import ServiceModel  # type: ignore[import-untyped]
 
 from strongroom.errors import InvalidRequest
 
@@ -84,7 +88,7 @@ class ServiceApi:
             raise ValueError(f"{self.name} has no operation {operation!r}")
         if not isinstance(params, dict):
             raise InvalidParameter("Request body must be a JSON object")
-        shape = _service_model(self.name).operation_model(operation).input_shape
+        shape = _input_shape(self.name, operation)
         if shape is None:
             return {}
         cleaned: dict[str, Any] = _check_structure(shape, params, "")
@@ -122,9 +126,95 @@ def _service_apis() -> tuple[ServiceApi, ...]:
     return tuple(apis)
 
 
+@dataclass(frozen=True)
+class ServiceModel:
+    """One service-2 model: its metadata and its operations' definitions."""
+
+    metadata: Mapping[str, Any]
+    operations: Mapping[str, Mapping[str, Any]]
+    shapes: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def operation_names(self) -> list[str]:
+        return list(self.operations)
+
+    def input_shape(self, operation: str) -> Shape | None:
+        ref = self.operations[operation].get("input")
+        return None if ref is None else Shape.of(ref, self.shapes)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A shape as botocore's ``Shape`` presents it, member traits merged in; only what
+    validation reads (``type_name``, ``metadata``, ``enum``, members and elements)."""
+
+    name: str
+    metadata: Mapping[str, Any]
+    """The shape's definition: ``type``, ``min``, ``max``, ``pattern``, ``enum``, …"""
+    shapes: Mapping[str, Mapping[str, Any]]
+
+    @classmethod
+    def of(cls, ref: Mapping[str, Any], shapes: Mapping[str, Mapping[str, Any]]) -> Shape:
+        """The shape a reference names (``{"shape": name, **member traits}``)."""
+        name = ref["shape"]
+        traits = {key: value for key, value in ref.items() if key != "shape"}
+        return cls(name, {**shapes[name], **traits} if traits else shapes[name], shapes)
+
+    @property
+    def type_name(self) -> str:
+        return str(self.metadata["type"])
+
+    @property
+    def enum(self) -> list[str]:
+        return list(self.metadata.get("enum", ()))
+
+    @property
+    def required_members(self) -> list[str]:
+        return list(self.metadata.get("required", ()))
+
+    @functools.cached_property
+    def members(self) -> dict[str, Shape]:
+        return {name: Shape.of(ref, self.shapes) for name, ref in self.metadata.get("members", {}).items()}
+
+    @functools.cached_property
+    def member(self) -> Shape:
+        return Shape.of(self.metadata["member"], self.shapes)
+
+    @functools.cached_property
+    def key(self) -> Shape:
+        return Shape.of(self.metadata["key"], self.shapes)
+
+    @functools.cached_property
+    def value(self) -> Shape:
+        return Shape.of(self.metadata["value"], self.shapes)
+
+
 @functools.cache
-def _service_model(name: str) -> Any:
-    return ServiceModel(Loader().load_service_model(name, "service-2"), service_name=name)
+def _input_shape(service: str, operation: str) -> Shape | None:
+    return _service_model(service).input_shape(operation)
+
+
+@functools.cache
+def _service_model(name: str) -> ServiceModel:
+    raw = _load_model(name)
+    return ServiceModel(raw["metadata"], raw["operations"], raw["shapes"])
+
+
+def _load_model(name: str) -> dict[str, Any]:
+    """The newest ``service-2`` model botocore ships for ``name``, without documentation."""
+    spec = importlib.util.find_spec("botocore")  # finds the package; imports nothing
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("botocore's service models are not installed")
+    service = Path(next(iter(spec.submodule_search_locations))) / "data" / name
+    version = max(entry.name for entry in service.iterdir() if entry.is_dir())
+    path = service / version / "service-2.json.gz"
+    data = gzip.decompress(path.read_bytes()) if path.exists() else path.with_suffix("").read_bytes()
+    return dict(json.loads(data, object_hook=_undocumented))
+
+
+def _undocumented(node: dict[str, Any]) -> dict[str, Any]:
+    node.pop("documentation", None)
+    return node
 
 
 @functools.cache
@@ -136,17 +226,17 @@ def _invalid(path: str, constraint: str) -> InvalidParameter:
     return InvalidParameter(f"Invalid parameter at '{path}' failed to satisfy constraint: '{constraint}'")
 
 
-def _not_a(shape: Any, path: str) -> InvalidParameter:
+def _not_a(shape: Shape, path: str) -> InvalidParameter:
     return _invalid(path, f"Member must be a {_TYPE_LABELS[shape.type_name]}")
 
 
-def _check(shape: Any, value: object, path: str) -> Any:
+def _check(shape: Shape, value: object, path: str) -> Any:
     if value is None:
         raise _invalid(path, "Member must not be null")
     return _CHECKS[shape.type_name](shape, value, path)
 
 
-def _check_structure(shape: Any, value: object, path: str) -> dict[str, Any]:
+def _check_structure(shape: Shape, value: object, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _not_a(shape, path)
     required = set(shape.required_members)
@@ -162,14 +252,14 @@ def _check_structure(shape: Any, value: object, path: str) -> dict[str, Any]:
     return cleaned
 
 
-def _check_list(shape: Any, value: object, path: str) -> list[Any]:
+def _check_list(shape: Shape, value: object, path: str) -> list[Any]:
     if not isinstance(value, list):
         raise _not_a(shape, path)
     _check_length(shape, len(value), path)
     return [_check(shape.member, item, f"{path}[{index}]") for index, item in enumerate(value)]
 
 
-def _check_map(shape: Any, value: object, path: str) -> dict[str, Any]:
+def _check_map(shape: Shape, value: object, path: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise _not_a(shape, path)
     _check_length(shape, len(value), path)
@@ -180,7 +270,7 @@ def _check_map(shape: Any, value: object, path: str) -> dict[str, Any]:
     return cleaned
 
 
-def _check_string(shape: Any, value: object, path: str) -> str:
+def _check_string(shape: Shape, value: object, path: str) -> str:
     if not isinstance(value, str):
         raise _not_a(shape, path)
     _check_length(shape, len(value), path)
@@ -193,7 +283,7 @@ def _check_string(shape: Any, value: object, path: str) -> str:
     return value
 
 
-def _check_integer(shape: Any, value: object, path: str) -> int:
+def _check_integer(shape: Shape, value: object, path: str) -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -203,27 +293,27 @@ def _check_integer(shape: Any, value: object, path: str) -> int:
     return value
 
 
-def _check_number(shape: Any, value: object, path: str) -> float | int:
+def _check_number(shape: Shape, value: object, path: str) -> float | int:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _not_a(shape, path)
     _check_value(shape.metadata.get("min"), shape.metadata.get("max"), value, path)
     return value
 
 
-def _check_boolean(shape: Any, value: object, path: str) -> bool:
+def _check_boolean(shape: Shape, value: object, path: str) -> bool:
     if not isinstance(value, bool):
         raise _not_a(shape, path)
     return value
 
 
-def _check_timestamp(shape: Any, value: object, path: str) -> float | int:
+def _check_timestamp(shape: Shape, value: object, path: str) -> float | int:
     # The JSON 1.1 wire sends timestamps as epoch seconds, never as strings.
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise _not_a(shape, path)
     return value
 
 
-def _check_blob(shape: Any, value: object, path: str) -> bytes:
+def _check_blob(shape: Shape, value: object, path: str) -> bytes:
     if not isinstance(value, str):
         raise _not_a(shape, path)
     try:
@@ -234,7 +324,7 @@ def _check_blob(shape: Any, value: object, path: str) -> bytes:
     return decoded
 
 
-def _check_length(shape: Any, length: int, path: str) -> None:
+def _check_length(shape: Shape, length: int, path: str) -> None:
     shortest, longest = shape.metadata.get("min"), shape.metadata.get("max")
     if shortest is not None and length < shortest:
         raise _invalid(path, f"Member must have length greater than or equal to {shortest}")
@@ -249,7 +339,7 @@ def _check_value(lowest: float | None, highest: float | None, value: float, path
         raise _invalid(path, f"Member must have value less than or equal to {highest}")
 
 
-_CHECKS: dict[str, Callable[[Any, object, str], Any]] = {
+_CHECKS: dict[str, Callable[[Shape, object, str], Any]] = {
     "structure": _check_structure,
     "list": _check_list,
     "map": _check_map,

@@ -1,0 +1,51 @@
+"""``strongroom serve`` prepares the store in a child process, so the serving process (which
+every worker is forked from) never loads Alembic."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import click
+import pytest
+
+from strongroom.cli.preparation import prepare_apart
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.services import open_database
+from strongroom.settings import load_settings
+
+
+def test_the_child_migrates_and_bootstraps_and_hands_back_what_it_did(tmp_path: Path) -> None:
+    settings = load_settings(None, {}, data_dir=tmp_path, admin_user="root", admin_password="pw-0123456789ab")
+    boot = prepare_apart(settings)
+    assert boot.admin_user == "root"
+    assert boot.generated_password is None  # the password was given
+
+    async def default_account() -> str | None:
+        database = open_database(settings, migrating=False)  # already migrated by the child
+        try:
+            return await SqlMetadataStore(database).default_account_id()
+        finally:
+            database.close()
+
+    assert anyio.run(default_account) == boot.account_id
+    assert prepare_apart(settings).account_id == boot.account_id  # preparing again changes nothing
+
+
+def test_a_failing_child_is_a_clean_cli_error(tmp_path: Path) -> None:
+    settings = load_settings(None, {}, data_dir=tmp_path, database_url="mysql://nowhere/db")
+    with pytest.raises(click.ClickException, match="preparing the store failed"):
+        prepare_apart(settings)
+
+
+def test_serving_code_loads_neither_alembic_nor_botocore_nor_unused_dialects() -> None:
+    """What a worker imports (the app, the server and the CLI it is forked from)."""
+    code = (
+        "import sys, strongroom.cli.main, strongroom.cli.server, strongroom.app\n"
+        "heavy = ('alembic', 'mako', 'pygments', 'psycopg', 'sqlalchemy.dialects.postgresql', 'botocore')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
