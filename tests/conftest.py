@@ -7,7 +7,7 @@ import pytest
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
-from support.databases import isolated_schema, postgres_server
+from support.databases import isolated_database_url, postgres_server
 from support.server import RunningServer, start_server
 from support.tools import SKIP_VARIABLE, absent_optional_tools, opted_out, skip_if_opted_out
 
@@ -66,10 +66,7 @@ def postgres_base_url() -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty SQLite database, then an empty PostgreSQL schema: contract tests run on both."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'meta.db'}"
-        return
-    with isolated_schema(request.getfixturevalue("postgres_base_url")) as url:
+    with isolated_database_url(request.param, tmp_path, request) as url:
         yield url
 
 

@@ -30,7 +30,7 @@ from strongroom.api.iam.operations import OPERATIONS as IAM_OPERATIONS
 from strongroom.metadata.engine import create_engine
 from support.aws import JSON_TARGETS, QUERY_VERSIONS, aws_client, signed_post
 from support.aws_shapes import json_input, operation_shape, query_input, service_model
-from support.databases import isolated_database_url, postgres_url
+from support.databases import isolated_database_url
 from support.hostile import (
     HUGE,
     OCI_CONFIG,
@@ -53,12 +53,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 EXAMPLES = {"oci": 70, "ecr": 75, "ecr-public": 25, "iam": 50, "sts": 15, "token": 25}
 """Per front door; about a minute in all on a loaded two-core machine.
 ``STRONGROOM_TEST_FUZZ_SCALE=10`` multiplies them, for a longer hunt."""
-BACKENDS = [
-    "sqlite",
-    *([pytest.param("postgresql", marks=pytest.mark.postgres)] if postgres_url() else []),
-]
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 SCALE = float(os.environ.get("STRONGROOM_TEST_FUZZ_SCALE", "1")) / len(BACKENDS)
-"""With PostgreSQL too (CI), each database gets half the examples: the same minute."""
+"""Each database gets half the examples: the same minute in all."""
 
 
 def examples(door: str) -> Any:
@@ -94,7 +91,7 @@ class Target:
 def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
     """One server per database kind: PostgreSQL refuses what SQLite stores (NUL in text)."""
     directory = tmp_path_factory.mktemp("fuzz")
-    with isolated_database_url(request.param, directory) as url:
+    with isolated_database_url(request.param, directory, request) as url:
         env = {
             "STRONGROOM_DATABASE_URL": url,
             "STRONGROOM_LOGIN_SLOW_AFTER": "1000000",

@@ -16,7 +16,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
 from e2e.conftest import Cli
-from support import images as img
+from support import layers as img
 from support import models, osv
 from support.feedserver import Feed, serving
 

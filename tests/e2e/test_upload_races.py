@@ -52,9 +52,11 @@ def race(server: RunningServer, location: str, data: bytes) -> list[int]:
     return statuses
 
 
-@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_the_same_content_range_is_taken_once_across_processes(tmp_path: Path, database: str) -> None:
-    with isolated_database_url(database, tmp_path) as url:
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_the_same_content_range_is_taken_once_across_processes(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    with isolated_database_url(database, tmp_path, request) as url:
         server = start_server(
             tmp_path / "data", env={"STRONGROOM_DATABASE_URL": url}, args=["--workers", "2"]
         )

@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from strongroom.metadata.engine import create_engine
@@ -116,3 +117,14 @@ def isolated_schema(base: str) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@contextmanager
+def isolated_database_url(kind: str, directory: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """An empty database of ``kind``: SQLite in ``directory``, or a schema of its own on the
+    run's PostgreSQL (the session's ``postgres_base_url`` fixture)."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'meta.db'}"
+        return
+    with isolated_schema(request.getfixturevalue("postgres_base_url")) as url:
+        yield url

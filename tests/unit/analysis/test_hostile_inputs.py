@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from strongroom.analysis.inventory import analyse_layer
 from strongroom.analysis.layers import LayerError
 from strongroom.analysis.models.files import analyse_model_file
-from support import images as img
+from support import layers as img
 from support import models as m
 
 SEEDS = [

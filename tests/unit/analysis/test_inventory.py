@@ -14,7 +14,7 @@ from strongroom.analysis.inventory import Inventory, analyse_layer, merge
 from strongroom.analysis.layers import LayerError
 from strongroom.analysis.packages.model import Kind, OsRelease
 from support import builds, models
-from support import images as img
+from support import layers as img
 from support.tools import require
 
 VENV_SITE = Path(__import__("packaging").__file__).parents[1]

@@ -14,7 +14,7 @@ from strongroom.analysis.severity import Severity
 from strongroom.analysis.vulns.match import Finding, match
 from strongroom.analysis.vulns.severity import rate
 from support import builds, models, osv
-from support import images as img
+from support import layers as img
 from support.tools import require
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from strongroom.analysis.severity import Severity
 from strongroom.scanning.engine import InProcessAnalyser, MemoryLayerCache, ScanError, scan_manifest
-from support import images as img
+from support import layers as img
 from support import models
 
 

@@ -10,7 +10,7 @@ import pytest
 from strongroom.analysis.inventory import analyse_layer
 from strongroom.scanning.engine import ScanError
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
-from support import images as img
+from support import layers as img
 from support import models
 
 
