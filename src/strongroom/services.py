@@ -20,6 +20,7 @@ from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_creat
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.events.outbox import ImagePushOutbox
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
@@ -141,7 +142,8 @@ def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
 async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
     database = open_database(settings)
-    metadata = SqlMetadataStore(database)
+    ids = RandomIdFactory()
+    metadata = SqlMetadataStore(database, ImagePushOutbox(ids, ()))
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
     if account_id is None:
@@ -156,7 +158,7 @@ async def build_services(settings: Settings) -> Services:
     )
     repository_store = SqlRepositoryStore(database)
     repositories = Repositories(metadata, repository_store, clock)
-    context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
+    context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)
     return Services(

@@ -291,3 +291,44 @@ audit_events = sa.Table(
     sa.Column("hash", sa.String(64), nullable=False),
     # sha256 over prev_hash and record: each event is chained to the one before.
 )
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    # The durable job queue (DESIGN §5). Rows are written in the transaction of the
+    # change that causes them (the outbox) and claimed by runners under a lease.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # A JSON object: the handler's input.
+    sa.Column("idempotency_key", sa.String(255), nullable=True, unique=True),
+    # Enqueueing a key that exists is a no-op: a change enqueued twice runs once.
+    sa.Column("state", sa.String(16), nullable=False),
+    # queued, running, succeeded, failed (waiting to retry), dead, cancelled.
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("run_at", UtcDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Index(None, "state", "run_at"),
+    sa.Index(None, "kind", "state"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # What happened, as the event catalogue (strongroom.events.catalogue) names it.
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=True),
+    # What the event is about: a repository name, a job id.
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "at"),
+    sa.Index(None, "account_id", "at"),
+)

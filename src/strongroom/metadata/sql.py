@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
 from strongroom.metadata.database import Database
+from strongroom.metadata.outbox import ManifestChange, ManifestOutbox, write_outbox
 from strongroom.metadata.records import (
     ManifestLookup,
     NewManifest,
@@ -31,8 +32,11 @@ from strongroom.metadata.schema import (
 
 
 class SqlMetadataStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, outbox: ManifestOutbox | None = None) -> None:
+        """``outbox`` says which events and jobs a pushed image causes; they are
+        written in the push's transaction."""
         self._db = database
+        self._outbox = outbox
 
     @property
     def database(self) -> Database:
@@ -255,19 +259,20 @@ class SqlMetadataStore:
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                conn.execute(
-                    sa.select(repositories.c.id)
+                repository = conn.execute(
+                    sa.select(repositories.c.account_id, repositories.c.name)
                     .where(repositories.c.id == repository_id)
                     .with_for_update(read=True, key_share=True)
-                )
+                ).first()
                 _require_references(conn, repository_id, manifest)
-                if tag is not None and immutable_tag:
+                current = None
+                if tag is not None and (immutable_tag or self._outbox is not None):
                     current = conn.scalar(
                         sa.select(tags.c.manifest_digest).where(
                             tags.c.repository_id == repository_id, tags.c.name == tag
                         )
                     )
-                    if current is not None and current != manifest.digest:
+                    if immutable_tag and current is not None and current != manifest.digest:
                         raise TagImmutable(tag)
                 created = (
                     conn.execute(
@@ -312,9 +317,36 @@ class SqlMetadataStore:
                             set_={"manifest_digest": manifest.digest, "updated_at": now},
                         )
                     )
+                if repository is not None and (created or (tag is not None and current != manifest.digest)):
+                    self._announce_push(conn, repository, manifest, tag, created, now)
                 return created
 
         return await self._db.write(work)
+
+    def _announce_push(
+        self,
+        conn: sa.Connection,
+        repository: sa.Row[Any, Any],
+        manifest: NewManifest,
+        tag: str | None,
+        created: bool,
+        now: datetime,
+    ) -> None:
+        """Write the events and jobs a pushed image causes, in the push's transaction."""
+        if self._outbox is None:
+            return
+        change = ManifestChange(
+            account_id=repository.account_id,
+            repository=repository.name,
+            digest=manifest.digest,
+            media_type=manifest.media_type,
+            tag=tag,
+            created=created,
+            artifact_type=manifest.artifact_type,
+            subject_digest=manifest.subject_digest,
+            at=now,
+        )
+        write_outbox(conn, self._db.insert, self._outbox(change), now)
 
     async def lookup_manifest(
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
