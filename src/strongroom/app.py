@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
 
 import anyio
 from starlette.applications import Starlette
@@ -23,8 +22,7 @@ from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
 from strongroom.api.token import token
-from strongroom.jobs.lifecycle import lifecycle_loop
-from strongroom.services import Services, build_services
+from strongroom.services import Services, build_job_runner, build_services
 from strongroom.settings import Settings
 
 logger = logging.getLogger("strongroom")
@@ -38,13 +36,18 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = services is None
         app.state.services = await build_services(settings) if own else services
+        runner = None
+        if settings.jobs:
+            # The host's job concurrency is shared by the worker processes.
+            runner = build_job_runner(app.state.services, -(-settings.job_concurrency // settings.workers))
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_sweep, app.state.services)
-            tasks.start_soon(lifecycle_loop, app.state.services)
+            if runner is not None:
+                tasks.start_soon(runner.run)
             try:
                 yield
             finally:
-                tasks.cancel_scope.cancel()
+                if runner is not None:
+                    runner.stop()  # the task group waits for its jobs to finish or go back
         if own:
             app.state.services.close()
 
@@ -75,20 +78,3 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = "method not allowed" if exc.status_code == 405 else "no such endpoint or repository"
         return plain_error(exc.status_code, code, message, head=head)
     return JSONResponse({"error": exc.detail}, exc.status_code)
-
-
-async def _sweep(services: Services) -> None:
-    """Forget abandoned uploads and expired temporary credentials, periodically."""
-    settings = services.settings
-    idle = timedelta(seconds=settings.upload_expiry_seconds)
-    while True:
-        await anyio.sleep(settings.upload_sweep_seconds)
-        try:
-            removed = await services.uploads.expire(idle)
-            if removed:
-                logger.info("expired %d abandoned uploads", removed)
-            purged = await services.iam.delete_expired_credentials(services.clock.now())
-            if purged:
-                logger.info("deleted %d expired temporary credentials", purged)
-        except Exception:
-            logger.exception("upload and credential expiry failed; will retry")

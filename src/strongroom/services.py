@@ -3,7 +3,10 @@ workers and the CLI alike. Backends are chosen from explicit mappings here."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,12 +24,18 @@ from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.events.outbox import ImagePushOutbox
+from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
+from strongroom.jobs.probe import PROBE, ProbeJob
+from strongroom.jobs.retry import RetryPolicy
+from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
+from strongroom.jobs.schedule import Periodic, Scheduler
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.gc import SqlGcStore
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
+from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -75,6 +84,10 @@ class Services:
     gc: GarbageCollector
     images: Images
     layers: Layers
+    job_store: SqlJobStore
+    job_handlers: Mapping[str, Handler]
+    """The job kinds this deployment runs; a queued job of another kind waits, visible."""
+    job_schedule: tuple[Periodic, ...]
 
     def close(self) -> None:
         self.metadata.close()
@@ -143,7 +156,8 @@ async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
     database = open_database(settings)
     ids = RandomIdFactory()
-    metadata = SqlMetadataStore(database, ImagePushOutbox(ids, ()))
+    push_jobs = (PROBE,) if settings.job_probe_file else ()
+    metadata = SqlMetadataStore(database, ImagePushOutbox(ids, push_jobs, settings.job_max_attempts))
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
     if account_id is None:
@@ -161,6 +175,24 @@ async def build_services(settings: Settings) -> Services:
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     manifests, discovery, image_store = Manifests(context), Discovery(context), SqlImageStore(database)
+    lifecycle = Lifecycle(
+        context,
+        manifests,
+        SqlLifecycleStore(database),
+        repository_store,
+        AuditLog(SqlAuditStore(database)),
+        settings.region,
+    )
+    gc = GarbageCollector(
+        SqlGcStore(database), blob_store, clock, timedelta(seconds=settings.gc_grace_seconds)
+    )
+    job_store = SqlJobStore(database)
+    housekeeping = Housekeeping(
+        _housekeeping_settings(settings), clock, uploads, iam, lifecycle, gc, job_store
+    )
+    job_handlers = housekeeping.handlers()
+    if settings.job_probe_file is not None:
+        job_handlers[PROBE] = ProbeJob(settings.job_probe_file)
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -191,21 +223,46 @@ async def build_services(settings: Settings) -> Services:
         tokens=tokens,
         repositories=repositories,
         repository_store=repository_store,
-        lifecycle=Lifecycle(
-            context,
-            manifests,
-            SqlLifecycleStore(database),
-            repository_store,
-            AuditLog(SqlAuditStore(database)),
-            settings.region,
-        ),
-        gc=GarbageCollector(
-            SqlGcStore(database), blob_store, clock, timedelta(seconds=settings.gc_grace_seconds)
-        ),
+        lifecycle=lifecycle,
+        gc=gc,
         uploads=uploads,
         blobs=Blobs(context),
         manifests=manifests,
         discovery=discovery,
         images=Images(context, image_store, manifests, discovery),
         layers=Layers(context, uploads, image_store),
+        job_store=job_store,
+        job_handlers=job_handlers,
+        job_schedule=tuple(housekeeping.schedule()),
+    )
+
+
+def _housekeeping_settings(settings: Settings) -> HousekeepingSettings:
+    return HousekeepingSettings(
+        upload_expiry=timedelta(seconds=settings.upload_expiry_seconds),
+        sweep_interval=timedelta(seconds=settings.upload_sweep_seconds),
+        lifecycle_interval=timedelta(seconds=settings.lifecycle_interval_seconds),
+        job_retention=timedelta(seconds=settings.job_retention_seconds),
+        event_retention=timedelta(seconds=settings.event_retention_seconds),
+    )
+
+
+def build_job_runner(services: Services, concurrency: int) -> JobRunner:
+    """A runner of every registered job kind that also schedules the periodic ones;
+    its owner id names the host and process, for ``jobs show``."""
+    settings = services.settings
+    return JobRunner(
+        services.job_store,
+        services.job_handlers,
+        services.clock,
+        RunnerSettings(
+            concurrency=concurrency,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            poll_seconds=settings.job_poll_seconds,
+            shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
+            retry=RetryPolicy(timedelta(seconds=settings.job_retry_base_seconds)),
+        ),
+        owner=f"{socket.gethostname()}:{os.getpid()}:{RandomIdFactory().new_id()[:8]}",
+        random=random.random,
+        scheduler=Scheduler(services.job_store, services.clock, services.job_schedule),
     )

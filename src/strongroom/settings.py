@@ -65,6 +65,27 @@ class Settings(BaseModel):
     collected); 0 disables the job (``strongroom lifecycle run`` still works)."""
     gc_grace_seconds: int = Field(3600, ge=0)
     """Garbage collection spares blob links and files younger than this."""
+    jobs: bool = True
+    """The server runs job runners itself; ``--no-jobs`` leaves jobs to ``strongroom jobs run``."""
+    job_concurrency: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=256)
+    """Jobs run at once by ``strongroom jobs run``, and by a server across its worker processes."""
+    job_lease_seconds: float = Field(60.0, ge=0.5)
+    """A claimed job whose runner stops renewing it for this long is taken by another runner."""
+    job_poll_seconds: float = Field(1.0, gt=0)
+    """How often an idle runner looks for due jobs."""
+    job_max_attempts: int = Field(8, ge=1, le=100)
+    """Attempts before a failing job is dead."""
+    job_retry_base_seconds: float = Field(10.0, gt=0)
+    """The delay before a failed job's second attempt; it doubles with each attempt (with jitter)."""
+    job_shutdown_grace_seconds: float = Field(10.0, ge=0)
+    """How long a stopping runner lets running jobs finish before giving them back to the queue."""
+    job_retention_seconds: int = Field(7 * 24 * 3600, ge=60)
+    """Finished jobs are forgotten after this long."""
+    event_retention_seconds: int = Field(30 * 24 * 3600, ge=60)
+    """Events are forgotten after this long."""
+    job_probe_file: Path | None = None
+    """Tests only: registers the ``probe`` job kind, which records its runs to this file,
+    and queues one per pushed image (strongroom.jobs.probe)."""
     credential_cache_seconds: float = Field(30.0, ge=0)
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""

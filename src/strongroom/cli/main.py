@@ -16,6 +16,7 @@ from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.cli import audit as audit_commands
 from strongroom.cli import iam as iam_commands
+from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.metadata.iam import SqlIamStore
@@ -60,6 +61,7 @@ main.add_command(iam_commands.account)
 main.add_command(iam_commands.iam)
 main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
+main.add_command(jobs_commands.jobs)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)
@@ -75,11 +77,12 @@ iam_commands.policy.add_command(policy_commands.policy_validate)
 @click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--workers", type=int, help="Worker processes (default 1).")
 @click.option("--storage", type=click.Choice(["filesystem", "memory"]))
-def serve(config_file: Path | None, **flags: Any) -> None:
-    """Run the registry."""
+@click.option("--no-jobs", is_flag=True, help="Run no jobs here; leave them to `strongroom jobs run`.")
+def serve(config_file: Path | None, no_jobs: bool, **flags: Any) -> None:
+    """Run the registry (and, unless --no-jobs, its job runners)."""
     from strongroom.cli.server import run_server
 
-    settings = _settings(config_file, **flags)
+    settings = _settings(config_file, jobs=False if no_jobs else None, **flags)
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migrations report themselves
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"

@@ -14,9 +14,10 @@ class ImagePushOutbox:
     """Each push becomes one event and, per job kind that follows pushes, one job
     whose idempotency key is the event's id (so it is queued once, whatever retries)."""
 
-    def __init__(self, ids: IdFactory, job_kinds: Sequence[str]) -> None:
+    def __init__(self, ids: IdFactory, job_kinds: Sequence[str], max_attempts: int) -> None:
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
+        self._max_attempts = max_attempts
 
     def __call__(self, change: ManifestChange) -> Outbox:
         event_id = self._ids.new_id()
@@ -36,5 +37,8 @@ class ImagePushOutbox:
         payload = {"event_id": event_id, "account_id": change.account_id, **data}
         return Outbox(
             events=[event],
-            jobs=[NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}") for kind in self._job_kinds],
+            jobs=[
+                NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}", max_attempts=self._max_attempts)
+                for kind in self._job_kinds
+            ],
         )
