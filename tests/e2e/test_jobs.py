@@ -202,3 +202,18 @@ def _audit(server: RunningServer) -> list[dict[str, Any]]:
         for line in server.cli("audit", "export").stdout.splitlines()
         if line.strip()
     ]
+
+
+def test_a_stopping_server_gives_back_the_job_it_cannot_finish(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.jsonl"
+    env = queue_env(probe, STRONGROOM_JOB_SHUTDOWN_GRACE_SECONDS="1")
+    server = start_server(tmp_path / "data", env=env, args=["--workers", "1"])
+    try:
+        url = f"sqlite:///{server.data_dir / 'strongroom.db'}"
+        [job_id] = enqueue(url, [NewJob("probe", {"seconds": 600}, idempotency_key="endless")])
+        wait_for(lambda: len(probe_runs(probe)) == 1, 60, "the server's runner to start the job")
+        server.stop()  # SIGTERM
+        shown = server.cli_json("jobs", "show", str(job_id), "--output", "json")
+        assert (shown["state"], shown["attempts"], shown["leaseOwner"]) == ("queued", 0, None)
+    finally:
+        server.stop()
