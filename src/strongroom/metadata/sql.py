@@ -265,14 +265,13 @@ class SqlMetadataStore:
                     .with_for_update(read=True, key_share=True)
                 ).first()
                 _require_references(conn, repository_id, manifest)
-                current = None
-                if tag is not None and (immutable_tag or self._outbox is not None):
+                if tag is not None and immutable_tag:
                     current = conn.scalar(
                         sa.select(tags.c.manifest_digest).where(
                             tags.c.repository_id == repository_id, tags.c.name == tag
                         )
                     )
-                    if immutable_tag and current is not None and current != manifest.digest:
+                    if current is not None and current != manifest.digest:
                         raise TagImmutable(tag)
                 created = (
                     conn.execute(
@@ -307,17 +306,24 @@ class SqlMetadataStore:
                             .on_conflict_do_nothing(),
                             references,
                         )
+                tag_moved = False
                 if tag is not None:
                     statement = self._db.insert(tags).values(
                         repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
                     )
-                    conn.execute(
-                        statement.on_conflict_do_update(
-                            index_elements=[tags.c.repository_id, tags.c.name],
-                            set_={"manifest_digest": manifest.digest, "updated_at": now},
-                        )
+                    # A tag already on this manifest is left as it is: RETURNING yields a
+                    # row only when the tag is new or moved.
+                    tag_moved = (
+                        conn.execute(
+                            statement.on_conflict_do_update(
+                                index_elements=[tags.c.repository_id, tags.c.name],
+                                set_={"manifest_digest": manifest.digest, "updated_at": now},
+                                where=tags.c.manifest_digest != statement.excluded.manifest_digest,
+                            ).returning(tags.c.name)
+                        ).first()
+                        is not None
                     )
-                if repository is not None and (created or (tag is not None and current != manifest.digest)):
+                if repository is not None and (created or tag_moved):
                     self._announce_push(conn, repository, manifest, tag, created, now)
                 return created
 

@@ -54,7 +54,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_events")),
     )
     op.create_index(op.f("ix_events_at"), "events", ["at"])
-    op.create_index(op.f("ix_events_account_id_at"), "events", ["account_id", "at"])
 
 
 def downgrade() -> None:
