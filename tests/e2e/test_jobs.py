@@ -101,6 +101,12 @@ def test_a_push_taken_by_a_killed_server_is_acted_on_once_by_a_job_runner(tmp_pa
             "queued", "crash/app", "v1"
         )  # fmt: skip
         assert probe_runs(probe) == []
+        [event] = server.cli_json("events", "list", "--type", "image.push", "--output", "json")["events"]
+        assert (event["id"], event["subject"], event["cloudEventsType"]) == (
+            job["payload"]["event_id"], "crash/app", "io.strongroom.image.push"
+        )  # fmt: skip
+        assert event["data"]["image-digest"] == job["payload"]["image-digest"]
+        assert server.cli_json("events", "list", "--since", "1h", "--type", "image.delete")["events"] == []
         with job_runner(server, "runner") as runner:
             wait_for(lambda: any(run["step"] == "done" for run in probe_runs(probe)), 60, "the probe job")
             time.sleep(1)  # time enough for a second run, if there were one

@@ -91,10 +91,10 @@ def list_jobs(
 ) -> None:
     """Jobs, newest first."""
     found = run_admin(lambda admin: admin.list(state=state, kind=kind, before=before, limit=limit))
-    if _format(output) == "json":
-        _echo_json({"jobs": [job_document(job) for job in found]})
+    if output_format(output) == "json":
+        echo_json({"jobs": [job_document(job) for job in found]})
     else:
-        _echo_table([job_document(job) for job in found])
+        echo_table([job_document(job) for job in found])
 
 
 @jobs.command("show")
@@ -121,14 +121,14 @@ def cancel(job_id: int, output: str | None) -> None:
     _echo_job(run_admin(lambda admin: admin.cancel(job_id, LOCAL_OPERATOR)), output)
 
 
-def _format(output: str | None) -> str:
+def output_format(output: str | None) -> str:
     return output or ("table" if sys.stdout.isatty() else "json")
 
 
 def _echo_job(job: Job, output: str | None) -> None:
     document = job_document(job)
-    if _format(output) == "json":
-        _echo_json(document)
+    if output_format(output) == "json":
+        echo_json(document)
         return
     width = max(len(key) for key in document)
     for key, value in document.items():
@@ -136,16 +136,14 @@ def _echo_job(job: Job, output: str | None) -> None:
         click.echo(f"{key:<{width}}  {'-' if shown is None else shown}")
 
 
-def _echo_json(value: Any) -> None:
+def echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2))
 
 
-def _echo_table(rows: list[dict[str, Any]]) -> None:
-    cells = [[_cell(row.get(column)) for column in TABLE_COLUMNS] for row in rows]
-    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(TABLE_COLUMNS)]
-    click.echo(
-        "  ".join(column.upper().ljust(width) for column, width in zip(TABLE_COLUMNS, widths, strict=True))
-    )
+def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = TABLE_COLUMNS) -> None:
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    widths = [max([len(column), *(len(line[i]) for line in cells)]) for i, column in enumerate(columns)]
+    click.echo("  ".join(column.upper().ljust(width) for column, width in zip(columns, widths, strict=True)))
     for line in cells:
         click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
 

@@ -15,6 +15,7 @@ import click
 from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.cli import audit as audit_commands
+from strongroom.cli import events as events_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
@@ -62,6 +63,7 @@ main.add_command(iam_commands.iam)
 main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
 main.add_command(jobs_commands.jobs)
+main.add_command(events_commands.events)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)
