@@ -23,7 +23,9 @@ from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_creat
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.outbox import ImagePushOutbox
+from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
 from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
 from strongroom.jobs.probe import PROBE, ProbeJob
 from strongroom.jobs.retry import RetryPolicy
@@ -39,6 +41,7 @@ from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.metadata.webhooks import SqlWebhookStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
@@ -85,6 +88,7 @@ class Services:
     images: Images
     layers: Layers
     job_store: SqlJobStore
+    webhooks: Webhooks
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -156,7 +160,7 @@ async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
     database = open_database(settings)
     ids = RandomIdFactory()
-    push_jobs = (PROBE,) if settings.job_probe_file else ()
+    push_jobs = (DISPATCH, PROBE) if settings.job_probe_file else (DISPATCH,)
     metadata = SqlMetadataStore(database, ImagePushOutbox(ids, push_jobs, settings.job_max_attempts))
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
@@ -190,7 +194,9 @@ async def build_services(settings: Settings) -> Services:
     housekeeping = Housekeeping(
         _housekeeping_settings(settings), clock, uploads, iam, lifecycle, gc, job_store
     )
+    webhooks = build_webhooks(settings, database, secrets, job_store)
     job_handlers = housekeeping.handlers()
+    job_handlers.update({DISPATCH: webhooks.dispatch, DELIVER: webhooks.deliver})
     if settings.job_probe_file is not None:
         job_handlers[PROBE] = ProbeJob(settings.job_probe_file)
     return Services(
@@ -232,8 +238,22 @@ async def build_services(settings: Settings) -> Services:
         images=Images(context, image_store, manifests, discovery),
         layers=Layers(context, uploads, image_store),
         job_store=job_store,
+        webhooks=webhooks,
         job_handlers=job_handlers,
         job_schedule=tuple(housekeeping.schedule()),
+    )
+
+
+def build_webhooks(settings: Settings, database: Database, box: SecretBox, jobs: SqlJobStore) -> Webhooks:
+    return Webhooks(
+        SqlWebhookStore(database),
+        jobs,
+        WebhookSender(parse_networks(settings.webhook_allowed_networks)),
+        box,
+        SystemClock(),
+        RandomIdFactory(),
+        source=settings.resolved_public_url,
+        disable_after=settings.webhook_disable_after_failures,
     )
 
 

@@ -6,13 +6,22 @@ Precedence: command-line flag > ``STRONGROOM_*`` environment variable > TOML fil
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "STRONGROOM_"
 
@@ -83,6 +92,11 @@ class Settings(BaseModel):
     """Finished jobs are forgotten after this long."""
     event_retention_seconds: int = Field(30 * 24 * 3600, ge=60)
     """Events are forgotten after this long."""
+    webhook_allowed_networks: str = ""
+    """Comma-separated CIDR blocks webhooks may reach although not public (e.g. ``10.0.0.0/8``);
+    by default loopback, private and link-local addresses are refused."""
+    webhook_disable_after_failures: int = Field(100, ge=1)
+    """A subscription whose deliveries fail this many times in a row is disabled."""
     job_probe_file: Path | None = None
     """Tests only: registers the ``probe`` job kind, which records its runs to this file,
     and queues one per pushed image (strongroom.jobs.probe)."""
@@ -95,6 +109,14 @@ class Settings(BaseModel):
     """Failed sign-ins after which the address or credential is refused for a while."""
     login_lockout_seconds: float = Field(900.0, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip())  # a ValueError names the bad block
+        return value
 
     @model_validator(mode="after")
     def _pairs(self) -> Settings:

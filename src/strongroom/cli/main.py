@@ -20,6 +20,7 @@ from strongroom.cli import iam as iam_commands
 from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli import webhooks as webhook_commands
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.services import open_database, prepare
@@ -64,6 +65,7 @@ main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
 main.add_command(jobs_commands.jobs)
 main.add_command(events_commands.events)
+main.add_command(webhook_commands.webhook)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 iam_commands.iam.add_command(policy_commands.simulate)

@@ -40,11 +40,13 @@ REPLICATION_FAILED = EventType("replication.failed", "an image could not be repl
 LIFECYCLE_EXPIRED = EventType("lifecycle.expired", "a lifecycle policy expired an image", ECR_IMAGE_ACTION)
 LINEAGE_BASE_UPDATED = EventType("lineage.base-updated", "an image's base image has a newer digest")
 MODEL_INDEXED = EventType("model.indexed", "a model artifact's metadata was recorded")
+WEBHOOK_TEST = EventType("webhook.test", "an operator asked for a test delivery (strongroom webhook test)")
 
 CATALOGUE: dict[str, EventType] = {
     event.name: event
     for event in (
         IMAGE_PUSH, IMAGE_DELETE, SCAN_COMPLETE, SCAN_FINDING_NEW, SCAN_FINDING_CLOSED,
         REPLICATION_COMPLETE, REPLICATION_FAILED, LIFECYCLE_EXPIRED, LINEAGE_BASE_UPDATED, MODEL_INDEXED,
+        WEBHOOK_TEST,
     )
 }  # fmt: skip

@@ -332,3 +332,38 @@ events = sa.Table(
     # One index only: each one more measurably slowed concurrent pushes on PostgreSQL.
     sa.Index(None, "at"),
 )
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    # Subscriptions: events of one account delivered to a URL (Standard Webhooks).
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", sa.Text, nullable=False),
+    # A JSON list of catalogue names.
+    sa.Column("repository_prefix", sa.String(256), nullable=True),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    # The signing secret, encrypted with the master key (auth.secretbox).
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "account_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    # Each attempt to deliver an event: the receiver's status and latency, or the error.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "webhook_id", "id"),
+)
