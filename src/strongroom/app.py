@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from strongroom.api.admin.endpoint import starlette_routes as admin_routes
+from strongroom.api.admin.routes import ADMIN_ROUTES
 from strongroom.api.aws import aws_post
 from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
@@ -59,6 +61,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             Route("/", aws_post, methods=["POST"], include_in_schema=False),
             Route(DOWNLOAD_PATH, download_blob, methods=["GET"], include_in_schema=False),
             *starlette_routes(ROUTES),
+            *admin_routes(ADMIN_ROUTES),
         ],
         middleware=[Middleware(RegistryHeaders)],
         exception_handlers={HTTPException: _http_error},

@@ -24,8 +24,10 @@ from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
+from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImagePushOutbox
 from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
+from strongroom.jobs.admin import JobAdmin
 from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
 from strongroom.jobs.probe import PROBE, ProbeJob
 from strongroom.jobs.retry import RetryPolicy
@@ -88,6 +90,8 @@ class Services:
     images: Images
     layers: Layers
     job_store: SqlJobStore
+    job_admin: JobAdmin
+    event_log: EventLog
     webhooks: Webhooks
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
@@ -238,6 +242,8 @@ async def build_services(settings: Settings) -> Services:
         images=Images(context, image_store, manifests, discovery),
         layers=Layers(context, uploads, image_store),
         job_store=job_store,
+        job_admin=JobAdmin(job_store, clock, AuditLog(SqlAuditStore(database))),
+        event_log=EventLog(job_store),
         webhooks=webhooks,
         job_handlers=job_handlers,
         job_schedule=tuple(housekeeping.schedule()),

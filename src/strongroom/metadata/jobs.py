@@ -320,10 +320,13 @@ class SqlJobStore:
 
     async def list_events(
         self, *, since: datetime | None = None, type: str | None = None, account_id: str | None = None,
-        limit: int = 100,
+        after: tuple[datetime, str] | None = None, limit: int = 100,
     ) -> list[Event]:  # fmt: skip
-        """Oldest first."""
+        """Oldest first; ``after`` is the (time, id) of the last event of the previous page."""
         query = sa.select(events)
+        if after is not None:
+            at, event_id = after
+            query = query.where(sa.or_(events.c.at > at, sa.and_(events.c.at == at, events.c.id > event_id)))
         if since is not None:
             query = query.where(events.c.at >= since)
         if type is not None:
