@@ -19,6 +19,7 @@ from strongroom.api.admin.routes import ADMIN_ROUTES
 from strongroom.api.aws import aws_post
 from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
+from strongroom.api.metrics import RequestMetrics, RequestMetricSet, metrics
 from strongroom.api.middleware import RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
@@ -53,20 +54,23 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         if own:
             app.state.services.close()
 
+    request_metrics = RequestMetricSet(settings.resolved_metrics_dir)
     app = Starlette(
         routes=[
             Route("/healthz", healthz, include_in_schema=False),
             Route("/readyz", readyz, include_in_schema=False),
+            Route("/metrics", metrics, include_in_schema=False),
             Route("/token", token, methods=["GET", "POST"], include_in_schema=False),
             Route("/", aws_post, methods=["POST"], include_in_schema=False),
             Route(DOWNLOAD_PATH, download_blob, methods=["GET"], include_in_schema=False),
             *starlette_routes(ROUTES),
             *admin_routes(ADMIN_ROUTES),
         ],
-        middleware=[Middleware(RegistryHeaders)],
+        middleware=[Middleware(RequestMetrics, request_metrics), Middleware(RegistryHeaders)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+    app.state.request_metrics = request_metrics
     if services is not None:
         app.state.services = services
     return app

@@ -24,6 +24,8 @@ from pydantic import (
 )
 
 ENV_PREFIX = "STRONGROOM_"
+PROMETHEUS_MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (not read) by ``strongroom serve`` from ``metrics_dir``, for prometheus-client."""
 
 
 class SettingsError(ValueError):
@@ -97,6 +99,13 @@ class Settings(BaseModel):
     by default loopback, private and link-local addresses are refused."""
     webhook_disable_after_failures: int = Field(100, ge=1)
     """A subscription whose deliveries fail this many times in a row is disabled."""
+    metrics_dir: Path | None = None
+    """Where server processes keep request metrics for one another (prometheus-client's
+    multiprocess mode); default ``<data-dir>/metrics``, emptied at every start."""
+    metrics_token: SecretStr | None = None
+    """A bearer token that opens ``/metrics`` to clients outside loopback and the allowed networks."""
+    metrics_allowed_networks: str = ""
+    """Comma-separated CIDR blocks whose clients may scrape ``/metrics`` without the token."""
     job_probe_file: Path | None = None
     """Tests only: registers the ``probe`` job kind, which records its runs to this file,
     and queues one per pushed image (strongroom.jobs.probe)."""
@@ -110,7 +119,7 @@ class Settings(BaseModel):
     login_lockout_seconds: float = Field(900.0, ge=1)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
-    @field_validator("webhook_allowed_networks")
+    @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
     @classmethod
     def _networks(cls, value: str) -> str:
         for part in value.split(","):
@@ -136,6 +145,10 @@ class Settings(BaseModel):
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def resolved_metrics_dir(self) -> Path:
+        return self.metrics_dir or self.data_dir / "metrics"
 
     @property
     def blob_dir(self) -> Path:

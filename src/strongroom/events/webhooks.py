@@ -118,6 +118,10 @@ class Webhooks:
         await self.get(account_id, webhook_id)
         return await self._store.deliveries(webhook_id, limit)
 
+    async def delivery_outcomes(self) -> dict[str, int]:
+        """Attempts on record across the deployment, by outcome (for metrics)."""
+        return await self._store.outcomes()
+
     async def test(self, account_id: str, webhook_id: str) -> str:
         """Queue a ``webhook.test`` event delivered to this subscription only; its id."""
         webhook = await self.get(account_id, webhook_id)

@@ -160,6 +160,18 @@ class SqlWebhookStore:
 
         return await self._db.write(work)
 
+    async def outcomes(self) -> dict[str, int]:
+        """Delivery attempts on record: ``delivered`` (2xx) and ``failed``."""
+
+        def work() -> dict[str, int]:
+            ok = sa.and_(webhook_deliveries.c.status_code >= 200, webhook_deliveries.c.status_code < 300)
+            outcome = sa.case((ok, "delivered"), else_="failed").label("outcome")
+            query = sa.select(outcome, sa.func.count()).group_by(outcome)
+            with self._db.reading() as conn:
+                return {str(name): int(count) for name, count in conn.execute(query)}
+
+        return await self._db.run(work)
+
     async def deliveries(self, webhook_id: str, limit: int = 100) -> Sequence[Delivery]:
         """The latest attempts, newest first."""
 
