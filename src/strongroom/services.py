@@ -36,6 +36,7 @@ from strongroom.jobs.schedule import Periodic, Scheduler
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.gc import SqlGcStore
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
@@ -199,10 +200,6 @@ async def build_services(settings: Settings) -> Services:
         _housekeeping_settings(settings), clock, uploads, iam, lifecycle, gc, job_store
     )
     webhooks = build_webhooks(settings, database, secrets, job_store)
-    job_handlers = housekeeping.handlers()
-    job_handlers.update({DISPATCH: webhooks.dispatch, DELIVER: webhooks.deliver})
-    if settings.job_probe_file is not None:
-        job_handlers[PROBE] = ProbeJob(settings.job_probe_file)
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -243,17 +240,27 @@ async def build_services(settings: Settings) -> Services:
         layers=Layers(context, uploads, image_store),
         job_store=job_store,
         job_admin=JobAdmin(job_store, clock, AuditLog(SqlAuditStore(database))),
-        event_log=EventLog(job_store),
+        event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
-        job_handlers=job_handlers,
+        job_handlers=_job_handlers(settings, housekeeping, webhooks),
         job_schedule=tuple(housekeeping.schedule()),
     )
+
+
+def _job_handlers(settings: Settings, housekeeping: Housekeeping, webhooks: Webhooks) -> dict[str, Handler]:
+    """The job kinds this deployment runs, by kind."""
+    handlers = housekeeping.handlers()
+    handlers.update({DISPATCH: webhooks.dispatch, DELIVER: webhooks.deliver})
+    if settings.job_probe_file is not None:
+        handlers[PROBE] = ProbeJob(settings.job_probe_file)
+    return handlers
 
 
 def build_webhooks(settings: Settings, database: Database, box: SecretBox, jobs: SqlJobStore) -> Webhooks:
     return Webhooks(
         SqlWebhookStore(database),
         jobs,
+        SqlEventStore(database),
         WebhookSender(parse_networks(settings.webhook_allowed_networks)),
         box,
         SystemClock(),

@@ -10,6 +10,7 @@ import pytest
 
 from strongroom.errors import ManifestBlobUnknown
 from strongroom.metadata.database import Database
+from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import LEASE_LAPSED, SqlJobStore
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.metadata.records import NewManifest
@@ -75,7 +76,7 @@ async def test_a_push_writes_its_event_and_job_in_the_same_transaction(
     repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
 
     assert await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
-    [event] = await queue.list_events()
+    [event] = await SqlEventStore(database).find()
     assert (event.type, event.account_id, event.subject, event.data) == (
         "image.push", ACCOUNT, "team/app", {"digest": M1}
     )  # fmt: skip
@@ -86,7 +87,7 @@ async def test_a_push_writes_its_event_and_job_in_the_same_transaction(
     # A push that fails stores nothing: no manifest, no event, no job.
     with pytest.raises(ManifestBlobUnknown):
         await store.put_manifest(repository.id, manifest(M2, blobs=(MISSING,)), "v2", NOW)
-    assert len(await queue.list_events()) == 1
+    assert len(await SqlEventStore(database).find()) == 1
     assert len(await queue.list_jobs()) == 1
 
 

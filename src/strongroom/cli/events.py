@@ -13,7 +13,7 @@ from strongroom.cli.store import run_on_store
 from strongroom.clock import SystemClock
 from strongroom.events.catalogue import CATALOGUE
 from strongroom.metadata.database import Database
-from strongroom.metadata.jobs import Event, SqlJobStore
+from strongroom.metadata.events import Event, SqlEventStore
 from strongroom.settings import Settings
 
 _DURATION = re.compile(r"^([0-9]+)([smhd])$")
@@ -58,7 +58,7 @@ def list_events(
     start = SystemClock().now() - parse_since(since)
 
     async def work(settings: Settings, database: Database) -> list[Event]:
-        return await SqlJobStore(database).list_events(
+        return await SqlEventStore(database).find(
             since=start, type=event_type, account_id=account_id, limit=limit
         )
 

@@ -7,13 +7,13 @@ import binascii
 from datetime import datetime
 
 from strongroom.errors import InvalidRequest
-from strongroom.metadata.jobs import Event, SqlJobStore
+from strongroom.metadata.events import Event, SqlEventStore
 
 MAX_PAGE = 1000
 
 
 class EventLog:
-    def __init__(self, store: SqlJobStore) -> None:
+    def __init__(self, store: SqlEventStore) -> None:
         self._store = store
 
     async def page(
@@ -29,7 +29,7 @@ class EventLog:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidRequest(f"maxResults must be from 1 to {MAX_PAGE}")
         after = _decode(next_token) if next_token else None
-        found = await self._store.list_events(
+        found = await self._store.find(
             since=since, type=type, account_id=account_id, after=after, limit=limit
         )
         token = _encode(found[-1]) if len(found) == limit else None

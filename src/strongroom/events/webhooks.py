@@ -20,6 +20,7 @@ from strongroom.clock import Clock, IdFactory
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.events.catalogue import CATALOGUE, WEBHOOK_TEST
 from strongroom.events.delivery import WebhookSender, check_url, cloudevent, secret_key
+from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import Job, SqlJobStore
 from strongroom.metadata.outbox import NewEvent, NewJob
 from strongroom.metadata.webhooks import Delivery, SqlWebhookStore, Webhook
@@ -47,6 +48,7 @@ class Webhooks:
         self,
         store: SqlWebhookStore,
         jobs: SqlJobStore,
+        events: SqlEventStore,
         sender: WebhookSender,
         secrets_box: SecretBox,
         clock: Clock,
@@ -57,6 +59,7 @@ class Webhooks:
     ) -> None:
         self._store = store
         self._jobs = jobs
+        self._events = events
         self._sender = sender
         self._box = secrets_box
         self._clock = clock
@@ -127,13 +130,13 @@ class Webhooks:
         webhook = await self.get(account_id, webhook_id)
         event_id = self._ids.new_id()
         event = NewEvent(event_id, WEBHOOK_TEST.name, account_id, webhook.id, {"webhook-id": webhook.id})
-        await self._jobs.record_event(event, [_delivery_job(event_id, webhook.id)], self._clock.now())
+        await self._events.record(event, [_delivery_job(event_id, webhook.id)], self._clock.now())
         return event_id
 
     # job handlers
 
     async def dispatch(self, job: Job) -> None:
-        event = await self._jobs.get_event(str(job.payload["event_id"]))
+        event = await self._events.get(str(job.payload["event_id"]))
         if event is None:
             return  # purged before dispatch: nothing left to deliver
         wanted = [w for w in await self._store.list(event.account_id) if w.wants(event.type, event.subject)]
@@ -142,7 +145,7 @@ class Webhooks:
 
     async def deliver(self, job: Job) -> None:
         webhook = await self._store.get(str(job.payload["webhook_id"]))
-        event = await self._jobs.get_event(str(job.payload["event_id"]))
+        event = await self._events.get(str(job.payload["event_id"]))
         if webhook is None or event is None or not webhook.enabled:
             return  # deleted, purged or disabled since: the delivery is moot
         body = cloudevent(

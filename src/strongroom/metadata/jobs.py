@@ -1,4 +1,4 @@
-"""The job queue and the event log on SQL (SQLite or PostgreSQL).
+"""The job queue on SQL (SQLite or PostgreSQL); the event log is :mod:`.events`.
 
 A job's life::
 
@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
-from strongroom.metadata.outbox import QUEUED, NewEvent, NewJob, Outbox, write_outbox
+from strongroom.metadata.outbox import QUEUED, NewJob, Outbox, write_outbox
 from strongroom.metadata.schema import events, jobs
 
 RUNNING = "running"
@@ -57,16 +57,6 @@ class Job:
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    id: str
-    type: str
-    account_id: str
-    subject: str | None
-    data: dict[str, Any]
-    at: datetime
 
 
 class SqlJobStore:
@@ -297,50 +287,6 @@ class SqlJobStore:
 
         return await self._db.write(work)
 
-    # events
-
-    async def record_event(
-        self, event: NewEvent, new_jobs: Sequence[NewJob], now: datetime
-    ) -> list[int | None]:
-        """Store an event and the jobs it causes, in one transaction."""
-
-        def work() -> list[int | None]:
-            with self._db.writing() as conn:
-                return write_outbox(conn, self._db.insert, Outbox([event], new_jobs), now)
-
-        return await self._db.write(work)
-
-    async def get_event(self, event_id: str) -> Event | None:
-        def work() -> Event | None:
-            with self._db.reading() as conn:
-                row = conn.execute(sa.select(events).where(events.c.id == event_id)).first()
-                return None if row is None else _event(row)
-
-        return await self._db.run(work)
-
-    async def list_events(
-        self, *, since: datetime | None = None, type: str | None = None, account_id: str | None = None,
-        after: tuple[datetime, str] | None = None, limit: int = 100,
-    ) -> list[Event]:  # fmt: skip
-        """Oldest first; ``after`` is the (time, id) of the last event of the previous page."""
-        query = sa.select(events)
-        if after is not None:
-            at, event_id = after
-            query = query.where(sa.or_(events.c.at > at, sa.and_(events.c.at == at, events.c.id > event_id)))
-        if since is not None:
-            query = query.where(events.c.at >= since)
-        if type is not None:
-            query = query.where(events.c.type == type)
-        if account_id is not None:
-            query = query.where(events.c.account_id == account_id)
-
-        def work() -> list[Event]:
-            with self._db.reading() as conn:
-                rows = conn.execute(query.order_by(events.c.at, events.c.id).limit(limit))
-                return [_event(row) for row in rows]
-
-        return await self._db.run(work)
-
 
 def _claimable(kinds: Collection[str], now: datetime) -> sa.ColumnElement[bool]:
     return sa.and_(
@@ -376,10 +322,6 @@ def _bury_lapsed(conn: sa.Connection, kinds: Collection[str], now: datetime) -> 
 
 def _held(owner: str, ids: Collection[int]) -> sa.ColumnElement[bool]:
     return sa.and_(jobs.c.id.in_(list(ids)), jobs.c.state == RUNNING, jobs.c.lease_owner == owner)
-
-
-def _event(row: sa.Row[Any]) -> Event:
-    return Event(row.id, row.type, row.account_id, row.subject, json.loads(row.data), row.at)
 
 
 def _job(row: sa.Row[Any]) -> Job:

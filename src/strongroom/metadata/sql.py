@@ -315,28 +315,31 @@ class SqlMetadataStore:
                             .on_conflict_do_nothing(),
                             references,
                         )
-                tag_moved = False
-                if tag is not None:
-                    statement = self._db.insert(tags).values(
-                        repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
-                    )
-                    # A tag already on this manifest is left as it is: RETURNING yields a
-                    # row only when the tag is new or moved.
-                    tag_moved = (
-                        conn.execute(
-                            statement.on_conflict_do_update(
-                                index_elements=[tags.c.repository_id, tags.c.name],
-                                set_={"manifest_digest": manifest.digest, "updated_at": now},
-                                where=tags.c.manifest_digest != statement.excluded.manifest_digest,
-                            ).returning(tags.c.name)
-                        ).first()
-                        is not None
-                    )
+                tag_moved = tag is not None and self._point_tag(
+                    conn, repository_id, tag, manifest.digest, now
+                )
                 if repository is not None and (created or tag_moved):
                     self._announce_push(conn, repository, manifest, tag, created, now)
                 return created
 
         return await self._db.write(work)
+
+    def _point_tag(
+        self, conn: sa.Connection, repository_id: int, tag: str, digest: str, now: datetime
+    ) -> bool:
+        """Point the tag at the manifest; True when the tag is new or moved (a tag already
+        on the manifest is left as it is, and RETURNING then yields no row)."""
+        statement = self._db.insert(tags).values(
+            repository_id=repository_id, name=tag, manifest_digest=digest, updated_at=now
+        )
+        moved = conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[tags.c.repository_id, tags.c.name],
+                set_={"manifest_digest": digest, "updated_at": now},
+                where=tags.c.manifest_digest != statement.excluded.manifest_digest,
+            ).returning(tags.c.name)
+        ).first()
+        return moved is not None
 
     def _announce_push(
         self,
