@@ -165,8 +165,9 @@ async def build_services(settings: Settings) -> Services:
     """Every service, for a store that :func:`prepare` has set up."""
     database = open_database(settings)
     ids = RandomIdFactory()
-    push_jobs = (DISPATCH, PROBE) if settings.job_probe_file else (DISPATCH,)
-    metadata = SqlMetadataStore(database, ImagePushOutbox(ids, push_jobs, settings.job_max_attempts))
+    push_jobs = (PROBE,) if settings.job_probe_file else ()
+    outbox = ImagePushOutbox(ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
     if account_id is None:

@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from strongroom.clock import RandomIdFactory
 from strongroom.errors import ManifestBlobUnknown
+from strongroom.events.outbox import ImagePushOutbox
 from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import LEASE_LAPSED, SqlJobStore
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.metadata.webhooks import SqlWebhookStore, Webhook
 
 pytestmark = pytest.mark.anyio
 
@@ -229,3 +232,20 @@ async def test_concurrent_claims_never_share_a_job(queue: SqlJobStore) -> None:
     results = await asyncio.gather(*(runner(f"r{i}") for i in range(4)))
     every = [job_id for taken in results for job_id in taken]
     assert len(every) == 60 and len(set(every)) == 60
+
+
+async def test_a_push_queues_a_webhook_dispatch_only_for_an_account_with_a_subscription(
+    database: Database, queue: SqlJobStore
+) -> None:
+    outbox = ImagePushOutbox(RandomIdFactory(), (), 8, dispatch_kind="webhook.dispatch")
+    store = SqlMetadataStore(database, outbox)
+    await store.create_default_account(ACCOUNT, NOW)
+    repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
+    await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
+    assert await queue.list_jobs() == []  # the event alone: nobody listens
+    hook = Webhook("wh-1", ACCOUNT, "https://example.com/", ("image.push",), None, b"x", True, None, 0, NOW)
+    await SqlWebhookStore(database).create(hook, NOW)
+    await store.put_manifest(repository.id, manifest(M2), "v2", NOW)
+    [job] = await queue.list_jobs()
+    assert job.kind == "webhook.dispatch" and job.payload["image-digest"] == M2
+    assert len(await SqlEventStore(database).find()) == 2

@@ -31,6 +31,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     # No job runner: the queue stays as the tests leave it.
     running = start_server(tmp_path_factory.mktemp("admin") / "data", args=["--no-jobs", "--workers", "1"])
     try:
+        # A subscription, so each push also queues a webhook dispatch job (never run here).
+        running.cli("webhook", "create", "--url", "https://hooks.example.com/in", "--events", "image.push")
         push_random_image(running, "team/app", "v1", seed=7)
         push_random_image(running, "team/app", "v2", seed=8)
         yield running

@@ -34,7 +34,8 @@ def test_counters_move_across_two_server_processes(tmp_path: Path) -> None:
         start = value(before, "strongroom_http_requests_total", route="/v2/", method="GET", status="200")
         for _ in range(40):
             assert httpx.get(server.url + "/v2/", auth=server.auth).status_code == 200
-        push_random_image(server, "metrics/app", "v1", seed=3)
+        server.cli("webhook", "create", "--url", "https://hooks.example.com/in", "--events", "image.push")
+        push_random_image(server, "metrics/app", "v1", seed=3)  # queues one dispatch job
         for _ in range(4):  # whichever process answers, it reports both processes' requests
             samples = _samples(httpx.get(server.url + "/metrics").text)
             assert (

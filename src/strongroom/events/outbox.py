@@ -14,10 +14,14 @@ class ImagePushOutbox:
     """Each push becomes one event and, per job kind that follows pushes, one job
     whose idempotency key is the event's id (so it is queued once, whatever retries)."""
 
-    def __init__(self, ids: IdFactory, job_kinds: Sequence[str], max_attempts: int) -> None:
+    def __init__(
+        self, ids: IdFactory, job_kinds: Sequence[str], max_attempts: int, *, dispatch_kind: str | None = None
+    ) -> None:
+        """``dispatch_kind`` is queued too, but only when the account has a webhook subscription."""
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
         self._max_attempts = max_attempts
+        self._dispatch_kind = dispatch_kind
 
     def __call__(self, change: ManifestChange) -> Outbox:
         event_id = self._ids.new_id()
@@ -35,10 +39,13 @@ class ImagePushOutbox:
         }
         event = NewEvent(event_id, IMAGE_PUSH.name, change.account_id, change.repository, data)
         payload = {"event_id": event_id, "account_id": change.account_id, **data}
+        kinds = self._job_kinds
+        if change.subscribed and self._dispatch_kind is not None:
+            kinds = (self._dispatch_kind, *kinds)
         return Outbox(
             events=[event],
             jobs=[
                 NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}", max_attempts=self._max_attempts)
-                for kind in self._job_kinds
+                for kind in kinds
             ],
         )

@@ -1,7 +1,7 @@
 """Webhook subscriptions and at-least-once delivery through the job queue.
 
-Every event gets a ``webhook.dispatch`` job (written with the event, see
-:mod:`.outbox`); dispatching queues one ``webhook.deliver`` job per enabled
+Every event of an account with an enabled subscription gets a ``webhook.dispatch`` job
+(written with the event, see :mod:`.outbox`); dispatching queues one ``webhook.deliver`` job per enabled
 subscription of the event's account that wants it, keyed by event and subscription, so
 a dispatch run twice queues each delivery once. A delivery that fails raises, and the
 queue retries it with backoff for about a day (:data:`DELIVERY_MAX_ATTEMPTS`); every

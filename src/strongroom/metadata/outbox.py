@@ -63,6 +63,9 @@ class ManifestChange:
     artifact_type: str | None
     subject_digest: str | None
     at: datetime
+    subscribed: bool = False
+    """The account has an enabled webhook subscription (read in the push's transaction,
+    so only then does the push pay for a webhook dispatch job)."""
 
 
 ManifestOutbox = Callable[[ManifestChange], Outbox]

@@ -28,6 +28,7 @@ from strongroom.metadata.schema import (
     repository_blobs,
     tags,
     uploads,
+    webhooks,
 )
 
 
@@ -363,6 +364,12 @@ class SqlMetadataStore:
             artifact_type=manifest.artifact_type,
             subject_digest=manifest.subject_digest,
             at=now,
+            subscribed=conn.scalar(
+                sa.select(webhooks.c.id)
+                .where(webhooks.c.account_id == repository.account_id, webhooks.c.enabled)
+                .limit(1)
+            )
+            is not None,
         )
         write_outbox(conn, self._db.insert, self._outbox(change), now)
 
