@@ -31,6 +31,13 @@ from strongroom.metadata.schema import (
     webhooks,
 )
 
+_SUBSCRIBED = (
+    sa.select(webhooks.c.id)
+    .where(webhooks.c.account_id == sa.bindparam("account_id"), webhooks.c.enabled)
+    .limit(1)
+)
+"""Whether an account has an enabled webhook subscription; built once, as every push asks."""
+
 
 class SqlMetadataStore:
     def __init__(self, database: Database, outbox: ManifestOutbox | None = None) -> None:
@@ -364,12 +371,7 @@ class SqlMetadataStore:
             artifact_type=manifest.artifact_type,
             subject_digest=manifest.subject_digest,
             at=now,
-            subscribed=conn.scalar(
-                sa.select(webhooks.c.id)
-                .where(webhooks.c.account_id == repository.account_id, webhooks.c.enabled)
-                .limit(1)
-            )
-            is not None,
+            subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
         )
         write_outbox(conn, self._db.insert, self._outbox(change), now)
 
