@@ -4,7 +4,10 @@ workers and the CLI alike. Backends are chosen from explicit mappings here."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+import os
+import random
+import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -23,15 +26,28 @@ from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_creat
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.events.delivery import WebhookSender, parse_networks
+from strongroom.events.log import EventLog
+from strongroom.events.outbox import ImagePushOutbox
+from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
+from strongroom.jobs.admin import JobAdmin
+from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
+from strongroom.jobs.probe import PROBE, ProbeJob
+from strongroom.jobs.retry import RetryPolicy
+from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
+from strongroom.jobs.schedule import Periodic, Scheduler
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.gc import SqlGcStore
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
+from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.metadata.webhooks import SqlWebhookStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
@@ -80,6 +96,13 @@ class Services:
     images: Images
     layers: Layers
     sign_in_failures: SignInFailures
+    job_store: SqlJobStore
+    job_admin: JobAdmin
+    event_log: EventLog
+    webhooks: Webhooks
+    job_handlers: Mapping[str, Handler]
+    """The job kinds this deployment runs; a queued job of another kind waits, visible."""
+    job_schedule: tuple[Periodic, ...]
 
     def close(self) -> None:
         self.metadata.close()
@@ -155,7 +178,10 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     ``migrating`` off (``serve`` migrated before starting them; Alembic would cost each
     worker about 12 MB); a command run on its own store migrates it first."""
     database = open_database(settings, migrating=migrating)
-    metadata = SqlMetadataStore(database)
+    ids = RandomIdFactory()
+    push_jobs = (PROBE,) if settings.job_probe_file else ()
+    outbox = ImagePushOutbox(ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
     if account_id is None:
@@ -171,10 +197,26 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     repository_store = SqlRepositoryStore(database)
     policy_review = PolicyReview(settings.policy_findings)
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
-    context = RegistryContext(metadata, blob_store, clock, RandomIdFactory(), repositories)
+    context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     image_store = SqlImageStore(database)
     manifests, discovery = Manifests(context, image_store), Discovery(context)
+    lifecycle = Lifecycle(
+        context,
+        manifests,
+        SqlLifecycleStore(database),
+        repository_store,
+        AuditLog(SqlAuditStore(database)),
+        settings.region,
+    )
+    gc = GarbageCollector(
+        SqlGcStore(database), blob_store, clock, timedelta(seconds=settings.gc_grace_seconds)
+    )
+    job_store = SqlJobStore(database)
+    housekeeping = Housekeeping(
+        _housekeeping_settings(settings), clock, uploads, iam, lifecycle, gc, job_store
+    )
+    webhooks = build_webhooks(settings, database, secrets, job_store)
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -206,17 +248,8 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         repositories=repositories,
         repository_store=repository_store,
         policy_review=policy_review,
-        lifecycle=Lifecycle(
-            context,
-            manifests,
-            SqlLifecycleStore(database),
-            repository_store,
-            AuditLog(SqlAuditStore(database)),
-            settings.region,
-        ),
-        gc=GarbageCollector(
-            SqlGcStore(database), blob_store, clock, timedelta(seconds=settings.gc_grace_seconds)
-        ),
+        lifecycle=lifecycle,
+        gc=gc,
         uploads=uploads,
         blobs=Blobs(context),
         manifests=manifests,
@@ -224,4 +257,64 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         images=Images(context, image_store, manifests, discovery),
         layers=Layers(context, uploads, image_store),
         sign_in_failures=SignInFailures(timedelta(seconds=settings.sign_in_audit_window_seconds)),
+        job_store=job_store,
+        job_admin=JobAdmin(job_store, clock, AuditLog(SqlAuditStore(database))),
+        event_log=EventLog(SqlEventStore(database)),
+        webhooks=webhooks,
+        job_handlers=_job_handlers(settings, housekeeping, webhooks),
+        job_schedule=tuple(housekeeping.schedule()),
+    )
+
+
+def _job_handlers(settings: Settings, housekeeping: Housekeeping, webhooks: Webhooks) -> dict[str, Handler]:
+    """The job kinds this deployment runs, by kind."""
+    handlers = housekeeping.handlers()
+    handlers.update({DISPATCH: webhooks.dispatch, DELIVER: webhooks.deliver})
+    if settings.job_probe_file is not None:
+        handlers[PROBE] = ProbeJob(settings.job_probe_file)
+    return handlers
+
+
+def build_webhooks(settings: Settings, database: Database, box: SecretBox, jobs: SqlJobStore) -> Webhooks:
+    return Webhooks(
+        SqlWebhookStore(database),
+        jobs,
+        SqlEventStore(database),
+        WebhookSender(parse_networks(settings.webhook_allowed_networks)),
+        box,
+        SystemClock(),
+        RandomIdFactory(),
+        source=settings.resolved_public_url,
+        disable_after=settings.webhook_disable_after_failures,
+    )
+
+
+def _housekeeping_settings(settings: Settings) -> HousekeepingSettings:
+    return HousekeepingSettings(
+        upload_expiry=timedelta(seconds=settings.upload_expiry_seconds),
+        sweep_interval=timedelta(seconds=settings.upload_sweep_seconds),
+        lifecycle_interval=timedelta(seconds=settings.lifecycle_interval_seconds),
+        job_retention=timedelta(seconds=settings.job_retention_seconds),
+        event_retention=timedelta(seconds=settings.event_retention_seconds),
+    )
+
+
+def build_job_runner(services: Services, concurrency: int) -> JobRunner:
+    """A runner of every registered job kind that also schedules the periodic ones;
+    its owner id names the host and process, for ``jobs show``."""
+    settings = services.settings
+    return JobRunner(
+        services.job_store,
+        services.job_handlers,
+        services.clock,
+        RunnerSettings(
+            concurrency=concurrency,
+            lease=timedelta(seconds=settings.job_lease_seconds),
+            poll_seconds=settings.job_poll_seconds,
+            shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
+            retry=RetryPolicy(timedelta(seconds=settings.job_retry_base_seconds)),
+        ),
+        owner=f"{socket.gethostname()}:{os.getpid()}:{RandomIdFactory().new_id()[:8]}",
+        random=random.random,
+        scheduler=Scheduler(services.job_store, services.clock, services.job_schedule),
     )

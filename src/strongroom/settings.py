@@ -6,15 +6,26 @@ Precedence: command-line flag > ``STRONGROOM_*`` environment variable > TOML fil
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "STRONGROOM_"
+PROMETHEUS_MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
+"""Set (not read) by ``strongroom serve`` from ``metrics_dir``, for prometheus-client."""
 
 
 class SettingsError(ValueError):
@@ -69,6 +80,39 @@ class Settings(BaseModel):
     """How long a process trusts a credential it verified before re-reading its row (no
     hash); a deactivated or deleted key, a deleted user or a changed password is refused
     within it in every process (docs/adr/0004)."""
+    jobs: bool = True
+    """The server runs job runners itself; ``--no-jobs`` leaves jobs to ``strongroom jobs run``."""
+    job_concurrency: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=256)
+    """Jobs run at once by ``strongroom jobs run``, and by a server across its worker processes."""
+    job_lease_seconds: float = Field(60.0, ge=0.5)
+    """A claimed job whose runner stops renewing it for this long is taken by another runner."""
+    job_poll_seconds: float = Field(1.0, gt=0)
+    """How often an idle runner looks for due jobs."""
+    job_max_attempts: int = Field(8, ge=1, le=100)
+    """Attempts before a failing job is dead."""
+    job_retry_base_seconds: float = Field(10.0, gt=0)
+    """The delay before a failed job's second attempt; it doubles with each attempt (with jitter)."""
+    job_shutdown_grace_seconds: float = Field(10.0, ge=0)
+    """How long a stopping runner lets running jobs finish before giving them back to the queue."""
+    job_retention_seconds: int = Field(7 * 24 * 3600, ge=60)
+    """Finished jobs are forgotten after this long."""
+    event_retention_seconds: int = Field(30 * 24 * 3600, ge=60)
+    """Events are forgotten after this long."""
+    webhook_allowed_networks: str = ""
+    """Comma-separated CIDR blocks webhooks may reach although not public (e.g. ``10.0.0.0/8``);
+    by default loopback, private and link-local addresses are refused."""
+    webhook_disable_after_failures: int = Field(100, ge=1)
+    """A subscription whose deliveries fail this many times in a row is disabled."""
+    metrics_dir: Path | None = None
+    """Where server processes keep request metrics for one another (prometheus-client's
+    multiprocess mode); default ``<data-dir>/metrics``, emptied at every start."""
+    metrics_token: SecretStr | None = None
+    """A bearer token that opens ``/metrics`` to clients outside loopback and the allowed networks."""
+    metrics_allowed_networks: str = ""
+    """Comma-separated CIDR blocks whose clients may scrape ``/metrics`` without the token."""
+    job_probe_file: Path | None = None
+    """Tests only: registers the ``probe`` job kind, which records its runs to this file,
+    and queues one per pushed image (strongroom.jobs.probe)."""
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""
     login_slow_after: int = Field(5, ge=1)
@@ -91,6 +135,14 @@ class Settings(BaseModel):
     """A layer that decompresses to more than this fails its scan (decompression bombs)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip())  # a ValueError names the bad block
+        return value
+
     @model_validator(mode="after")
     def _pairs(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
@@ -109,6 +161,10 @@ class Settings(BaseModel):
             return self.public_url.rstrip("/")
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{self.host}:{self.port}"
+
+    @property
+    def resolved_metrics_dir(self) -> Path:
+        return self.metrics_dir or self.data_dir / "metrics"
 
     @property
     def blob_dir(self) -> Path:

@@ -14,11 +14,14 @@ import click
 from strongroom.auth.bootstrap import Bootstrap
 from strongroom.auth.passwords import Passwords, generate_password
 from strongroom.cli import audit as audit_commands
+from strongroom.cli import events as events_commands
 from strongroom.cli import iam as iam_commands
+from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.cli import repository as repository_commands
 from strongroom.cli import scan as scan_commands
+from strongroom.cli import webhooks as webhook_commands
 from strongroom.cli.output import Output, emit, output_option
 from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -64,6 +67,9 @@ main.add_command(iam_commands.account)
 main.add_command(iam_commands.iam)
 main.add_command(iam_commands.repo)
 main.add_command(audit_commands.audit)
+main.add_command(jobs_commands.jobs)
+main.add_command(events_commands.events)
+main.add_command(webhook_commands.webhook)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 main.add_command(scan_commands.scan)
@@ -82,12 +88,13 @@ iam_commands.repo.add_command(repository_commands.describe)
 @click.option("--tls-key", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--workers", type=int, help="Worker processes (default: one per CPU core, at most 8).")
 @click.option("--storage", type=click.Choice(["filesystem", "memory"]))
-def serve(config_file: Path | None, **flags: Any) -> None:
-    """Run the registry."""
+@click.option("--no-jobs", is_flag=True, help="Run no jobs here; leave them to `strongroom jobs run`.")
+def serve(config_file: Path | None, no_jobs: bool, **flags: Any) -> None:
+    """Run the registry (and, unless --no-jobs, its job runners)."""
     from strongroom.cli.preparation import LOG_FORMAT, prepare_apart
     from strongroom.cli.server import run_server
 
-    settings = _settings(config_file, **flags)
+    settings = _settings(config_file, jobs=False if no_jobs else None, **flags)
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     boot = prepare_apart(settings)
     _print_welcome(settings, boot)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from functools import partial
 from typing import Any
 
@@ -9,16 +11,28 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
-from strongroom.app import create_app
-from strongroom.settings import Settings
+from strongroom.settings import PROMETHEUS_MULTIPROCESS_ENV, Settings
 
 
 def _load_app(settings: Settings, _target: str) -> Any:
     """Runs in each worker process: the app builds its services at startup."""
+    from strongroom.app import create_app
+
     return create_app(settings)
 
 
+def prepare_multiprocess_dir(settings: Settings) -> None:
+    """Empty the metrics directory (a previous run's files would carry its counts over)
+    and name it to prometheus-client, which reads it when first imported: so this runs
+    before the application is imported, and before workers start (api/metrics.py)."""
+    directory = settings.resolved_metrics_dir
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    os.environ[PROMETHEUS_MULTIPROCESS_ENV] = str(directory)
+
+
 def run_server(settings: Settings) -> None:
+    prepare_multiprocess_dir(settings)
     server = Granian(
         "strongroom.app:create_app",
         address=settings.host,

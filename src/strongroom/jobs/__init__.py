@@ -1,7 +1,9 @@
-"""Background work a server runs besides answering requests.
+"""Background work on the durable job queue (DESIGN §5).
 
-Each job is a loop that the application starts in every worker process; a job that
-must not run once per worker takes a lease first. Jobs call use cases
-(:mod:`strongroom.registry`) through :class:`strongroom.services.Services`; they must
-not import ``api`` or ``cli``.
+A :class:`~strongroom.jobs.runner.JobRunner` claims jobs of the kinds it has handlers
+for, runs each under a lease it renews, and records the outcome; a job whose runner
+dies is claimed again once its lease lapses, so every handler must be idempotent (a
+re-run is harmless). Periodic work is scheduled onto the queue once per deployment per
+interval (:mod:`.schedule`). Handlers are registered by kind in the composition root
+(``services.py``). Must not import ``api``, ``cli``, ``app`` or ``services``.
 """

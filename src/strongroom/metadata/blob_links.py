@@ -183,6 +183,15 @@ class SqlBlobLinks:
 
         return await self._db.write(work)
 
+    async def count_uploads(self) -> int:
+        """Upload sessions open (for metrics)."""
+
+        def work() -> int:
+            with self._db.reading() as conn:
+                return int(conn.scalar(sa.select(sa.func.count()).select_from(uploads)) or 0)
+
+        return await self._db.run(work)
+
     async def stale_uploads(self, updated_before: datetime) -> list[str]:
         def work() -> list[str]:
             with self._db.reading() as conn:

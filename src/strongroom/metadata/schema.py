@@ -325,3 +325,79 @@ vulndb_packages = sa.Table(
     sa.Column("record_id", sa.ForeignKey("vulndb_records.id", ondelete="CASCADE"), primary_key=True),
     sa.Index(None, "record_id"),
 )
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    # The durable job queue (DESIGN §5). Rows are written in the transaction of the
+    # change that causes them (the outbox) and claimed by runners under a lease.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    # A JSON object: the handler's input.
+    sa.Column("idempotency_key", sa.String(255), nullable=True, unique=True),
+    # Enqueueing a key that exists is a no-op: a change enqueued twice runs once.
+    sa.Column("state", sa.String(16), nullable=False),
+    # queued, running, succeeded, failed (waiting to retry), dead, cancelled.
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("max_attempts", sa.Integer, nullable=False),
+    sa.Column("run_at", UtcDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Index(None, "state", "run_at"),
+    sa.Index(None, "kind", "state"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    # What happened, as the event catalogue (strongroom.events.catalogue) names it.
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("account_id", sa.String(12), nullable=False),
+    sa.Column("subject", sa.String(512), nullable=True),
+    # What the event is about: a repository name, a job id.
+    sa.Column("data", sa.Text, nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    # One index only: each one more measurably slowed concurrent pushes on PostgreSQL.
+    sa.Index(None, "at"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    # Subscriptions: events of one account delivered to a URL (Standard Webhooks).
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", sa.Text, nullable=False),
+    # A JSON list of catalogue names.
+    sa.Column("repository_prefix", sa.String(256), nullable=True),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    # The signing secret, encrypted with the master key (auth.secretbox).
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.Text, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Index(None, "account_id"),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    # Each attempt to deliver an event: the receiver's status and latency, or the error.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=True),
+    sa.Column("webhook_id", sa.ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("event_id", sa.String(36), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("latency_ms", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Index(None, "webhook_id", "id"),
+)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
 from strongroom.metadata.blob_links import SqlBlobLinks
 from strongroom.metadata.database import Database
+from strongroom.metadata.outbox import ManifestChange, ManifestOutbox, write_outbox
 from strongroom.metadata.records import (
     Account,
     ManifestLookup,
@@ -29,12 +30,23 @@ from strongroom.metadata.schema import (
     repositories,
     repository_blobs,
     tags,
+    webhooks,
 )
+
+_SUBSCRIBED = (
+    sa.select(webhooks.c.id)
+    .where(webhooks.c.account_id == sa.bindparam("account_id"), webhooks.c.enabled)
+    .limit(1)
+)
+"""Whether an account has an enabled webhook subscription; built once, as every push asks."""
 
 
 class SqlMetadataStore(SqlBlobLinks):
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, outbox: ManifestOutbox | None = None) -> None:
+        """``outbox`` says which events and jobs a pushed image causes; they are
+        written in the push's transaction."""
         self._db = database
+        self._outbox = outbox
         # Linking again refreshes the time: garbage collection spares links younger than its grace.
         link = database.insert(repository_blobs)
         self._link_statement = link.on_conflict_do_update(
@@ -156,15 +168,14 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                repository_name = conn.scalar(
-                    sa.select(repositories.c.name)
+                repository = conn.execute(
+                    sa.select(repositories.c.account_id, repositories.c.name)
                     .where(repositories.c.id == repository_id)
                     .with_for_update(read=True, key_share=True)
-                )
+                ).first()
                 _require_references(conn, repository_id, manifest)
-                _keep_immutable_tags(
-                    conn, repository_id, str(repository_name), manifest.digest, immutable_tags
-                )
+                repository_name = "" if repository is None else repository.name
+                _keep_immutable_tags(conn, repository_id, repository_name, manifest.digest, immutable_tags)
                 created = (
                     conn.execute(
                         self._db.insert(manifests)
@@ -198,19 +209,63 @@ class SqlMetadataStore(SqlBlobLinks):
                             .on_conflict_do_nothing(),
                             references,
                         )
-                for tag in dict.fromkeys(tag_names):
-                    statement = self._db.insert(tags).values(
-                        repository_id=repository_id, name=tag, manifest_digest=manifest.digest, updated_at=now
-                    )
-                    conn.execute(
-                        statement.on_conflict_do_update(
-                            index_elements=[tags.c.repository_id, tags.c.name],
-                            set_={"manifest_digest": manifest.digest, "updated_at": now},
-                        )
-                    )
+                moved = [
+                    tag
+                    for tag in dict.fromkeys(tag_names)
+                    if self._point_tag(conn, repository_id, tag, manifest.digest, now)
+                ]
+                if repository is not None:
+                    # One push event per tag it moved (ECR's image action names one tag), or
+                    # one untagged event for a new manifest pushed by digest.
+                    announced: list[str | None] = [*moved] or ([None] if created else [])
+                    for tag in announced:
+                        self._announce_push(conn, repository, manifest, tag, created, now)
                 return created
 
         return await self._db.write(work)
+
+    def _point_tag(
+        self, conn: sa.Connection, repository_id: int, tag: str, digest: str, now: datetime
+    ) -> bool:
+        """Point the tag at the manifest; True when the tag is new or moved (a tag already
+        on the manifest is left as it is, and RETURNING then yields no row)."""
+        statement = self._db.insert(tags).values(
+            repository_id=repository_id, name=tag, manifest_digest=digest, updated_at=now
+        )
+        moved = conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=[tags.c.repository_id, tags.c.name],
+                set_={"manifest_digest": digest, "updated_at": now},
+                where=tags.c.manifest_digest != statement.excluded.manifest_digest,
+            ).returning(tags.c.name)
+        ).first()
+        return moved is not None
+
+    def _announce_push(
+        self,
+        conn: sa.Connection,
+        repository: sa.Row[Any, Any],
+        manifest: NewManifest,
+        tag: str | None,
+        created: bool,
+        now: datetime,
+    ) -> None:
+        """Write the events and jobs a pushed image causes, in the push's transaction."""
+        if self._outbox is None:
+            return
+        change = ManifestChange(
+            account_id=repository.account_id,
+            repository=repository.name,
+            digest=manifest.digest,
+            media_type=manifest.media_type,
+            tag=tag,
+            created=created,
+            artifact_type=manifest.artifact_type,
+            subject_digest=manifest.subject_digest,
+            at=now,
+            subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
+        )
+        write_outbox(conn, self._db.insert, self._outbox(change), now)
 
     async def lookup_manifest(
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None

@@ -178,6 +178,22 @@ STS_ACTIONS = frozenset(
     f"sts:{name}" for name in ("AssumeRole", "GetCallerIdentity", "GetServiceBearerToken")
 )
 
+# Strongroom's own API (/admin/v1, DESIGN §5): what neither OCI nor ECR covers.
+STRONGROOM_ACTIONS = frozenset(
+    f"strongroom:{name}"
+    for name in (
+        "ListJobs",
+        "DescribeJob",
+        "RetryJob",
+        "CancelJob",
+        "ListEvents",
+        "CreateWebhook",
+        "ListWebhooks",
+        "UpdateWebhook",
+        "DeleteWebhook",
+    )
+)
+
 # Service prefix → its actions; the COMPLETE_SERVICES list every action AWS defines.
 ACTIONS_BY_SERVICE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
@@ -185,10 +201,11 @@ ACTIONS_BY_SERVICE: Mapping[str, frozenset[str]] = MappingProxyType(
         "ecr-public": ECR_PUBLIC_ACTIONS,
         "iam": IAM_ACTIONS,
         "sts": STS_ACTIONS,
+        "strongroom": STRONGROOM_ACTIONS,
     }
 )
-COMPLETE_SERVICES = frozenset({"ecr", "ecr-public"})
-KNOWN_ACTIONS = ECR_ACTIONS | ECR_PUBLIC_ACTIONS | IAM_ACTIONS | STS_ACTIONS
+COMPLETE_SERVICES = frozenset({"ecr", "ecr-public", "strongroom"})
+KNOWN_ACTIONS = ECR_ACTIONS | ECR_PUBLIC_ACTIONS | IAM_ACTIONS | STS_ACTIONS | STRONGROOM_ACTIONS
 
 # Actions that change a registry: its images, repositories, policies, configuration or
 # tags. Everything else in the ECR tables only reads. Granting any of these to everyone

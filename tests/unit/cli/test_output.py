@@ -31,6 +31,9 @@ SILENT = {
     "iam put-role-policy": "prints nothing, as the AWS CLI",
     "iam delete-role-policy": "prints nothing, as the AWS CLI",
     "repo delete-policy": "prints nothing, as the AWS CLI",
+    "jobs run": "runs job runners until signalled; prints a log, not data",
+    "webhook delete": "prints nothing, as the AWS CLI",
+    "webhook enable": "prints nothing, as the AWS CLI",
     "repo set-visibility": "prints nothing, as the AWS CLI",
 }
 WRITES_FILES = {"audit export"}

@@ -1,0 +1,137 @@
+"""``strongroom jobs``: run job runners as a process of their own, and see and steer
+the queue of the store the settings name."""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import anyio
+import click
+
+from strongroom.audit.log import AuditLog
+from strongroom.auth.management import LOCAL_OPERATOR
+from strongroom.cli.output import Output, Table, emit, output_option, resolve
+from strongroom.cli.store import root_settings, run_on_store
+from strongroom.clock import SystemClock
+from strongroom.jobs.admin import JobAdmin, job_document
+from strongroom.metadata.audit import SqlAuditStore
+from strongroom.metadata.database import Database
+from strongroom.metadata.jobs import STATES, Job, SqlJobStore
+from strongroom.services import build_job_runner, build_services
+from strongroom.settings import Settings
+
+T = TypeVar("T")
+TABLE_COLUMNS = ("jobId", "kind", "state", "attempts", "runAt", "lastError")
+ERROR_WIDTH = 60
+
+
+def run_admin(work: Callable[[JobAdmin], Awaitable[T]]) -> T:
+    async def with_admin(settings: Settings, database: Database) -> T:
+        clock = SystemClock()
+        return await work(JobAdmin(SqlJobStore(database), clock, AuditLog(SqlAuditStore(database))))
+
+    return run_on_store(with_admin)
+
+
+@click.group("jobs")
+def jobs() -> None:
+    """The durable job queue: scans, deliveries, lifecycle, expiry and other background work."""
+
+
+@jobs.command("run")
+@click.option("--concurrency", type=click.IntRange(min=1), help="Jobs at once (default: job_concurrency).")
+def run(concurrency: int | None) -> None:
+    """Run job runners in this process until SIGTERM or SIGINT (beside servers started
+    with --no-jobs); on a signal, running jobs finish or go back to the queue."""
+    settings = root_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    anyio.run(_run_until_signalled, settings, concurrency or settings.job_concurrency)
+
+
+async def _run_until_signalled(settings: Settings, concurrency: int) -> None:
+    services = await build_services(settings)
+    try:
+        runner = build_job_runner(services, concurrency)
+        async with anyio.create_task_group() as tasks:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for _ in signals:
+                        runner.stop()
+                        return
+
+            tasks.start_soon(stop_on_signal)
+            logging.getLogger("strongroom.jobs").info("job runner %s started", runner.owner)
+            await runner.run()
+            tasks.cancel_scope.cancel()
+    finally:
+        services.close()
+
+
+@jobs.command("list")
+@click.option("--state", type=click.Choice(STATES), help="Only jobs in this state.")
+@click.option("--kind", help="Only jobs of this kind.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option("--before", type=int, help="Only jobs with a smaller id (the next page).")
+@output_option
+def list_jobs(
+    state: str | None, kind: str | None, limit: int, before: int | None, output: Output | None
+) -> None:
+    """Jobs, newest first."""
+    found = run_admin(lambda admin: admin.list(state=state, kind=kind, before=before, limit=limit))
+    if output_format(output) == "json":
+        echo_json({"jobs": [job_document(job) for job in found]})
+    else:
+        echo_table([job_document(job) for job in found])
+
+
+@jobs.command("show")
+@click.argument("job_id", type=int)
+@output_option
+def show(job_id: int, output: Output | None) -> None:
+    """One job: its attempts, lease and last error."""
+    _echo_job(run_admin(lambda admin: admin.show(job_id)), output)
+
+
+@jobs.command("retry")
+@click.argument("job_id", type=int)
+@output_option
+def retry(job_id: int, output: Output | None) -> None:
+    """Queue a dead, failed or cancelled job again, with fresh attempts."""
+    _echo_job(run_admin(lambda admin: admin.retry(job_id, LOCAL_OPERATOR)), output)
+
+
+@jobs.command("cancel")
+@click.argument("job_id", type=int)
+@output_option
+def cancel(job_id: int, output: Output | None) -> None:
+    """Cancel a job that has not finished (a running one stops at its next lease renewal)."""
+    _echo_job(run_admin(lambda admin: admin.cancel(job_id, LOCAL_OPERATOR)), output)
+
+
+def output_format(output: Output | None) -> str:
+    return resolve(output).value
+
+
+def _echo_job(job: Job, output: Output | None) -> None:
+    emit(output, job_document(job))
+
+
+def echo_json(value: Any) -> None:
+    emit(Output.JSON, value)
+
+
+def echo_table(rows: list[dict[str, Any]], columns: tuple[str, ...] = TABLE_COLUMNS) -> None:
+    emit(Output.TABLE, rows, Table(columns, [[_cell(row.get(column)) for column in columns] for row in rows]))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = " ".join(str(value).split())
+    return text if len(text) <= ERROR_WIDTH else text[: ERROR_WIDTH - 1] + "…"

@@ -1,0 +1,53 @@
+"""Reading the event log: an account's recent events, a page at a time."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+
+from strongroom.errors import InvalidRequest
+from strongroom.metadata.events import Event, SqlEventStore
+
+MAX_PAGE = 1000
+
+
+class EventLog:
+    def __init__(self, store: SqlEventStore) -> None:
+        self._store = store
+
+    async def page(
+        self,
+        account_id: str | None,
+        *,
+        since: datetime | None,
+        type: str | None,
+        next_token: str | None,
+        limit: int,
+    ) -> tuple[list[Event], str | None]:
+        """Events oldest first and the token of the next page (None on the last)."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidRequest(f"maxResults must be from 1 to {MAX_PAGE}")
+        after = _decode(next_token) if next_token else None
+        found = await self._store.find(
+            since=since, type=type, account_id=account_id, after=after, limit=limit
+        )
+        token = _encode(found[-1]) if len(found) == limit else None
+        return found, token
+
+
+def _encode(event: Event) -> str:
+    # Unpadded: a token is a query parameter value, and "=" there trips up some signers.
+    return base64.urlsafe_b64encode(f"{event.at.isoformat()}|{event.id}".encode()).decode().rstrip("=")
+
+
+def _decode(token: str) -> tuple[datetime, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        at, event_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
+        when = datetime.fromisoformat(at)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidRequest("invalid nextToken") from None
+    if when.tzinfo is None:
+        raise InvalidRequest("invalid nextToken")
+    return when, event_id

@@ -1,0 +1,51 @@
+"""What a pushed image causes: its ``image.push`` event and the jobs that act on it,
+handed to the metadata store at wiring time and written in the push's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from strongroom.clock import IdFactory
+from strongroom.events.catalogue import IMAGE_PUSH
+from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
+
+
+class ImagePushOutbox:
+    """Each push becomes one event and, per job kind that follows pushes, one job
+    whose idempotency key is the event's id (so it is queued once, whatever retries)."""
+
+    def __init__(
+        self, ids: IdFactory, job_kinds: Sequence[str], max_attempts: int, *, dispatch_kind: str | None = None
+    ) -> None:
+        """``dispatch_kind`` is queued too, but only when the account has a webhook subscription."""
+        self._ids = ids
+        self._job_kinds = tuple(job_kinds)
+        self._max_attempts = max_attempts
+        self._dispatch_kind = dispatch_kind
+
+    def __call__(self, change: ManifestChange) -> Outbox:
+        event_id = self._ids.new_id()
+        data = {
+            # ECR's EventBridge "ECR Image Action" detail, under its names.
+            "action-type": "PUSH",
+            "result": "SUCCESS",
+            "repository-name": change.repository,
+            "image-digest": change.digest,
+            "image-tag": change.tag,
+            "media-type": change.media_type,
+            "artifact-type": change.artifact_type,
+            "subject-digest": change.subject_digest,
+            "created": change.created,
+        }
+        event = NewEvent(event_id, IMAGE_PUSH.name, change.account_id, change.repository, data)
+        payload = {"event_id": event_id, "account_id": change.account_id, **data}
+        kinds = self._job_kinds
+        if change.subscribed and self._dispatch_kind is not None:
+            kinds = (self._dispatch_kind, *kinds)
+        return Outbox(
+            events=[event],
+            jobs=[
+                NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}", max_attempts=self._max_attempts)
+                for kind in kinds
+            ],
+        )

@@ -1,0 +1,175 @@
+"""The job runner over the real job store, on SQLite and PostgreSQL: outcomes,
+retries, death, leases lost, cancellation, graceful stop and scheduling."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+import anyio
+import pytest
+
+from strongroom.clock import SystemClock
+from strongroom.jobs.retry import RetryPolicy
+from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
+from strongroom.jobs.schedule import Periodic, Scheduler
+from strongroom.metadata.database import Database
+from strongroom.metadata.jobs import Job, SqlJobStore
+from strongroom.metadata.outbox import NewJob
+
+pytestmark = pytest.mark.anyio
+
+CLOCK = SystemClock()
+FAST = RunnerSettings(
+    concurrency=4,
+    lease=timedelta(seconds=0.9),
+    poll_seconds=0.05,
+    shutdown_grace_seconds=5.0,
+    retry=RetryPolicy(timedelta(milliseconds=20)),
+)
+
+
+@pytest.fixture
+def store(database: Database) -> SqlJobStore:
+    return SqlJobStore(database)
+
+
+def runner(
+    store: SqlJobStore, handlers: Mapping[str, Handler], settings: RunnerSettings = FAST, owner: str = "r1"
+) -> JobRunner:
+    return JobRunner(store, handlers, CLOCK, settings, owner=owner, random=random.random)
+
+
+@asynccontextmanager
+async def running(*runners: JobRunner) -> AsyncIterator[None]:
+    async with anyio.create_task_group() as tasks:
+        for each in runners:
+            tasks.start_soon(each.run)
+        try:
+            yield
+        finally:
+            for each in runners:
+                each.stop()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], timeout: float = 20) -> None:
+    with anyio.fail_after(timeout):
+        while not await condition():
+            await anyio.sleep(0.05)
+
+
+async def states(store: SqlJobStore) -> Counter[str]:
+    return Counter(job.state for job in await store.list_jobs(limit=1000))
+
+
+async def test_each_job_runs_once_and_a_kind_without_handler_waits(store: SqlJobStore) -> None:
+    ran: Counter[int] = Counter()
+
+    async def count(job: Job) -> None:
+        ran[job.payload["n"]] += 1
+
+    await store.enqueue([NewJob("count", {"n": n}) for n in range(40)] + [NewJob("unknown")], CLOCK.now())
+    async with running(runner(store, {"count": count}), runner(store, {"count": count}, owner="r2")):
+        await until(lambda: _has(store, succeeded=40))
+    assert ran == Counter(range(40))
+    assert await states(store) == {"succeeded": 40, "queued": 1}
+
+
+async def test_failures_are_retried_with_backoff_then_the_job_is_dead(store: SqlJobStore) -> None:
+    attempts: Counter[str] = Counter()
+
+    async def flaky(job: Job) -> None:
+        attempts[job.payload["name"]] += 1
+        if job.payload["name"] == "hopeless" or job.attempts < 3:
+            raise ValueError(f"attempt {job.attempts} failed")
+
+    await store.enqueue(
+        [
+            NewJob("flaky", {"name": "recovers"}, max_attempts=5),
+            NewJob("flaky", {"name": "hopeless"}, max_attempts=3),
+        ],
+        CLOCK.now(),
+    )
+    async with running(runner(store, {"flaky": flaky})):
+        await until(lambda: _has(store, succeeded=1, dead=1))
+    assert attempts == {"recovers": 3, "hopeless": 3}
+    dead = (await store.list_jobs(state="dead"))[0]
+    assert (dead.attempts, dead.last_error) == (3, "ValueError: attempt 3 failed")
+
+
+async def test_a_stopping_runner_finishes_what_it_can_and_gives_back_the_rest(store: SqlJobStore) -> None:
+    started = anyio.Event()
+
+    async def slow(job: Job) -> None:
+        started.set()
+        await anyio.sleep(float(job.payload["seconds"]))
+
+    [quick, endless] = await store.enqueue(
+        [NewJob("slow", {"seconds": 0.3}), NewJob("slow", {"seconds": 3600})], CLOCK.now()
+    )
+    patient = RunnerSettings(2, FAST.lease, FAST.poll_seconds, shutdown_grace_seconds=1.0, retry=FAST.retry)
+    with anyio.fail_after(10):
+        async with running(runner(store, {"slow": slow}, patient)):
+            await started.wait()
+    finished, released = await store.get(quick), await store.get(endless)
+    assert finished is not None and finished.state == "succeeded"
+    assert released is not None and (released.state, released.attempts, released.lease_owner) == (
+        "queued",
+        0,
+        None,
+    )
+
+
+async def test_a_runner_stops_a_job_that_is_cancelled_or_whose_lease_was_taken(store: SqlJobStore) -> None:
+    stopped: list[int] = []
+
+    async def endless(job: Job) -> None:
+        try:
+            await anyio.sleep(3600)
+        finally:
+            stopped.append(job.id)
+
+    [job_id] = await store.enqueue([NewJob("endless")], CLOCK.now())
+    async with running(runner(store, {"endless": endless})):
+        await until(lambda: _has(store, running=1))
+        await store.cancel(job_id, CLOCK.now())
+        await until(lambda: _true(stopped == [job_id]))
+    job = await store.get(job_id)
+    assert job is not None and job.state == "cancelled"
+
+
+async def test_a_job_whose_runner_stalls_is_taken_over_and_runs_to_completion(store: SqlJobStore) -> None:
+    """A lease that lapses (the runner is gone, here: it never renews) is claimed by another runner."""
+    [job_id] = await store.enqueue([NewJob("work")], CLOCK.now())
+    now = CLOCK.now()
+    [claimed] = await store.claim("crashed-runner", ["work"], 1, now + timedelta(seconds=0.5), now)
+    done: list[int] = []
+
+    async def work(job: Job) -> None:
+        done.append(job.attempts)
+
+    async with running(runner(store, {"work": work})):
+        await until(lambda: _has(store, succeeded=1))
+    assert claimed.id == job_id and done == [2]
+
+
+async def test_schedulers_agree_on_one_job_per_slot(store: SqlJobStore) -> None:
+    periodic = [Periodic("tidy", timedelta(hours=1)), Periodic("off", timedelta(0))]
+    schedulers = [Scheduler(store, CLOCK, periodic) for _ in range(3)]
+    queued = [await scheduler.offer() for scheduler in schedulers]
+    assert queued == [1, 0, 0]
+    [job] = await store.list_jobs()
+    assert job.kind == "tidy" and job.idempotency_key is not None
+    assert job.idempotency_key.startswith("periodic:tidy:")
+
+
+async def _has(store: SqlJobStore, **expected: int) -> bool:
+    counts = await states(store)
+    return all(counts[state] == count for state, count in expected.items())
+
+
+async def _true(value: bool) -> bool:
+    return value
