@@ -78,7 +78,7 @@ async def test_a_push_writes_its_event_and_job_in_the_same_transaction(
     await store.create_default_account(ACCOUNT, NOW)
     repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
 
-    assert await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
+    assert await store.put_manifest(repository.id, manifest(M1), ["v1"], NOW)
     [event] = await SqlEventStore(database).find()
     assert (event.type, event.account_id, event.subject, event.data) == (
         "image.push", ACCOUNT, "team/app", {"digest": M1}
@@ -89,7 +89,7 @@ async def test_a_push_writes_its_event_and_job_in_the_same_transaction(
 
     # A push that fails stores nothing: no manifest, no event, no job.
     with pytest.raises(ManifestBlobUnknown):
-        await store.put_manifest(repository.id, manifest(M2, blobs=(MISSING,)), "v2", NOW)
+        await store.put_manifest(repository.id, manifest(M2, blobs=(MISSING,)), ["v2"], NOW)
     assert len(await SqlEventStore(database).find()) == 1
     assert len(await queue.list_jobs()) == 1
 
@@ -99,11 +99,11 @@ async def test_only_a_change_is_announced(database: Database, queue: SqlJobStore
     store = SqlMetadataStore(database, outbox)
     await store.create_default_account(ACCOUNT, NOW)
     repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
-    await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
-    await store.put_manifest(repository.id, manifest(M1), "v1", NOW)  # the same push again
-    await store.put_manifest(repository.id, manifest(M1), None, NOW)  # by digest, known
-    await store.put_manifest(repository.id, manifest(M1), "latest", NOW)  # a new tag
-    await store.put_manifest(repository.id, manifest(M2), "latest", NOW)  # the tag moves
+    await store.put_manifest(repository.id, manifest(M1), ["v1"], NOW)
+    await store.put_manifest(repository.id, manifest(M1), ["v1"], NOW)  # the same push again
+    await store.put_manifest(repository.id, manifest(M1), [], NOW)  # by digest, known
+    await store.put_manifest(repository.id, manifest(M1), ["latest"], NOW)  # a new tag
+    await store.put_manifest(repository.id, manifest(M2), ["latest"], NOW)  # the tag moves
     assert [(c.digest, c.tag, c.created) for c in outbox.changes] == [
         (M1, "v1", True), (M1, "latest", False), (M2, "latest", True)
     ]  # fmt: skip
@@ -211,7 +211,7 @@ async def test_purge_forgets_old_finished_jobs_and_events(database: Database, qu
     store = SqlMetadataStore(database, RecordingOutbox())
     await store.create_default_account(ACCOUNT, NOW)
     repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
-    await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
+    await store.put_manifest(repository.id, manifest(M1), ["v1"], NOW)
     [done, waiting] = await queue.enqueue([NewJob("k"), NewJob("q")], NOW)
     await queue.claim("a", ["k"], 1, NOW + LEASE, NOW)
     await queue.succeed(done, "a", NOW)
@@ -241,11 +241,11 @@ async def test_a_push_queues_a_webhook_dispatch_only_for_an_account_with_a_subsc
     store = SqlMetadataStore(database, outbox)
     await store.create_default_account(ACCOUNT, NOW)
     repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
-    await store.put_manifest(repository.id, manifest(M1), "v1", NOW)
+    await store.put_manifest(repository.id, manifest(M1), ["v1"], NOW)
     assert await queue.list_jobs() == []  # the event alone: nobody listens
     hook = Webhook("wh-1", ACCOUNT, "https://example.com/", ("image.push",), None, b"x", True, None, 0, NOW)
     await SqlWebhookStore(database).create(hook, NOW)
-    await store.put_manifest(repository.id, manifest(M2), "v2", NOW)
+    await store.put_manifest(repository.id, manifest(M2), ["v2"], NOW)
     [job] = await queue.list_jobs()
     assert job.kind == "webhook.dispatch" and job.payload["image-digest"] == M2
     assert len(await SqlEventStore(database).find()) == 2
