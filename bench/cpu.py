@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import http.client
 import json
 import os
@@ -22,9 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from payloads import OCI_MANIFEST, digest, manifest
 from serverproc import Server, basic_auth, running_server
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 REPO = "bench/cpu"
 MiB = 1024 * 1024
 
@@ -63,25 +62,6 @@ class Client:
         self.request(
             "POST", f"/v2/{REPO}/blobs/uploads/?digest={digest(data)}", 201, data, "application/octet-stream"
         )
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def manifest(config: bytes, layer: bytes, annotation: str) -> bytes:
-    def descriptor(media_type: str, data: bytes) -> dict[str, Any]:
-        return {"mediaType": media_type, "digest": digest(data), "size": len(data)}
-
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
-            "annotations": {"org.bench.seq": annotation},
-        }
-    ).encode()
 
 
 def kinds(client: Client) -> dict[str, Callable[[int], None]]:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import collections
 import cProfile
-import hashlib
 import json
 import os
 import pstats
@@ -30,12 +29,12 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import sqlalchemy as sa
+from payloads import OCI_MANIFEST, digest, manifest
 
 from strongroom.app import create_app
 from strongroom.services import Services, build_services, prepare
 from strongroom.settings import load_settings
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 REPO = "bench/profile"
 USER, PASSWORD = "bench", "bench-Secret-pw-1"
 
@@ -79,25 +78,6 @@ def instrument(services: Services, inline: bool) -> None:
     count_calls(services.authorizer, "decide", "policy decision")
     count_calls(services.audit, "record", "audit record")
     count_calls(services.passwords, "verify", "password verify")
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def manifest(config: bytes, layer: bytes, annotation: str) -> bytes:
-    def descriptor(media_type: str, data: bytes) -> dict[str, Any]:
-        return {"mediaType": media_type, "digest": digest(data), "size": len(data)}
-
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
-            "annotations": {"org.bench.seq": annotation},
-        }
-    ).encode()
 
 
 async def check(response: Awaitable[httpx.Response], expect: int) -> httpx.Response:

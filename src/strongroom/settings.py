@@ -79,7 +79,7 @@ class Settings(BaseModel):
     credential_cache_seconds: float = Field(1.0, ge=0)
     """How long a process trusts a credential it verified before re-reading its row (no
     hash); a deactivated or deleted key, a deleted user or a changed password is refused
-    within it in every process (docs/adr/0004)."""
+    within it in every process (docs/adr/0005)."""
     jobs: bool = True
     """The server runs job runners itself; ``--no-jobs`` leaves jobs to ``strongroom jobs run``."""
     job_concurrency: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=256)

@@ -1,4 +1,4 @@
-"""Revocation reaches every process within a second (docs/adr/0004): a server with two
+"""Revocation reaches every process within a second (docs/adr/0005): a server with two
 worker processes, both of which have verified the credential, refuses it within one
 second of the command that deactivates or deletes it, or changes the password."""
 

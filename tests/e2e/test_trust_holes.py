@@ -166,3 +166,25 @@ def test_a_recreated_user_does_not_inherit_the_deleted_users_grants(shared_serve
     ecr.set_repository_policy(repositoryName="inherit/app", policyText=saved)
     listed = aws_client(shared_server, "ecr", key_id, secret).list_images(repositoryName="inherit/app")
     assert listed["imageIds"] == []
+
+
+def test_a_session_is_never_wider_than_asked_for(shared_server: RunningServer) -> None:
+    """Session policies and session tags are not applied, so AssumeRole refuses them instead
+    of issuing a session with the role's full permissions to a caller who asked for less."""
+    iam = aws_client(shared_server, "iam")
+    arn, key_id, secret = user(
+        iam, "narrowing", document({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"})
+    )
+    trust = document({"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "sts:AssumeRole"})
+    role_arn = iam.create_role(RoleName="narrowed", AssumeRolePolicyDocument=trust)["Role"]["Arn"]
+    sts = aws_client(shared_server, "sts", key_id, secret)
+    read_only = document({"Effect": "Allow", "Action": "ecr:BatchGetImage", "Resource": "*"})
+    for extra in (
+        {"Policy": read_only},
+        {"PolicyArns": [{"arn": f"arn:aws:iam::{arn.split(':')[4]}:policy/none"}]},
+        {"Tags": [{"Key": "team", "Value": "a"}]},
+    ):
+        code, message, status = error_of(sts.assume_role, RoleArn=role_arn, RoleSessionName="narrow", **extra)
+        assert (code, status) == ("ValidationError", 400), extra
+        assert "not supported" in message
+    assert sts.assume_role(RoleArn=role_arn, RoleSessionName="plain")["Credentials"]["AccessKeyId"]

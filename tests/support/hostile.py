@@ -264,13 +264,14 @@ def base64_texts() -> st.SearchStrategy[str]:
 
 def snapshot(data_dir: Path, database: sa.Engine) -> dict[str, Any]:
     """Everything stored: each metadata table (but the audit log, which records refusals,
-    and key last-use times) and the blob and upload files. Read straight from the store,
+    the job queue, where the server schedules its periodic work on its own clock, and key
+    last-use times) and the blob and upload files. Read straight from the store,
     so tables no API lists (uploads, blob links) count too, at a fraction of the cost of
     asking every API."""
     found: dict[str, Any] = {}
     with database.connect() as connection:
         for table in sorted(
-            set(sa.inspect(connection).get_table_names()) - {"audit_events", "alembic_version"}
+            set(sa.inspect(connection).get_table_names()) - {"audit_events", "alembic_version", "jobs"}
         ):
             result = connection.execute(sa.text(f'SELECT * FROM "{table}"'))  # names from the catalog
             keep = [i for i, column in enumerate(result.keys()) if column != "last_used_at"]

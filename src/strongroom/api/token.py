@@ -54,7 +54,7 @@ async def token(request: Request) -> Response:
         context=request_context(request),
     )
     claimed = claimed_identity(authorization)
-    if ACCESS_KEY_ID.match(claimed):  # the token dies with the key (docs/adr/0004)
+    if ACCESS_KEY_ID.match(claimed):  # the token dies with the key (docs/adr/0005)
         grant = replace(grant, access_key_id=claimed)
     now = services.clock.now()
     issued = services.tokens.issue(grant, now)

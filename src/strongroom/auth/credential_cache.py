@@ -1,5 +1,5 @@
 """Credentials this process has verified, so that no request pays a password hash twice,
-and a revoked credential is refused within ``recheck`` seconds (docs/adr/0004).
+and a revoked credential is refused within ``recheck`` seconds (docs/adr/0005).
 
 An entry is keyed by an HMAC of the credential under a per-process random key (never
 the secret itself) and remembers the database row it was verified against: the access
@@ -131,7 +131,7 @@ class CredentialCache:
         """Whether what a signed token names still exists: the user (by unique id), the
         role of a session, and the access key the token was obtained with, if any, still
         active. Re-read at most every ``recheck`` seconds per principal and key, so a
-        bearer token or registry password dies with its credential (docs/adr/0004)."""
+        bearer token or registry password dies with its credential (docs/adr/0005)."""
         if principal.is_anonymous:
             return True
         key = (principal.account_id, principal.unique_id, access_key_id or "")

@@ -32,6 +32,9 @@ def prepare_multiprocess_dir(settings: Settings) -> None:
 
 
 def run_server(settings: Settings) -> None:
+    # Everything the server and its workers create (the database, blobs, uploads, metrics
+    # files) is theirs alone: the data directory holds secrets and other tenants' images.
+    os.umask(0o077)
     prepare_multiprocess_dir(settings)
     server = Granian(
         "strongroom.app:create_app",

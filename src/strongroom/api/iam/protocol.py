@@ -123,6 +123,10 @@ class Params:
     def optional(self, name: str) -> str | None:
         return self._values.get(name)
 
+    def given(self, name: str) -> bool:
+        """Whether the request carries ``name``, alone or as a list (``name.member.N…``)."""
+        return name in self._values or any(key.startswith(f"{name}.") for key in self._values)
+
     def required(self, name: str) -> str:
         value = self._values.get(name)
         if value is None:

@@ -51,13 +51,26 @@ async def delete_manifest(call: Call) -> Response:
     return Response(b"", 202)
 
 
+DRAIN_LIMIT = 4 * MAX_MANIFEST_BYTES
+"""How much of a refused manifest is read and dropped before the 413 is sent: a client still
+sending when the server answers and closes sees a broken connection instead of the
+error, so a body up to this size is consumed first; a larger one is not worth reading."""
+
+
 async def _read_capped(call: Call, limit: int) -> bytes:
     declared = call.request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ManifestTooLarge(limit)
+    too_large = declared is not None and declared.isdigit() and int(declared) > limit
     body = bytearray()
+    read = 0
     async for chunk in call.request.stream():
+        read += len(chunk)
+        if too_large or read > limit:
+            # Refused: read and drop the rest, up to DRAIN_LIMIT, then answer.
+            too_large = True
+            if read > DRAIN_LIMIT:
+                break
+            continue
         body += chunk
-        if len(body) > limit:
-            raise ManifestTooLarge(limit)
+    if too_large:
+        raise ManifestTooLarge(limit)
     return bytes(body)

@@ -19,6 +19,7 @@ from strongroom.api.iam.call import (
 )
 from strongroom.api.iam.protocol import Result, XmlValue
 from strongroom.auth.management import EXTERNAL_ID, MAX_SESSION_SECONDS, MIN_SESSION_SECONDS, Role
+from strongroom.errors import InvalidRequest
 
 
 def _role(role: Role) -> dict[str, XmlValue]:
@@ -102,8 +103,20 @@ async def list_instance_profiles_for_role(call: Call) -> Result:
 # STS
 
 
+SESSION_NARROWING = ("Policy", "PolicyArns", "Tags", "TransitiveTagKeys")
+"""AssumeRole inputs that would make a session differ from its role (session policies,
+session tags). Refused rather than ignored: a caller who asks for a narrower session must
+never get a wider one than it asked for."""
+
+
 async def assume_role(call: Call) -> Result:
     params = call.params
+    refused = [name for name in SESSION_NARROWING if params.given(name)]
+    if refused:
+        raise InvalidRequest(
+            f"AssumeRole with {', '.join(refused)} is not supported: session policies and session "
+            "tags are not applied by this registry, so a session has exactly its role's permissions"
+        )
     context = dict(call.context)
     if (external_id := params.optional("ExternalId")) is not None:
         context[EXTERNAL_ID] = external_id
