@@ -145,9 +145,11 @@ def test_a_job_whose_runner_is_killed_mid_job_completes_in_another_after_the_lea
 
 
 @pytest.mark.parametrize("kind", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_two_runners_and_a_server_run_500_jobs_exactly_once(tmp_path: Path, kind: str) -> None:
+def test_two_runners_and_a_server_run_500_jobs_exactly_once(
+    tmp_path: Path, kind: str, request: pytest.FixtureRequest
+) -> None:
     probe = tmp_path / "probe.jsonl"
-    with isolated_database_url(kind, tmp_path) as url:
+    with isolated_database_url(kind, tmp_path, request) as url:
         env = queue_env(probe, STRONGROOM_DATABASE_URL=url, STRONGROOM_LOG_LEVEL="warning")
         server = start_server(tmp_path / "data", env=env, args=["--workers", "1"])
         try:
