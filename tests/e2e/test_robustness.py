@@ -533,7 +533,14 @@ def test_full_disk_gives_clean_error_and_no_corruption(tmp_path: Path) -> None:
     mountpoint = tmp_path / "small"
     with small_tmpfs(mountpoint):
         data_dir = mountpoint / "data"
-        running = start_server(data_dir, env={"STRONGROOM_UPLOAD_SWEEP_SECONDS": "3600"})
+        # The blob store's disk fills; the metadata database and the metrics files (a few
+        # MiB of mmapped counters) live on another, as with PostgreSQL beside object storage.
+        env = {
+            "STRONGROOM_UPLOAD_SWEEP_SECONDS": "3600",
+            "STRONGROOM_METRICS_DIR": str(tmp_path / "metrics"),
+            "STRONGROOM_DATABASE_URL": f"sqlite:///{tmp_path / 'meta.db'}",
+        }
+        running = start_server(data_dir, env=env)
         try:
             name = "robust/full"
             early = build_image(seed=30, layer_sizes=(256 * 1024,))

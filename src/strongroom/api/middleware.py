@@ -11,6 +11,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongroom.api.oci.errors import error_body
 
+DRAIN_LIMIT = 64 * 1024 * 1024
+"""How much of a refused request's body is read and dropped before the error is sent."""
 MAX_HEADER_BYTES = 16 * 1024
 MAX_TARGET_BYTES = 8 * 1024
 """Path and query string together; beyond 65,534 bytes granian answers 414 itself."""
@@ -20,7 +22,13 @@ _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 class RegistryHeaders:
     """Refuses oversized request headers (431) and request targets (414) with an OCI
     error, and marks every ``/v2/`` response with ``Docker-Distribution-API-Version``
-    (clients probe it)."""
+    (clients probe it).
+
+    A ``/v2/`` request refused while its client is still sending (a manifest over the
+    limit, a blob on a full disk) has the rest of its body read and dropped, up to
+    :data:`DRAIN_LIMIT`, before the error goes out: answered mid-upload, the connection
+    is closed under a client that is still writing, which then sees a reset instead of
+    the error."""
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -43,12 +51,35 @@ class RegistryHeaders:
             await self._app(scope, receive, send)
             return
 
+        body = _BodyTracker(receive)
+
         async def send_with_version(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), _API_VERSION]
+                if message["status"] >= 400 and scope["method"] in ("POST", "PUT", "PATCH"):
+                    await body.drain(DRAIN_LIMIT)
             await send(message)
 
-        await self._app(scope, receive, send_with_version)
+        await self._app(scope, body.receive, send_with_version)
+
+
+class _BodyTracker:
+    """The request's ``receive``, remembering whether the body has been read to its end."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._complete = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            self._complete = True
+        return message
+
+    async def drain(self, limit: int) -> None:
+        read = 0
+        while not self._complete and read <= limit:
+            read += len((await self.receive()).get("body", b""))
 
 
 async def _send_error(send: Send, status: int, message: str, head: bool, registry: bool) -> None:

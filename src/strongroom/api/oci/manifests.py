@@ -51,26 +51,15 @@ async def delete_manifest(call: Call) -> Response:
     return Response(b"", 202)
 
 
-DRAIN_LIMIT = 4 * MAX_MANIFEST_BYTES
-"""How much of a refused manifest is read and dropped before the 413 is sent: a client still
-sending when the server answers and closes sees a broken connection instead of the
-error, so a body up to this size is consumed first; a larger one is not worth reading."""
-
-
 async def _read_capped(call: Call, limit: int) -> bytes:
+    """The manifest, refused over ``limit`` (the middleware drains what the client still
+    sends, so it gets the 413)."""
     declared = call.request.headers.get("content-length")
-    too_large = declared is not None and declared.isdigit() and int(declared) > limit
-    body = bytearray()
-    read = 0
-    async for chunk in call.request.stream():
-        read += len(chunk)
-        if too_large or read > limit:
-            # Refused: read and drop the rest, up to DRAIN_LIMIT, then answer.
-            too_large = True
-            if read > DRAIN_LIMIT:
-                break
-            continue
-        body += chunk
-    if too_large:
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ManifestTooLarge(limit)
+    body = bytearray()
+    async for chunk in call.request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ManifestTooLarge(limit)
     return bytes(body)
