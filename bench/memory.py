@@ -15,7 +15,6 @@ PSS splits them, so the PSS total is what the server really costs.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import time
@@ -24,9 +23,9 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from payloads import OCI_MANIFEST, digest
 from serverproc import ACCESS_KEY_ID, SECRET_ACCESS_KEY, Memory, Server, basic_auth, running_server
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 REPO = "bench/memory"
 
 
@@ -140,10 +139,6 @@ def warmups(server: Server) -> dict[str, Callable[[int], None]]:
         "ECR, ECR Public": ecr,
         "IAM, STS": iam,
     }
-
-
-def digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def manifest(config: bytes, layer: bytes, round_: int) -> bytes:
