@@ -46,7 +46,9 @@ from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.repositories import SqlRepositoryStore
+from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.metadata.vulndb import SqlVulnStore
 from strongroom.metadata.webhooks import SqlWebhookStore
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
@@ -58,7 +60,10 @@ from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
 from strongroom.registry.policy_review import PolicyReview
 from strongroom.registry.repositories import Repositories
+from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
+from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -100,6 +105,7 @@ class Services:
     job_admin: JobAdmin
     event_log: EventLog
     webhooks: Webhooks
+    scans: ImageScans
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -180,7 +186,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     database = open_database(settings, migrating=migrating)
     ids = RandomIdFactory()
     push_jobs = (PROBE,) if settings.job_probe_file else ()
-    outbox = ImagePushOutbox(ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    outbox = ImagePushOutbox(
+        ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push
+    )
     metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
@@ -217,6 +225,18 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         _housekeeping_settings(settings), clock, uploads, iam, lifecycle, gc, job_store
     )
     webhooks = build_webhooks(settings, database, secrets, job_store)
+    images = Images(context, image_store, manifests, discovery)
+    scan_store = SqlScanStore(database)
+    scanner = ImageScanner(
+        metadata,
+        scan_store,
+        SqlVulnStore(database),
+        blob_store,
+        SubprocessAnalyser(IsolationLimits(max_layer_bytes=settings.scan_max_layer_bytes)),
+        clock,
+        ids,
+        dispatch_kind=DISPATCH,
+    )
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -254,14 +274,15 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         blobs=Blobs(context),
         manifests=manifests,
         discovery=discovery,
-        images=Images(context, image_store, manifests, discovery),
+        images=images,
         layers=Layers(context, uploads, image_store),
         sign_in_failures=SignInFailures(timedelta(seconds=settings.sign_in_audit_window_seconds)),
         job_store=job_store,
         job_admin=JobAdmin(job_store, clock, AuditLog(SqlAuditStore(database))),
         event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
-        job_handlers=_job_handlers(settings, housekeeping, webhooks),
+        scans=ImageScans(context, images, scan_store, repository_store),
+        job_handlers={**_job_handlers(settings, housekeeping, webhooks), SCAN: scanner},
         job_schedule=tuple(housekeeping.schedule()),
     )
 

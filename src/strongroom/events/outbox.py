@@ -3,7 +3,7 @@ handed to the metadata store at wiring time and written in the push's transactio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from strongroom.clock import IdFactory
 from strongroom.events.catalogue import IMAGE_PUSH
@@ -15,9 +15,17 @@ class ImagePushOutbox:
     whose idempotency key is the event's id (so it is queued once, whatever retries)."""
 
     def __init__(
-        self, ids: IdFactory, job_kinds: Sequence[str], max_attempts: int, *, dispatch_kind: str | None = None
+        self,
+        ids: IdFactory,
+        job_kinds: Sequence[str],
+        max_attempts: int,
+        *,
+        dispatch_kind: str | None = None,
+        scan: Callable[[ManifestChange], NewJob | None] | None = None,
     ) -> None:
-        """``dispatch_kind`` is queued too, but only when the account has a webhook subscription."""
+        """``dispatch_kind`` is queued too, but only when the account has a webhook
+        subscription; ``scan`` says whether the push queues a scan (and which)."""
+        self._scan = scan
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
         self._max_attempts = max_attempts
@@ -42,10 +50,11 @@ class ImagePushOutbox:
         kinds = self._job_kinds
         if change.subscribed and self._dispatch_kind is not None:
             kinds = (self._dispatch_kind, *kinds)
-        return Outbox(
-            events=[event],
-            jobs=[
-                NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}", max_attempts=self._max_attempts)
-                for kind in kinds
-            ],
-        )
+        jobs = [
+            NewJob(kind, payload, idempotency_key=f"{kind}:{event_id}", max_attempts=self._max_attempts)
+            for kind in kinds
+        ]
+        scan = None if self._scan is None else self._scan(change)
+        if scan is not None:
+            jobs.append(scan)
+        return Outbox(events=[event], jobs=jobs, pending_scan=scan is not None)

@@ -49,6 +49,9 @@ class NewEvent:
 class Outbox:
     events: Sequence[NewEvent] = ()
     jobs: Sequence[NewJob] = ()
+    pending_scan: bool = False
+    """The change queued a scan of the manifest: its scan status becomes PENDING in the
+    same transaction (only a manifest change can say so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,11 @@ class ManifestChange:
     subscribed: bool = False
     """The account has an enabled webhook subscription (read in the push's transaction,
     so only then does the push pay for a webhook dispatch job)."""
+    scan_on_push: bool = False
+    """The repository's ``imageScanningConfiguration.scanOnPush``."""
+    scanning: str | None = None
+    """The account's registry scanning configuration (ECR's JSON), if it has one; read
+    in the push's transaction with the repository, at no extra round trip."""
 
 
 ManifestOutbox = Callable[[ManifestChange], Outbox]

@@ -401,3 +401,62 @@ webhook_deliveries = sa.Table(
     sa.Column("at", UtcDateTime, nullable=False),
     sa.Index(None, "webhook_id", "id"),
 )
+
+image_scans = sa.Table(
+    "image_scans",
+    metadata,
+    # The last scan of each image (ECR ``imageScanStatus``); goes with its manifest.
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("image_digest", DIGEST, primary_key=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    # PENDING, IN_PROGRESS, COMPLETE, FAILED, UNSUPPORTED_IMAGE, SCAN_ELIGIBILITY_EXPIRED.
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("requested_at", UtcDateTime, nullable=False),
+    sa.Column("manual_requested_at", UtcDateTime, nullable=True),
+    # The last StartImageScan: ECR allows one per image per day.
+    sa.Column("started_at", UtcDateTime, nullable=True),
+    sa.Column("completed_at", UtcDateTime, nullable=True),
+    sa.Column("vulnerability_source_updated_at", UtcDateTime, nullable=True),
+    sa.Column("layers_analysed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("layers_cached", sa.Integer, nullable=False, server_default="0"),
+    # How many of the image's layers the last scan read, and how many it found analysed already.
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "image_digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"
+    ),
+)
+
+scan_findings = sa.Table(
+    "scan_findings",
+    metadata,
+    # Findings of each image, open (``closed_at`` unset) or closed by a later scan.
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("image_digest", DIGEST, primary_key=True),
+    sa.Column("finding_key", sa.String(64), primary_key=True),
+    # sha256 of what identifies the finding: vulnerability, package, version, platform
+    # (or the model rule, file and layer), so a rescan finds the same one again.
+    sa.Column("kind", sa.String(16), nullable=False),
+    # vulnerability | model
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    # A JSON object: everything both response shapes need.
+    sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("last_seen", UtcDateTime, nullable=False),
+    sa.Column("closed_at", UtcDateTime, nullable=True),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "image_digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"
+    ),
+)
+
+layer_inventories = sa.Table(
+    "layer_inventories",
+    metadata,
+    # What a layer holds, analysed once per analyser version and shared by every image
+    # with that layer (the scan engine's persistent cache; re-evaluation reads it).
+    sa.Column("layer_digest", DIGEST, primary_key=True),
+    sa.Column("analyser_version", sa.String(32), primary_key=True),
+    sa.Column("inventory", sa.Text, nullable=False),
+    # analysis.codec's encoding of a LayerInventory.
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)

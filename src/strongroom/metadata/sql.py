@@ -23,7 +23,9 @@ from strongroom.metadata.records import (
     Repository,
     StoredManifest,
 )
+from strongroom.metadata.scans import mark_pending
 from strongroom.metadata.schema import (
+    account_settings,
     accounts,
     manifest_references,
     manifests,
@@ -39,6 +41,15 @@ _SUBSCRIBED = (
     .limit(1)
 )
 """Whether an account has an enabled webhook subscription; built once, as every push asks."""
+
+_SCANNING = (
+    sa.select(account_settings.c.value)
+    .where(account_settings.c.account_id == repositories.c.account_id, account_settings.c.name == "scanning")
+    .scalar_subquery()
+    .label("scanning")
+)
+"""The account's registry scanning rules, read in the same statement as the repository
+a push locks (a subquery in the select list: the row lock covers the repository only)."""
 
 
 class SqlMetadataStore(SqlBlobLinks):
@@ -169,7 +180,9 @@ class SqlMetadataStore(SqlBlobLinks):
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
                 repository = conn.execute(
-                    sa.select(repositories.c.account_id, repositories.c.name)
+                    sa.select(
+                        repositories.c.account_id, repositories.c.name, repositories.c.scan_on_push, _SCANNING
+                    )
                     .where(repositories.c.id == repository_id)
                     .with_for_update(read=True, key_share=True)
                 ).first()
@@ -219,7 +232,7 @@ class SqlMetadataStore(SqlBlobLinks):
                     # one untagged event for a new manifest pushed by digest.
                     announced: list[str | None] = [*moved] or ([None] if created else [])
                     for tag in announced:
-                        self._announce_push(conn, repository, manifest, tag, created, now)
+                        self._announce_push(conn, repository_id, repository, manifest, tag, created, now)
                 return created
 
         return await self._db.write(work)
@@ -244,7 +257,8 @@ class SqlMetadataStore(SqlBlobLinks):
     def _announce_push(
         self,
         conn: sa.Connection,
-        repository: sa.Row[Any, Any],
+        repository_id: int,
+        repository: sa.Row[Any, Any, Any, Any],
         manifest: NewManifest,
         tag: str | None,
         created: bool,
@@ -264,8 +278,13 @@ class SqlMetadataStore(SqlBlobLinks):
             subject_digest=manifest.subject_digest,
             at=now,
             subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
+            scan_on_push=bool(repository.scan_on_push),
+            scanning=repository.scanning,
         )
-        write_outbox(conn, self._db.insert, self._outbox(change), now)
+        outbox = self._outbox(change)
+        write_outbox(conn, self._db.insert, outbox, now)
+        if outbox.pending_scan:
+            mark_pending(conn, self._db.insert, repository_id, manifest.digest, now)
 
     async def lookup_manifest(
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None

@@ -139,6 +139,16 @@ class Images:
                 raise ImageNotFound(ref, image_id)
         return await self._store.describe_images(repository.id, digests=digests)
 
+    async def resolve(self, ref: RepositoryRef, image_id: ImageId) -> tuple[int, str]:
+        """The repository id and digest of one image; ImageNotFound when it is not there."""
+        repository = await self._context.repository(ref)
+        [(_, outcome)] = await self._resolve(repository.id, [image_id])
+        if isinstance(outcome, str):
+            return repository.id, outcome
+        if outcome.code in (MISSING_DIGEST_AND_TAG, INVALID_IMAGE_DIGEST):
+            raise InvalidRequest(f"Invalid parameter at 'imageId': {outcome.reason}")
+        raise ImageNotFound(ref, image_id)
+
     async def get(
         self, ref: RepositoryRef, ids: Sequence[ImageId], accepted: Sequence[str] | None
     ) -> tuple[list[FoundImage], list[ImageFailure]]:

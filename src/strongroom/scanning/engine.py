@@ -26,7 +26,7 @@ from strongroom.analysis.inventory import (
 from strongroom.analysis.layers import LayerError
 from strongroom.analysis.models.files import analyse_model_file
 from strongroom.analysis.models.findings import ModelFinding
-from strongroom.analysis.streams import Reader
+from strongroom.analysis.streams import Prefixed, Reader
 
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 SPOOL_IN_MEMORY = 64 * 1024 * 1024
@@ -36,6 +36,9 @@ _INDEX_TYPES = (
 )
 _TAR_LAYER_MARKERS = (".tar", "tar.gzip", "tar+gzip", "tar+zstd", "rootfs.diff.tar")
 _TITLE = "org.opencontainers.image.title"
+_TAR_HEADER = 512
+_USTAR = slice(257, 262)
+"""Where a POSIX (ustar, pax, GNU) tar header says what it is."""
 _MODEL_PATH = "org.cncf.model.filepath"
 
 BlobReader = Callable[[str], AbstractContextManager[Reader]]
@@ -168,27 +171,44 @@ def _scan_image(
     for descriptor in document.get("layers") or []:
         layer_digest = str(descriptor.get("digest", ""))
         media_type = str(descriptor.get("mediaType", ""))
+        annotations = descriptor.get("annotations") or {}
+        name = str(annotations.get(_MODEL_PATH) or annotations.get(_TITLE) or layer_digest)
         if any(marker in media_type for marker in _TAR_LAYER_MARKERS):
-            layers.append((layer_digest, _layer(layer_digest, read_blob, cache, analyser)))
-        else:
-            # An artifact's blob is a file in itself: a model's weights, a config.
-            annotations = descriptor.get("annotations") or {}
-            name = str(annotations.get(_MODEL_PATH) or annotations.get(_TITLE) or layer_digest)
-            with read_blob(layer_digest) as opened:
-                findings = analyser.blob(name, opened, descriptor.get("size"))
-                drain(opened)
-            blob_findings.extend((layer_digest, finding) for finding in findings)
+            found = _layer(layer_digest, read_blob, cache, analyser, name, media_type.endswith(".tar"))
+            if isinstance(found, LayerInventory):
+                layers.append((layer_digest, found))
+                continue
+            blob_findings.extend((layer_digest, finding) for finding in found)
+            continue
+        # An artifact's blob is a file in itself: a model's weights, a config.
+        with read_blob(layer_digest) as opened:
+            findings = analyser.blob(name, opened, descriptor.get("size"))
+            drain(opened)
+        blob_findings.extend((layer_digest, finding) for finding in findings)
     return ImageScan(digest, platform, merge(layers), [d for d, _ in layers], blob_findings)
 
 
-def _layer(digest: str, read_blob: BlobReader, cache: LayerCache, analyser: Analyser) -> LayerInventory:
+def _layer(
+    digest: str, read_blob: BlobReader, cache: LayerCache, analyser: Analyser, name: str, bare: bool
+) -> LayerInventory | list[ModelFinding]:
+    """A tar layer's inventory, from the cache when it has it. An uncompressed ("bare")
+    tar type that holds no tar is a file in itself: oras pushes single files under
+    ``application/vnd.oci.image.layer.v1.tar`` by default."""
     key = f"{digest}@{ANALYSER_VERSION}"
     cached = cache.get(key)
     if cached is not None:
         return cached
     try:
         with read_blob(digest) as opened:
-            inventory = analyser.layer(opened)
+            stream: Reader = opened
+            if bare:
+                head = opened.read(_TAR_HEADER)
+                stream = Prefixed(head, opened)
+                if head[_USTAR] != b"ustar":
+                    findings = analyser.blob(name, stream, None)
+                    drain(opened)
+                    return findings
+            inventory = analyser.layer(stream)
             drain(opened)
     except ScanError as error:
         raise ScanError(f"layer {digest}: {error}") from None

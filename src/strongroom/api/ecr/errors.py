@@ -27,6 +27,7 @@ from strongroom.registry.images import ImageAlreadyExists, ImageDigestMismatch, 
 from strongroom.registry.layers import EmptyUpload, InvalidLayer, LayerAlreadyExists, LayerInaccessible
 from strongroom.registry.lifecycle import LifecyclePolicyNotFound, LifecyclePolicyPreviewNotFound
 from strongroom.registry.repositories import RepositoryPolicyNotFound
+from strongroom.registry.scans import ScanLimitExceeded, ScanNotFound
 
 
 class NotImplementedOperation(errors.Unsupported):
@@ -113,6 +114,8 @@ _TABLE: tuple[tuple[type[errors.StrongroomError], str], ...] = (
     (LifecyclePolicyPreviewNotFound, "LifecyclePolicyPreviewNotFoundException"),
     (RegistryPolicyNotFound, "RegistryPolicyNotFoundException"),
     (TemplateNotFound, "TemplateNotFoundException"),
+    (ScanNotFound, "ScanNotFoundException"),
+    (ScanLimitExceeded, "LimitExceededException"),
     (RepositoryCatalogDataNotFound, "RepositoryCatalogDataNotFoundException"),
     (errors.ManifestUnknown, "ImageNotFoundException"),
     (errors.BlobUploadUnknown, "UploadNotFoundException"),

