@@ -36,7 +36,7 @@ from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.metadata.vulndb import SqlVulnStore
 from strongroom.scanning import configuration, findings, vulndb
 from strongroom.scanning.engine import MAX_MANIFEST_BYTES, Analyser, ImageScan, ScanError, scan_manifest
-from strongroom.scanning.registry_blobs import PersistentLayerCache, RegistryBlobs
+from strongroom.scanning.registry_blobs import LayersInAnalysis, PersistentLayerCache, RegistryBlobs
 from strongroom.storage.base import BlobStore
 
 SCAN = "scan.image"
@@ -92,6 +92,7 @@ class ImageScanner:
         self._clock = clock
         self._ids = ids
         self._dispatch_kind = dispatch_kind
+        self._layers = LayersInAnalysis()
 
     async def __call__(self, job: Job) -> None:
         account_id = str(job.payload["account_id"])
@@ -103,7 +104,7 @@ class ImageScanner:
             return  # deleted since: nothing to scan
         await self._scans.start(repository.id, digest, self._clock.now())
         target = _Target(account_id, name, repository.id, digest, job.payload.get("tag"))
-        cache = PersistentLayerCache(self._scans)
+        cache = PersistentLayerCache(self._scans, self._layers)
         try:
             manifests = await self._children(account_id, name, found.manifest.content, _INDEX_DEPTH)
             reader = RegistryBlobs(self._blobs, manifests)
@@ -114,6 +115,8 @@ class ImageScanner:
             await cache.flush(self._clock.now())
             await self._finish(target, FAILED, f"The scan failed: {error}", layers=(cache.misses, cache.hits))
             return
+        finally:
+            cache.release()  # whatever happened, no layer stays locked for other scans
         await cache.flush(self._clock.now())
         if not any(image.layers for image in images) and reader.reads == 0:
             await self._finish(target, UNSUPPORTED_IMAGE, NOTHING_TO_SCAN)

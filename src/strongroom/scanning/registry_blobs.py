@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from typing import IO, Any
@@ -114,35 +116,85 @@ class RegistryBlobs:
         return _Verified(stream.read, stream.close, digest)
 
 
-class PersistentLayerCache:
-    """The engine's ``LayerCache`` over ``layer_inventories``: read through at once (from
-    the engine's thread); what the scan analysed is written by :meth:`flush` after it."""
+class LayersInAnalysis:
+    """One process's coordination of layer analysis: a lock per layer, so that scans
+    running at once (an index's platforms share their base) analyse a layer once and
+    the others wait for its result; and the layers analysed recently, kept until
+    their scans have stored them. Scans in other processes may still analyse a layer
+    twice; the stored inventory is the same either way."""
 
-    def __init__(self, store: SqlScanStore) -> None:
+    def __init__(self, remember: int = 256) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._recent: OrderedDict[str, LayerInventory] = OrderedDict()
+        self._remember = remember
+
+    def lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def recent(self, key: str) -> LayerInventory | None:
+        with self._guard:
+            return self._recent.get(key)
+
+    def add(self, key: str, inventory: LayerInventory) -> None:
+        with self._guard:
+            self._recent[key] = inventory
+            self._recent.move_to_end(key)
+            while len(self._recent) > self._remember:
+                self._recent.popitem(last=False)
+
+
+class PersistentLayerCache:
+    """The engine's ``LayerCache`` over ``layer_inventories``, read through at once (from
+    the engine's thread); what the scan analysed is written by :meth:`flush` after it.
+
+    A miss holds the layer's lock in ``shared`` until :meth:`put` (or :meth:`release`,
+    after a scan that failed), so a concurrent scan of the same layer waits and then
+    finds it analysed."""
+
+    def __init__(self, store: SqlScanStore, shared: LayersInAnalysis) -> None:
         self._store = store
+        self._shared = shared
         self._pending: dict[str, LayerInventory] = {}
+        self._held: dict[str, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
 
     def get(self, key: str) -> LayerInventory | None:
-        if key in self._pending:
-            self.hits += 1
-            return self._pending[key]
+        lock = self._shared.lock(key)
+        lock.acquire()
+        found = self._pending.get(key) or self._shared.recent(key) or self._stored(key)
+        if found is None:
+            self.misses += 1
+            self._held[key] = lock
+            return None
+        lock.release()
+        self.hits += 1
+        return found
+
+    def _stored(self, key: str) -> LayerInventory | None:
         digest, _, version = key.rpartition("@")
         encoded = self._store.layer_inventory(digest, version)
         if encoded is None:
-            self.misses += 1
             return None
         try:
-            inventory = decode_layer(_json(encoded))
+            return decode_layer(_json(encoded))
         except CodecError:
-            self.misses += 1
-            return None  # analysed again, and the stored copy is left for an operator to see
-        self.hits += 1
-        return inventory
+            return None  # analysed again; the stored copy stays for an operator to see
 
     def put(self, key: str, inventory: LayerInventory) -> None:
         self._pending[key] = inventory
+        self._shared.add(key, inventory)
+        held = self._held.pop(key, None)
+        if held is not None:
+            held.release()
+
+    def release(self) -> None:
+        """Let go of the layers a failed scan was analysing."""
+        for lock in self._held.values():
+            lock.release()
+        self._held.clear()
 
     async def flush(self, now: datetime) -> None:
         entries = []
