@@ -23,15 +23,20 @@ from typing import Any
 import httpx
 import oras.provider
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from e2e.conftest import Cli
 from support import layers as img
 from support import models, osv
 from support.aws import aws_client, error_of
 from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from support.server import RunningServer, start_server
+from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
+
+ADMIN_KEY = (ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
 
 BASE = img.layer({"etc/os-release": img.DEBIAN_OS_RELEASE, "var/lib/dpkg/status": img.DPKG_STATUS})
 APP = img.layer(
@@ -156,6 +161,50 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     assert complete["data"]["finding-severity-counts"] == EXPECTED_COUNTS
     [new] = scan_events(server, "scan.finding.new")
     assert new["data"]["count"] == 6
+
+    # The same findings through /admin/v1 and the CLI, model files in the same list.
+    admin = signed(server, "/admin/v1/findings?repository=team%2Fapp&imageTag=v1", ADMIN_KEY)
+    assert admin.status_code == 200, admin.text
+    cli = server.cli_json("scan", "findings", "team/app:v1", "--output", "json")
+    for document in (admin.json(), cli):
+        assert (document["status"], document["findingSeverityCounts"]) == ("COMPLETE", EXPECTED_COUNTS)
+        assert {
+            (f["name"], f["severity"], f["package"], f["version"]) for f in document["findings"]
+        } == EXPECTED
+        [model_file] = [f for f in document["findings"] if f["kind"] == "model"]
+        assert (model_file["file"], model_file["detail"]) == (
+            "app/models/classifier.pkl",
+            "imports posix.system",
+        )
+    table = server.cli("scan", "findings", "team/app:v1", "--output", "table").stdout
+    rows = [line.split() for line in table.splitlines()]
+    assert rows[2] == ["SEVERITY", "FINDING", "PACKAGE", "/", "FILE", "VERSION", "/", "DETAIL", "FIXED", "IN"]
+    assert rows[3] == [
+        "CRITICAL",
+        "pickle-code-execution",
+        "app/models/classifier.pkl",
+        "imports",
+        "posix.system",
+    ]
+    assert signed(server, "/admin/v1/findings?imageTag=v1", ADMIN_KEY).status_code == 400
+    assert (
+        signed(server, "/admin/v1/findings?repository=team%2Fapp&imageTag=v9", ADMIN_KEY).status_code == 404
+    )
+    server.cli("iam", "create-user", "--user-name", "nobody")
+    key = server.cli_json("iam", "create-access-key", "--user-name", "nobody")["AccessKey"]
+    denied = signed(
+        server,
+        "/admin/v1/findings?repository=team%2Fapp&imageTag=v1",
+        (key["AccessKeyId"], key["SecretAccessKey"]),
+    )
+    assert denied.status_code == 403
+    assert "ecr:DescribeImageScanFindings" in denied.json()["error"]["message"]
+
+
+def signed(server: RunningServer, path: str, key: tuple[str, str]) -> httpx.Response:
+    request = AWSRequest("GET", server.url + path, data=b"")
+    SigV4Auth(Credentials(*key), "strongroom", "us-east-1").add_auth(request)
+    return httpx.get(server.url + path, headers=dict(request.headers))
 
 
 def test_a_shared_base_layer_is_analysed_once_and_an_enhanced_registry_answers_enhanced(

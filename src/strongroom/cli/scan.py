@@ -12,19 +12,25 @@ import click
 
 from strongroom.analysis.inventory import Inventory
 from strongroom.analysis.sbom import cyclonedx_json
+from strongroom.analysis.severity import Severity
 from strongroom.analysis.vulns.match import match
 from strongroom.analysis.vulns.osv import ecosystem_of, normalise_name
+from strongroom.cli.lifecycle import run_with_services
 from strongroom.cli.output import Output, emit, output_option, resolve
 from strongroom.cli.store import root_settings, run_on_store
 from strongroom.metadata.database import Database
 from strongroom.metadata.vulndb import EcosystemStatus, SqlVulnStore
+from strongroom.oci.names import RepositoryRef
+from strongroom.registry.images import ImageId
 from strongroom.scanning import vulndb
 from strongroom.scanning.engine import MemoryLayerCache, ScanError, scan_manifest
 from strongroom.scanning.feedsync import SyncError
 from strongroom.scanning.feedsync import sync as sync_feed
+from strongroom.scanning.findings import scan_document
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.layout import OciLayout, split_reference
 from strongroom.scanning.report import image_report, table
+from strongroom.services import Services
 from strongroom.settings import Settings
 
 
@@ -88,6 +94,59 @@ def _combined(scans: list[Any]) -> Inventory:
     for image in scans:
         combined.packages.extend(image.inventory.packages)
     return combined
+
+
+@scan.command("findings")
+@click.argument("reference")
+@output_option
+def scan_findings(reference: str, output: Output | None) -> None:
+    """An image's last scan and its open findings (packages and model files):
+    REPO:TAG or REPO@DIGEST, REPO as [<account id>/]name."""
+    path, tag, digest = _image_reference(reference)
+
+    async def work(services: Services) -> dict[str, Any]:
+        ref = RepositoryRef.parse(path, services.default_account_id)
+        scanned = await services.scans.findings(ref, ImageId(digest, tag), after=None, limit=100_000)
+        return {
+            "repository": ref.name,
+            **scan_document(scanned.digest, scanned.scan, scanned.findings, 100_000),
+        }
+
+    document = run_with_services(work)
+    if _wants_json(output):
+        emit(output, document)
+        return
+    click.echo(f"{document['repository']}@{document['imageDigest']}: {document['status']}")
+    if document["description"]:
+        click.echo(document["description"])
+    rows = [
+        (
+            f["severity"],
+            f["name"],
+            f["package"] or f["file"] or "",
+            f["version"] or f["detail"] or "",
+            f["fixedIn"] or "",
+        )
+        for f in sorted(document["findings"], key=lambda f: (-Severity(f["severity"]).rank, f["name"]))
+    ]
+    if not rows:
+        click.echo("no findings")
+        return
+    header = ("SEVERITY", "FINDING", "PACKAGE / FILE", "VERSION / DETAIL", "FIXED IN")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
+    for row in [header, *rows]:
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _image_reference(reference: str) -> tuple[str, str | None, str | None]:
+    """``REPO:TAG`` or ``REPO@DIGEST`` as (repository path, tag, digest)."""
+    if "@" in reference:
+        path, _, digest = reference.partition("@")
+        return path, None, digest
+    path, colon, tag = reference.rpartition(":")
+    if not colon or "/" in tag:
+        raise click.BadParameter("give REPO:TAG or REPO@DIGEST", param_hint="REFERENCE")
+    return path, tag, None
 
 
 @click.group("vulndb")

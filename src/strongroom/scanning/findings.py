@@ -9,7 +9,7 @@ from typing import Any
 
 from strongroom.analysis.models.findings import ModelFinding
 from strongroom.analysis.vulns.match import Finding
-from strongroom.metadata.scans import NewFinding
+from strongroom.metadata.scans import NewFinding, ScanRecord, StoredFinding
 
 VULNERABILITY = "vulnerability"
 MODEL = "model"
@@ -80,3 +80,41 @@ def summary(findings: list[NewFinding], limit: int = 100) -> list[dict[str, str]
         }
         for f in findings[:limit]
     ]
+
+
+def finding_document(finding: StoredFinding) -> dict[str, Any]:
+    """One stored finding as Strongroom's own API and the CLI show it (vulnerabilities and
+    model files alike, one flat shape)."""
+    d = finding.document
+    model_file = finding.kind == MODEL
+    return {
+        "kind": finding.kind,
+        "name": finding.name,
+        "severity": finding.severity,
+        "package": None if model_file else d.get("package_name"),
+        "version": None if model_file else d.get("package_version"),
+        "fixedIn": None if model_file else d.get("fixed_version"),
+        "file": d.get("path"),
+        "detail": d.get("detail") if model_file else d.get("summary"),
+        "uri": d.get("uri"),
+        "platform": d.get("platform") or None,
+        "layer": d.get("layer"),
+        "firstSeen": finding.first_seen.isoformat(),
+        "lastSeen": finding.last_seen.isoformat(),
+    }
+
+
+def scan_document(digest: str, scan: ScanRecord, found: list[StoredFinding], limit: int) -> dict[str, Any]:
+    """An image's scan and a page of its findings (``found`` holds one more when more follow)."""
+    page = found[:limit]
+    document: dict[str, Any] = {
+        "imageDigest": digest,
+        "status": scan.status,
+        "description": scan.description,
+        "completedAt": scan.completed_at.isoformat() if scan.completed_at else None,
+        "findingSeverityCounts": scan.severity_counts,
+        "findings": [finding_document(f) for f in page],
+    }
+    if len(found) > limit:
+        document["nextToken"] = page[-1].key
+    return document

@@ -15,6 +15,9 @@ from strongroom.api.admin.endpoint import AdminCall, AdminRoute
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.events.catalogue import CATALOGUE
 from strongroom.jobs.admin import job_document
+from strongroom.oci.names import RepositoryRef
+from strongroom.registry.images import ImageId
+from strongroom.scanning.findings import scan_document
 
 _SINCE = re.compile(r"^([0-9]{1,9})([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -111,10 +114,38 @@ async def list_events(call: AdminCall) -> dict[str, Any]:
     return result
 
 
+def _repository(call: AdminCall) -> RepositoryRef:
+    name = call.query("repository")
+    if not name:
+        raise InvalidRequest("repository is required: [<account id>/]name")
+    return RepositoryRef.parse(name, call.principal.account_id)
+
+
+def _findings_resource(call: AdminCall) -> str:
+    """The repository: reading findings here is ``ecr:DescribeImageScanFindings``, the
+    permission that reads them through the ECR API."""
+    return _repository(call).arn(call.services.settings.region)
+
+
+async def describe_findings(call: AdminCall) -> dict[str, Any]:
+    """An image's last scan and its open findings, model files included."""
+    tag, digest = call.query("imageTag"), call.query("imageDigest")
+    if (tag is None) == (digest is None):
+        raise InvalidRequest("give one of imageTag and imageDigest")
+    limit = _limit(call, 1000)
+    ref = _repository(call)
+    scanned = await call.services.scans.findings(
+        ref, ImageId(digest, tag), after=call.query("nextToken"), limit=limit
+    )
+    document = scan_document(scanned.digest, scanned.scan, scanned.findings, limit)
+    return {"repository": ref.name, "registryId": ref.account_id, **document}
+
+
 ADMIN_ROUTES = [
     AdminRoute("/jobs", "GET", "strongroom:ListJobs", _job_resource, list_jobs),
     AdminRoute("/jobs/{job_id}", "GET", "strongroom:DescribeJob", _job_resource, describe_job),
     AdminRoute("/jobs/{job_id}/retry", "POST", "strongroom:RetryJob", _job_resource, retry_job),
     AdminRoute("/jobs/{job_id}/cancel", "POST", "strongroom:CancelJob", _job_resource, cancel_job),
     AdminRoute("/events", "GET", "strongroom:ListEvents", _event_resource, list_events),
+    AdminRoute("/findings", "GET", "ecr:DescribeImageScanFindings", _findings_resource, describe_findings),
 ]
