@@ -284,6 +284,14 @@ def test_start_image_scan_once_a_day_keeps_first_seen(
         ecr.describe_image_scan_findings, repositoryName="manual/none", imageId={"imageTag": "v1"}
     )
     assert (code, status) == ("RepositoryNotFoundException", 400)
+    for bad in (
+        {"imageId": {}},
+        {"imageId": {"imageDigest": "sha256:nothex"}},
+        {"imageId": {"imageTag": "v1"}, "nextToken": "%%%"},
+        {"imageId": {"imageTag": "v1"}, "maxResults": 5000},
+    ):
+        code, _, status = error_of(ecr.describe_image_scan_findings, repositoryName="manual/app", **bad)
+        assert (code, status) == ("InvalidParameterException", 400), bad
 
 
 def test_a_model_pushed_with_oras_gets_a_critical_finding_for_its_malicious_pickle(

@@ -51,6 +51,14 @@ _SCANNING = (
 """The account's registry scanning rules, read in the same statement as the repository
 a push locks (a subquery in the select list: the row lock covers the repository only)."""
 
+_PUSHED_REPOSITORY = (
+    sa.select(repositories.c.account_id, repositories.c.name, repositories.c.scan_on_push, _SCANNING)
+    .where(repositories.c.id == sa.bindparam("repository_id"))
+    .with_for_update(read=True, key_share=True)
+)
+"""The repository a push stores into, with what decides whether the push queues a scan;
+built once, as every push runs it."""
+
 
 class SqlMetadataStore(SqlBlobLinks):
     def __init__(self, database: Database, outbox: ManifestOutbox | None = None) -> None:
@@ -179,13 +187,7 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                repository = conn.execute(
-                    sa.select(
-                        repositories.c.account_id, repositories.c.name, repositories.c.scan_on_push, _SCANNING
-                    )
-                    .where(repositories.c.id == repository_id)
-                    .with_for_update(read=True, key_share=True)
-                ).first()
+                repository = conn.execute(_PUSHED_REPOSITORY, {"repository_id": repository_id}).first()
                 _require_references(conn, repository_id, manifest)
                 repository_name = "" if repository is None else repository.name
                 _keep_immutable_tags(conn, repository_id, repository_name, manifest.digest, immutable_tags)
