@@ -1,7 +1,8 @@
 """Scanning one image (or index, or artifact) given its manifest and a way to read blobs.
 
-The same engine serves ``strongroom scan layout`` (blobs in an OCI layout on disk) and,
-next, scan on push (blobs in the registry's store): only the ``BlobReader`` differs.
+The same engine serves ``strongroom scan layout`` (blobs in an OCI layout on disk) and
+scan on push (blobs in the registry's store, :mod:`.on_push`): only the ``BlobReader``
+and the layer cache differ.
 Each layer's inventory is cached by layer digest plus ``ANALYSER_VERSION``, so a base
 layer shared by many images is read once; matching advisories needs no blob at all.
 """
@@ -81,7 +82,8 @@ class InProcessAnalyser:
 
 
 class MemoryLayerCache:
-    """Per-process cache; the registry will keep a shared one beside the findings."""
+    """Per-process cache, for ``strongroom scan layout``; the registry keeps its cache in
+    the database (:class:`strongroom.scanning.registry_blobs.PersistentLayerCache`)."""
 
     def __init__(self) -> None:
         self._entries: dict[str, LayerInventory] = {}
