@@ -462,3 +462,41 @@ def test_a_scan_survives_sigkill_of_the_server_and_of_the_runner_scanning(
         assert response["imageScanFindings"]["findingSeverityCounts"] == EXPECTED_COUNTS
     finally:
         server.stop()
+
+
+def test_an_image_without_layers_is_unsupported_and_a_lost_blob_fails_the_scan(
+    server: RunningServer, ecr: Any
+) -> None:
+    ecr.create_repository(repositoryName="odd/app", imageScanningConfiguration={"scanOnPush": True})
+    with server.client() as client:
+        config = {"mediaType": OCI_CONFIG, **put_blob(client, "odd/app", b'{"os": "linux"}')}
+        empty = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": []})
+        stored = client.put(
+            "/v2/odd/app/manifests/empty", content=empty, headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert stored.status_code == 201, stored.text
+
+        layer = {"mediaType": img.media_type("gzip"), **put_blob(client, "odd/app", OTHER_APP)}
+        [path] = (server.data_dir / "storage").rglob(layer["digest"].split(":")[1] + "*")
+        path.unlink()  # as a disk fault would: the metadata still lists the blob
+        lost = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": [layer]}
+        )
+        stored = client.put(
+            "/v2/odd/app/manifests/lost", content=lost, headers={"Content-Type": OCI_MANIFEST}
+        )
+        assert stored.status_code == 201, stored.text
+
+    unsupported = finished_scan(ecr, "odd/app", "empty")
+    assert unsupported["imageScanStatus"] == {
+        "status": "UNSUPPORTED_IMAGE",
+        "description": "The image has no layers or files that can be scanned.",
+    }
+    failed = finished_scan(ecr, "odd/app", "lost")
+    assert failed["imageScanStatus"]["status"] == "FAILED"
+    assert "is missing from the store" in failed["imageScanStatus"]["description"]
+    statuses = {
+        detail["imageTags"][0]: detail["imageScanStatus"]["status"]
+        for detail in ecr.describe_images(repositoryName="odd/app")["imageDetails"]
+    }
+    assert statuses == {"empty": "UNSUPPORTED_IMAGE", "lost": "FAILED"}

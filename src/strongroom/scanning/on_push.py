@@ -104,12 +104,23 @@ class ImageScanner:
             return  # deleted since: nothing to scan
         await self._scans.start(repository.id, digest, self._clock.now())
         target = _Target(account_id, name, repository.id, digest, job.payload.get("tag"))
+        try:
+            await self._scan(target, found.manifest.content)
+        except Exception as error:
+            if job.attempts >= job.max_attempts:
+                # The queue gives up on this job: the scan must not stay IN_PROGRESS.
+                reason = f"The scan failed on its last attempt: {type(error).__name__}"
+                await self._finish(target, FAILED, reason)
+            raise
+
+    async def _scan(self, target: _Target, content: bytes) -> None:
+        account_id, name, digest = target.account_id, target.repository, target.digest
         cache = PersistentLayerCache(self._scans, self._layers)
         try:
-            manifests = await self._children(account_id, name, found.manifest.content, _INDEX_DEPTH)
+            manifests = await self._children(account_id, name, content, _INDEX_DEPTH)
             reader = RegistryBlobs(self._blobs, manifests)
             images = await anyio.to_thread.run_sync(
-                scan_manifest, digest, found.manifest.content, reader.open, cache, self._analyser
+                scan_manifest, digest, content, reader.open, cache, self._analyser
             )
         except ScanError as error:
             await cache.flush(self._clock.now())
