@@ -33,6 +33,7 @@ from support import models, osv
 from support.aws import aws_client, error_of
 from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer, start_server
+from support.tools import require
 
 pytestmark = pytest.mark.e2e
 
@@ -201,6 +202,23 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     assert "ecr:DescribeImageScanFindings" in denied.json()["error"]["message"]
 
 
+def aws_cli(server: RunningServer, home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    executable = require("awscli", "aws")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=ADMIN_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=ADMIN_SECRET_ACCESS_KEY,
+        AWS_DEFAULT_REGION="us-east-1", AWS_DEFAULT_OUTPUT="json", AWS_PAGER="",
+        AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL_ECR=server.url,
+        AWS_CONFIG_FILE=str(home / "aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
+    )  # fmt: skip
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [executable, *args]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
+
+    return run
+
+
 def signed(server: RunningServer, path: str, key: tuple[str, str]) -> httpx.Response:
     request = AWSRequest("GET", server.url + path, data=b"")
     SigV4Auth(Credentials(*key), "strongroom", "us-east-1").add_auth(request)
@@ -275,6 +293,19 @@ def test_start_image_scan_once_a_day_keeps_first_seen(
     assert "once per 24 hours" in message
     found = all_findings(ecr, "manual/app", "v1", "enhancedFindings", page=100)
     assert len(found) == 6
+
+    # The AWS CLI reads the same, paginating itself (4 per call).
+    aws = aws_cli(server, tmp_path)
+    listed = aws("ecr", "describe-image-scan-findings", "--repository-name", "manual/app",
+                 "--image-id", "imageTag=v1", "--page-size", "4")  # fmt: skip
+    assert listed.returncode == 0, listed.stderr
+    document = json.loads(listed.stdout)
+    assert document["imageScanStatus"]["status"] == "COMPLETE"
+    assert len(document["imageScanFindings"]["enhancedFindings"]) == 6
+    assert document["imageScanFindings"]["findingSeverityCounts"] == EXPECTED_COUNTS
+    refused = aws("ecr", "start-image-scan", "--repository-name", "manual/app", "--image-id", "imageTag=v1")
+    assert refused.returncode != 0
+    assert "LimitExceededException" in refused.stderr
 
     code, _, status = error_of(
         ecr.start_image_scan, repositoryName="manual/app", imageId={"imageTag": "nope"}
