@@ -15,8 +15,10 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -531,3 +533,57 @@ def test_an_image_without_layers_is_unsupported_and_a_lost_blob_fails_the_scan(
         for detail in ecr.describe_images(repositoryName="odd/app")["imageDetails"]
     }
     assert statuses == {"empty": "UNSUPPORTED_IMAGE", "lost": "FAILED"}
+
+
+def test_scan_events_reach_a_webhook(tmp_path: Path) -> None:
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    env = {"STRONGROOM_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "STRONGROOM_JOB_POLL_SECONDS": "0.1"}
+    server = start_server(tmp_path / "data", env=env)
+    try:
+        server.cli("vulndb", "import", str(osv.RECORDS_DIR))
+        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
+        server.cli("webhook", "create", "--url", url, "--events", "scan.complete,scan.finding.new")
+        aws_client(server, "ecr").create_repository(
+            repositoryName="hooked/app", imageScanningConfiguration={"scanOnPush": True}
+        )
+        with server.client() as client:
+            config = {"mediaType": OCI_CONFIG, **put_blob(client, "hooked/app", b'{"os": "linux"}')}
+            layers = [
+                {"mediaType": img.media_type("gzip"), **put_blob(client, "hooked/app", BASE)},
+                {"mediaType": img.media_type("zstd"), **put_blob(client, "hooked/app", APP)},
+            ]
+            manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers}
+            stored = client.put(
+                "/v2/hooked/app/manifests/v1",
+                content=json.dumps(manifest),
+                headers={"Content-Type": OCI_MANIFEST},
+            )
+            assert stored.status_code == 201, stored.text
+        wait_for(lambda: True if len(received) >= 2 else None, timeout=90)
+    finally:
+        server.stop()
+        receiver.shutdown()
+        receiver.server_close()
+
+    by_type = {event["type"]: event for event in received}
+    assert set(by_type) == {"io.strongroom.scan.complete", "io.strongroom.scan.finding.new"}
+    complete = by_type["io.strongroom.scan.complete"]["data"]
+    assert (complete["scan-status"], complete["repository-name"], complete["image-tags"]) == (
+        "COMPLETE", "hooked/app", ["v1"]
+    )  # fmt: skip
+    assert complete["finding-severity-counts"] == EXPECTED_COUNTS
+    new = by_type["io.strongroom.scan.finding.new"]["data"]
+    assert {(f["name"], f["severity"]) for f in new["findings"]} == {(n, s) for n, s, _, _ in EXPECTED}
