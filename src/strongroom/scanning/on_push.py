@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -103,7 +104,8 @@ class ImageScanner:
         if repository is None or found.manifest is None:
             return  # deleted since: nothing to scan
         await self._scans.start(repository.id, digest, self._clock.now())
-        target = _Target(account_id, name, repository.id, digest, job.payload.get("tag"))
+        tag = job.payload.get("tag")
+        target = _Target(account_id, name, repository.id, digest, tag if isinstance(tag, str) else None)
         try:
             await self._scan(target, found.manifest.content)
         except Exception as error:
@@ -243,15 +245,13 @@ class ImageScanner:
         return NewEvent(self._ids.new_id(), type_name, target.account_id, target.repository, data)
 
 
+@dataclass(frozen=True, slots=True)
 class _Target:
-    def __init__(
-        self, account_id: str, repository: str, repository_id: int, digest: str, tag: object
-    ) -> None:
-        self.account_id = account_id
-        self.repository = repository
-        self.repository_id = repository_id
-        self.digest = digest
-        self.tag = tag if isinstance(tag, str) else None
+    account_id: str
+    repository: str
+    repository_id: int
+    digest: str
+    tag: str | None
 
 
 def _keys(inventory: Inventory) -> set[tuple[str, str]]:

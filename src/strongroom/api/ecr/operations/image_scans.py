@@ -47,8 +47,10 @@ async def describe_image_scan_findings(call: EcrCall) -> Result:
         "repositoryName": call.repository_name,
         "imageId": render_image_id(ImageId(scanned.digest, image_id.tag)),
         "imageScanStatus": render_status(scanned.scan),
-        "imageScanFindings": findings,
     }
+    if scanned.scan.completed_at is None:
+        return result  # queued or running: no findings to show yet
+    result["imageScanFindings"] = findings
     if len(scanned.findings) > limit:
         result["nextToken"] = next_token(page[-1].key)
     return result
