@@ -138,3 +138,32 @@ def test_an_unreadable_layer_fails_the_scan_naming_it() -> None:
 def test_a_manifest_that_is_not_json_is_refused() -> None:
     with pytest.raises(ScanError, match="not JSON"):
         scan_manifest("sha256:x", b"{", Blobs().open, MemoryLayerCache(), InProcessAnalyser())
+
+
+def test_a_file_under_the_bare_tar_type_is_a_file_and_a_real_bare_tar_a_layer() -> None:
+    """oras pushes single files as ``application/vnd.oci.image.layer.v1.tar``."""
+    blobs = Blobs()
+    pickle = models.call("posix", "system", "id")
+    bare_layer = img.layer({"app/model.pkl": pickle}, compression=None)
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": blobs.put(b"{}"), "size": 2},
+        "layers": [
+            {
+                "mediaType": img.LAYER_TAR,
+                "digest": blobs.put(pickle),
+                "size": len(pickle),
+                "annotations": {"org.opencontainers.image.title": "classifier.pkl"},
+            },
+            {"mediaType": img.LAYER_TAR, "digest": blobs.put(bare_layer), "size": len(bare_layer)},
+        ],
+    }
+    data = json.dumps(manifest).encode()
+    cache = MemoryLayerCache()
+    [scan] = scan_manifest(blobs.put(data), data, blobs.open, cache, InProcessAnalyser())
+    assert [(f.path, f.severity, f.detail) for _, f in scan.blob_findings] == [
+        ("classifier.pkl", Severity.CRITICAL, "imports posix.system")
+    ]
+    assert [(f.path, f.severity) for _, f in scan.inventory.models] == [("app/model.pkl", Severity.CRITICAL)]
+    assert len(scan.layers) == 1
