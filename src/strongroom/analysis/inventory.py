@@ -18,11 +18,11 @@ from strongroom.analysis.models.files import HEAD_SIZE, ModelLimits, analyse_mod
 from strongroom.analysis.models.findings import ModelFinding
 from strongroom.analysis.packages import golang, java
 from strongroom.analysis.packages.catalog import MAX_EVIDENCE_BYTES, OS_RELEASE_PATHS, evidence_parser
-from strongroom.analysis.packages.model import OsRelease, Package
+from strongroom.analysis.packages.model import OsRelease, Package, UnreadableEvidence
 from strongroom.analysis.packages.osrelease import parse_os_release
 from strongroom.analysis.streams import Prefixed, Reader, read_bounded
 
-ANALYSER_VERSION = "1"
+ANALYSER_VERSION = "2"
 
 Spool = Callable[[Reader], IO[bytes]]
 
@@ -92,7 +92,10 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         if data is None:
             result.problems.append(f"{path}: larger than {MAX_EVIDENCE_BYTES} bytes, not read")
         else:
-            result.packages[path] = parser(path, data)
+            try:
+                result.packages[path] = parser(path, data)
+            except UnreadableEvidence as error:
+                result.problems.append(f"{path}: unreadable: {error}")
         return
     if path.endswith(java.JAR_SUFFIXES):
         result.packages[path] = java.parse_archive(path, spool(stream))
