@@ -102,7 +102,7 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         return
     head = stream.read(HEAD_SIZE)
     if head.startswith(b"\x7fELF") and entry.mode & stat.S_IXUSR:
-        packages = _go_binary(path, Prefixed(head, stream))
+        packages = golang.read_build_info(path, Prefixed(head, stream))
         if packages:
             result.packages[path] = packages
         return
@@ -110,11 +110,6 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         # Recorded even when clean: a clean model here replaces a bad one below.
         rest = Prefixed(head, stream)
         result.models[path] = analyse_model_file(path, rest, entry.size, spool, limits.models)
-
-
-def _go_binary(path: str, stream: Reader) -> list[Package]:
-    blob = golang.find_build_info(stream)
-    return golang.parse_build_info(path, blob) if blob is not None else []
 
 
 def merge(layers: list[tuple[str, LayerInventory]]) -> Inventory:
