@@ -336,6 +336,35 @@ def test_a_gguf_chat_template_reaching_python_internals_is_high() -> None:
     assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")]
 
 
+BENIGN_TEMPLATE = (
+    "{{- bos_token }}{%- set ns = namespace(system=false) %}"
+    "{%- if messages[0]['role'] == 'system' %}{%- set ns.system = true %}{%- endif %}"
+    "{%- for message in messages %}{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{- raise_exception('Roles must be system, user or assistant') }}{%- endif %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim }}"
+    "{%- endfor %}{{- 'You may import photos. Use the tools. Say nothing of os.' if add_generation_prompt }}"
+)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{% import 'os' as os %}{{ os.system('id') }}",
+        "{%- from 'x' import y %}",
+        "{{ lipsum.__globals__['os'].popen('id') }}",
+    ],
+)
+def test_gguf_template_injections_are_high(template: str) -> None:
+    findings = analyse(m.gguf({"tokenizer.chat_template": template}), "m.gguf")
+    assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")]
+
+
+def test_a_chat_template_like_real_ones_gives_no_finding() -> None:
+    """§5.6: every scanner flagged some GGUF file llama.cpp accepts; words in a prompt are not code."""
+    assert analyse(m.gguf({"tokenizer.chat_template": BENIGN_TEMPLATE, "general.name": "x"}), "m.gguf") == []
+
+
 def test_a_gguf_header_claiming_a_billion_entries_is_refused_without_reading_them() -> None:
     sample = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (10**12).to_bytes(8, "little")
     assert worst(analyse(sample, "m.gguf")) is Severity.HIGH
