@@ -15,12 +15,14 @@ importable (it is not a dependency); its detections are printed beside ours.
 from __future__ import annotations
 
 import argparse
+import datetime
 import gzip
 import io
 import json
 import os
 import pickle
 import site
+import struct
 import sys
 import tarfile
 import tempfile
@@ -101,10 +103,37 @@ def model_files(directory: Path) -> dict[str, bool]:
         "unsafe_object.npy": (m.npy("|O", (1,), m.call("os", "system")), True),
         "unsafe_joblib_zlib.joblib": (m.compress(m.call("os", "system"), "zlib"), True),
         "unsafe_keras_lambda.keras": (m.keras_archive(m.keras_config({"class_name": "Lambda"})), True),
+        # What the second measurement (scanning reference 5.6) saw tools miss or misjudge.
+        "benign_bytes_protocol_2.pkl": (pickle.dumps({"k": b"\x00\xff" * 8}, protocol=2), False),
+        "benign_datetimes.pkl": (
+            pickle.dumps([datetime.datetime(2026, 12, 4), datetime.date(2026, 1, 1)]),
+            False,
+        ),
+        "unsafe_protocol_0_padded": (b"N0" * 40 + b"cos\nsystem\n(S'id'\ntR.", True),
+        "unsafe_storage_bytes.pkl": (
+            m.PROTO2
+            + m.global_op("torch.storage", "_load_from_bytes")
+            + m.binbytes(m.legacy_torch(m.call("os", "system")))
+            + m.TUPLE1
+            + m.REDUCE
+            + m.STOP,
+            True,
+        ),
+        "unsafe_torch_bad_crc.pt": (bad_crc(m.torch_zip(m.call("os", "system"))), True),
+        "unsafe_pydoc_pipepager.pkl": (m.call("pydoc", "pipepager", "id"), True),
     }
     for name, (data, _) in samples.items():
         (directory / name).write_bytes(data)
     return {name: unsafe for name, (_, unsafe) in samples.items()}
+
+
+def bad_crc(archive: bytes) -> bytes:
+    """The first member's CRC-32 broken in the directory and its local header (torch still
+    reads it: CVE-2025-10156)."""
+    data = bytearray(archive)
+    struct.pack_into("<I", data, data.find(b"PK\x01\x02") + 16, 0xDEADBEEF)
+    struct.pack_into("<I", data, data.find(b"PK\x03\x04") + 14, 0xDEADBEEF)
+    return bytes(data)
 
 
 def ours(path: Path) -> bool:

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from strongroom.analysis.inventory import analyse_layer
 from strongroom.analysis.packages import golang
@@ -146,3 +148,20 @@ def test_an_old_go_binary_in_a_layer() -> None:
     assert {(p.kind, p.name, p.version) for p in layer.packages["usr/bin/server"]} == {
         (Kind.GOLANG, name, version) for name, version in EXPECTED
     }
+
+
+SEEDS = [
+    gob.elf_with_old_build_info("go1.16.15", gob.modinfo(BODY)),
+    gob.elf_with_old_build_info("go1.16.15", gob.modinfo(BODY), wide=False, big_endian=True, decoy=True),
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_damaged_binaries_never_raise(data: st.DataObject) -> None:
+    changed = bytearray(data.draw(st.sampled_from(SEEDS)))
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, len(changed) - 8))
+        changed[position : position + 8] = data.draw(st.binary(min_size=8, max_size=8))
+    found = ours(bytes(changed[: data.draw(st.integers(0, len(changed)))]))
+    assert all(isinstance(name, str) and isinstance(version, str) for name, version in found)
