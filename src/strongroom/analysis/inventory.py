@@ -60,6 +60,9 @@ class Inventory:
     os_release: OsRelease | None = None
     packages: list[Located] = field(default_factory=list)
     models: list[tuple[str, ModelFinding]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(layer digest, problem) for evidence a container would see but that could not be
+    read, such as a damaged rpm database: the inventory is incomplete, not clean."""
 
 
 def analyse_layer(stream: Reader, spool: Spool, limits: InventoryLimits | None = None) -> LayerInventory:
@@ -125,6 +128,10 @@ def merge(layers: list[tuple[str, LayerInventory]]) -> Inventory:
         for path, findings in layer.models.items():
             if path not in overwritten and not hidden_by(path, above):
                 inventory.models.extend((digest, finding) for finding in findings)
+        for problem in layer.problems:
+            path = problem.split(": ", 1)[0]  # problems start with the path they are about
+            if path not in overwritten and not hidden_by(path, above):
+                inventory.problems.append((digest, problem))
         for path, release in layer.os_release.items():
             visible = path not in overwritten and not hidden_by(path, above)
             if visible and (inventory.os_release is None or path == "etc/os-release"):

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from strongroom.analysis.inventory import analyse_layer
+from strongroom.analysis.inventory import analyse_layer, merge
 from strongroom.analysis.packages import rpm
 from strongroom.analysis.packages.model import Kind, Package, UnreadableEvidence
 from support import builds
@@ -234,3 +234,12 @@ def _seeds(
             [(rpm.parse_rpmdb_bdb, bdb.read_bytes()), (rpm.parse_rpmdb_ndb, builds.rpmdb_ndb(headers))]
         )
     return _seed_cache
+
+
+def test_a_problem_stays_with_the_file_a_container_would_see() -> None:
+    broken = img.layer({"var/lib/rpm/Packages": bytes(4096)})
+    layers = [("sha256:base", analyse_layer(io.BytesIO(broken), io.BytesIO))]
+    assert [layer for layer, _ in merge(layers).problems] == ["sha256:base"]
+    deleted = img.layer({}, whiteouts=("var/lib/rpm/Packages",))
+    layers.append(("sha256:top", analyse_layer(io.BytesIO(deleted), io.BytesIO)))
+    assert merge(layers).problems == []
