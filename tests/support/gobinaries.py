@@ -85,6 +85,53 @@ def _elf_header(order: str, wide: bool, segments: list[tuple[int, int, int, int]
     return header + programs
 
 
+def pe_with_old_build_info(version: str, info: bytes, *, wide: bool = True) -> bytes:
+    """A Windows executable (PE32+ x86-64, or PE32 i386 when not ``wide``) holding Go's
+    pre-1.18 build information: the strings in ``.rdata``, the header at the start of
+    ``.data``, the first writable data section, where debug/buildinfo looks for it."""
+    size, word = (8, "Q") if wide else (4, "I")
+    image_base, file_align = (0x140000000 if wide else 0x400000), 0x200
+    rdata = version.encode() + info
+    rdata_va, data_va = 0x1000, 0x1000 + -(-len(rdata) // 0x1000) * 0x1000
+    header = MAGIC + bytes([size, 0])
+    header += struct.pack("<" + word * 2, image_base + data_va + 32, image_base + data_va + 32 + 2 * size)
+    header += bytes(32 - len(header))
+    data = header + struct.pack(
+        "<" + word * 4, image_base + rdata_va, len(version), image_base + rdata_va + len(version), len(info)
+    )
+    rdata_raw, data_raw = 0x400, 0x400 + -(-len(rdata) // file_align) * file_align
+    optional_size = 240 if wide else 224
+    coff = b"PE\0\0" + struct.pack("<HHIIIHH", 0x8664 if wide else 0x14C, 2, 0, 0, 0, optional_size, 0x22)
+    if wide:
+        optional = struct.pack("<HBBIIIII", 0x20B, 1, 0, 0, len(rdata) + len(data), 0, 0, 0)
+        optional += struct.pack("<QII", image_base, 0x1000, file_align)
+    else:
+        optional = struct.pack("<HBBIIIIII", 0x10B, 1, 0, 0, len(rdata) + len(data), 0, 0, 0, 0)
+        optional += struct.pack("<III", image_base, 0x1000, file_align)
+    optional += struct.pack("<HHHHHHIII", 6, 0, 0, 0, 6, 0, 0, data_va + 0x1000, 0x400) + struct.pack(
+        "<IHH", 0, 3, 0
+    )
+    optional += struct.pack("<" + word * 4, 0x100000, 0x1000, 0x100000, 0x1000) + struct.pack("<II", 0, 16)
+    optional += bytes(16 * 8)
+    assert len(optional) == optional_size
+    sections = b"".join(
+        name.ljust(8, b"\0")
+        + struct.pack(
+            "<IIIIIIHHI", len(body), va, -(-len(body) // file_align) * file_align, raw, 0, 0, 0, 0, flags
+        )
+        for name, body, va, raw, flags in [
+            (b".rdata", rdata, rdata_va, rdata_raw, 0x40000040),  # initialised data, read
+            (b".data", data, data_va, data_raw, 0xC0000040),  # initialised data, read, write
+        ]
+    )
+    image = bytearray(b"MZ" + bytes(0x3A) + struct.pack("<I", 0x80))
+    image += bytes(0x80 - len(image)) + coff + optional + sections
+    image += bytes(rdata_raw - len(image)) + rdata
+    image += bytes(data_raw - len(image)) + data
+    image += bytes(-len(image) % file_align)
+    return bytes(image)
+
+
 def to_old_layout(binary: bytes, body: str) -> bytes:
     """A real little-endian ELF64 Go binary (Go >= 1.18) with its build information rewritten
     in the pre-1.18 layout where it was: header, two string headers, then the version and

@@ -104,7 +104,9 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         result.packages[path] = java.parse_archive(path, spool(stream))
         return
     head = stream.read(HEAD_SIZE)
-    if head.startswith(b"\x7fELF") and entry.mode & stat.S_IXUSR:
+    if (head.startswith(b"\x7fELF") and entry.mode & stat.S_IXUSR) or (
+        head.startswith(b"MZ") and path.lower().endswith(".exe")  # Windows layers carry no modes that matter
+    ):
         packages = golang.read_build_info(path, Prefixed(head, stream))
         if packages:
             result.packages[path] = packages

@@ -77,6 +77,12 @@ def test_pre_118_layout_read_as_go_reads_it(
     assert ours(binary) == go_version_m(binary, tmp_path) == EXPECTED
 
 
+@pytest.mark.parametrize("wide", [True, False])
+def test_pre_118_windows_executable_read_as_go_reads_it(tmp_path: Path, wide: bool) -> None:
+    binary = gob.pe_with_old_build_info("go1.16.15", gob.modinfo(BODY), wide=wide)
+    assert ours(binary) == go_version_m(binary, tmp_path) == EXPECTED
+
+
 def test_a_real_binary_in_both_layouts(tmp_path: Path) -> None:
     require("go")
     binary = builds.go_binary(tmp_path)
@@ -140,6 +146,12 @@ def test_new_layout_with_an_absurd_string_length() -> None:
     assert ours(bytes(blob)) == set()
 
 
+def test_a_windows_go_executable_in_a_layer() -> None:
+    binary = gob.pe_with_old_build_info("go1.16.15", gob.modinfo(BODY))
+    layer = analyse_layer(io.BytesIO(img.layer({"Files/app/server.exe": binary})), io.BytesIO)
+    assert {(p.name, p.version) for p in layer.packages["Files/app/server.exe"]} == EXPECTED
+
+
 def test_an_old_go_binary_in_a_layer() -> None:
     binary = gob.elf_with_old_build_info("go1.16.15", gob.modinfo(BODY))
     layer = analyse_layer(
@@ -153,6 +165,7 @@ def test_an_old_go_binary_in_a_layer() -> None:
 SEEDS = [
     gob.elf_with_old_build_info("go1.16.15", gob.modinfo(BODY)),
     gob.elf_with_old_build_info("go1.16.15", gob.modinfo(BODY), wide=False, big_endian=True, decoy=True),
+    gob.pe_with_old_build_info("go1.16.15", gob.modinfo(BODY)),
 ]
 
 

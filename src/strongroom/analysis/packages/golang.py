@@ -9,7 +9,8 @@ pointer size and byte 15 the flags:
 - before (flags 0, or 1 for big-endian), two pointers follow at byte 16: the virtual
   addresses of the Go string headers (data pointer, length) of ``runtime.buildVersion``
   and ``runtime.modinfo``. Addresses map to file offsets through the ELF program
-  headers; the strings themselves sit in read-only data, before the header in the file.
+  headers (or a Windows executable's sections); the strings themselves sit in read-only
+  data, before the header in the file.
 
 The module information sits between two 16-byte sentinels; its lines are ``path``,
 ``mod``, ``dep`` and ``=>`` (a replacement of the line before).
@@ -31,14 +32,15 @@ MAGIC = b"\xff Go buildinf:"
 LOOK_BACK = 64 * 1024 * 1024
 _CHUNK = 4 * 1024 * 1024
 _MAX_STRING = 1024 * 1024
-_ELF_HEADERS = 64 * 1024
+_HEADERS = 64 * 1024
 _MAX_CANDIDATES = 64
 
 
 def read_build_info(path: str, stream: Reader) -> list[Package]:
     """The Go toolchain and modules of an executable, or nothing if it is not Go's."""
     source = _Source(stream)
-    segments = _elf_segments(source.upto(0, _ELF_HEADERS))
+    head = source.upto(0, _HEADERS)
+    segments = _elf_segments(head) or _pe_sections(head)
     position = 0
     for _ in range(_MAX_CANDIDATES):  # the magic can also appear as data (debug/buildinfo's own)
         found = source.find(MAGIC, position)
@@ -150,6 +152,8 @@ def _elf_segments(head: bytes) -> list[_Segment]:
     if len(head) < 52 or head[:4] != b"\x7fELF" or head[4] not in (1, 2) or head[5] not in (1, 2):
         return []
     wide, order = head[4] == 2, "<" if head[5] == 1 else ">"
+    if len(head) < (64 if wide else 52):
+        return []
     if wide:  # e_phoff at 32, e_phentsize and e_phnum at 54; p_offset, p_vaddr, p_filesz
         (offset,), (entry_size, count) = (
             struct.unpack_from(order + "Q", head, 32),
@@ -170,6 +174,38 @@ def _elf_segments(head: bytes) -> list[_Segment]:
         file_offset, address, file_size = (entry[index] for index in fields)
         segments.append(_Segment(address, file_offset, file_size))
     return segments
+
+
+def _pe_sections(head: bytes) -> list[_Segment]:
+    """A Windows executable's sections at their virtual addresses (image base included),
+    as Go's peExe.ReadData maps them: raw size and pointer, not virtual size."""
+    if len(head) < 64 or head[:2] != b"MZ":
+        return []
+    pe = struct.unpack_from("<I", head, 0x3C)[0]
+    if pe + 24 > len(head) or head[pe : pe + 4] != b"PE\0\0":
+        return []
+    count, optional_size = (
+        struct.unpack_from("<H", head, pe + 6)[0],
+        struct.unpack_from("<H", head, pe + 20)[0],
+    )
+    optional = pe + 24
+    if optional + 32 > len(head):
+        return []
+    magic = struct.unpack_from("<H", head, optional)[0]
+    if magic == 0x10B:  # PE32: ImageBase at 28
+        base = struct.unpack_from("<I", head, optional + 28)[0]
+    elif magic == 0x20B:  # PE32+: ImageBase at 24
+        base = struct.unpack_from("<Q", head, optional + 24)[0]
+    else:
+        return []
+    table = optional + optional_size
+    if table + 40 * count > len(head):
+        return []
+    sections = []
+    for number in range(count):
+        address, raw_size, raw_offset = struct.unpack_from("<III", head, table + 40 * number + 12)
+        sections.append(_Segment(base + address, raw_offset, raw_size))
+    return sections
 
 
 class _Source:
