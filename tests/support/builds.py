@@ -128,8 +128,9 @@ def rpmdb_ndb(headers: list[tuple[int, bytes]], free_slots: int = 1) -> bytes:
     return page + blobs
 
 
-def go_binary(directory: Path) -> bytes:
-    """A standard-library-only program built with the local Go toolchain (no downloads)."""
+def go_binary(directory: Path, goos: str = "linux") -> bytes:
+    """A standard-library-only program built with the local Go toolchain (no downloads);
+    ``goos="windows"`` cross-compiles a Windows executable."""
     source = directory / "hello"
     source.mkdir()
     (source / "go.mod").write_text("module example.com/hello\n\ngo 1.19\n")
@@ -141,6 +142,8 @@ def go_binary(directory: Path) -> bytes:
         "GOFLAGS": "-mod=mod",
         "GOPROXY": "off",
         "CGO_ENABLED": "0",
+        "GOOS": goos,
+        "GOARCH": "amd64",
     }
     subprocess.run(
         ["go", "build", "-o", str(directory / "hello-bin"), "."],

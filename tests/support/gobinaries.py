@@ -133,7 +133,7 @@ def pe_with_old_build_info(version: str, info: bytes, *, wide: bool = True) -> b
 
 
 def to_old_layout(binary: bytes, body: str) -> bytes:
-    """A real little-endian ELF64 Go binary (Go >= 1.18) with its build information rewritten
+    """A real 64-bit Go binary (ELF or PE, Go >= 1.18) with its build information rewritten
     in the pre-1.18 layout where it was: header, two string headers, then the version and
     ``body`` (framed) as the strings. ``body`` must be shorter than the original's."""
     at = next(i for i in _occurrences(binary, MAGIC) if i % 16 == 0)
@@ -170,6 +170,19 @@ def _varint(data: bytes, position: int) -> tuple[bytes, int]:
 
 
 def _address_of(binary: bytes, offset: int) -> int:
+    if binary[:2] == b"MZ":  # PE32+: image base plus the section's virtual address
+        pe = struct.unpack_from("<I", binary, 0x3C)[0]
+        count, optional_size = (
+            struct.unpack_from("<H", binary, pe + 6)[0],
+            struct.unpack_from("<H", binary, pe + 20)[0],
+        )
+        base = struct.unpack_from("<Q", binary, pe + 24 + 24)[0]
+        for number in range(count):
+            at = pe + 24 + optional_size + 40 * number
+            address, raw_size, raw_offset = struct.unpack_from("<III", binary, at + 12)
+            if raw_offset <= offset < raw_offset + raw_size:
+                return base + address + offset - raw_offset
+        raise AssertionError("the build information is in no section")
     (phoff,), (entry, count) = struct.unpack_from("<Q", binary, 32), struct.unpack_from("<HH", binary, 54)
     for number in range(count):
         kind, _, file_offset, address, _, file_size = struct.unpack_from(

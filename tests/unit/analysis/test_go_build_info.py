@@ -99,6 +99,17 @@ def test_a_real_binary_in_both_layouts(tmp_path: Path) -> None:
     )
 
 
+def test_a_real_windows_binary_in_both_layouts(tmp_path: Path) -> None:
+    require("go")
+    binary = builds.go_binary(tmp_path, goos="windows")
+    assert binary[:2] == b"MZ"
+    version = subprocess.run(["go", "env", "GOVERSION"], capture_output=True, text=True, check=True).stdout
+    stdlib = ("stdlib", version.strip().removeprefix("go"))
+    assert ours(binary) == go_version_m(binary, tmp_path) == {stdlib}
+    old = gob.to_old_layout(binary, "path\tex.com/h\nmod\tex.com/h\tv0.2.0\t\n")
+    assert ours(old) == go_version_m(old, tmp_path) == {stdlib, ("ex.com/h", "0.2.0")}
+
+
 def test_strings_further_back_than_the_look_back_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """The strings of an old binary sit before its header; past the window they are gone,
     and the binary gives nothing rather than a wrong answer or an error."""
