@@ -243,3 +243,36 @@ def test_a_problem_stays_with_the_file_a_container_would_see() -> None:
     deleted = img.layer({}, whiteouts=("var/lib/rpm/Packages",))
     layers.append(("sha256:top", analyse_layer(io.BytesIO(deleted), io.BytesIO)))
     assert merge(layers).problems == []
+
+
+def test_bdb_items_sharing_one_chain_do_not_multiply_the_work(
+    headers: list[tuple[int, bytes]], tmp_path: Path
+) -> None:
+    """Pages outside one chain rewritten as hash pages full of items all pointing at it:
+    the values would add up to many times the file."""
+    data = bdb_file(headers, tmp_path)
+    first = overflow_pages(data, 512)[0]
+    chain, number = [], first
+    while number:
+        chain.append(number)
+        number = struct.unpack_from("<I", data, number * 512 + 16)[0]
+    length = sum(struct.unpack_from("<H", data, n * 512 + 22)[0] for n in chain)
+    for number in range(1, len(data) // 512):
+        if number not in chain:
+            base, end, pairs = number * 512, 512, 22
+            data[base + 20 : base + 26] = struct.pack("<HHBB", 2 * pairs, 0, 0, 13)
+            for pair in range(pairs):
+                key, value = end - 5, end - 17
+                data[base + key : base + end] = b"\x01" + struct.pack("<I", pair)
+                data[base + value : base + key] = b"\x03" + bytes(3) + struct.pack("<II", first, length)
+                struct.pack_into("<HH", data, base + 26 + 4 * pair, key, value)
+                end = value
+    assert "more than the file" in unreadable(rpm.parse_rpmdb_bdb, bytes(data))
+
+
+def test_ndb_slots_sharing_one_blob_do_not_multiply_the_work(headers: list[tuple[int, bytes]]) -> None:
+    data = bytearray(builds.rpmdb_ndb(headers))
+    first = data[48:64]
+    for slot in range(64, 4096, 16):  # every slot, free ones too, points at the first blob
+        data[slot : slot + 16] = first
+    assert "more than the file" in unreadable(rpm.parse_rpmdb_ndb, bytes(data))

@@ -14,8 +14,8 @@ layout (libdb's ``dbinc/db_page.h``)::
     overflow page (type 7): data from byte 26, ``bytes used`` of it, chained by ``next``
 
 Every page and every chain is bounded by the file: a page number past its end, a chain
-that visits a page twice, or a length that disagrees with the chain is an error, never
-a hang.
+that visits a page twice, a length that disagrees with the chain, or values adding up to
+more than the file (chains shared between items) is an error, never a hang.
 """
 
 from __future__ import annotations
@@ -48,11 +48,17 @@ def hash_values(data: bytes, max_value: int) -> Iterator[bytes]:
         raise BerkeleyDbError(f"page size {page_size} or metadata type {page_type} is not a hash database's")
     if data[24]:
         raise BerkeleyDbError("the database is encrypted")
-    pages = len(data) // page_size
+    pages, produced = len(data) // page_size, 0
     for number in range(1, pages):
         page = memoryview(data)[number * page_size : (number + 1) * page_size]
         if page[25] in (_HASH, _HASH_UNSORTED):
-            yield from _page_values(data, page, order, page_size, max_value)
+            for value in _page_values(data, page, order, page_size, max_value):
+                # Every page belongs to one value, so the values never add up to more than
+                # the file: items sharing one long chain would otherwise multiply the work.
+                produced += len(value)
+                if produced > len(data):
+                    raise BerkeleyDbError("the values add up to more than the file: pages are shared")
+                yield value
 
 
 def _byte_order(data: bytes) -> str | None:

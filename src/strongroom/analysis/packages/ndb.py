@@ -44,6 +44,7 @@ def blobs(data: bytes, max_blob: int) -> Iterator[bytes]:
         raise NdbError(f"ndb version {version} is not known")
     if slot_pages == 0 or slot_pages * _PAGE > len(data):
         raise NdbError(f"{slot_pages} slot pages do not fit in {len(data)} bytes")
+    produced = 0
     for position in range(_HEADER, slot_pages * _PAGE, _SLOT_SIZE):
         magic, index, offset, count = struct.unpack_from("<4sIII", data, position)
         if magic != _SLOT:
@@ -51,7 +52,11 @@ def blobs(data: bytes, max_blob: int) -> Iterator[bytes]:
         if offset:
             if offset * _BLOCK < slot_pages * _PAGE:
                 raise NdbError(f"package {index} points into the slot area")
-            yield _blob(data, index, offset * _BLOCK, count * _BLOCK, max_blob)
+            blob = _blob(data, index, offset * _BLOCK, count * _BLOCK, max_blob)
+            produced += len(blob)
+            if produced > len(data):  # slots sharing blocks would multiply the work
+                raise NdbError("the blobs add up to more than the file: slots share blocks")
+            yield blob
 
 
 def _blob(data: bytes, index: int, start: int, size: int, max_blob: int) -> bytes:
