@@ -9,7 +9,8 @@ packages), analysed in this process, plain and gzip -1. CPU seconds are measured
 the figures are per core. The same layer and model files then go through the isolated
 worker the registry uses (a child process per analysis, with its limits): those figures
 are wall-clock, start-up and copying included. picklescan is compared when it is
-importable (it is not a dependency); its detections are printed beside ours.
+importable, and so is modelaudit's pickle engine (modelaudit-picklescan, "ma-picklescan"
+below; both come with the dev extra); their detections are printed beside ours.
 """
 
 from __future__ import annotations
@@ -159,7 +160,24 @@ def isolated(path: Path) -> bool:
     return any(f.severity.rank >= 4 for f in findings)
 
 
-SCANNERS = (("strongroom", ours), ("isolated", isolated), ("picklescan", theirs))
+def modelaudit(path: Path) -> bool | None:
+    """modelaudit's pickle engine on its own; flagged when its verdict is "malicious"."""
+    try:
+        from modelaudit_picklescan import scan_file
+    except ImportError:
+        return None
+    try:
+        return str(scan_file(path).verdict.value) == "malicious"
+    except Exception:
+        return False
+
+
+SCANNERS = (
+    ("strongroom", ours),
+    ("isolated", isolated),
+    ("picklescan", theirs),
+    ("ma-picklescan", modelaudit),
+)
 
 
 def model_figures() -> dict[str, Any]:
