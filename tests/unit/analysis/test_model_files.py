@@ -356,8 +356,9 @@ BENIGN_TEMPLATE = (
     ],
 )
 def test_gguf_template_injections_are_high(template: str) -> None:
-    findings = analyse(m.gguf({"tokenizer.chat_template": template}), "m.gguf")
-    assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")]
+    for key in ("tokenizer.chat_template", "tokenizer.chat_template.tool_use"):  # named templates too
+        findings = analyse(m.gguf({"general.name": "x", key: template}), "m.gguf")
+        assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")], key
 
 
 def test_a_chat_template_like_real_ones_gives_no_finding() -> None:

@@ -152,7 +152,8 @@ def check_gguf(stream: Reader, max_entries: int = 1_000_000) -> list[str]:
             key = reader.string()
             value = reader.value(reader.u32())
             if (
-                key.endswith("chat_template")
+                # tokenizer.chat_template, and the named ones (tokenizer.chat_template.tool_use, ...)
+                ".chat_template" in f".{key}"
                 and isinstance(value, str)
                 and _SUSPICIOUS_TEMPLATE.search(value)
             ):
