@@ -104,15 +104,17 @@ _NDB_PAGE, _NDB_BLOCK = 4096, 16
 
 def rpmdb_ndb(headers: list[tuple[int, bytes]], free_slots: int = 1) -> bytes:
     """``Packages.db`` in rpm's ndb layout (rpmpkg.c): a 32-byte header (``RpmP``, version 0,
-    generation, slot pages, next package index: rpmpkgWriteHeader), one page of 16-byte
-    slots (``Slot``, package index, block offset, block count: rpmpkgWriteslot; a free slot
-    has offset 0: rpmpkgWriteEmptySlotpage), then one blob per package from the first
-    block after the slot pages (``BlbS``, index, generation, length, the header, zero pad,
-    then Adler-32 of all that, the length and ``BlbE``: rpmpkgWriteBlob). ``free_slots``
-    free slots come first, as after a package was erased."""
+    generation, slot pages, next package index: rpmpkgWriteHeader), pages of 16-byte slots
+    (``Slot``, package index, block offset, block count: rpmpkgWriteslot; a free slot has
+    offset 0: rpmpkgWriteEmptySlotpage), as many 4 KiB pages as the slots need, then one
+    blob per package from the first block after the slot pages (``BlbS``, index,
+    generation, length, the header, zero pad, then Adler-32 of all that, the length and
+    ``BlbE``: rpmpkgWriteBlob). ``free_slots`` free slots come first, as after a package
+    was erased."""
+    slot_pages = -(-(2 + free_slots + len(headers)) // (_NDB_PAGE // 16))  # the header takes two slots
     slots = [b"Slot" + bytes(12)] * free_slots
     blobs = b""
-    block = _NDB_PAGE // _NDB_BLOCK
+    block = slot_pages * _NDB_PAGE // _NDB_BLOCK
     for number, header in headers:
         count = -(-(16 + len(header) + 12) // _NDB_BLOCK)
         head = b"BlbS" + struct.pack("<III", number, 1, len(header))
@@ -121,11 +123,11 @@ def rpmdb_ndb(headers: list[tuple[int, bytes]], free_slots: int = 1) -> bytes:
         slots.append(b"Slot" + struct.pack("<III", number, block, count))
         block += count
     next_index = max((number for number, _ in headers), default=0) + 1
-    page = b"RpmP" + struct.pack("<IIII", 0, len(headers) + 1, 1, next_index) + bytes(12)
-    page += b"".join(slots)
-    page += (b"Slot" + bytes(12)) * ((_NDB_PAGE - len(page)) // 16)
-    assert len(page) == _NDB_PAGE
-    return page + blobs
+    area = b"RpmP" + struct.pack("<IIII", 0, len(headers) + 1, slot_pages, next_index) + bytes(12)
+    area += b"".join(slots)
+    area += (b"Slot" + bytes(12)) * ((slot_pages * _NDB_PAGE - len(area)) // 16)
+    assert len(area) == slot_pages * _NDB_PAGE
+    return area + blobs
 
 
 def go_binary(directory: Path, goos: str = "linux") -> bytes:

@@ -88,6 +88,14 @@ def test_ndb_packages_list_what_the_sqlite_database_lists(headers: list[tuple[in
     assert len(ours) == len(headers)
 
 
+def test_ndb_with_several_slot_pages(headers: list[tuple[int, bytes]]) -> None:
+    """A full SUSE system has a thousand packages: four slot pages."""
+    many = [(number, headers[number % len(headers)][1]) for number in range(1, 1001)]
+    database = builds.rpmdb_ndb(many, free_slots=20)
+    assert int.from_bytes(database[12:16], "little") == 4
+    assert len(rpm.parse_rpmdb_ndb("p", database)) == 1000
+
+
 def test_a_layer_with_each_database_under_each_directory(
     headers: list[tuple[int, bytes]], tmp_path: Path
 ) -> None:
