@@ -3,8 +3,10 @@ headers in a Berkeley DB hash written by Berkeley DB's own ``db_load``, and a Go
 built by Debian's ``golang-go``. Tests using them skip where the tool is absent.
 
 No tool here writes rpm's "ndb" format (Debian builds rpm without it: ``rpm --showrc``
-lists ``sqlite bdb_ro dummy``), so :func:`rpmdb_ndb` lays rpm's own headers out as rpm's
-``lib/backend/ndb/rpmpkg.c`` writes them; its comments cite the lines it follows.
+lists ``sqlite bdb_ro dummy``). ``tests/fixtures/rpm-ndb`` holds one written by rpm's own
+ndb code (and the script that made it); :func:`rpmdb_ndb` lays headers out the same way,
+as rpm's ``lib/backend/ndb/rpmpkg.c`` writes them, for tests that need other contents or
+damage.
 """
 
 from __future__ import annotations

@@ -88,6 +88,20 @@ def test_ndb_packages_list_what_the_sqlite_database_lists(headers: list[tuple[in
     assert len(ours) == len(headers)
 
 
+NDB_FIXTURE = Path(__file__).parents[2] / "fixtures" / "rpm-ndb"
+
+
+def test_an_ndb_database_written_by_rpms_own_code() -> None:
+    """rpm 4.18's ndb code wrote it, with a package erased (see the fixture's README)."""
+    data = (NDB_FIXTURE / "Packages.db").read_bytes()
+    lines = (NDB_FIXTURE / "packages.txt").read_text().splitlines()
+    ours = rpm.parse_rpmdb_ndb("usr/lib/sysimage/rpm/Packages.db", data)
+    assert sorted((p.name, p.version, p.arch) for p in ours) == sorted(
+        tuple(line.split("\t")) for line in lines
+    )
+    assert {p.source_name for p in ours} == {"openssl-libs", "zlib", "bash"}
+
+
 def test_ndb_with_several_slot_pages(headers: list[tuple[int, bytes]]) -> None:
     """A full SUSE system has a thousand packages: four slot pages."""
     many = [(number, headers[number % len(headers)][1]) for number in range(1, 1001)]
@@ -238,6 +252,7 @@ def _seeds(
     if not _seed_cache:
         require("berkeleydb")
         bdb = builds.rpmdb_bdb(factory.mktemp("seed"), headers, 512) / "Packages"
+        _seed_cache.append((rpm.parse_rpmdb_ndb, (NDB_FIXTURE / "Packages.db").read_bytes()))
         _seed_cache.extend(
             [(rpm.parse_rpmdb_bdb, bdb.read_bytes()), (rpm.parse_rpmdb_ndb, builds.rpmdb_ndb(headers))]
         )
