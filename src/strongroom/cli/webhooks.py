@@ -15,12 +15,11 @@ from strongroom.cli.jobs import echo_json, echo_table, output_format
 from strongroom.cli.output import Output, emit, output_option
 from strongroom.cli.store import run_on_store
 from strongroom.clock import SystemClock
-from strongroom.events.webhooks import Webhooks
+from strongroom.events.webhooks import Webhooks, delivery_document, webhook_document
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.sql import SqlMetadataStore
-from strongroom.metadata.webhooks import Delivery, Webhook
 from strongroom.services import build_webhooks, open_secret_box
 from strongroom.settings import Settings
 
@@ -57,31 +56,6 @@ def run_webhooks(work: Callable[[Webhooks, str], Awaitable[T]], audited: str | N
         return result
 
     return run_on_store(with_webhooks)
-
-
-def webhook_document(webhook: Webhook) -> dict[str, Any]:
-    return {
-        "webhookId": webhook.id,
-        "accountId": webhook.account_id,
-        "url": webhook.url,
-        "events": list(webhook.event_types),
-        "repositoryPrefix": webhook.repository_prefix,
-        "enabled": webhook.enabled,
-        "disabledReason": webhook.disabled_reason,
-        "consecutiveFailures": webhook.consecutive_failures,
-        "createdAt": webhook.created_at.isoformat(),
-    }
-
-
-def delivery_document(delivery: Delivery) -> dict[str, Any]:
-    return {
-        "at": delivery.at.isoformat(),
-        "eventId": delivery.event_id,
-        "attempt": delivery.attempt,
-        "statusCode": delivery.status_code,
-        "latencyMs": delivery.latency_ms,
-        "error": delivery.error,
-    }
 
 
 @click.group("webhook")
