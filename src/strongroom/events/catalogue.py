@@ -85,9 +85,8 @@ def markdown_table() -> str:
     for event in CATALOGUE.values():
         fields = ", ".join(f"`{name}`" for name in event.fields) or "(not emitted yet)"
         detail_type = f"`{event.ecr_detail_type}`" if event.ecr_detail_type else "none"
-        rows.append(
-            f"| `{event.name}` | `{event.cloudevents_type}` | {detail_type} | {fields} | {event.description} |"
-        )
+        cells = (f"`{event.name}`", f"`{event.cloudevents_type}`", detail_type, fields, event.description)
+        rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 

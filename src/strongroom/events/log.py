@@ -8,6 +8,7 @@ import binascii
 from datetime import datetime
 
 from strongroom.errors import InvalidRequest
+from strongroom.events.catalogue import CATALOGUE
 from strongroom.metadata.events import Event, SqlEventStore
 
 MAX_PAGE = 1000
@@ -53,3 +54,16 @@ def decode_page_token(token: str) -> tuple[datetime, str]:
     if when.tzinfo is None:
         raise InvalidRequest("invalid nextToken")
     return when, event_id
+
+
+def event_document(event: Event) -> dict[str, object]:
+    """An event as ``/admin/v1/events`` and ``strongroom events list`` show it."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "cloudEventsType": CATALOGUE[event.type].cloudevents_type if event.type in CATALOGUE else None,
+        "time": event.at.isoformat(),
+        "account": event.account_id,
+        "subject": event.subject,
+        "data": event.data,
+    }

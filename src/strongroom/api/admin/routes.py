@@ -17,6 +17,7 @@ from strongroom.api.admin.endpoint import AdminCall, AdminRoute
 from strongroom.api.admin.webhooks import WEBHOOK_ROUTES
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.events.catalogue import CATALOGUE
+from strongroom.events.log import event_document
 from strongroom.jobs.admin import job_document
 
 _SINCE = re.compile(r"^([0-9]{1,9})([smhd])$")
@@ -80,22 +81,7 @@ async def list_events(call: AdminCall) -> dict[str, Any]:
         call.principal.account_id, since=start, type=event_type, next_token=call.query("nextToken"),
         limit=call.max_results(),
     )  # fmt: skip
-    result: dict[str, Any] = {
-        "events": [
-            {
-                "id": event.id,
-                "type": event.type,
-                "cloudEventsType": CATALOGUE[event.type].cloudevents_type
-                if event.type in CATALOGUE
-                else None,
-                "time": event.at.isoformat(),
-                "account": event.account_id,
-                "subject": event.subject,
-                "data": event.data,
-            }
-            for event in found
-        ]
-    }
+    result: dict[str, Any] = {"events": [event_document(event) for event in found]}
     if token is not None:
         result["nextToken"] = token
     return result
