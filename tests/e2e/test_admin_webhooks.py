@@ -235,6 +235,11 @@ def test_operators_create_page_test_and_delete_webhooks(
         ("GET", "/webhooks/not-a-webhook", b""),
         ("GET", "/webhooks/WH-../deliveries", b""),
         ("GET", "/webhooks/wh-abc/deliveries?nextToken=x", b""),
+        ("GET", "/webhooks/wh-abc/deliveries?nextToken=%C2%B2", b""),
+        ("GET", "/webhooks?maxResults=%C2%B2", b""),
+        ("POST", "/webhooks", b"[" * 5000 + b"]" * 5000),
+        ("POST", "/webhooks", b'{"url": "https://x.example.com/", "url": "https://y.example.com/"}'),
+        ("POST", "/webhooks", b"\xff\xfe"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_in_the_admin_error_shape(

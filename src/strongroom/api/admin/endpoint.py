@@ -3,7 +3,6 @@ resource, run the handler, render JSON; errors in the one admin error shape."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from strongroom.errors import (
     TooManyRequests,
 )
 from strongroom.services import Services
+from strongroom.untrusted import InputRefused, decimal_integer, read_json
 
 logger = logging.getLogger("strongroom.api")
 
@@ -59,9 +59,9 @@ class AdminCall:
         if not self.body.strip():
             return {}
         try:
-            document = json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
-            raise InvalidRequest("the request body is not JSON") from None
+            document = read_json(self.body)
+        except InputRefused as refused:
+            raise InvalidRequest(f"the request body: {refused}") from None
         if not isinstance(document, dict):
             raise InvalidRequest("the request body must be a JSON object")
         return document
@@ -70,18 +70,29 @@ class AdminCall:
         text = self.query("maxResults")
         if text is None:
             return default
-        if not text.isdigit() or not 1 <= int(text) <= MAX_RESULTS:
+        value = decimal_integer(text, 4)
+        if value is None or not 1 <= value <= MAX_RESULTS:
             raise InvalidRequest(f"maxResults must be from 1 to {MAX_RESULTS}")
-        return int(text)
+        return value
+
+    def token_int(self) -> int | None:
+        """A ``nextToken`` that is an id (of the last item of the previous page)."""
+        text = self.query("nextToken")
+        if text is None:
+            return None
+        value = decimal_integer(text, 18)
+        if value is None:
+            raise InvalidRequest("invalid nextToken")
+        return value
 
     def arn(self, account_id: str, resource: str) -> str:
         return f"arn:aws:strongroom:{self.services.settings.region}:{account_id}:{resource}"
 
     def path_int(self, name: str) -> int:
-        value = str(self.request.path_params[name])
-        if not value.isdigit() or len(value) > 18:
+        value = decimal_integer(str(self.request.path_params[name]), 18)
+        if value is None:
             raise InvalidRequest(f"{name} must be a positive integer")
-        return int(value)
+        return value
 
 
 @dataclass(frozen=True)

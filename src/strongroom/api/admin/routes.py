@@ -41,12 +41,9 @@ def _event_resource(call: AdminCall) -> str:
 
 
 async def list_jobs(call: AdminCall) -> dict[str, Any]:
-    token = call.query("nextToken")
-    if token is not None and not token.isdigit():
-        raise InvalidRequest("invalid nextToken")
     limit = call.max_results()
     found = await call.services.job_admin.list(
-        state=call.query("state"), kind=call.query("kind"), before=int(token) if token else None, limit=limit
+        state=call.query("state"), kind=call.query("kind"), before=call.token_int(), limit=limit
     )
     result: dict[str, Any] = {"jobs": [job_document(job) for job in found]}
     if len(found) == limit:

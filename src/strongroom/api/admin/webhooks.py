@@ -104,12 +104,9 @@ async def test_webhook(call: AdminCall) -> dict[str, Any]:
 
 
 async def list_deliveries(call: AdminCall) -> dict[str, Any]:
-    token = call.query("nextToken")
-    if token is not None and (not token.isdigit() or len(token) > 18):
-        raise InvalidRequest("invalid nextToken")
     limit = call.max_results()
     found = await call.services.webhooks.deliveries(
-        call.principal.account_id, _webhook_id(call), limit, before=int(token) if token else None
+        call.principal.account_id, _webhook_id(call), limit, before=call.token_int()
     )
     result: dict[str, Any] = {"deliveries": [delivery_document(delivery) for delivery in found]}
     if len(found) == limit:
