@@ -11,6 +11,8 @@
 # Both servers listen on free loopback ports, keep their data in a scratch dir from mktemp -d, and
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
+# After the comparison it reports what one authorization decision costs (bench/authorizer.py) and
+# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py).
 # Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
 # BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
 # BENCH_SCAN_LAYER_MB sets the scan engine's layer size (default 600, 150 with --quick);
@@ -167,6 +169,10 @@ status=$?
 set -e
 if [ "$status" = 0 ]; then
     "$PY" "$HERE/authorizer.py"   # what one authorization decision costs, in this process
+    # Jobs per second through the queue on SQLite and PostgreSQL (the tests' database, or a
+    # throwaway cluster; BENCH_JOBS_ARGS="--no-postgres" or "--postgres URL" to choose).
+    # shellcheck disable=SC2086
+    "$PY" "$HERE/jobs.py" ${BENCH_JOBS_ARGS:-} || status=$?
 fi
 if [ "$status" != 0 ]; then
     echo "run.sh: regbench exited with $status; last lines of the server logs:" >&2
