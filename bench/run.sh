@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # bench/run.sh - compare Strongroom with the reference registry (CNCF distribution 2.8,
-# Debian package docker-registry) in one regbench run. This is what `make bench` runs.
+# Debian package docker-registry) in one regbench run, then measure the scan engine (layer
+# inventory MB/s against the tar-streaming limit, model-scan time beside picklescan:
+# bench/scan_engine.py). This is what `make bench` runs.
 #
-#   bench/run.sh                      # full run (about 3-4 minutes, writes ~14 GB, then deletes it)
-#   bench/run.sh --quick              # reduced set (~1 minute)
+#   bench/run.sh                      # full run (about 5-6 minutes, writes ~14 GB, then deletes it)
+#   bench/run.sh --quick              # reduced set (~2 minutes; a 150 MB layer for the scan engine)
 #   bench/run.sh --quick --tests small --json bench.json    # any regbench options pass through
 #
 # Both servers listen on free loopback ports, keep their data in a scratch dir from mktemp -d, and
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
+# After the comparison it reports what one authorization decision costs (bench/authorizer.py) and
+# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py).
 # Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
 # BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
+# BENCH_SCAN_LAYER_MB sets the scan engine's layer size (default 600, 150 with --quick);
+# BENCH_SCAN=0 leaves the scan engine out.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -163,6 +169,10 @@ status=$?
 set -e
 if [ "$status" = 0 ]; then
     "$PY" "$HERE/authorizer.py"   # what one authorization decision costs, in this process
+    # Jobs per second through the queue on SQLite and PostgreSQL (the tests' database, or a
+    # throwaway cluster; BENCH_JOBS_ARGS="--no-postgres" or "--postgres URL" to choose).
+    # shellcheck disable=SC2086
+    "$PY" "$HERE/jobs.py" ${BENCH_JOBS_ARGS:-} || status=$?
 fi
 if [ "$status" != 0 ]; then
     echo "run.sh: regbench exited with $status; last lines of the server logs:" >&2
@@ -170,5 +180,12 @@ if [ "$status" != 0 ]; then
         echo "--- $name.log" >&2
         tail -n 30 "$SCRATCH/$name.log" >&2
     done
+fi
+if [ "$status" = 0 ] && [ "${BENCH_SCAN:-1}" != 0 ]; then
+    stop_server "$SR_PID"; SR_PID=""        # the registries are done: give the scan bench the cores
+    stop_server "$DIST_PID"; DIST_PID=""
+    layer_mb=600
+    for arg in "$@"; do if [ "$arg" = --quick ]; then layer_mb=150; fi; done
+    "$PY" "$HERE/scan_engine.py" --layer-mb "${BENCH_SCAN_LAYER_MB:-$layer_mb}" || status=$?
 fi
 exit "$status"

@@ -28,7 +28,7 @@ from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load
 from strongroom.clock import Clock, RandomIdFactory, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
-from strongroom.events.outbox import ImagePushOutbox
+from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
 from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
 from strongroom.jobs.admin import JobAdmin
 from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
@@ -207,7 +207,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
-    image_store = SqlImageStore(database)
+    image_store = SqlImageStore(
+        database, ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    )
     manifests, discovery = Manifests(context, image_store), Discovery(context)
     lifecycle = Lifecycle(
         context,

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from strongroom.metadata.database import Database
-from strongroom.metadata.images import Deletion, SqlImageStore
+from strongroom.metadata.events import SqlEventStore
+from strongroom.metadata.image_deletions import Deletion
+from strongroom.metadata.images import SqlImageStore
+from strongroom.metadata.outbox import Expiry, ImageDeletion, NewEvent, Outbox
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.sql import SqlMetadataStore
 
@@ -177,6 +180,40 @@ async def test_deleting_the_last_tag_deletes_the_image(core: SqlMetadataStore, s
     # IMAGE_A's last tag: no index lists it any more, so the image goes too.
     assert await store.delete_image_tag(repository, "v1") == Deletion(IMAGE_A, ("v1",), manifest_deleted=True)
     assert [i.digest for i in await store.describe_images(repository)] == [IMAGE_B, LONELY]
+
+
+async def test_deletions_write_their_outbox_in_their_own_transaction(
+    core: SqlMetadataStore, database: Database
+) -> None:
+    """What the outbox is given, it writes with the deletion; an outbox that fails
+    leaves the deletion undone. Nothing found, nothing announced."""
+    seen: list[ImageDeletion] = []
+
+    def outbox(change: ImageDeletion) -> Outbox:
+        seen.append(change)
+        if change.tags == ("v2",):
+            raise RuntimeError("the outbox failed")
+        return Outbox(
+            events=[NewEvent(f"e{len(seen)}", "image.delete", change.account_id, change.repository, {})]
+        )
+
+    store = SqlImageStore(database, outbox)
+    repository = await populated(core)
+    assert await store.untag(repository, "nope", now=NOW) == Deletion(None)
+    assert await store.untag(repository, "latest", now=NOW) == Deletion(IMAGE_A, ("latest",))
+    assert await store.delete_image(repository, LONELY, now=NOW, expiry=Expiry(1, "old")) == Deletion(
+        LONELY, (), manifest_deleted=True
+    )
+    with pytest.raises(RuntimeError):
+        await store.delete_image_tag(repository, "v2", now=NOW)
+    assert [(c.repository, c.digest, c.tags, c.manifest_deleted, c.expiry) for c in seen] == [
+        ("team/model", IMAGE_A, ("latest",), False, None),
+        ("team/model", LONELY, (), True, Expiry(1, "old")),
+        ("team/model", IMAGE_B, ("v2",), False, None),  # INDEX lists it: it stays
+    ]
+    assert (await store.resolve(repository, tag_names=["v2", "latest"]))[0] == {"v2": IMAGE_B}
+    found = await SqlEventStore(database).find(account_id=ACCOUNT)
+    assert [(e.id, e.subject) for e in found] == [("e1", "team/model"), ("e2", "team/model")]
 
 
 async def test_linked_layers_know_size_and_media_type(core: SqlMetadataStore, store: SqlImageStore) -> None:

@@ -171,6 +171,8 @@ def test_operators_page_through_events_and_steer_jobs(server: RunningServer) -> 
         "/admin/v1/events?since=forever", "/admin/v1/events?type=no.such",
         "/admin/v1/events?nextToken=bm90LWEtdG9rZW4",
         "/admin/v1/events?nextToken=MjAyNi0wMS0wMVQwMDowMDowMHx4",
+        "/admin/v1/jobs?maxResults=%C2%B2", "/admin/v1/jobs?nextToken=%C2%B2", "/admin/v1/jobs/%C2%B2",
+        "/admin/v1/jobs?nextToken=9999999999999999999999",
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_in_the_admin_error_shape(server: RunningServer, path: str) -> None:

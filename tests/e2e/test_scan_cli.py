@@ -173,3 +173,16 @@ def test_vulndb_sync_downloads_imports_and_then_asks_only_whether_it_changed(str
     assert "only http and https" in refused.stderr
     status = as_json(strongroom.run("vulndb", "status", "--output", "json"))["ecosystems"]
     assert sum(row["records"] for row in status) == 24
+
+
+def test_an_unreadable_rpm_database_is_reported_not_taken_for_none(strongroom: Cli, tmp_path: Path) -> None:
+    layer = img.layer(
+        {"var/lib/rpm/Packages": b"\x00" * 4096, "etc/os-release": b"ID=centos\nVERSION_ID=7\n"}
+    )
+    img.write_layout(tmp_path / "layout", [(layer, img.media_type("gzip"))], tag="v1")
+    report = as_json(strongroom.run("scan", "layout", f"{tmp_path / 'layout'}:v1", "--output", "json"))
+    assert [p["detail"].split(": ")[:2] for p in report["problems"]] == [
+        ["var/lib/rpm/Packages", "unreadable"]
+    ]
+    table = strongroom.run("scan", "layout", f"{tmp_path / 'layout'}:v1", "--output", "table").stdout
+    assert "not read (the inventory is incomplete): var/lib/rpm/Packages: unreadable" in table

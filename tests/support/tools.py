@@ -61,6 +61,10 @@ PARTS = {
             "the full-disk tests mount a small tmpfs (which needs root)",
         ),
         Part("rpm", ("rpm", "rpmbuild"), ("rpm",), "rpm writes the rpmdb.sqlite the scanner reads"),
+        Part(
+            "berkeleydb", ("db5.3_load",), ("db5.3-util",),
+            "Berkeley DB's db_load writes the rpm Packages hash database the scanner reads",
+        ),
         Part("go", ("go",), ("golang-go",), "go builds the binary whose build info the scanner reads"),
         Part("dpkg", ("dpkg",), ("dpkg",), "dpkg is the reference for the Debian version order"),
     )

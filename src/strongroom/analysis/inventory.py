@@ -18,11 +18,11 @@ from strongroom.analysis.models.files import HEAD_SIZE, ModelLimits, analyse_mod
 from strongroom.analysis.models.findings import ModelFinding
 from strongroom.analysis.packages import golang, java
 from strongroom.analysis.packages.catalog import MAX_EVIDENCE_BYTES, OS_RELEASE_PATHS, evidence_parser
-from strongroom.analysis.packages.model import OsRelease, Package
+from strongroom.analysis.packages.model import OsRelease, Package, UnreadableEvidence
 from strongroom.analysis.packages.osrelease import parse_os_release
 from strongroom.analysis.streams import Prefixed, Reader, read_bounded
 
-ANALYSER_VERSION = "1"
+ANALYSER_VERSION = "2"
 
 Spool = Callable[[Reader], IO[bytes]]
 
@@ -60,6 +60,9 @@ class Inventory:
     os_release: OsRelease | None = None
     packages: list[Located] = field(default_factory=list)
     models: list[tuple[str, ModelFinding]] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    """(layer digest, problem) for evidence a container would see but that could not be
+    read, such as a damaged rpm database: the inventory is incomplete, not clean."""
 
 
 def analyse_layer(stream: Reader, spool: Spool, limits: InventoryLimits | None = None) -> LayerInventory:
@@ -92,14 +95,19 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         if data is None:
             result.problems.append(f"{path}: larger than {MAX_EVIDENCE_BYTES} bytes, not read")
         else:
-            result.packages[path] = parser(path, data)
+            try:
+                result.packages[path] = parser(path, data)
+            except UnreadableEvidence as error:
+                result.problems.append(f"{path}: unreadable: {error}")
         return
     if path.endswith(java.JAR_SUFFIXES):
         result.packages[path] = java.parse_archive(path, spool(stream))
         return
     head = stream.read(HEAD_SIZE)
-    if head.startswith(b"\x7fELF") and entry.mode & stat.S_IXUSR:
-        packages = _go_binary(path, Prefixed(head, stream))
+    if (head.startswith(b"\x7fELF") and entry.mode & stat.S_IXUSR) or (
+        head.startswith(b"MZ") and path.lower().endswith(".exe")  # Windows layers carry no modes that matter
+    ):
+        packages = golang.read_build_info(path, Prefixed(head, stream))
         if packages:
             result.packages[path] = packages
         return
@@ -107,11 +115,6 @@ def _analyse_file(entry: Entry, result: LayerInventory, spool: Spool, limits: In
         # Recorded even when clean: a clean model here replaces a bad one below.
         rest = Prefixed(head, stream)
         result.models[path] = analyse_model_file(path, rest, entry.size, spool, limits.models)
-
-
-def _go_binary(path: str, stream: Reader) -> list[Package]:
-    blob = golang.find_build_info(stream)
-    return golang.parse_build_info(path, blob) if blob is not None else []
 
 
 def merge(layers: list[tuple[str, LayerInventory]]) -> Inventory:
@@ -127,6 +130,10 @@ def merge(layers: list[tuple[str, LayerInventory]]) -> Inventory:
         for path, findings in layer.models.items():
             if path not in overwritten and not hidden_by(path, above):
                 inventory.models.extend((digest, finding) for finding in findings)
+        for problem in layer.problems:
+            path = problem.split(": ", 1)[0]  # problems start with the path they are about
+            if path not in overwritten and not hidden_by(path, above):
+                inventory.problems.append((digest, problem))
         for path, release in layer.os_release.items():
             visible = path not in overwritten and not hidden_by(path, above)
             if visible and (inventory.os_release is None or path == "etc/os-release"):

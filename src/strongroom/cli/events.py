@@ -1,5 +1,6 @@
-"""``strongroom events list``: recent events of the store the settings name, as the
-event catalogue (strongroom.events.catalogue) names them."""
+"""``strongroom events list``: recent events of the store the settings name, or of a
+server's ``/admin/v1`` with ``--endpoint``, as the event catalogue
+(strongroom.events.catalogue) names them."""
 
 from __future__ import annotations
 
@@ -8,14 +9,10 @@ from datetime import timedelta
 
 import click
 
+from strongroom.cli.admin_api import remote_options, run_admin_api
 from strongroom.cli.jobs import echo_json, echo_table, output_format
 from strongroom.cli.output import Output, output_option
-from strongroom.cli.store import run_on_store
-from strongroom.clock import SystemClock
 from strongroom.events.catalogue import CATALOGUE
-from strongroom.metadata.database import Database
-from strongroom.metadata.events import Event, SqlEventStore
-from strongroom.settings import Settings
 
 _DURATION = re.compile(r"^([0-9]+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -29,18 +26,6 @@ def parse_since(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def event_document(event: Event) -> dict[str, object]:
-    return {
-        "id": event.id,
-        "type": event.type,
-        "cloudEventsType": CATALOGUE[event.type].cloudevents_type if event.type in CATALOGUE else None,
-        "time": event.at.isoformat(),
-        "account": event.account_id,
-        "subject": event.subject,
-        "data": event.data,
-    }
-
-
 @click.group("events")
 def events() -> None:
     """What happened in the registry (pushes, deletions, scans…), kept event_retention_seconds."""
@@ -49,21 +34,18 @@ def events() -> None:
 @events.command("list")
 @click.option("--since", default="1h", show_default=True, help="How far back: 30s, 15m, 1h, 7d.")
 @click.option("--type", "event_type", type=click.Choice(sorted(CATALOGUE)), help="Only events of this type.")
-@click.option("--account-id", help="Only events of this account.")
+@click.option("--account-id", help="Only events of this account (local store only; a server shows yours).")
 @click.option("--limit", type=click.IntRange(1, 10000), default=1000, show_default=True)
+@remote_options
 @output_option
 def list_events(
     since: str, event_type: str | None, account_id: str | None, limit: int, output: Output | None
 ) -> None:
     """Events, oldest first."""
-    start = SystemClock().now() - parse_since(since)
-
-    async def work(settings: Settings, database: Database) -> list[Event]:
-        return await SqlEventStore(database).find(
-            since=start, type=event_type, account_id=account_id, limit=limit
-        )
-
-    found = [event_document(event) for event in run_on_store(work)]
+    parse_since(since)
+    found = run_admin_api(
+        lambda api: api.list_events(since=since, type=event_type, limit=limit), account_id=account_id
+    )
     if output_format(output) == "json":
         echo_json({"events": found})
     else:

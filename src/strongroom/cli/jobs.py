@@ -1,39 +1,26 @@
 """``strongroom jobs``: run job runners as a process of their own, and see and steer
-the queue of the store the settings name."""
+the queue: of the store the settings name, or of a server's ``/admin/v1`` with
+``--endpoint`` (:mod:`strongroom.cli.admin_api`)."""
 
 from __future__ import annotations
 
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio
 import click
 
-from strongroom.audit.log import AuditLog
-from strongroom.auth.management import LOCAL_OPERATOR
+from strongroom.cli.admin_api import remote_options, run_admin_api
 from strongroom.cli.output import Output, Table, emit, output_option, resolve
-from strongroom.cli.store import root_settings, run_on_store
-from strongroom.clock import SystemClock
-from strongroom.jobs.admin import JobAdmin, job_document
-from strongroom.metadata.audit import SqlAuditStore
-from strongroom.metadata.database import Database
-from strongroom.metadata.jobs import STATES, Job, SqlJobStore
+from strongroom.cli.store import root_settings
+from strongroom.metadata.jobs import STATES
 from strongroom.services import build_job_runner, build_services
 from strongroom.settings import Settings
 
 T = TypeVar("T")
 TABLE_COLUMNS = ("jobId", "kind", "state", "attempts", "runAt", "lastError")
 ERROR_WIDTH = 60
-
-
-def run_admin(work: Callable[[JobAdmin], Awaitable[T]]) -> T:
-    async def with_admin(settings: Settings, database: Database) -> T:
-        clock = SystemClock()
-        return await work(JobAdmin(SqlJobStore(database), clock, AuditLog(SqlAuditStore(database))))
-
-    return run_on_store(with_admin)
 
 
 @click.group("jobs")
@@ -78,48 +65,48 @@ async def _run_until_signalled(settings: Settings, concurrency: int) -> None:
 @click.option("--kind", help="Only jobs of this kind.")
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 @click.option("--before", type=int, help="Only jobs with a smaller id (the next page).")
+@remote_options
 @output_option
 def list_jobs(
     state: str | None, kind: str | None, limit: int, before: int | None, output: Output | None
 ) -> None:
     """Jobs, newest first."""
-    found = run_admin(lambda admin: admin.list(state=state, kind=kind, before=before, limit=limit))
+    found = run_admin_api(lambda api: api.list_jobs(state=state, kind=kind, before=before, limit=limit))
     if output_format(output) == "json":
-        echo_json({"jobs": [job_document(job) for job in found]})
+        echo_json({"jobs": found})
     else:
-        echo_table([job_document(job) for job in found])
+        echo_table(found)
 
 
 @jobs.command("show")
 @click.argument("job_id", type=int)
+@remote_options
 @output_option
 def show(job_id: int, output: Output | None) -> None:
     """One job: its attempts, lease and last error."""
-    _echo_job(run_admin(lambda admin: admin.show(job_id)), output)
+    emit(output, run_admin_api(lambda api: api.describe_job(job_id)))
 
 
 @jobs.command("retry")
 @click.argument("job_id", type=int)
+@remote_options
 @output_option
 def retry(job_id: int, output: Output | None) -> None:
     """Queue a dead, failed or cancelled job again, with fresh attempts."""
-    _echo_job(run_admin(lambda admin: admin.retry(job_id, LOCAL_OPERATOR)), output)
+    emit(output, run_admin_api(lambda api: api.retry_job(job_id)))
 
 
 @jobs.command("cancel")
 @click.argument("job_id", type=int)
+@remote_options
 @output_option
 def cancel(job_id: int, output: Output | None) -> None:
     """Cancel a job that has not finished (a running one stops at its next lease renewal)."""
-    _echo_job(run_admin(lambda admin: admin.cancel(job_id, LOCAL_OPERATOR)), output)
+    emit(output, run_admin_api(lambda api: api.cancel_job(job_id)))
 
 
 def output_format(output: Output | None) -> str:
     return resolve(output).value
-
-
-def _echo_job(job: Job, output: Output | None) -> None:
-    emit(output, job_document(job))
 
 
 def echo_json(value: Any) -> None:

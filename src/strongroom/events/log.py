@@ -1,4 +1,5 @@
-"""Reading the event log: an account's recent events, a page at a time."""
+"""Reading the event log: an account's recent events, a page at a time; the page token
+(a time and an id) is shared with other lists kept in time order."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import binascii
 from datetime import datetime
 
 from strongroom.errors import InvalidRequest
+from strongroom.events.catalogue import CATALOGUE
 from strongroom.metadata.events import Event, SqlEventStore
 
 MAX_PAGE = 1000
@@ -28,20 +30,21 @@ class EventLog:
         """Events oldest first and the token of the next page (None on the last)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidRequest(f"maxResults must be from 1 to {MAX_PAGE}")
-        after = _decode(next_token) if next_token else None
+        after = decode_page_token(next_token) if next_token else None
         found = await self._store.find(
             since=since, type=type, account_id=account_id, after=after, limit=limit
         )
-        token = _encode(found[-1]) if len(found) == limit else None
+        token = encode_page_token(found[-1].at, found[-1].id) if len(found) == limit else None
         return found, token
 
 
-def _encode(event: Event) -> str:
+def encode_page_token(at: datetime, item_id: str) -> str:
+    """The token of the page after the item of this time and id."""
     # Unpadded: a token is a query parameter value, and "=" there trips up some signers.
-    return base64.urlsafe_b64encode(f"{event.at.isoformat()}|{event.id}".encode()).decode().rstrip("=")
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{item_id}".encode()).decode().rstrip("=")
 
 
-def _decode(token: str) -> tuple[datetime, str]:
+def decode_page_token(token: str) -> tuple[datetime, str]:
     try:
         padded = token + "=" * (-len(token) % 4)
         at, event_id = base64.urlsafe_b64decode(padded.encode()).decode().split("|", 1)
@@ -51,3 +54,16 @@ def _decode(token: str) -> tuple[datetime, str]:
     if when.tzinfo is None:
         raise InvalidRequest("invalid nextToken")
     return when, event_id
+
+
+def event_document(event: Event) -> dict[str, object]:
+    """An event as ``/admin/v1/events`` and ``strongroom events list`` show it."""
+    return {
+        "id": event.id,
+        "type": event.type,
+        "cloudEventsType": CATALOGUE[event.type].cloudevents_type if event.type in CATALOGUE else None,
+        "time": event.at.isoformat(),
+        "account": event.account_id,
+        "subject": event.subject,
+        "data": event.data,
+    }

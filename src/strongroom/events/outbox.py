@@ -1,13 +1,14 @@
-"""What a pushed image causes: its ``image.push`` event and the jobs that act on it,
-handed to the metadata store at wiring time and written in the push's transaction."""
+"""What a pushed or deleted image causes: its events (``image.push``; ``image.delete``,
+and ``lifecycle.expired`` when a policy expired it) and the jobs that act on them, handed
+to the metadata store at wiring time and written in the change's transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
 from strongroom.clock import IdFactory
-from strongroom.events.catalogue import IMAGE_PUSH
-from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
+from strongroom.events.catalogue import IMAGE_DELETE, IMAGE_PUSH, LIFECYCLE_EXPIRED
+from strongroom.metadata.outbox import ImageDeletion, ManifestChange, NewEvent, NewJob, Outbox
 
 
 class ImagePushOutbox:
@@ -58,3 +59,52 @@ class ImagePushOutbox:
         if scan is not None:
             jobs.append(scan)
         return Outbox(events=[event], jobs=jobs, pending_scan=scan is not None)
+
+
+class ImageDeletionOutbox:
+    """Each deletion becomes its ``image.delete`` event (and ``lifecycle.expired`` when a
+    policy expired the image) and, when the account has a webhook subscription, a
+    dispatch job per event."""
+
+    def __init__(self, ids: IdFactory, max_attempts: int, *, dispatch_kind: str | None = None) -> None:
+        self._ids = ids
+        self._max_attempts = max_attempts
+        self._dispatch_kind = dispatch_kind
+
+    def __call__(self, change: ImageDeletion) -> Outbox:
+        # ECR's EventBridge "ECR Image Action" detail (action-type DELETE), under its names;
+        # ECR names one tag, so the first removed is there and all of them in image-tags.
+        detail = {
+            "action-type": "DELETE",
+            "result": "SUCCESS",
+            "repository-name": change.repository,
+            "image-digest": change.digest,
+            "image-tag": change.tags[0] if change.tags else None,
+            "image-tags": list(change.tags),
+        }
+        found = [
+            NewEvent(
+                self._ids.new_id(), IMAGE_DELETE.name, change.account_id, change.repository,
+                {**detail, "manifest-deleted": change.manifest_deleted},
+            )
+        ]  # fmt: skip
+        if change.expiry is not None:
+            expired = {**detail, "rule-priority": change.expiry.rule_priority, "reason": change.expiry.reason}
+            found.append(
+                NewEvent(
+                    self._ids.new_id(), LIFECYCLE_EXPIRED.name, change.account_id, change.repository, expired
+                )
+            )
+        jobs = []
+        if change.subscribed and self._dispatch_kind is not None:
+            kind = self._dispatch_kind
+            jobs = [
+                NewJob(
+                    kind,
+                    {"event_id": event.id, "account_id": change.account_id},
+                    idempotency_key=f"{kind}:{event.id}",
+                    max_attempts=self._max_attempts,
+                )
+                for event in found
+            ]
+        return Outbox(events=found, jobs=jobs)

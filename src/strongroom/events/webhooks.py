@@ -14,12 +14,14 @@ import base64
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from strongroom.auth.secretbox import SecretBox
 from strongroom.clock import Clock, IdFactory
 from strongroom.errors import InvalidRequest, NotFound
 from strongroom.events.catalogue import CATALOGUE, WEBHOOK_TEST
 from strongroom.events.delivery import WebhookSender, check_url, cloudevent, secret_key
+from strongroom.events.log import decode_page_token, encode_page_token
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import Job, SqlJobStore
 from strongroom.metadata.outbox import NewEvent, NewJob
@@ -103,6 +105,15 @@ class Webhooks:
     async def list(self, account_id: str) -> list[Webhook]:
         return await self._store.list(account_id)
 
+    async def page(
+        self, account_id: str, *, next_token: str | None, limit: int
+    ) -> tuple[Sequence[Webhook], str | None]:
+        """An account's subscriptions, oldest first, and the next page's token (None on the last)."""
+        after = decode_page_token(next_token) if next_token else None
+        found = await self._store.list(account_id, after=after, limit=limit)
+        last = found[-1] if len(found) == limit else None
+        return found, None if last is None else encode_page_token(last.created_at, last.id)
+
     async def get(self, account_id: str, webhook_id: str) -> Webhook:
         webhook = await self._store.get(webhook_id)
         if webhook is None or webhook.account_id != account_id:
@@ -117,9 +128,12 @@ class Webhooks:
         if not await self._store.set_enabled(account_id, webhook_id, True, self._clock.now()):
             raise NotFound(f"no webhook {webhook_id} in account {account_id}")
 
-    async def deliveries(self, account_id: str, webhook_id: str, limit: int = 100) -> Sequence[Delivery]:
+    async def deliveries(
+        self, account_id: str, webhook_id: str, limit: int = 100, *, before: int | None = None
+    ) -> Sequence[Delivery]:
+        """The latest attempts, newest first; ``before``: only attempts with a smaller id."""
         await self.get(account_id, webhook_id)
-        return await self._store.deliveries(webhook_id, limit)
+        return await self._store.deliveries(webhook_id, limit, before=before)
 
     async def delivery_outcomes(self) -> dict[str, int]:
         """Attempts on record across the deployment, by outcome (for metrics)."""
@@ -181,3 +195,30 @@ def _delivery_job(event_id: str, webhook_id: str) -> NewJob:
         idempotency_key=f"{DELIVER}:{event_id}:{webhook_id}",
         max_attempts=DELIVERY_MAX_ATTEMPTS,
     )
+
+
+def webhook_document(webhook: Webhook) -> dict[str, Any]:
+    """A subscription as the CLI and ``/admin/v1`` show it (never its secret)."""
+    return {
+        "webhookId": webhook.id,
+        "accountId": webhook.account_id,
+        "url": webhook.url,
+        "events": list(webhook.event_types),
+        "repositoryPrefix": webhook.repository_prefix,
+        "enabled": webhook.enabled,
+        "disabledReason": webhook.disabled_reason,
+        "consecutiveFailures": webhook.consecutive_failures,
+        "createdAt": webhook.created_at.isoformat(),
+    }
+
+
+def delivery_document(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "deliveryId": delivery.id,
+        "at": delivery.at.isoformat(),
+        "eventId": delivery.event_id,
+        "attempt": delivery.attempt,
+        "statusCode": delivery.status_code,
+        "latencyMs": delivery.latency_ms,
+        "error": delivery.error,
+    }

@@ -21,12 +21,13 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
+from strongroom.metadata.image_deletions import MANIFEST, SqlImageDeletions, tags_by_digest
+from strongroom.metadata.outbox import DeletionOutbox
 from strongroom.metadata.schema import manifest_references, manifests, repository_blobs, tags
 from strongroom.oci.mediatypes import INDEXES
 
 TagStatus = Literal["TAGGED", "UNTAGGED", "ANY"]
 BLOB = "blob"
-MANIFEST = "manifest"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,22 +62,12 @@ class LinkedLayer:
     """As a manifest of the repository describes the blob; None when none does."""
 
 
-@dataclass(frozen=True, slots=True)
-class Deletion:
-    """What deleting an image or a tag did."""
-
-    digest: str | None
-    """The image found; None when there was nothing to delete."""
-    tags: tuple[str, ...] = ()
-    """The tags removed."""
-    manifest_deleted: bool = False
-    index: str | None = None
-    """An index of the repository listing the manifest, which is therefore kept."""
-
-
-class SqlImageStore:
-    def __init__(self, database: Database) -> None:
+class SqlImageStore(SqlImageDeletions):
+    def __init__(self, database: Database, outbox: DeletionOutbox | None = None) -> None:
+        """``outbox`` says which events and jobs a deletion causes; they are written in
+        the deletion's transaction."""
         self._db = database
+        self._outbox = outbox
 
     async def list_image_ids(
         self, repository_id: int, *, tag_status: TagStatus, after: tuple[str, str] | None, limit: int
@@ -170,59 +161,6 @@ class SqlImageStore:
 
         return await self._db.run(work)
 
-    async def delete_image(self, repository_id: int, digest: str) -> Deletion:
-        """Delete the manifest and its tags, unless an index of the repository lists it."""
-
-        def work() -> Deletion:
-            with self._db.writing() as conn:
-                exists = conn.scalar(
-                    sa.select(manifests.c.digest).where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                    )
-                )
-                if exists is None:
-                    return Deletion(None)
-                index = _index_listing(conn, repository_id, digest)
-                if index is not None:
-                    return Deletion(digest, index=index)
-                removed = tuple(_tags_by_digest(conn, repository_id, [digest]).get(digest, ()))
-                conn.execute(tags.delete().where(_tag_points_at(repository_id, digest)))
-                conn.execute(
-                    manifests.delete().where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                    )
-                )
-                return Deletion(digest, removed, manifest_deleted=True)
-
-        return await self._db.write(work)
-
-    async def delete_image_tag(self, repository_id: int, tag: str) -> Deletion:
-        """Remove the tag; removing an image's last tag deletes the image, unless an
-        index of the repository lists it."""
-
-        def work() -> Deletion:
-            with self._db.writing() as conn:
-                digest = conn.scalar(
-                    sa.select(tags.c.manifest_digest).where(
-                        tags.c.repository_id == repository_id, tags.c.name == tag
-                    )
-                )
-                if digest is None:
-                    return Deletion(None)
-                conn.execute(tags.delete().where(tags.c.repository_id == repository_id, tags.c.name == tag))
-                others = conn.scalar(sa.select(sa.func.count()).where(_tag_points_at(repository_id, digest)))
-                index = _index_listing(conn, repository_id, digest)
-                if others or index is not None:
-                    return Deletion(digest, (tag,), index=index)
-                conn.execute(
-                    manifests.delete().where(
-                        manifests.c.repository_id == repository_id, manifests.c.digest == digest
-                    )
-                )
-                return Deletion(digest, (tag,), manifest_deleted=True)
-
-        return await self._db.write(work)
-
     async def linked_layers(self, repository_id: int, digests: Sequence[str]) -> dict[str, LinkedLayer]:
         """The blobs among ``digests`` linked in the repository, with the media type a
         manifest of the repository gives each."""
@@ -281,7 +219,7 @@ def _summaries_query(
 def _summaries(conn: sa.Connection, repository_id: int, query: sa.Select[Any]) -> list[ImageSummary]:
     rows = conn.execute(query).all()
     page = [row.digest for row in rows]
-    image_tags = _tags_by_digest(conn, repository_id, page)
+    image_tags = tags_by_digest(conn, repository_id, page)
     sizes = _sizes(conn, repository_id, page)
     return [
         ImageSummary(
@@ -302,24 +240,6 @@ def _tags_of_manifest() -> sa.ColumnElement[bool]:
     return sa.and_(
         tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_digest == manifests.c.digest
     )
-
-
-def _tag_points_at(repository_id: int, digest: str) -> sa.ColumnElement[bool]:
-    return sa.and_(tags.c.repository_id == repository_id, tags.c.manifest_digest == digest)
-
-
-def _tags_by_digest(
-    conn: sa.Connection, repository_id: int, digests: list[str]
-) -> dict[str, tuple[str, ...]]:
-    found: dict[str, list[str]] = {}
-    query = (
-        sa.select(tags.c.manifest_digest, tags.c.name)
-        .where(tags.c.repository_id == repository_id, tags.c.manifest_digest.in_(digests))
-        .order_by(tags.c.name)
-    )
-    for digest, name in conn.execute(query):
-        found.setdefault(digest, []).append(name)
-    return {digest: tuple(names) for digest, names in found.items()}
 
 
 def _sizes(conn: sa.Connection, repository_id: int, digests: list[str]) -> dict[str, int]:
@@ -357,21 +277,6 @@ def _sizes(conn: sa.Connection, repository_id: int, digests: list[str]) -> dict[
     for parent, listed in children.items():
         sizes[parent] = max(int(blob_sums.get(child) or 0) for child in listed)
     return sizes
-
-
-def _index_listing(conn: sa.Connection, repository_id: int, digest: str) -> str | None:
-    references = manifest_references.c
-    return conn.scalar(
-        sa.select(references.manifest_digest)
-        .where(
-            references.repository_id == repository_id,
-            references.kind == MANIFEST,
-            references.child_digest == digest,
-            references.manifest_digest != digest,
-        )
-        .order_by(references.manifest_digest)
-        .limit(1)
-    )
 
 
 def _describing_manifests(conn: sa.Connection, repository_id: int, blobs: list[str]) -> dict[str, bytes]:

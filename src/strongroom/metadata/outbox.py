@@ -4,7 +4,8 @@ its consequences without the change.
 
 The metadata layer only writes what it is given. Which events and jobs a change
 causes is decided above it (:mod:`strongroom.events.outbox`) and handed to the store
-as a :data:`ManifestOutbox` at wiring time.
+as a :data:`ManifestOutbox` (pushes) and a :data:`DeletionOutbox` (deletions) at wiring
+time.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.metadata.schema import events, jobs
+from strongroom.metadata.schema import events, jobs, repositories, webhooks
 
 QUEUED = "queued"
 DEFAULT_MAX_ATTEMPTS = 8
@@ -79,6 +80,72 @@ class ManifestChange:
 
 
 ManifestOutbox = Callable[[ManifestChange], Outbox]
+
+
+@dataclass(frozen=True, slots=True)
+class Expiry:
+    """Why a lifecycle policy expired an image."""
+
+    rule_priority: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDeletion:
+    """An image deleted, or tags removed from it."""
+
+    account_id: str
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    """The tags removed."""
+    manifest_deleted: bool
+    at: datetime
+    expiry: Expiry | None = None
+    """Set when a lifecycle policy deleted the image."""
+    subscribed: bool = False
+    """As :attr:`ManifestChange.subscribed`."""
+
+
+DeletionOutbox = Callable[[ImageDeletion], Outbox]
+
+_REPOSITORY = sa.select(repositories.c.account_id, repositories.c.name).where(
+    repositories.c.id == sa.bindparam("repository_id")
+)
+_SUBSCRIBED = (
+    sa.select(webhooks.c.id)
+    .where(webhooks.c.account_id == sa.bindparam("account_id"), webhooks.c.enabled)
+    .limit(1)
+)
+"""Whether an account has an enabled webhook subscription (so a dispatch job is due)."""
+
+
+def announce_deletion(
+    conn: sa.Connection,
+    insert: Any,
+    outbox: DeletionOutbox | None,
+    repository_id: int,
+    deleted: tuple[str, tuple[str, ...], bool],
+    now: datetime,
+    expiry: Expiry | None = None,
+) -> None:
+    """Write what deleting ``deleted`` (digest, tags removed, whether the manifest went)
+    from the repository causes, in the deletion's transaction; nothing when nothing went."""
+    digest, removed, manifest_deleted = deleted
+    if outbox is None or not (removed or manifest_deleted):
+        return
+    repository = conn.execute(_REPOSITORY, {"repository_id": repository_id}).one()
+    change = ImageDeletion(
+        account_id=repository.account_id,
+        repository=repository.name,
+        digest=digest,
+        tags=removed,
+        manifest_deleted=manifest_deleted,
+        at=now,
+        expiry=expiry,
+        subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
+    )
+    write_outbox(conn, insert, outbox(change), now)
 
 
 def write_outbox(conn: sa.Connection, insert: Any, outbox: Outbox, now: datetime) -> list[int | None]:

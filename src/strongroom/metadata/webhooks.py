@@ -82,11 +82,22 @@ class SqlWebhookStore:
 
         return await self._db.run(work)
 
-    async def list(self, account_id: str) -> list[Webhook]:
-        def work() -> list[Webhook]:
-            query = (
-                sa.select(webhooks).where(webhooks.c.account_id == account_id).order_by(webhooks.c.created_at)
+    async def list(
+        self, account_id: str, *, after: tuple[datetime, str] | None = None, limit: int | None = None
+    ) -> list[Webhook]:
+        """Oldest first; ``after`` is the (creation time, id) of the last of the previous page."""
+        query = sa.select(webhooks).where(webhooks.c.account_id == account_id)
+        if after is not None:
+            at, webhook_id = after
+            query = query.where(
+                sa.or_(
+                    webhooks.c.created_at > at,
+                    sa.and_(webhooks.c.created_at == at, webhooks.c.id > webhook_id),
+                )
             )
+        query = query.order_by(webhooks.c.created_at, webhooks.c.id).limit(limit)
+
+        def work() -> list[Webhook]:
             with self._db.reading() as conn:
                 return [_webhook(row) for row in conn.execute(query)]
 
@@ -172,16 +183,16 @@ class SqlWebhookStore:
 
         return await self._db.run(work)
 
-    async def deliveries(self, webhook_id: str, limit: int = 100) -> Sequence[Delivery]:
-        """The latest attempts, newest first."""
+    async def deliveries(
+        self, webhook_id: str, limit: int = 100, *, before: int | None = None
+    ) -> Sequence[Delivery]:
+        """The latest attempts, newest first; ``before``: only attempts with a smaller id."""
+        query = sa.select(webhook_deliveries).where(webhook_deliveries.c.webhook_id == webhook_id)
+        if before is not None:
+            query = query.where(webhook_deliveries.c.id < before)
+        query = query.order_by(webhook_deliveries.c.id.desc()).limit(limit)
 
         def work() -> list[Delivery]:
-            query = (
-                sa.select(webhook_deliveries)
-                .where(webhook_deliveries.c.webhook_id == webhook_id)
-                .order_by(webhook_deliveries.c.id.desc())
-                .limit(limit)
-            )
             with self._db.reading() as conn:
                 return [
                     Delivery(

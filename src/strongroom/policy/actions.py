@@ -189,8 +189,11 @@ STRONGROOM_ACTIONS = frozenset(
         "ListEvents",
         "CreateWebhook",
         "ListWebhooks",
+        "DescribeWebhook",
         "UpdateWebhook",
         "DeleteWebhook",
+        "TestWebhook",
+        "ListWebhookDeliveries",
     )
 )
 

@@ -23,7 +23,8 @@ from strongroom.errors import (
     ManifestUnknown,
     TagInvalid,
 )
-from strongroom.metadata.images import Deletion, ImageSummary, SqlImageStore, TaggedImage, TagStatus
+from strongroom.metadata.image_deletions import Deletion
+from strongroom.metadata.images import ImageSummary, SqlImageStore, TaggedImage, TagStatus
 from strongroom.metadata.records import StoredManifest
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import parse_manifest
@@ -222,10 +223,11 @@ class Images:
             if failure is not None:
                 failures.append(failure)
                 continue
+            now = self._context.clock.now()
             if image_id.tag is not None:
-                deletion = await self._store.delete_image_tag(repository.id, image_id.tag)
+                deletion = await self._store.delete_image_tag(repository.id, image_id.tag, now=now)
             else:
-                deletion = await self._store.delete_image(repository.id, str(image_id.digest))
+                deletion = await self._store.delete_image(repository.id, str(image_id.digest), now=now)
             outcome = _deletion_outcome(image_id, deletion)
             if isinstance(outcome, ImageFailure):
                 failures.append(outcome)

@@ -38,6 +38,7 @@ from strongroom.lifecycle import (
     parse_lifecycle_policy,
 )
 from strongroom.metadata.lifecycle import ManifestFacts, SqlLifecycleStore
+from strongroom.metadata.outbox import Expiry
 from strongroom.metadata.records import Repository
 from strongroom.metadata.repositories import LifecyclePreview, SqlRepositoryStore
 from strongroom.oci.digest import Digest
@@ -241,7 +242,11 @@ class Lifecycle:
         if current is None or set(current) != set(verdict.tags):
             return False
         try:
-            await self._manifests.delete(ref, Reference(None, Digest.parse(verdict.digest)))
+            await self._manifests.delete(
+                ref,
+                Reference(None, Digest.parse(verdict.digest)),
+                expiry=Expiry(verdict.rule_priority, verdict.reason),
+            )
         except (ManifestUnknown, ManifestReferenced):  # deleted meanwhile, or an index lists it
             return False
         event = AuditEvent(

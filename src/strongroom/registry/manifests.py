@@ -16,7 +16,9 @@ from strongroom.errors import (
     NameUnknown,
     TooManyTagsRequested,
 )
-from strongroom.metadata.images import Deletion, SqlImageStore
+from strongroom.metadata.image_deletions import Deletion
+from strongroom.metadata.images import SqlImageStore
+from strongroom.metadata.outbox import Expiry
 from strongroom.metadata.records import NewManifest, Repository, StoredManifest
 from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import ParsedManifest, parse_manifest
@@ -164,17 +166,21 @@ class Manifests:
         except Exception:  # a statistic must never fail a pull
             logger.warning("could not record a pull of %s in %s", manifest.digest, ref.path, exc_info=True)
 
-    async def delete(self, ref: RepositoryRef, reference: Reference) -> None:
+    async def delete(self, ref: RepositoryRef, reference: Reference, *, expiry: Expiry | None = None) -> None:
         """By tag: remove the tag only. By digest: remove the manifest and its tags,
-        unless an index of the repository lists it (:func:`refuse_listed`)."""
+        unless an index of the repository lists it (:func:`refuse_listed`); ``expiry``
+        when a lifecycle policy deletes it. The deletion's events go with it."""
         repository = await self._context.repository(ref)
         if reference.names_nothing:
             raise ManifestUnknown(str(reference))
         if reference.tag is not None:
-            if not await self._context.metadata.delete_tag(repository.id, reference.tag):
+            untagged = await self._images.untag(repository.id, reference.tag, now=self._context.clock.now())
+            if untagged.digest is None:
                 raise ManifestUnknown(str(reference))
             return
-        deletion = await self._images.delete_image(repository.id, str(reference.digest))
+        deletion = await self._images.delete_image(
+            repository.id, str(reference.digest), now=self._context.clock.now(), expiry=expiry
+        )
         if deletion.digest is None:
             raise ManifestUnknown(str(reference))
         refuse_listed(deletion)

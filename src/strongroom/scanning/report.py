@@ -1,6 +1,7 @@
 """One scan's result as the commands print it: JSON shaped like ECR's
 ``DescribeImageScanFindings`` (``imageScanFindings.findings`` with ``findingSeverityCounts``)
-plus Strongroom's model findings, and the table a terminal shows."""
+plus Strongroom's model findings and the evidence that could not be read (``problems``),
+and the table a terminal shows."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ def image_report(scan: ImageScan, findings: list[Finding]) -> dict[str, Any]:
         "findingSeverityCounts": dict(sorted(counts.items())),
         "findings": [_vulnerability(f) for f in findings],
         "modelFindings": [_model(layer, f) for layer, f in models],
+        "problems": [{"layer": layer, "detail": detail} for layer, detail in scan.inventory.problems],
     }
 
 
@@ -65,6 +67,7 @@ def table(report: dict[str, Any]) -> str:
     lines = [
         f"image {report['imageDigest']}" + (f" ({report['platform']})" if report.get("platform") else ""),
         f"distribution {report['distribution'] or 'unknown'}, {report['packages']} packages",
+        *(f"not read (the inventory is incomplete): {p['detail']}" for p in report.get("problems", [])),
     ]
     rows = [
         (

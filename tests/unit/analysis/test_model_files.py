@@ -11,6 +11,7 @@ import decimal
 import io
 import pickle
 import pickletools
+import struct
 
 import pytest
 
@@ -130,6 +131,32 @@ MALICIOUS = {
         b"\x89HDF\r\n\x1a\n" + bytes(100) + b'{"\\u0063lass_name" :\n "\\u004cambda"}',
         "model.h5",
     ),
+    # Gaps the second measurement (scanning reference §5.6) points at.
+    "protocol 0: harmless opcodes before the import, no name": (b"N0I1\n0cos\nsystem\n(S'ls'\ntR.", "blob"),
+    "protocol 0: the import past the first 64 bytes, no name": (
+        b"N0" * 40 + b"cos\nsystem\n(S'ls'\ntR.",
+        "blob",
+    ),
+    "a storage's legacy torch file with a payload (_load_from_bytes)": (
+        m.PROTO2
+        + m.global_op("torch.storage", "_load_from_bytes")
+        + m.binbytes(m.legacy_torch(OS_SYSTEM))
+        + m.TUPLE1
+        + m.REDUCE
+        + m.STOP,
+        "blob",
+    ),
+    "pydoc.pipepager": (m.call("pydoc", "pipepager", "id"), "blob"),
+    "_pyrepl.pager.pipe_pager": (m.call("_pyrepl.pager", "pipe_pager", "id"), "blob"),
+    "_osx_support._read_output": (m.call("_osx_support", "_read_output", "id"), "blob"),
+    "logging.config.dictConfig": (m.call("logging.config", "dictConfig"), "blob"),
+    "numpy.ctypeslib.load_library": (m.call("numpy.ctypeslib", "load_library", "evil.so"), "blob"),
+    "torch.serialization.load": (m.call("torch.serialization", "load", "other.pt"), "blob"),
+    "torch.utils.cpp_extension.load_inline": (m.call("torch.utils.cpp_extension", "load_inline"), "blob"),
+    "torch.ops.load_library": (m.call("torch.ops", "load_library", "evil.so"), "blob"),
+    "torch.fx.graph_module._forward_from_src": (m.call("torch.fx.graph_module", "_forward_from_src"), "blob"),
+    "sklearn.utils._joblib.load": (m.call("sklearn.utils._joblib", "load", "other.pkl"), "blob"),
+    "tarfile.open, which truncates files": (m.call("tarfile", "open", "/etc/passwd"), "blob"),
     "Keras .h5 with a Lambda layer in model_config": (
         b"\x89HDF\r\n\x1a\n" + bytes(100) + b'{"class_name": "Lambda", "config": {"function": "4wEA"}}',
         "model.h5",
@@ -309,9 +336,76 @@ def test_a_gguf_chat_template_reaching_python_internals_is_high() -> None:
     assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")]
 
 
+BENIGN_TEMPLATE = (
+    "{{- bos_token }}{%- set ns = namespace(system=false) %}"
+    "{%- if messages[0]['role'] == 'system' %}{%- set ns.system = true %}{%- endif %}"
+    "{%- for message in messages %}{%- if message['role'] not in ['system', 'user', 'assistant'] %}"
+    "{{- raise_exception('Roles must be system, user or assistant') }}{%- endif %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim }}"
+    "{%- endfor %}{{- 'You may import photos. Use the tools. Say nothing of os.' if add_generation_prompt }}"
+)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ self._TemplateReference__context.cycler.__init__.__globals__.os.popen('id').read() }}",
+        "{% import 'os' as os %}{{ os.system('id') }}",
+        "{%- from 'x' import y %}",
+        "{{ lipsum.__globals__['os'].popen('id') }}",
+    ],
+)
+def test_gguf_template_injections_are_high(template: str) -> None:
+    for key in ("tokenizer.chat_template", "tokenizer.chat_template.tool_use"):  # named templates too
+        findings = analyse(m.gguf({"general.name": "x", key: template}), "m.gguf")
+        assert [(f.severity, f.rule) for f in findings] == [(Severity.HIGH, "gguf-header")], key
+
+
+def test_a_chat_template_like_real_ones_gives_no_finding() -> None:
+    """§5.6: every scanner flagged some GGUF file llama.cpp accepts; words in a prompt are not code."""
+    assert analyse(m.gguf({"tokenizer.chat_template": BENIGN_TEMPLATE, "general.name": "x"}), "m.gguf") == []
+
+
 def test_a_gguf_header_claiming_a_billion_entries_is_refused_without_reading_them() -> None:
     sample = b"GGUF" + (3).to_bytes(4, "little") + (0).to_bytes(8, "little") + (10**12).to_bytes(8, "little")
     assert worst(analyse(sample, "m.gguf")) is Severity.HIGH
+
+
+def _torch_zip_with_damaged_data_pkl(damage: str) -> bytes:
+    sample = bytearray(m.torch_zip(OS_SYSTEM))
+    if damage == "crc":  # in both the directory and the local header
+        struct.pack_into("<I", sample, sample.find(b"PK\x01\x02") + 16, 0xDEADBEEF)
+        struct.pack_into("<I", sample, sample.find(b"PK\x03\x04") + 14, 0xDEADBEEF)
+    else:  # the local header names the member differently from the directory
+        at = sample.find(b"archive/data.pkl")
+        sample[at : at + 7] = b"ARCHIVE"
+    return bytes(sample)
+
+
+@pytest.mark.parametrize("damage", ["crc", "local name"])
+def test_a_zip_member_python_refuses_but_torch_reads_is_still_walked(damage: str) -> None:
+    """CVE-2025-10156: torch's reader checks neither, so the payload runs; ours says so."""
+    findings = analyse(_torch_zip_with_damaged_data_pkl(damage), "model.pt")
+    assert {(f.severity, f.rule) for f in findings} == {
+        (Severity.HIGH, "zip-unreadable"),
+        (Severity.CRITICAL, "pickle-code-execution"),
+    }
+
+
+def test_a_damaged_deflated_member_is_walked_too() -> None:
+    sample = bytearray(m.zip_of({"weights/state.pkl": OS_SYSTEM + bytes(200)}))
+    struct.pack_into("<I", sample, sample.find(b"PK\x01\x02") + 16, 0)
+    assert worst(analyse(bytes(sample), "bundle.zip")) is Severity.CRITICAL
+
+
+def test_text_that_decodes_as_a_few_opcodes_is_not_a_model() -> None:
+    for text in (
+        b"ctest_build\n-----------\n\nPerform the CTest Build Step as a Dashboard Client.\n",
+        b"MSVC14\n------\n\n.. versionadded:: 3.5\n\n``True`` when the compiler is used.\n",
+        b"(repeatability)=\n# Repeatable Installs\n",
+        b'Licensed under the Apache License, Version 2.0 (the "License");\n',
+    ):
+        assert analyse(text, "README") == []
 
 
 def test_a_damaged_zip_is_unverified_not_clean() -> None:

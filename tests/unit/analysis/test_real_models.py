@@ -5,6 +5,7 @@ development dependencies install them."""
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class Net(torch.nn.Module):
         ("numpy object array of plain values", lambda: _npy(np.array([1, "two", 3.0], dtype=object))),
         ("numpy arrays pickled at protocol 5", lambda: __import__("pickle").dumps(np.arange(6), protocol=5)),
         (
+            "a tensor pickled by pickle itself: its storage is a legacy torch file in _load_from_bytes",
+            lambda: __import__("pickle").dumps(torch.arange(6.0).reshape(2, 3), protocol=2),
+        ),
+        (
             "a numpy random generator",
             lambda: __import__("pickle").dumps(np.random.default_rng(7), protocol=4),
         ),
@@ -74,6 +79,38 @@ def test_a_real_torch_zip_with_its_data_pkl_replaced_is_critical() -> None:
             tampered.writestr(member, data)
     findings = analyse(buffer.getvalue(), "pytorch_model.bin")
     assert [(f.severity, f.detail) for f in findings] == [(Severity.CRITICAL, "imports os.system")]
+
+
+def _with_bad_crc(archive: bytes, member_suffix: bytes) -> bytes:
+    """The member's CRC-32 broken in the central directory and its local header."""
+    data = bytearray(archive)
+    at = data.find(b"PK\x01\x02")
+    while at >= 0:
+        name_length = struct.unpack_from("<H", data, at + 28)[0]
+        if data[at + 46 : at + 46 + name_length].endswith(member_suffix):
+            struct.pack_into("<I", data, at + 16, 0xDEADBEEF)
+            struct.pack_into("<I", data, struct.unpack_from("<I", data, at + 42)[0] + 14, 0xDEADBEEF)
+        at = data.find(b"PK\x01\x02", at + 4)
+    return bytes(data)
+
+
+def test_a_bad_crc_torch_reads_anyway_hides_nothing() -> None:
+    """CVE-2025-10156: torch loads a checkpoint whose data.pkl has a wrong CRC-32, which
+    Python's zipfile refuses; the file is walked all the same."""
+    benign = _with_bad_crc(saved({"w": torch.ones(2)}), b"data.pkl")
+    assert torch.load(io.BytesIO(benign), weights_only=True)["w"].tolist() == [1.0, 1.0]
+    assert [f.rule for f in analyse(benign, "model.pt")] == ["zip-unreadable"]
+    original = zipfile.ZipFile(io.BytesIO(saved({"w": torch.ones(2)})))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as tampered:
+        for member in original.infolist():
+            payload = models.call("os", "system") if member.filename.endswith("data.pkl") else None
+            tampered.writestr(member, payload if payload is not None else original.read(member))
+    findings = analyse(_with_bad_crc(buffer.getvalue(), b"data.pkl"), "model.pt")
+    assert {(f.severity, f.rule) for f in findings} == {
+        (Severity.HIGH, "zip-unreadable"),
+        (Severity.CRITICAL, "pickle-code-execution"),
+    }
 
 
 def test_torch_itself_loads_what_we_call_benign(tmp_path: Path) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import bz2
 import json
 import lzma
+import pickletools
 import re
 import struct
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -97,7 +99,7 @@ def sniff(path: str, head: bytes) -> ModelKind | None:
         return ModelKind.ONNX  # protobuf has no magic
     if path.lower().endswith(_PICKLE_SUFFIXES) and head[:1] in b"(]}cNIFLSVXKJMGTUB\x80":
         return ModelKind.PICKLE
-    if _PROTOCOL_0_1.match(head):
+    if _PROTOCOL_0_1.match(head) or _decodes_as_opcodes(head):
         return ModelKind.PICKLE  # protocols 0 and 1 have no magic: their usual openings
     return None
 
@@ -109,6 +111,33 @@ _PROTOCOL_0_1 = re.compile(
     rb"|\((?:dp\d|lp\d|tp\d|[IFL]-?\d|S'|V|N|K|X|J|M|G|c[A-Za-z_]|i[A-Za-z_]|\(|\]|\})"
     rb"|[\]}](?:q|r|\(|\)|\.)"
 )
+
+
+_OPENINGS = frozenset(b"(])}NIFLSVXcKJMGTU")
+_IMPORTABLE = re.compile(r"[A-Za-z_][\w.]* [A-Za-z_][\w.]*")  # "module name", as genops gives it
+_HEAD_ERRORS = (ValueError, EOFError, OverflowError, UnicodeDecodeError, DeprecationWarning)
+
+
+def _decodes_as_opcodes(head: bytes) -> bool:
+    """Harmless opcodes (``N0``, ``I1\\n0``, ...) can come before a protocol 0/1 pickle's
+    first import, so no pattern of openings is complete: a head that decodes as opcodes up
+    to an import, or to within a few bytes of its end, is walked as a pickle. Text and
+    binary data stop at an invalid opcode within a few bytes."""
+    if len(head) < 2 or head[0] not in _OPENINGS:
+        return False
+    last = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # STRING escapes that codecs would warn about
+        try:
+            for opcode, arg, position in pickletools.genops(head):
+                if opcode.name in ("GLOBAL", "INST"):
+                    return bool(_IMPORTABLE.fullmatch(str(arg)))
+                if opcode.name == "STOP":
+                    return False
+                last = position if position is not None else last
+        except _HEAD_ERRORS:
+            pass
+    return len(head) == HEAD_SIZE and last >= HEAD_SIZE - 16
 
 
 def _compressed(head: bytes) -> Callable[[], _Decompressor] | None:
@@ -233,16 +262,54 @@ def _zip(
                 findings.extend(
                     analyse_model_file(member_path, opened, member.file_size, spool, limits, depth + 1)
                 )
-        except (
-            zipfile.BadZipFile,
-            OSError,
-            ValueError,
-            EOFError,
-            NotImplementedError,
-            RuntimeError,
-        ) as error:
+        except _ZIP_ERRORS as error:
             findings.append(ModelFinding(member_path, Severity.HIGH, "zip-unreadable", str(error)))
+            findings.extend(_lenient_member(member_path, archive_file, member, spool, limits, depth))
     return findings
+
+
+_ZIP_ERRORS = (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError)
+
+
+def _lenient_member(
+    path: str, archive_file: IO[bytes], member: zipfile.ZipInfo, spool: Spool, limits: ModelLimits, depth: int
+) -> list[ModelFinding]:
+    """A member Python's zipfile refused (a bad CRC, a local name that differs from the
+    directory's), read as torch's reader takes it: from the directory's offset and sizes,
+    with no such checks (CVE-2025-10156). Stored and deflated members only."""
+    try:
+        archive_file.seek(member.header_offset)
+        local = archive_file.read(30)
+        if len(local) < 30 or local[:4] != b"PK\x03\x04":
+            return []
+        name_length, extra_length = struct.unpack_from("<HH", local, 26)
+        data = _Slice(
+            archive_file, member.header_offset + 30 + name_length + extra_length, member.compress_size
+        )
+        if member.compress_type == zipfile.ZIP_DEFLATED:
+            stream: Reader = _Decompressed(data, zlib.decompressobj(-zlib.MAX_WBITS), limits.max_decompressed)
+        elif member.compress_type == zipfile.ZIP_STORED:
+            stream = data
+        else:
+            return []
+        return analyse_model_file(path, stream, member.file_size, spool, limits, depth + 1)
+    except (*_ZIP_ERRORS, zlib.error):
+        return []
+
+
+class _Slice:
+    """``length`` bytes of a seekable file from ``start``, read forward."""
+
+    def __init__(self, file: IO[bytes], start: int, length: int) -> None:
+        self.file, self.position, self.left = file, start, length
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = self.left if size is None or size < 0 else min(size, self.left)
+        self.file.seek(self.position)
+        data = self.file.read(want)
+        self.position += len(data)
+        self.left -= len(data)
+        return data
 
 
 def _hdf5(path: str, stream: Reader) -> list[ModelFinding]:

@@ -27,8 +27,11 @@ _SAFETENSORS_DTYPES = {
     "F6_E3M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2, "I32": 4, "U32": 4, "F32": 4,
     "I64": 8, "U64": 8, "F64": 8, "C64": 8,
 }  # fmt: skip
+# What template injection needs (Python internals, a shell), not words a prompt may hold:
+# real templates say "photos.", "import the ..." or "of os." in their text.
 _SUSPICIOUS_TEMPLATE = re.compile(
-    r"__(class|globals|subclasses|builtins|import|mro|base|init|getattribute)__|\bimport\s|os\.|popen|eval\("
+    r"__(class|globals|subclasses|builtins|import|mro|base|init|getattribute)__"
+    r"|\{%-?\s*(import|from)\s|(?<=[.'\"\[])os\.|popen|eval\("  # os reached as an attribute or key
 )
 
 
@@ -149,7 +152,8 @@ def check_gguf(stream: Reader, max_entries: int = 1_000_000) -> list[str]:
             key = reader.string()
             value = reader.value(reader.u32())
             if (
-                key.endswith("chat_template")
+                # tokenizer.chat_template, and the named ones (tokenizer.chat_template.tool_use, ...)
+                ".chat_template" in f".{key}"
                 and isinstance(value, str)
                 and _SUSPICIOUS_TEMPLATE.search(value)
             ):

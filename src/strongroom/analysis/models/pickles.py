@@ -86,7 +86,12 @@ _LITERAL_OPS = frozenset(
     }
 )
 _CONSTANTS: dict[str, object] = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False, "EMPTY_TUPLE": ()}
-_LOADERS = re.compile(r"(pickle|_pickle|cPickle|dill|cloudpickle|joblib|marshal)\.(_?loads?|load_.*)")
+_LOADERS = re.compile(
+    r"(pickle|_pickle|cPickle|dill|cloudpickle|joblib|marshal)\.(_?loads?|load_.*)|torch\.storage\._load_from_bytes"
+)
+# Loaders whose payload is a whole legacy torch.save file (pickles in a row): torch
+# pickles each storage as ``_load_from_bytes(bytes)``, which runs torch.load on them.
+_FILE_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _DTYPE_SIZE = re.compile(r"[<>|=]?([a-zA-Z])(\d+)")
 
@@ -279,13 +284,14 @@ class _Walker:
         if isinstance(func, _Global):
             self.report.globals.append(GlobalRef(func.module, func.name, called=True, nested=self.nested))
             if _LOADERS.fullmatch(f"{func.module}.{func.name}"):
-                self.nested_payloads(args)
+                self.nested_payloads(args, whole_file=(func.module, func.name) in _FILE_LOADERS)
         elif not isinstance(func, _Call):
             self.problem("call-of-data", "the pickle calls a value that is not an imported callable")
         return _Call(func, args)
 
-    def nested_payloads(self, args: object) -> None:
-        """Walk a payload handed to ``pickle.loads`` (or alike) as its own pickle."""
+    def nested_payloads(self, args: object, whole_file: bool = False) -> None:
+        """Walk a payload handed to ``pickle.loads`` (or alike) as its own pickle; with
+        ``whole_file``, every pickle in a row, as in a legacy torch file."""
         if self.nested >= _MAX_NESTING or not isinstance(args, tuple):
             return
         for value in args:
@@ -295,7 +301,7 @@ class _Walker:
                     self.report,
                     self.limits,
                     self.nested + 1,
-                    first_only=True,
+                    first_only=not whole_file,
                 )
 
     def build(self, target: object, state: object) -> None:
@@ -421,7 +427,7 @@ def _walk_stream(
         # pickletools decodes STRING escapes with codecs.escape_decode, which warns on
         # an invalid escape; where warnings are errors (tests) that is a malformed pickle.
         except (ValueError, EOFError, OverflowError, UnicodeDecodeError, DeprecationWarning) as error:
-            if index == 0 or nested:
+            if index == 0:  # what follows the pickles of a legacy torch file is raw data
                 report.problems.append(PickleProblem("malformed", f"not a well-formed pickle: {error}"))
             return
         if not nested:

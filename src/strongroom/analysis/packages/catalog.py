@@ -13,12 +13,21 @@ from strongroom.analysis.packages.model import Package
 Parser = Callable[[str, bytes], list[Package]]
 
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
-_RPMDB_PATHS = ("var/lib/rpm/rpmdb.sqlite", "usr/lib/sysimage/rpm/rpmdb.sqlite")
+_RPMDB_PATHS = {
+    "var/lib/rpm/rpmdb.sqlite": rpm.parse_rpmdb_sqlite,
+    "usr/lib/sysimage/rpm/rpmdb.sqlite": rpm.parse_rpmdb_sqlite,
+    "var/lib/rpm/Packages": rpm.parse_rpmdb_bdb,
+    "usr/lib/sysimage/rpm/Packages": rpm.parse_rpmdb_bdb,
+    "var/lib/rpm/Packages.db": rpm.parse_rpmdb_ndb,
+    "usr/lib/sysimage/rpm/Packages.db": rpm.parse_rpmdb_ndb,
+}
+"""Trivy's six paths: each form under the old and the new (``/usr``-merged) directory."""
 MAX_EVIDENCE_BYTES = 256 * 1024 * 1024
 
 
 def evidence_parser(path: str) -> Parser | None:
-    """The parser for a small evidence file at ``path``, or None if it is none."""
+    """The parser for a small evidence file at ``path``, or None if it is none. A parser
+    raises ``UnreadableEvidence`` for a file it recognises but cannot read."""
     if path == "var/lib/dpkg/status":
         return dpkg.parse_status
     if path.startswith("var/lib/dpkg/status.d/") and not path.endswith(".md5sums") and path.count("/") == 4:
@@ -26,7 +35,7 @@ def evidence_parser(path: str) -> Parser | None:
     if path == "lib/apk/db/installed":
         return apk.parse_installed
     if path in _RPMDB_PATHS:
-        return rpm.parse_rpmdb_sqlite
+        return _RPMDB_PATHS[path]
     if path.endswith(".dist-info/METADATA") or path.endswith(".egg-info/PKG-INFO"):
         return python.parse_metadata
     if path.endswith(".egg-info"):

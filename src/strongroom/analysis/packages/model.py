@@ -18,6 +18,11 @@ class Kind(StrEnum):
     MAVEN = "maven"
 
 
+class UnreadableEvidence(ValueError):
+    """An evidence file that is there but cannot be read (damaged, truncated, hostile):
+    reported as a problem of the layer, never as "no packages"."""
+
+
 @dataclass(frozen=True)
 class Package:
     """An installed package. ``source_name``/``source_version`` name the source package

@@ -1,20 +1,29 @@
-"""RPM's database in its sqlite form (``rpmdb.sqlite``): one header blob per package.
+"""RPM's package database, one header blob per package, in the three forms rpm writes:
+
+- ``rpmdb.sqlite`` (rpm >= 4.16: RHEL 9, Fedora, Amazon Linux 2023), opened from memory;
+- ``Packages``, a Berkeley DB hash (RHEL/CentOS 7 and 8, Amazon Linux 2), see ``berkeleydb``;
+- ``Packages.db``, rpm's own "ndb" (SUSE 15), see ``ndb``.
 
 A header blob is ``il`` and ``dl`` (big-endian u32), ``il`` index entries of (tag, type,
-offset, count), then ``dl`` bytes of data. The database is opened from memory; BDB and
-NDB databases are not read yet.
+offset, count), then ``dl`` bytes of data; all three forms share its parser. A database
+that is there but cannot be read raises ``UnreadableEvidence``: "unreadable" is not "empty".
 """
 
 from __future__ import annotations
 
 import sqlite3
 import struct
+from collections.abc import Iterable
 
-from strongroom.analysis.packages.model import Kind, Package
+from strongroom.analysis.packages import berkeleydb, ndb
+from strongroom.analysis.packages.model import Kind, Package, UnreadableEvidence
 
 _NAME, _VERSION, _RELEASE, _EPOCH, _ARCH, _SOURCERPM = 1000, 1001, 1002, 1003, 1022, 1044
 _INT32, _STRING, _I18NSTRING = 4, 6, 9
 _MAX_ENTRIES = 100_000
+_MAX_HEADER = 64 * 1024 * 1024
+"""rpm's own ceiling for one header (``headerImport``'s 256 MiB is for the whole region);
+the largest real ones, kernel-devel's file lists, are a few MiB."""
 
 
 class RpmHeaderError(ValueError):
@@ -22,22 +31,44 @@ class RpmHeaderError(ValueError):
 
 
 def parse_rpmdb_sqlite(path: str, data: bytes) -> list[Package]:
-    if data[:16] == b"SQLite format 3\0" and len(data) > 20:
-        # rpm keeps the database in WAL mode, which an in-memory copy cannot open;
-        # bytes 18-19 set to 1 say "rollback journal" (the -wal file is not read).
-        data = data[:18] + b"\x01\x01" + data[20:]
+    if data[:16] != b"SQLite format 3\0" or len(data) < 100:
+        # (an empty file would also make ``deserialize`` raise MemoryError)
+        raise UnreadableEvidence("not an sqlite database")
+    # rpm keeps the database in WAL mode, which an in-memory copy cannot open;
+    # bytes 18-19 set to 1 say "rollback journal" (the -wal file is not read).
+    data = data[:18] + b"\x01\x01" + data[20:]
     connection = sqlite3.connect(":memory:")
     try:
         connection.deserialize(data)
         rows = connection.execute("SELECT blob FROM Packages").fetchall()
-    except sqlite3.DatabaseError:
-        return []
+    except sqlite3.DatabaseError as error:
+        raise UnreadableEvidence(f"not a readable rpm sqlite database: {error}") from None
     finally:
         connection.close()
+    return _packages(path, (bytes(blob) for (blob,) in rows))
+
+
+def parse_rpmdb_bdb(path: str, data: bytes) -> list[Package]:
+    """``var/lib/rpm/Packages``: every value of the hash is a header (key 0, rpm's
+    record counter, and other non-headers are skipped by the header parser)."""
+    try:
+        return _packages(path, berkeleydb.hash_values(data, _MAX_HEADER))
+    except berkeleydb.BerkeleyDbError as error:
+        raise UnreadableEvidence(f"not a readable rpm Berkeley DB: {error}") from None
+
+
+def parse_rpmdb_ndb(path: str, data: bytes) -> list[Package]:
+    try:
+        return _packages(path, ndb.blobs(data, _MAX_HEADER))
+    except ndb.NdbError as error:
+        raise UnreadableEvidence(f"not a readable rpm ndb database: {error}") from None
+
+
+def _packages(path: str, blobs: Iterable[bytes]) -> list[Package]:
     packages = []
-    for (blob,) in rows:
+    for blob in blobs:
         try:
-            tags = read_header(bytes(blob))
+            tags = read_header(blob)
         except (RpmHeaderError, struct.error):
             continue
         package = _package(path, tags)

@@ -26,12 +26,14 @@ from strongroom.errors import (
     TooManyRequests,
 )
 from strongroom.services import Services
+from strongroom.untrusted import InputRefused, decimal_integer, read_json
 
 logger = logging.getLogger("strongroom.api")
 
 PREFIX = "/admin/v1"
 SIGNING_NAME = "strongroom"
 MAX_BODY_BYTES = 64 * 1024
+MAX_RESULTS = 1000
 _STATUS: list[tuple[type[StrongroomError], int, str]] = [
     (AuthenticationRequired, 401, "AuthenticationRequired"),
     (AccessDenied, 403, "AccessDenied"),
@@ -47,15 +49,50 @@ class AdminCall:
     request: Request
     services: Services
     principal: Principal
+    body: bytes = b""
 
     def query(self, name: str) -> str | None:
         return self.request.query_params.get(name)
 
+    def json(self) -> dict[str, Any]:
+        """The request body as a JSON object (an empty body is an empty object)."""
+        if not self.body.strip():
+            return {}
+        try:
+            document = read_json(self.body)
+        except InputRefused as refused:
+            raise InvalidRequest(f"the request body: {refused}") from None
+        if not isinstance(document, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        return document
+
+    def max_results(self, default: int = 100) -> int:
+        text = self.query("maxResults")
+        if text is None:
+            return default
+        value = decimal_integer(text, 4)
+        if value is None or not 1 <= value <= MAX_RESULTS:
+            raise InvalidRequest(f"maxResults must be from 1 to {MAX_RESULTS}")
+        return value
+
+    def token_int(self) -> int | None:
+        """A ``nextToken`` that is an id (of the last item of the previous page)."""
+        text = self.query("nextToken")
+        if text is None:
+            return None
+        value = decimal_integer(text, 18)
+        if value is None:
+            raise InvalidRequest("invalid nextToken")
+        return value
+
+    def arn(self, account_id: str, resource: str) -> str:
+        return f"arn:aws:strongroom:{self.services.settings.region}:{account_id}:{resource}"
+
     def path_int(self, name: str) -> int:
-        value = str(self.request.path_params[name])
-        if not value.isdigit() or len(value) > 18:
+        value = decimal_integer(str(self.request.path_params[name]), 18)
+        if value is None:
             raise InvalidRequest(f"{name} must be a positive integer")
-        return int(value)
+        return value
 
 
 @dataclass(frozen=True)
@@ -66,6 +103,8 @@ class AdminRoute:
     resource: Callable[[AdminCall], str]
     handler: Callable[[AdminCall], Awaitable[Any]]
     mutates: bool = False
+    status: int = 200
+    """201 for a creation; 204 answers with no body."""
 
 
 def starlette_routes(routes: list[AdminRoute]) -> list[Route]:
@@ -87,7 +126,7 @@ async def _serve(request: Request, route: AdminRoute) -> Response:
     try:
         body = await read_body(request, MAX_BODY_BYTES)
         principal = await _authenticate(request, services, body)
-        call = AdminCall(request, services, principal)
+        call = AdminCall(request, services, principal, body)
         try:
             resource = route.resource(call)
         except AccessDenied as denied:
@@ -97,7 +136,9 @@ async def _serve(request: Request, route: AdminRoute) -> Response:
         result = await route.handler(call)
         if route.mutates:
             await audit(request, principal, route.action, resource, "allow")
-        return JSONResponse(result)
+        if route.status == 204:
+            return Response(status_code=204)
+        return JSONResponse(result, route.status)
     except StrongroomError as error:
         if isinstance(error, AuthenticationRequired):
             await audit(request, ANONYMOUS, route.action, "*", "deny", message=error.message)

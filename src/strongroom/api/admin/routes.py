@@ -1,5 +1,7 @@
 """The ``/admin/v1`` routes, each with its ``strongroom:`` action and resource.
 
+Webhook subscriptions are in :mod:`.webhooks`.
+
 Jobs belong to the deployment, not to an account: only principals of the default
 account (the operators') may act on them, and then only as policy allows. Events belong
 to an account: a caller sees its own account's events only.
@@ -12,19 +14,18 @@ from datetime import timedelta
 from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
+from strongroom.api.admin.webhooks import WEBHOOK_ROUTES
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.events.catalogue import CATALOGUE
+from strongroom.events.log import event_document
 from strongroom.jobs.admin import job_document
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.images import ImageId
 from strongroom.scanning.findings import scan_document
 
 _SINCE = re.compile(r"^([0-9]{1,9})([smhd])$")
+_FINDING_KEY = re.compile(r"^[0-9a-f]{64}$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-
-
-def _arn(call: AdminCall, account_id: str, resource: str) -> str:
-    return f"arn:aws:strongroom:{call.services.settings.region}:{account_id}:{resource}"
 
 
 def _job_resource(call: AdminCall) -> str:
@@ -36,29 +37,17 @@ def _job_resource(call: AdminCall) -> str:
             f"they belong to the deployment, whose operators are in account {default}"
         )
     job = call.request.path_params.get("job_id")
-    return _arn(call, default, f"job/{job if job is not None else '*'}")
+    return call.arn(default, f"job/{job if job is not None else '*'}")
 
 
 def _event_resource(call: AdminCall) -> str:
-    return _arn(call, call.principal.account_id, "event/*")
-
-
-def _limit(call: AdminCall, default: int = 100) -> int:
-    text = call.query("maxResults")
-    if text is None:
-        return default
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise InvalidRequest("maxResults must be from 1 to 1000")
-    return int(text)
+    return call.arn(call.principal.account_id, "event/*")
 
 
 async def list_jobs(call: AdminCall) -> dict[str, Any]:
-    token = call.query("nextToken")
-    if token is not None and not token.isdigit():
-        raise InvalidRequest("invalid nextToken")
-    limit = _limit(call)
+    limit = call.max_results()
     found = await call.services.job_admin.list(
-        state=call.query("state"), kind=call.query("kind"), before=int(token) if token else None, limit=limit
+        state=call.query("state"), kind=call.query("kind"), before=call.token_int(), limit=limit
     )
     result: dict[str, Any] = {"jobs": [job_document(job) for job in found]}
     if len(found) == limit:
@@ -91,24 +80,9 @@ async def list_events(call: AdminCall) -> dict[str, Any]:
         start = call.services.clock.now() - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     found, token = await call.services.event_log.page(
         call.principal.account_id, since=start, type=event_type, next_token=call.query("nextToken"),
-        limit=_limit(call),
+        limit=call.max_results(),
     )  # fmt: skip
-    result: dict[str, Any] = {
-        "events": [
-            {
-                "id": event.id,
-                "type": event.type,
-                "cloudEventsType": CATALOGUE[event.type].cloudevents_type
-                if event.type in CATALOGUE
-                else None,
-                "time": event.at.isoformat(),
-                "account": event.account_id,
-                "subject": event.subject,
-                "data": event.data,
-            }
-            for event in found
-        ]
-    }
+    result: dict[str, Any] = {"events": [event_document(event) for event in found]}
     if token is not None:
         result["nextToken"] = token
     return result
@@ -132,11 +106,12 @@ async def describe_findings(call: AdminCall) -> dict[str, Any]:
     tag, digest = call.query("imageTag"), call.query("imageDigest")
     if (tag is None) == (digest is None):
         raise InvalidRequest("give one of imageTag and imageDigest")
-    limit = _limit(call, 1000)
+    limit = call.max_results(1000)
+    after = call.query("nextToken")
+    if after is not None and not _FINDING_KEY.match(after):
+        raise InvalidRequest("invalid nextToken")
     ref = _repository(call)
-    scanned = await call.services.scans.findings(
-        ref, ImageId(digest, tag), after=call.query("nextToken"), limit=limit
-    )
+    scanned = await call.services.scans.findings(ref, ImageId(digest, tag), after=after, limit=limit)
     document = scan_document(scanned.digest, scanned.scan, scanned.findings, limit)
     return {"repository": ref.name, "registryId": ref.account_id, **document}
 
@@ -148,4 +123,5 @@ ADMIN_ROUTES = [
     AdminRoute("/jobs/{job_id}/cancel", "POST", "strongroom:CancelJob", _job_resource, cancel_job),
     AdminRoute("/events", "GET", "strongroom:ListEvents", _event_resource, list_events),
     AdminRoute("/findings", "GET", "ecr:DescribeImageScanFindings", _findings_resource, describe_findings),
+    *WEBHOOK_ROUTES,
 ]
