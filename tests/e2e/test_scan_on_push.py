@@ -90,6 +90,13 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     admin = signed(server, "/admin/v1/findings?repository=team%2Fapp&imageTag=v1", ADMIN_KEY)
     assert admin.status_code == 200, admin.text
     cli = server.cli_json("scan", "findings", "team/app:v1", "--output", "json")
+    remote = server.cli_json(
+        "scan", "findings", "team/app:v1", "--endpoint", server.url,
+        "--user", server.user, "--password", server.password, "--output", "json",
+    )  # fmt: skip
+    assert remote == cli
+    missing = server.cli("scan", "findings", "team/app:v9", check=False)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
     for document in (admin.json(), cli):
         assert (document["status"], document["findingSeverityCounts"]) == ("COMPLETE", EXPECTED_COUNTS)
         assert {

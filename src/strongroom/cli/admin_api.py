@@ -31,7 +31,10 @@ from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.sql import SqlMetadataStore
-from strongroom.services import build_webhooks, open_secret_box
+from strongroom.oci.names import RepositoryRef
+from strongroom.registry.images import ImageId
+from strongroom.scanning.findings import scan_document
+from strongroom.services import build_services, build_webhooks, open_secret_box
 from strongroom.settings import Settings
 
 if TYPE_CHECKING:  # the client (httpx, and the pygments httpx's CLI loads) is for remote use only
@@ -39,6 +42,7 @@ if TYPE_CHECKING:  # the client (httpx, and the pygments httpx's CLI loads) is f
 
 T = TypeVar("T")
 _REMOTE = "strongroom.remote"
+ALL_FINDINGS = 1_000_000
 _SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -197,6 +201,16 @@ class LocalAdminApi:
     async def list_deliveries(self, webhook_id: str, limit: int) -> list[Document]:
         found = await self._hooks().deliveries(self._account, webhook_id, limit)
         return [delivery_document(delivery) for delivery in found]
+
+    async def describe_findings(self, repository: str, *, tag: str | None, digest: str | None) -> Document:
+        services = await build_services(self._settings)
+        try:
+            ref = RepositoryRef.parse(repository, self._account)
+            scanned = await services.scans.findings(ref, ImageId(digest, tag), after=None, limit=ALL_FINDINGS)
+        finally:
+            services.close()
+        document = scan_document(scanned.digest, scanned.scan, scanned.findings, ALL_FINDINGS)
+        return {"repository": ref.name, "registryId": ref.account_id, **document}
 
     def _hooks(self) -> Webhooks:
         if self._webhooks is None:

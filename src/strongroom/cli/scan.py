@@ -15,22 +15,18 @@ from strongroom.analysis.sbom import cyclonedx_json
 from strongroom.analysis.severity import Severity
 from strongroom.analysis.vulns.match import match
 from strongroom.analysis.vulns.osv import ecosystem_of, normalise_name
-from strongroom.cli.lifecycle import run_with_services
+from strongroom.cli.admin_api import remote_options, run_admin_api
 from strongroom.cli.output import Output, emit, output_option, resolve
 from strongroom.cli.store import root_settings, run_on_store
 from strongroom.metadata.database import Database
 from strongroom.metadata.vulndb import EcosystemStatus, SqlVulnStore
-from strongroom.oci.names import RepositoryRef
-from strongroom.registry.images import ImageId
 from strongroom.scanning import vulndb
 from strongroom.scanning.engine import MemoryLayerCache, ScanError, scan_manifest
 from strongroom.scanning.feedsync import SyncError
 from strongroom.scanning.feedsync import sync as sync_feed
-from strongroom.scanning.findings import scan_document
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.layout import OciLayout, split_reference
 from strongroom.scanning.report import image_report, table
-from strongroom.services import Services
 from strongroom.settings import Settings
 
 
@@ -98,21 +94,18 @@ def _combined(scans: list[Any]) -> Inventory:
 
 @scan.command("findings")
 @click.argument("reference")
+@remote_options
+@click.option(
+    "--account-id", help="The repository's account (local store only; default: the default account)."
+)
 @output_option
-def scan_findings(reference: str, output: Output | None) -> None:
+def scan_findings(reference: str, account_id: str | None, output: Output | None) -> None:
     """An image's last scan and its open findings (packages and model files):
-    REPO:TAG or REPO@DIGEST, REPO as [<account id>/]name."""
+    REPO:TAG or REPO@DIGEST. With --endpoint, asked of that server's /admin/v1."""
     path, tag, digest = _image_reference(reference)
-
-    async def work(services: Services) -> dict[str, Any]:
-        ref = RepositoryRef.parse(path, services.default_account_id)
-        scanned = await services.scans.findings(ref, ImageId(digest, tag), after=None, limit=100_000)
-        return {
-            "repository": ref.name,
-            **scan_document(scanned.digest, scanned.scan, scanned.findings, 100_000),
-        }
-
-    document = run_with_services(work)
+    document = run_admin_api(
+        lambda api: api.describe_findings(path, tag=tag, digest=digest), account_id=account_id
+    )
     if _wants_json(output):
         emit(output, document)
         return

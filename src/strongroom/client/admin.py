@@ -55,6 +55,9 @@ class AdminApi(Protocol):
     async def enable_webhook(self, webhook_id: str) -> Document: ...
     async def test_webhook(self, webhook_id: str) -> Document: ...
     async def list_deliveries(self, webhook_id: str, limit: int) -> list[Document]: ...
+    async def describe_findings(
+        self, repository: str, *, tag: str | None, digest: str | None
+    ) -> Document: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +155,19 @@ class HttpAdminApi:
     async def list_deliveries(self, webhook_id: str, limit: int) -> list[Document]:
         page = await self._call("GET", f"/webhooks/{webhook_id}/deliveries", {"maxResults": str(limit)})
         return list(page["deliveries"])
+
+    # scans
+
+    async def describe_findings(self, repository: str, *, tag: str | None, digest: str | None) -> Document:
+        """An image's last scan with all its open findings (every page)."""
+        query = {"repository": repository, "imageTag": tag, "imageDigest": digest, "maxResults": str(PAGE)}
+        document = await self._call("GET", "/findings", query)
+        while "nextToken" in document:
+            page = await self._call("GET", "/findings", {**query, "nextToken": document.pop("nextToken")})
+            document["findings"] += page["findings"]
+            if "nextToken" in page:
+                document["nextToken"] = page["nextToken"]
+        return document
 
     # the wire
 
