@@ -53,6 +53,22 @@ class SqlMetadataStore(SqlBlobLinks):
             index_elements=[repository_blobs.c.repository_id, repository_blobs.c.digest],
             set_={"created_at": link.excluded.created_at},
         )
+        # A push's statements, built once (see _BY_NAME below): built per push, with
+        # ``excluded`` aliasing the tags table each time, they cost more than running them.
+        self._insert_manifest = (
+            database.insert(manifests)
+            .on_conflict_do_nothing()
+            # rowcount is unreliable for INSERT on psycopg; RETURNING is not.
+            .returning(manifests.c.digest)
+        )
+        self._insert_references = database.insert(manifest_references).on_conflict_do_nothing()
+        point = database.insert(tags)
+        # A tag already on the manifest is left as it is, and RETURNING then yields no row.
+        self._point_tag_statement = point.on_conflict_do_update(
+            index_elements=[tags.c.repository_id, tags.c.name],
+            set_={"manifest_digest": point.excluded.manifest_digest, "updated_at": point.excluded.updated_at},
+            where=tags.c.manifest_digest != point.excluded.manifest_digest,
+        ).returning(tags.c.name)
 
     @property
     def database(self) -> Database:
@@ -168,31 +184,24 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                repository = conn.execute(
-                    sa.select(repositories.c.account_id, repositories.c.name)
-                    .where(repositories.c.id == repository_id)
-                    .with_for_update(read=True, key_share=True)
-                ).first()
+                repository = conn.execute(_REPOSITORY_FOR_PUSH, {"repository_id": repository_id}).first()
                 _require_references(conn, repository_id, manifest)
                 repository_name = "" if repository is None else repository.name
                 _keep_immutable_tags(conn, repository_id, repository_name, manifest.digest, immutable_tags)
                 created = (
                     conn.execute(
-                        self._db.insert(manifests)
-                        .values(
-                            repository_id=repository_id,
-                            digest=manifest.digest,
-                            media_type=manifest.media_type,
-                            size=len(manifest.content),
-                            content=manifest.content,
-                            subject_digest=manifest.subject_digest,
-                            artifact_type=manifest.artifact_type,
-                            annotations=manifest.annotations_json,
-                            created_at=now,
-                        )
-                        .on_conflict_do_nothing()
-                        # rowcount is unreliable for INSERT on psycopg; RETURNING is not.
-                        .returning(manifests.c.digest)
+                        self._insert_manifest,
+                        {
+                            "repository_id": repository_id,
+                            "digest": manifest.digest,
+                            "media_type": manifest.media_type,
+                            "size": len(manifest.content),
+                            "content": manifest.content,
+                            "subject_digest": manifest.subject_digest,
+                            "artifact_type": manifest.artifact_type,
+                            "annotations": manifest.annotations_json,
+                            "created_at": now,
+                        },
                     ).first()
                     is not None
                 )
@@ -204,10 +213,11 @@ class SqlMetadataStore(SqlBlobLinks):
                     ]
                     if references:
                         conn.execute(
-                            self._db.insert(manifest_references)
-                            .values(repository_id=repository_id, manifest_digest=manifest.digest)
-                            .on_conflict_do_nothing(),
-                            references,
+                            self._insert_references,
+                            [
+                                {"repository_id": repository_id, "manifest_digest": manifest.digest, **row}
+                                for row in references
+                            ],
                         )
                 moved = [
                     tag
@@ -229,15 +239,9 @@ class SqlMetadataStore(SqlBlobLinks):
     ) -> bool:
         """Point the tag at the manifest; True when the tag is new or moved (a tag already
         on the manifest is left as it is, and RETURNING then yields no row)."""
-        statement = self._db.insert(tags).values(
-            repository_id=repository_id, name=tag, manifest_digest=digest, updated_at=now
-        )
         moved = conn.execute(
-            statement.on_conflict_do_update(
-                index_elements=[tags.c.repository_id, tags.c.name],
-                set_={"manifest_digest": digest, "updated_at": now},
-                where=tags.c.manifest_digest != statement.excluded.manifest_digest,
-            ).returning(tags.c.name)
+            self._point_tag_statement,
+            {"repository_id": repository_id, "name": tag, "manifest_digest": digest, "updated_at": now},
         ).first()
         return moved is not None
 
@@ -391,6 +395,11 @@ _BY_NAME = (
 )
 _REPOSITORY = sa.select(*REPOSITORY_COLUMNS).where(*_BY_NAME)
 _REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
+_REPOSITORY_FOR_PUSH = (
+    sa.select(repositories.c.account_id, repositories.c.name)
+    .where(repositories.c.id == sa.bindparam("repository_id"))
+    .with_for_update(read=True, key_share=True)
+)
 _MANIFEST_COLUMNS = sa.select(
     manifests.c.digest, manifests.c.media_type, manifests.c.content, manifests.c.last_pulled_at
 )
