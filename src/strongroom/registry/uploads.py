@@ -23,7 +23,7 @@ from strongroom.errors import (
     SizeInvalid,
     UploadRangeInvalid,
 )
-from strongroom.metadata.records import Upload
+from strongroom.metadata.records import Repository, Upload
 from strongroom.oci.digest import Digest, Hasher, new_hasher
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
@@ -111,13 +111,18 @@ class Uploads:
         self._mounting_allowed = mounting_allowed
         self._sessions: dict[str, _Session] = {}
 
-    async def start(self, ref: RepositoryRef, algorithm: str = "sha256") -> UploadState:
-        return UploadState((await self._begin(ref, algorithm, writer=None)).id, 0)
+    async def start(
+        self, ref: RepositoryRef, algorithm: str = "sha256", known: Repository | None = None
+    ) -> UploadState:
+        """``known``: the repository's row, if the caller has just read it."""
+        return UploadState((await self._begin(ref, algorithm, writer=None, known=known)).id, 0)
 
-    async def _begin(self, ref: RepositoryRef, algorithm: str, writer: str | None) -> Upload:
+    async def _begin(
+        self, ref: RepositoryRef, algorithm: str, writer: str | None, known: Repository | None = None
+    ) -> Upload:
         new_hasher(algorithm)  # refuse unsupported algorithms before creating anything
         now = self._context.clock.now()
-        repository = await self._context.repository_for_push(ref)
+        repository = await self._context.repository_for_push(ref, known)
         upload = Upload(self._context.ids.new_id(), repository.id, algorithm, now, now, writer=writer)
         # The row first: data without a row is an orphan that expiry may remove at once.
         await self._context.metadata.create_upload(upload)
@@ -182,10 +187,16 @@ class Uploads:
             self._sessions.pop(upload.id, None)
         return claim.size
 
-    async def upload_whole(self, ref: RepositoryRef, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
+    async def upload_whole(
+        self,
+        ref: RepositoryRef,
+        digest: Digest,
+        chunks: AsyncIterable[bytes],
+        known: Repository | None = None,
+    ) -> int:
         """A single-request (monolithic) upload: ``POST ?digest=`` with the body. The
         session is created already claimed by this request: nobody else knows its id."""
-        upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id())
+        upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id(), known=known)
         try:
             return await self._complete(upload, digest, chunks, None, held=upload.writer)
         except BaseException:
