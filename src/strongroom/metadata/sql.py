@@ -34,11 +34,13 @@ from strongroom.metadata.schema import (
 )
 
 _SUBSCRIBED = (
-    sa.select(webhooks.c.id)
-    .where(webhooks.c.account_id == sa.bindparam("account_id"), webhooks.c.enabled)
-    .limit(1)
+    sa.exists()
+    .where(webhooks.c.account_id == repositories.c.account_id, webhooks.c.enabled)
+    .label("subscribed")
 )
-"""Whether an account has an enabled webhook subscription; built once, as every push asks."""
+"""Whether the repository's account has an enabled webhook subscription: a column of the
+push's first statement (:data:`_REPOSITORY_FOR_PUSH`), not a statement of its own, which
+cost the outbox about a third of its price."""
 
 
 class SqlMetadataStore(SqlBlobLinks):
@@ -184,7 +186,10 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.writing() as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
-                repository = conn.execute(_REPOSITORY_FOR_PUSH, {"repository_id": repository_id}).first()
+                repository = conn.execute(
+                    _REPOSITORY_FOR_PUSH if self._outbox is None else _REPOSITORY_FOR_PUSH_SUBSCRIBED,
+                    {"repository_id": repository_id},
+                ).first()
                 _require_references(conn, repository_id, manifest)
                 repository_name = "" if repository is None else repository.name
                 _keep_immutable_tags(conn, repository_id, repository_name, manifest.digest, immutable_tags)
@@ -267,7 +272,7 @@ class SqlMetadataStore(SqlBlobLinks):
             artifact_type=manifest.artifact_type,
             subject_digest=manifest.subject_digest,
             at=now,
-            subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
+            subscribed=bool(repository.subscribed),
         )
         write_outbox(conn, self._db.insert, self._outbox(change), now)
 
@@ -400,6 +405,7 @@ _REPOSITORY_FOR_PUSH = (
     .where(repositories.c.id == sa.bindparam("repository_id"))
     .with_for_update(read=True, key_share=True)
 )
+_REPOSITORY_FOR_PUSH_SUBSCRIBED = _REPOSITORY_FOR_PUSH.add_columns(_SUBSCRIBED)
 _MANIFEST_COLUMNS = sa.select(
     manifests.c.digest, manifests.c.media_type, manifests.c.content, manifests.c.last_pulled_at
 )
