@@ -259,11 +259,11 @@ class Uploads:
     async def _upload(self, ref: RepositoryRef, upload_id: str) -> Upload:
         if not is_upload_id(upload_id):
             raise BlobUploadUnknown(upload_id[:64])
-        upload = await self._context.metadata.get_upload(upload_id)
+        upload, here = await self._context.metadata.get_upload_in(upload_id, ref.account_id, ref.name)
         if upload is None:
             raise BlobUploadUnknown(upload_id)
-        repository = await self._context.repository(ref)
-        if upload.repository_id != repository.id:
+        if not here:
+            await self._context.repository(ref)  # NAME_UNKNOWN when there is no such repository
             raise BlobUploadUnknown(upload_id)
         return upload
 
