@@ -342,11 +342,12 @@ class SqlMetadataStore(SqlBlobLinks):
     async def list_tags(self, account_id: str, name: str, last: str | None, limit: int) -> list[str] | None:
         def work() -> list[str] | None:
             with self._db.reading() as conn:
-                repository = _repository(conn, account_id, name)
-                if repository is None:
+                repository_id = conn.scalar(_REPOSITORY_ID, {"account_id": account_id, "name": name})
+                if repository_id is None:
                     return None
-                params = {"repository_id": repository.id, "last": last, "limit": limit}
-                return list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params))
+                params = {"repository_id": repository_id, "last": last, "limit": limit}
+                # all(): one fetchall, where iterating fetched row by row (a third slower for 100 tags)
+                return list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params).all())
 
         return await self._db.run(work)
 
