@@ -349,10 +349,13 @@ class Uploads:
             claim.size = await self._context.blobs.append(
                 upload_id, self._renewing(upload_id, claim, chunks), progress.hasher if progress else None
             )
-        finally:
+        except BaseException:
             if progress is not None:
                 # append() hashes exactly the bytes it kept, even when it fails part-way.
                 progress.size = await self._stored_size(upload_id)
+            raise
+        if progress is not None:
+            progress.size = claim.size  # what append() kept and hashed
 
     async def _renewing(
         self, upload_id: str, claim: _Claim, chunks: AsyncIterable[bytes]
