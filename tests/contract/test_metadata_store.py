@@ -137,6 +137,9 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     upload = Upload("c" * 32, repository, "sha256", NOW, NOW)
     await store.create_upload(upload)
     assert await store.get_upload(upload.id) == upload
+    assert await store.get_upload_in(upload.id, ACCOUNT, "team/model") == (upload, True)
+    assert await store.get_upload_in(upload.id, ACCOUNT, "team/other") == (upload, False)
+    assert await store.get_upload_in("d" * 32, ACCOUNT, "team/model") == (None, False)
     later = NOW + timedelta(hours=2)
     assert await store.claim_upload(upload.id, "w", None, later, lapsed_before=NOW) is not None
     assert await store.release_upload(upload.id, "w", 42, later) is True

@@ -29,9 +29,39 @@ _LINKED_BLOB_SIZE = (
     )
 )
 _UPLOAD = sa.select(uploads).where(uploads.c.id == sa.bindparam("upload_id"))
+_UPLOAD_IN = sa.select(
+    uploads,
+    sa.and_(
+        repositories.c.account_id == sa.bindparam("account_id"), repositories.c.name == sa.bindparam("name")
+    ).label("here"),
+).where(uploads.c.id == sa.bindparam("upload_id"), repositories.c.id == uploads.c.repository_id)
 _UPLOAD_REPOSITORY = sa.select(uploads.c.repository_id).where(uploads.c.id == sa.bindparam("upload_id"))
 _NEW_UPLOAD = uploads.insert()
 _DELETE_UPLOAD = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
+_CLAIMABLE = sa.or_(uploads.c.writer.is_(None), uploads.c.updated_at < sa.bindparam("lapsed_before"))
+_CLAIM = (
+    uploads.update()
+    .where(uploads.c.id == sa.bindparam("upload_id"), _CLAIMABLE)
+    .values(writer=sa.bindparam("writer"), updated_at=sa.bindparam("now"))
+)
+_CLAIM_AT = (
+    uploads.update()
+    .where(
+        uploads.c.id == sa.bindparam("upload_id"),
+        sa.or_(
+            sa.and_(uploads.c.writer.is_(None), uploads.c.size == sa.bindparam("start")),
+            uploads.c.updated_at < sa.bindparam("lapsed_before"),
+        ),
+    )
+    .values(writer=sa.bindparam("writer"), updated_at=sa.bindparam("now"))
+)
+_HELD = (uploads.c.id == sa.bindparam("upload_id"), uploads.c.writer == sa.bindparam("held_by"))
+_RELEASE = (
+    uploads.update()
+    .where(*_HELD)
+    .values(size=sa.bindparam("new_size"), writer=sa.null(), updated_at=sa.bindparam("now"))
+)
+_RENEW = uploads.update().where(*_HELD).values(updated_at=sa.bindparam("now"))
 
 
 class SqlBlobLinks:
@@ -123,45 +153,46 @@ class SqlBlobLinks:
 
         return await self._db.run(work)
 
+    async def get_upload_in(self, upload_id: str, account_id: str, name: str) -> tuple[Upload | None, bool]:
+        def work() -> tuple[Upload | None, bool]:
+            params = {"upload_id": upload_id, "account_id": account_id, "name": name}
+            with self._db.reading() as conn:
+                row = conn.execute(_UPLOAD_IN, params).first()
+            if row is None:
+                return None, False
+            fields = dict(row._mapping)
+            here = bool(fields.pop("here"))
+            return Upload(**fields), here
+
+        return await self._db.run(work)
+
     async def claim_upload(
         self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
     ) -> bool:
-        free: sa.ColumnElement[bool] = uploads.c.writer.is_(None)
+        statement = _CLAIM if start is None else _CLAIM_AT
+        params = {"upload_id": upload_id, "writer": writer, "now": now, "lapsed_before": lapsed_before}
         if start is not None:
-            free = sa.and_(free, uploads.c.size == start)
-        statement = (
-            uploads.update()
-            .where(uploads.c.id == upload_id, sa.or_(free, uploads.c.updated_at < lapsed_before))
-            .values(writer=writer, updated_at=now)
-        )
+            params["start"] = start
 
         def work() -> bool:
             with self._db.writing() as conn:
-                return conn.execute(statement).rowcount == 1
+                return conn.execute(statement, params).rowcount == 1
 
         return await self._db.write(work)
 
     async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
-                released = conn.execute(
-                    uploads.update()
-                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
-                    .values(size=size, writer=None, updated_at=now)
-                )
-                return released.rowcount == 1
+                params = {"upload_id": upload_id, "held_by": writer, "new_size": size, "now": now}
+                return conn.execute(_RELEASE, params).rowcount == 1
 
         return await self._db.write(work)
 
     async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
-                renewed = conn.execute(
-                    uploads.update()
-                    .where(uploads.c.id == upload_id, uploads.c.writer == writer)
-                    .values(updated_at=now)
-                )
-                return renewed.rowcount == 1
+                params = {"upload_id": upload_id, "held_by": writer, "now": now}
+                return conn.execute(_RENEW, params).rowcount == 1
 
         return await self._db.write(work)
 
@@ -179,7 +210,7 @@ class SqlBlobLinks:
     async def delete_upload(self, upload_id: str) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
-                return conn.execute(uploads.delete().where(uploads.c.id == upload_id)).rowcount > 0
+                return conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id}).rowcount > 0
 
         return await self._db.write(work)
 

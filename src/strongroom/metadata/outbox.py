@@ -10,6 +10,7 @@ time.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -168,21 +169,24 @@ def write_outbox(conn: sa.Connection, insert: Any, outbox: Outbox, now: datetime
 
 
 def _insert_job(conn: sa.Connection, insert: Any, job: NewJob, now: datetime) -> int | None:
-    statement = (
-        insert(jobs)
-        .values(
-            kind=job.kind,
-            payload=json.dumps(dict(job.payload), sort_keys=True),
-            idempotency_key=job.idempotency_key,
-            state=QUEUED,
-            attempts=0,
-            max_attempts=job.max_attempts,
-            run_at=job.run_at or now,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key])
-        .returning(jobs.c.id)
+    job_id: int | None = conn.scalar(
+        _job_statement(insert),
+        {
+            "kind": job.kind,
+            "payload": json.dumps(dict(job.payload), sort_keys=True),
+            "idempotency_key": job.idempotency_key,
+            "state": QUEUED,
+            "attempts": 0,
+            "max_attempts": job.max_attempts,
+            "run_at": job.run_at or now,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
-    job_id: int | None = conn.scalar(statement)
     return job_id
+
+
+@functools.cache
+def _job_statement(insert: Any) -> Any:
+    """The job INSERT for a dialect's ``insert``, built once per dialect (as _INSERT_EVENT)."""
+    return insert(jobs).on_conflict_do_nothing(index_elements=[jobs.c.idempotency_key]).returning(jobs.c.id)

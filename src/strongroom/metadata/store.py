@@ -66,6 +66,11 @@ class UploadStore(Protocol):
 
     async def get_upload(self, upload_id: str) -> Upload | None: ...
 
+    async def get_upload_in(self, upload_id: str, account_id: str, name: str) -> tuple[Upload | None, bool]:
+        """The upload, and whether it belongs to the repository ``name`` of ``account_id``:
+        in one read, as every PATCH, PUT and status request asks both."""
+        ...
+
     async def claim_upload(
         self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
     ) -> bool:

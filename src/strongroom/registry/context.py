@@ -31,5 +31,10 @@ class RegistryContext:
             raise NameUnknown(ref.path)
         return repository
 
-    async def repository_for_push(self, ref: RepositoryRef) -> Repository:
+    async def repository_for_push(self, ref: RepositoryRef, known: Repository | None = None) -> Repository:
+        """The repository a push goes to, created on first push. ``known`` is its row when
+        the caller has just read it (the front door does, to decide whether the push
+        creates it): a push then reads it once, not twice."""
+        if known is not None:
+            return known
         return await self.repositories.ensure(ref)

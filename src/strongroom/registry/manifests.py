@@ -88,10 +88,12 @@ class Manifests:
         body: bytes,
         content_type: str | None,
         extra_tags: Sequence[str] = (),
+        known: Repository | None = None,
     ) -> PushedManifest:
         """Store the manifest under ``reference`` and every tag of ``extra_tags`` (OCI
         1.1 ``?tag=``), all in one transaction: one immutable tag that would move
-        refuses the whole push."""
+        refuses the whole push. ``known``: the repository's row, if the caller has just
+        read it (see :meth:`RegistryContext.repository_for_push`)."""
         tag_names = list(dict.fromkeys([*([reference.tag] if reference.tag else []), *extra_tags]))
         if len(tag_names) > MAX_TAGS_PER_PUSH:
             raise TooManyTagsRequested(f"a manifest PUT may name at most {MAX_TAGS_PER_PUSH} tags")
@@ -103,7 +105,7 @@ class Manifests:
             raise DigestInvalid(f"manifest digest {digest} does not match the reference {reference.digest}")
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
-        repository = await self._repository_for(ref, parsed)
+        repository = known or await self._repository_for(ref, parsed)
         await self._context.metadata.put_manifest(
             repository.id,
             NewManifest(

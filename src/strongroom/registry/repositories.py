@@ -88,7 +88,10 @@ class Repositories:
         self._create_on_push = create_on_push
 
     async def exists(self, ref: RepositoryRef) -> bool:
-        return await self._metadata.get_repository(ref.account_id, ref.name) is not None
+        return await self.find(ref) is not None
+
+    async def find(self, ref: RepositoryRef) -> Repository | None:
+        return await self._metadata.get_repository(ref.account_id, ref.name)
 
     async def create(
         self, account_id: str, name: str, spec: RepositorySpec, *, applied_for: str | None = None

@@ -23,7 +23,7 @@ from strongroom.errors import (
     SizeInvalid,
     UploadRangeInvalid,
 )
-from strongroom.metadata.records import Upload
+from strongroom.metadata.records import Repository, Upload
 from strongroom.oci.digest import Digest, Hasher, new_hasher
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
@@ -111,13 +111,18 @@ class Uploads:
         self._mounting_allowed = mounting_allowed
         self._sessions: dict[str, _Session] = {}
 
-    async def start(self, ref: RepositoryRef, algorithm: str = "sha256") -> UploadState:
-        return UploadState((await self._begin(ref, algorithm, writer=None)).id, 0)
+    async def start(
+        self, ref: RepositoryRef, algorithm: str = "sha256", known: Repository | None = None
+    ) -> UploadState:
+        """``known``: the repository's row, if the caller has just read it."""
+        return UploadState((await self._begin(ref, algorithm, writer=None, known=known)).id, 0)
 
-    async def _begin(self, ref: RepositoryRef, algorithm: str, writer: str | None) -> Upload:
+    async def _begin(
+        self, ref: RepositoryRef, algorithm: str, writer: str | None, known: Repository | None = None
+    ) -> Upload:
         new_hasher(algorithm)  # refuse unsupported algorithms before creating anything
         now = self._context.clock.now()
-        repository = await self._context.repository_for_push(ref)
+        repository = await self._context.repository_for_push(ref, known)
         upload = Upload(self._context.ids.new_id(), repository.id, algorithm, now, now, writer=writer)
         # The row first: data without a row is an orphan that expiry may remove at once.
         await self._context.metadata.create_upload(upload)
@@ -182,10 +187,16 @@ class Uploads:
             self._sessions.pop(upload.id, None)
         return claim.size
 
-    async def upload_whole(self, ref: RepositoryRef, digest: Digest, chunks: AsyncIterable[bytes]) -> int:
+    async def upload_whole(
+        self,
+        ref: RepositoryRef,
+        digest: Digest,
+        chunks: AsyncIterable[bytes],
+        known: Repository | None = None,
+    ) -> int:
         """A single-request (monolithic) upload: ``POST ?digest=`` with the body. The
         session is created already claimed by this request: nobody else knows its id."""
-        upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id())
+        upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id(), known=known)
         try:
             return await self._complete(upload, digest, chunks, None, held=upload.writer)
         except BaseException:
@@ -248,11 +259,11 @@ class Uploads:
     async def _upload(self, ref: RepositoryRef, upload_id: str) -> Upload:
         if not is_upload_id(upload_id):
             raise BlobUploadUnknown(upload_id[:64])
-        upload = await self._context.metadata.get_upload(upload_id)
+        upload, here = await self._context.metadata.get_upload_in(upload_id, ref.account_id, ref.name)
         if upload is None:
             raise BlobUploadUnknown(upload_id)
-        repository = await self._context.repository(ref)
-        if upload.repository_id != repository.id:
+        if not here:
+            await self._context.repository(ref)  # NAME_UNKNOWN when there is no such repository
             raise BlobUploadUnknown(upload_id)
         return upload
 
@@ -338,10 +349,13 @@ class Uploads:
             claim.size = await self._context.blobs.append(
                 upload_id, self._renewing(upload_id, claim, chunks), progress.hasher if progress else None
             )
-        finally:
+        except BaseException:
             if progress is not None:
                 # append() hashes exactly the bytes it kept, even when it fails part-way.
                 progress.size = await self._stored_size(upload_id)
+            raise
+        if progress is not None:
+            progress.size = claim.size  # what append() kept and hashed
 
     async def _renewing(
         self, upload_id: str, claim: _Claim, chunks: AsyncIterable[bytes]

@@ -28,6 +28,7 @@ from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
 from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
 from strongroom.oci.names import RepositoryRef
+from strongroom.registry.repositories import Repository
 from strongroom.services import Services
 
 logger = logging.getLogger("strongroom.api")
@@ -50,6 +51,9 @@ class Call:
     services: Services
     repository: RepositoryRef
     principal: Principal
+    known: Repository | None = None
+    """The repository's row, when the route has read it (a push, to decide whether it
+    creates the repository); handlers hand it on so the push does not read it again."""
 
     @property
     def head(self) -> bool:
@@ -100,15 +104,16 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
         try:
             principal, grant = await _authenticate(request, services)
             repository = _repository(request, services)
+            known = None
             try:
                 context = request_context(request)
                 await _authorize(services, route, principal, repository, context, grant)
                 if route.creates:
-                    await _authorize_creation(services, principal, repository, context)
+                    known = await _authorize_creation(services, principal, repository, context)
             except AccessDenied as error:
                 await _audit(request, services, route, principal, "deny", {"message": error.message})
                 raise
-            response = await route.handler(Call(request, services, repository, principal))
+            response = await route.handler(Call(request, services, repository, principal, known))
             if head and route.method == "GET":
                 response.body = b""
             if route.action in AUDITED_ACTIONS and response.status_code < 400:
@@ -210,16 +215,18 @@ async def _authorize(
 
 async def _authorize_creation(
     services: Services, principal: Principal, repository: RepositoryRef, context: dict[str, str | list[str]]
-) -> None:
+) -> Repository | None:
     """A push to a repository that does not exist creates it: the caller must be allowed
-    that too, decided now by policy (never by a token's grant, which names no creation)."""
-    if await services.repositories.exists(repository):
-        return
+    that too, decided now by policy (never by a token's grant, which names no creation).
+    Returns the repository's row when it exists."""
+    if (existing := await services.repositories.find(repository)) is not None:
+        return existing
     resource = repository.arn(services.settings.region)
     request = AccessRequest(principal, Action.CREATE_REPOSITORY, resource, context)
     decision = await services.authorizer.decide(request)
     if not decision.allowed:
         raise AccessDenied(denial_message(principal, Action.CREATE_REPOSITORY, resource, decision))
+    return None
 
 
 def _challenge(

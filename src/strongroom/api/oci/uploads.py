@@ -26,9 +26,9 @@ async def start_upload(call: Call) -> Response:
             return mounted
     elif (digest := query.get("digest")) is not None:
         parsed = Digest.parse(digest)
-        await uploads.upload_whole(call.repository, parsed, call.request.stream())
+        await uploads.upload_whole(call.repository, parsed, call.request.stream(), call.known)
         return _created(call, parsed)
-    state = await uploads.start(call.repository, query.get("digest-algorithm") or "sha256")
+    state = await uploads.start(call.repository, query.get("digest-algorithm") or "sha256", call.known)
     return _accepted(call, state)
 
 
