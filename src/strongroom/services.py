@@ -202,14 +202,13 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     tokens = TokenIssuer(
         open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
     )
-    repository_store = SqlRepositoryStore(database)
+    deletions = ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    repository_store = SqlRepositoryStore(database, deletions)
     policy_review = PolicyReview(settings.policy_findings)
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
-    image_store = SqlImageStore(
-        database, ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
-    )
+    image_store = SqlImageStore(database, deletions)
     manifests, discovery = Manifests(context, image_store), Discovery(context)
     lifecycle = Lifecycle(
         context,
