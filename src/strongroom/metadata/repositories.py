@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from strongroom.errors import NameUnknown, RepositoryAlreadyExists, RepositoryNotEmpty, TooManyTags
 from strongroom.metadata.database import Database
-from strongroom.metadata.image_deletions import tags_by_digest
-from strongroom.metadata.outbox import DeletionOutbox, announce_deletion
+from strongroom.metadata.image_deletions import announce_repository_images
+from strongroom.metadata.outbox import DeletionOutbox
 from strongroom.metadata.principals import bound_values
 from strongroom.metadata.records import Repository
 from strongroom.metadata.schema import (
@@ -34,8 +34,6 @@ from strongroom.metadata.schema import (
 from strongroom.metadata.sql import REPOSITORY_COLUMNS, repository_from_row
 
 MAX_RESOURCE_TAGS = 50
-_ANNOUNCE_BATCH = 500
-"""Digests whose tags are read in one query when a deleted repository's images are announced."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,28 +181,11 @@ class SqlRepositoryStore:
                     if holds_images is not None:
                         raise RepositoryNotEmpty(account_id, name)
                 else:
-                    self._announce_images(conn, row.id, now)
+                    announce_repository_images(conn, self._db.insert, self._deletions, row.id, now)
                 conn.execute(repositories.delete().where(repositories.c.id == row.id))
                 return repository_from_row(row)
 
         return await self._db.write(work)
-
-    def _announce_images(self, conn: sa.Connection, repository_id: int, now: datetime) -> None:
-        if self._deletions is None:
-            return
-        digests = list(
-            conn.scalars(
-                sa.select(manifests.c.digest)
-                .where(manifests.c.repository_id == repository_id)
-                .order_by(manifests.c.digest)
-            )
-        )
-        for start in range(0, len(digests), _ANNOUNCE_BATCH):
-            batch = digests[start : start + _ANNOUNCE_BATCH]
-            named = tags_by_digest(conn, repository_id, batch)
-            for digest in batch:
-                deleted = (digest, named.get(digest, ()), True)
-                announce_deletion(conn, self._db.insert, self._deletions, repository_id, deleted, now)
 
     async def update_repository(self, repository_id: int, **values: Any) -> None:
         """Change settings columns; ``tag_mutability_filters`` takes a tuple of patterns."""
