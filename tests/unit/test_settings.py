@@ -60,8 +60,18 @@ def test_unknown_file_keys_are_errors(tmp_path: Path) -> None:
     [
         ("", {}, None, "LIFETIME"),
         ('scan_rescan_duration = "DAYS_180"\n', {}, None, "DAYS_180"),
-        ('scan_rescan_duration = "DAYS_180"\n', {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"}, None, "DAYS_30"),
-        ('scan_rescan_duration = "DAYS_180"\n', {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"}, "DAYS_14", "DAYS_14"),
+        (
+            'scan_rescan_duration = "DAYS_180"\n',
+            {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"},
+            None,
+            "DAYS_30",
+        ),
+        (
+            'scan_rescan_duration = "DAYS_180"\n',
+            {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"},
+            "DAYS_14",
+            "DAYS_14",
+        ),
     ],
 )
 def test_the_rescan_duration_takes_inspectors_values_flag_over_environment_over_file(
