@@ -85,6 +85,10 @@ def receiver() -> Iterator[Receiver]:
         running.close()
 
 
+def rule(frequency: str, pattern: str) -> dict[str, Any]:
+    return {"scanFrequency": frequency, "repositoryFilters": [{"filter": pattern, "filterType": "WILDCARD"}]}
+
+
 def import_records(server: RunningServer, path: Path, *documents: dict[str, Any]) -> dict[str, Any]:
     path.write_text(json.dumps(list(documents)))
     return dict(server.cli_json("vulndb", "import", str(path), "--output", "json"))
@@ -116,12 +120,8 @@ def test_an_imported_advisory_reaches_a_scanned_image_without_reading_its_layers
             "webhook", "create", "--url", receiver.url, "--events", "scan.finding.new,scan.finding.closed"
         )
         ecr.put_registry_scanning_configuration(
-            scanType="ENHANCED",
-            rules=[
-                {"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "live/*", "filterType": "WILDCARD"}]},
-                {"scanFrequency": "SCAN_ON_PUSH", "repositoryFilters": [{"filter": "once/*", "filterType": "WILDCARD"}]},
-            ],
-        )  # fmt: skip
+            scanType="ENHANCED", rules=[rule("CONTINUOUS_SCAN", "live/*"), rule("SCAN_ON_PUSH", "once/*")]
+        )
         push(skopeo, server, layout(tmp_path / "app", APP), "live/app:v1")
         push(skopeo, server, layout(tmp_path / "other", OTHER_APP), "once/app:v1")
         for repository in ("live/app", "once/app"):
@@ -180,10 +180,7 @@ def test_an_image_past_its_rescan_duration_expires_and_is_no_longer_re_evaluated
     try:
         server.cli("vulndb", "import", str(osv.RECORDS_DIR))
         ecr = aws_client(server, "ecr")
-        ecr.put_registry_scanning_configuration(
-            scanType="ENHANCED",
-            rules=[{"scanFrequency": "CONTINUOUS_SCAN", "repositoryFilters": [{"filter": "*", "filterType": "WILDCARD"}]}],
-        )  # fmt: skip
+        ecr.put_registry_scanning_configuration(scanType="ENHANCED", rules=[rule("CONTINUOUS_SCAN", "*")])
         push(skopeo, server, layout(tmp_path / "old", OTHER_APP), "team/old:v1")
         push(skopeo, server, layout(tmp_path / "new", APP), "team/new:v1")
         for repository in ("team/old", "team/new"):
