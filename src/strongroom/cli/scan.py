@@ -201,7 +201,7 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
     Conditional (an unchanged archive costs one request), resumable (an interrupted
     download continues), verified (length and CRCs) before anything is imported."""
 
-    async def work(settings: Settings, database: Database) -> list[dict[str, Any]]:
+    async def work(settings: Settings, database: Database) -> tuple[list[dict[str, Any]], bool]:
         results = []
         changed = ImportCounts()
         for url in urls:
@@ -216,12 +216,11 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
                 entry |= {"withdrawn": report.counts.withdrawn, "rejected": len(report.rejected)}
                 changed.add(report.counts)
             results.append(entry)
-        await _reevaluate_if_changed(database, SqlVulnStore(database), changed)
-        return results
+        return results, await _reevaluate_if_changed(database, SqlVulnStore(database), changed)
 
-    results = run_on_store(work)
+    results, reevaluating = run_on_store(work)
     if _wants_json(output):
-        emit(output, {"feeds": results})
+        emit(output, {"feeds": results, "reevaluationQueued": reevaluating})
         return
     for entry in results:
         counts = (
@@ -230,6 +229,8 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
             else f": added {entry['added']}, updated {entry['updated']}"
         )
         click.echo(f"{entry['url']} {entry['status']}{counts}")
+    if reevaluating:
+        click.echo("re-evaluation of continuously scanned images queued")
 
 
 @vulndb_group.command("status")
