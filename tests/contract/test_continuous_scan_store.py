@@ -85,6 +85,17 @@ async def test_a_re_evaluation_yields_to_a_scan_queued_since(database: Database)
         findings=[finding("2")], only_if_status=COMPLETE,
     )  # fmt: skip
     assert again is not None and [f.key for f in again.new] == ["2"]
+    # A re-evaluation that matched older data than the one stored since changes nothing.
+    newer, older = NOW + timedelta(minutes=2), NOW + timedelta(minutes=1)
+    await scans.finish(
+        repository_id, DIGESTS[0], later, status=COMPLETE, description="ok",
+        findings=[finding("2")], source_updated_at=newer, only_if_status=COMPLETE,
+    )  # fmt: skip
+    stale = await scans.finish(
+        repository_id, DIGESTS[0], later, status=COMPLETE, description="ok",
+        findings=[], source_updated_at=older, only_if_status=COMPLETE,
+    )  # fmt: skip
+    assert stale is None
 
     await scans.request(repository_id, DIGESTS[0], later, NewJob("scan.image", {}, idempotency_key="k"))
     skipped = await scans.finish(

@@ -221,16 +221,18 @@ class SqlScanStore:
     ) -> ScanOutcome | None:
         """Record a finished scan. COMPLETE replaces the open findings with ``findings``
         (new ones open, missing ones close); FAILED and UNSUPPORTED_IMAGE leave them.
-        With ``only_if_status``, only if the scan's status is still that one (a
-        re-evaluation yields to a scan queued since): None then, and nothing changes."""
+        With ``only_if_status``, only if the scan's status is still that one and no newer
+        vulnerability data was stored meanwhile (a re-evaluation yields to a scan queued
+        since, and to a later one): None then, and nothing changes."""
 
         def work() -> ScanOutcome | None:
             with self._db.writing() as conn:
                 if only_if_status is not None:
-                    current = conn.scalar(
-                        sa.select(image_scans.c.status).where(*_image(repository_id, digest))
-                    )
-                    if current != only_if_status:
+                    columns = (image_scans.c.status, image_scans.c.vulnerability_source_updated_at)
+                    current = conn.execute(sa.select(*columns).where(*_image(repository_id, digest))).first()
+                    if current is None or current[0] != only_if_status:
+                        return None
+                    if current[1] and source_updated_at and current[1] > source_updated_at:
                         return None
                 outcome = ScanOutcome([], [])
                 if status == COMPLETE:

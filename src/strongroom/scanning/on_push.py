@@ -147,9 +147,9 @@ class ImageScanner:
         )
 
     async def source_updated_at(self) -> datetime | None:
-        """When the vulnerability database last changed (ECR ``vulnerabilitySourceUpdatedAt``)."""
-        sources = [row.last_imported for row in await vulndb.status(self._vulns) if row.last_imported]
-        return max(sources, default=None)
+        """When the vulnerability database last changed, a withdrawal included (ECR
+        ``vulnerabilitySourceUpdatedAt``)."""
+        return (await self._vulns.state()).last_imported
 
     async def manifests(
         self, account_id: str, name: str, content: bytes, depth: int = _INDEX_DEPTH

@@ -34,7 +34,7 @@ from strongroom.storage.memory import MemoryBlobStore
 from support import layers as img
 from support import osv
 from support.clocks import SteppedClock
-from support.images import OCI_CONFIG, OCI_MANIFEST
+from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
 from support.scans import APP, BASE, NEW_ADVISORY, new_advisory
 
 pytestmark = pytest.mark.anyio
@@ -252,3 +252,31 @@ def test_the_refusing_reader_serves_manifests_and_refuses_everything_else() -> N
     with pytest.raises(BlobReadRefused):
         refusing.layer(opened)
     assert refusing.refused == ["sha256:l", "a layer"]
+
+
+async def test_an_index_is_re_evaluated_per_platform_from_its_children_in_the_store(
+    registry: Registry,
+) -> None:
+    await registry.metadata.create_default_account(ACCOUNT, START)
+    await vulndb.import_paths(SqlVulnStore(registry.database), [osv.RECORDS_DIR], START)
+    await SqlRepositoryStore(registry.database).put_account_setting(
+        ACCOUNT, "scanning", rules("ENHANCED", "CONTINUOUS_SCAN", "*"), START
+    )
+    repository_id, child = await registry.push("multi/app", [BASE], tag="amd64")
+    stored = await registry.metadata.lookup_manifest(ACCOUNT, "multi/app", digest=child)
+    assert stored.manifest is not None
+    descriptor = {"mediaType": OCI_MANIFEST, "digest": child, "size": len(stored.manifest.content)}
+    platforms = [{**descriptor, "platform": {"os": "linux", "architecture": a}} for a in ("amd64", "arm64")]
+    content = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": platforms}).encode()
+    index = "sha256:" + hashlib.sha256(content).hexdigest()
+    manifest = NewManifest(index, OCI_INDEX, content, None, None, None, (), (child,))
+    await registry.metadata.put_manifest(repository_id, manifest, ["v1"], registry.clock.now())
+    for job in await registry.jobs.list_jobs(kind=SCAN):
+        await registry.scanner(job)
+    registry.blobs._blobs.clear()
+
+    await registry.import_records(new_advisory())
+    tally = await registry.reevaluator().run()
+    assert (tally.reevaluated, tally.rescanned) == (2, 0)  # the index and its child image
+    found = await registry.scans.findings(repository_id, index)
+    assert {f.document["platform"] for f in found if f.name == NEW_ADVISORY} == {"linux/amd64", "linux/arm64"}
