@@ -37,6 +37,7 @@ from strongroom.jobs.retry import RetryPolicy
 from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
 from strongroom.jobs.schedule import Periodic, Scheduler
 from strongroom.metadata.audit import SqlAuditStore
+from strongroom.metadata.continuous_scans import SqlContinuousScanStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.events import SqlEventStore
@@ -64,6 +65,7 @@ from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
+from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -238,6 +240,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         ids,
         dispatch_kind=DISPATCH,
     )
+    reevaluator = Reevaluator(
+        SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
+    )
     return Services(
         settings=settings,
         default_account_id=account_id,
@@ -283,8 +288,12 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
-        job_handlers={**_job_handlers(settings, housekeeping, webhooks), SCAN: scanner},
-        job_schedule=tuple(housekeeping.schedule()),
+        job_handlers={
+            **_job_handlers(settings, housekeeping, webhooks),
+            SCAN: scanner,
+            REEVALUATE: reevaluator,
+        },
+        job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )
 
 

@@ -133,6 +133,12 @@ class Settings(BaseModel):
     the first one and, when it closes, one event with their count."""
     scan_max_layer_bytes: int = Field(64 * 1024**3, ge=1024)
     """A layer that decompresses to more than this fails its scan (decompression bombs)."""
+    scan_rescan_duration: Literal["DAYS_14", "DAYS_30", "DAYS_60", "DAYS_90", "DAYS_180", "LIFETIME"] = (
+        "LIFETIME"
+    )
+    """How long continuous scanning keeps re-evaluating an image after it was last pushed or
+    pulled (Amazon Inspector's ``ecrConfiguration.rescanDuration`` values); beyond it the
+    image's scan status becomes ``SCAN_ELIGIBILITY_EXPIRED`` (docs/adr/0015)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("webhook_allowed_networks", "metrics_allowed_networks")

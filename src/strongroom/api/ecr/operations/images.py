@@ -113,8 +113,9 @@ def render_status(scan: ScanRecord) -> dict[str, Any]:
 
 
 def render_summary(scan: ScanRecord) -> dict[str, Any] | None:
-    """DescribeImages' ``imageScanFindingsSummary``: only for a scan that finished."""
-    if scan.completed_at is None or scan.status != "COMPLETE":
+    """DescribeImages' ``imageScanFindingsSummary``: only for a scan that finished (an
+    image whose eligibility expired keeps the findings of its last evaluation)."""
+    if scan.completed_at is None or scan.status not in ("COMPLETE", "SCAN_ELIGIBILITY_EXPIRED"):
         return None
     summary: dict[str, Any] = {
         "imageScanCompletedAt": scan.completed_at,
