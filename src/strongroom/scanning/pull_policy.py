@@ -101,7 +101,8 @@ class Refusal:
 
 
 class PullRule(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def refuses(self, facts: PullFacts, open_findings: Sequence[FindingFacts]) -> Refusal | None: ...
 
