@@ -45,6 +45,7 @@ from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
+from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -59,6 +60,8 @@ from strongroom.registry.layers import Layers
 from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
 from strongroom.registry.policy_review import PolicyReview
+from strongroom.registry.pull_gate import PullGate
+from strongroom.registry.pull_policies import PullPolicies
 from strongroom.registry.repositories import Repositories
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
@@ -106,6 +109,7 @@ class Services:
     event_log: EventLog
     webhooks: Webhooks
     scans: ImageScans
+    pull_policies: PullPolicies
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -210,7 +214,10 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     image_store = SqlImageStore(
         database, ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
     )
-    manifests, discovery = Manifests(context, image_store), Discovery(context)
+    scan_store = SqlScanStore(database)
+    pull_policy_store = SqlPullPolicyStore(database)
+    gate = PullGate(pull_policy_store, scan_store, AuditLog(SqlAuditStore(database)), clock)
+    manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,
         manifests,
@@ -228,7 +235,6 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     webhooks = build_webhooks(settings, database, secrets, job_store)
     images = Images(context, image_store, manifests, discovery)
-    scan_store = SqlScanStore(database)
     scanner = ImageScanner(
         metadata,
         scan_store,
@@ -284,6 +290,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
+        pull_policies=PullPolicies(
+            pull_policy_store, AuditLog(SqlAuditStore(database)), clock, ids, settings.region
+        ),
         job_handlers={**_job_handlers(settings, housekeeping, webhooks), SCAN: scanner},
         job_schedule=tuple(housekeeping.schedule()),
     )
