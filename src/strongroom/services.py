@@ -25,7 +25,7 @@ from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
-from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.clock import Clock, RandomIdFactory, SteppedClock, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
@@ -118,6 +118,13 @@ class Services:
         self.metadata.close()
 
 
+def build_clock(settings: Settings) -> Clock:
+    """The system clock; a stepped one only for tests that ask (``clock_offset_file``)."""
+    if settings.clock_offset_file is not None:
+        return SteppedClock(settings.clock_offset_file)
+    return SystemClock()
+
+
 def open_database(settings: Settings, *, migrating: bool = True) -> Database:
     """The SQL database, migrated to the current schema; without ``migrating``, as it is
     (for a store :func:`prepare` has migrated: server workers never load Alembic). The data
@@ -200,7 +207,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         metadata.close()
         raise RuntimeError("the store has no default account; run `strongroom migrate` first")
     blob_store = BLOB_STORES[settings.storage](settings)
-    clock = SystemClock()
+    clock: Clock = (
+        SystemClock() if settings.clock_offset_file is None else SteppedClock(settings.clock_offset_file)
+    )
     passwords = Passwords()
     secrets = open_secret_box(settings)
     tokens = TokenIssuer(

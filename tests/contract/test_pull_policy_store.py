@@ -106,8 +106,9 @@ async def test_accepted_risks_are_listed_while_active_and_revoked_only_by_their_
     assert [r.id for r in await store.accepted(ACCOUNT, "team/app", active_at=later)] == ["r1"]
     assert [r.id for r in await store.accepted(ACCOUNT, after="r1", limit=1)] == ["r2"]
     assert await store.accepted(OTHER) == []
-    assert await store.revoke(OTHER, "r1") is None
-    revoked = await store.revoke(ACCOUNT, "r1")
+    assert await store.revoke(OTHER, "team/app", "r1") is None
+    assert await store.revoke(ACCOUNT, "team/other", "r1") is None
+    revoked = await store.revoke(ACCOUNT, "team/app", "r1")
     assert revoked is not None and revoked.finding_id == "CVE-2024-0001"
     assert [r.id for r in await store.accepted(ACCOUNT)] == ["r2", "r3"]
 

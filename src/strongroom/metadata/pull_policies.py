@@ -155,12 +155,16 @@ class SqlPullPolicyStore:
 
         await self._db.write(work)
 
-    async def revoke(self, account_id: str, risk_id: str) -> StoredAcceptedRisk | None:
-        """Delete the entry of this account; what it was, or None if there was none."""
+    async def revoke(self, account_id: str, repository_name: str, risk_id: str) -> StoredAcceptedRisk | None:
+        """Delete the entry of this account and repository; what it was, or None."""
 
         def work() -> StoredAcceptedRisk | None:
             with self._db.writing() as conn:
-                mine = (accepted_risks.c.account_id == account_id, accepted_risks.c.id == risk_id)
+                mine = (
+                    accepted_risks.c.account_id == account_id,
+                    accepted_risks.c.repository_name == repository_name,
+                    accepted_risks.c.id == risk_id,
+                )
                 row = conn.execute(sa.select(accepted_risks).where(*mine)).first()
                 if row is None:
                     return None

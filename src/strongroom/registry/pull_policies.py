@@ -174,10 +174,13 @@ class PullPolicies:
                            acceptedRisk=risk_document(risk, now))  # fmt: skip
         return risk
 
-    async def revoke(self, account_id: str, risk_id: str, actor: Actor) -> StoredAcceptedRisk:
-        revoked = await self._store.revoke(account_id, risk_id[:32])
+    async def revoke(
+        self, account_id: str, repository: str, risk_id: str, actor: Actor
+    ) -> StoredAcceptedRisk:
+        validate_name(repository)
+        revoked = await self._store.revoke(account_id, repository, risk_id[:32])
         if revoked is None:
-            raise AcceptedRiskNotFound(f"no accepted risk {risk_id[:32]!r}")
+            raise AcceptedRiskNotFound(f"no accepted risk {risk_id[:32]!r} in {repository!r}")
         await self._record(
             actor, "strongroom:RevokeFindingRisk", account_id, REPOSITORY, revoked.repository_name,
             acceptedRisk=risk_document(revoked, self._clock.now()),
