@@ -29,7 +29,7 @@ from strongroom.oci.digest import Digest
 from strongroom.oci.names import validate_name
 from strongroom.registry.pull_gate import most_specific
 
-__all__ = ["PREFIX", "REPOSITORY", "Actor", "PullPolicies", "policy_document", "risk_document"]
+__all__ = ["PREFIX", "REPOSITORY", "Actor", "PullPolicies", "expiry_of", "policy_document", "risk_document"]
 
 MAX_PREFIX = 256
 MAX_REASON = 1000
@@ -164,7 +164,7 @@ class PullPolicies:
         if expires_at.tzinfo is None:
             raise InvalidRequest("expiresAt needs a time zone")
         if not now < expires_at <= now + MAX_ACCEPTANCE:
-            raise InvalidRequest("expiresAt is in the future, at most 366 days ahead")
+            raise InvalidRequest("the expiry must be in the future, at most 366 days ahead")
         risk = StoredAcceptedRisk(
             "ar-" + self._ids.new_id()[:24], account_id, repository, finding_id, image_digest, reason,
             actor.principal, now, expires_at,
@@ -210,6 +210,16 @@ class PullPolicies:
             self._clock.now(), actor.principal, action, resource, actor.source_ip, "allow", detail
         )
         await self._audit.record(event)
+
+
+def expiry_of(text: str, now: datetime) -> datetime:
+    """``30d``, ``12h`` (from ``now``) or an ISO 8601 time with a zone."""
+    if 1 < len(text) <= 5 and text[:-1].isdigit() and text[-1] in "hd":
+        return now + timedelta(**{"hours" if text[-1] == "h" else "days": int(text[:-1])})
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRequest("an expiry is a duration such as 30d or 12h, or an ISO 8601 time") from None
 
 
 def policy_document(policy: StoredPullPolicy) -> dict[str, Any]:

@@ -8,13 +8,20 @@ named under another account (``<12 digits>/name``) is refused before any policy 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.oci.names import RepositoryRef
-from strongroom.registry.pull_policies import PREFIX, REPOSITORY, Actor, policy_document, risk_document
+from strongroom.registry.pull_policies import (
+    PREFIX,
+    REPOSITORY,
+    Actor,
+    expiry_of,
+    policy_document,
+    risk_document,
+)
 
 _POLICY_FIELDS = {"scope", "name", "maxSeverity", "unsafeModelSeverity", "blockUnscanned"}
 _RISK_FIELDS = {"repository", "findingId", "reason", "expiresAt", "imageDigest"}
@@ -169,16 +176,9 @@ def _optional_text(document: dict[str, Any], name: str) -> str | None:
 
 
 def _expiry(call: AdminCall, value: object) -> datetime:
-    """``expiresAt``: an ISO 8601 time with a zone, or a duration from now (``30d``)."""
-    if not isinstance(value, str) or not value:
-        raise InvalidRequest("expiresAt is required: an ISO 8601 time, or a duration such as 30d")
-    if value[:-1].isdigit() and value[-1] in "hd" and len(value) <= 5:
-        unit = "hours" if value[-1] == "h" else "days"
-        return call.services.clock.now() + timedelta(**{unit: int(value[:-1])})
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidRequest("expiresAt is an ISO 8601 time with a zone, or a duration such as 30d") from None
+    if not isinstance(value, str) or not value or len(value) > 64:
+        raise InvalidRequest("expiresAt is required: a duration such as 30d, or an ISO 8601 time")
+    return expiry_of(value, call.services.clock.now())
 
 
 PULL_POLICY_ROUTES = [
