@@ -225,7 +225,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
-    gate = PullGate(pull_policy_store, scan_store, AuditLog(SqlAuditStore(database)), clock)
+    gate = PullGate(pull_policy_store, AuditLog(SqlAuditStore(database)), clock)
     manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,

@@ -16,11 +16,13 @@ from strongroom.metadata.database import Database
 from strongroom.metadata.pull_policies import (
     PREFIX,
     REPOSITORY,
+    GateFacts,
     SqlPullPolicyStore,
     StoredAcceptedRisk,
     StoredPullPolicy,
 )
 from strongroom.metadata.records import NewManifest
+from strongroom.metadata.scans import COMPLETE, NewFinding, SqlScanStore
 from strongroom.metadata.schema import metadata as declared
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.scanning.on_push import scan_on_push
@@ -133,3 +135,25 @@ def test_the_migrations_create_exactly_the_declared_schema(database: Database) -
     with database.engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), declared)
     assert differences == []
+
+
+async def test_the_gate_reads_its_facts_in_one_go_and_nothing_without_a_policy(database: Database) -> None:
+    store = await metadata(database)
+    repository = await store.ensure_repository(ACCOUNT, "team/app", NOW)
+    manifest = NewManifest(M1, "application/vnd.oci.image.manifest.v1+json", b"{}", None, None, None, (), ())
+    await store.put_manifest(repository.id, manifest, ["v1"], NOW)
+    scans = SqlScanStore(database)
+    await scans.start(repository.id, M1, NOW)
+    findings = [NewFinding(key, "vulnerability", f"CVE-{key}", "HIGH", {}) for key in ("k1", "k2", "k3")]
+    await scans.finish(repository.id, M1, NOW, status=COMPLETE, description=None, findings=findings)
+    policies = SqlPullPolicyStore(database)
+    await policies.accept(risk("r1", "CVE-k1"))
+    await policies.accept(risk("r2", "CVE-k2", days=1))
+    assert await policies.gate_facts(ACCOUNT, "team/app", repository.id, M1, NOW, 10) == GateFacts([])
+    await policies.put_policy(policy(PREFIX, "team/"))
+    later = NOW + timedelta(days=2)
+    facts = await policies.gate_facts(ACCOUNT, "team/app", repository.id, M1, later, 2)
+    assert [(p.scope, p.name) for p in facts.policies] == [(PREFIX, "team/")]
+    assert facts.scan_status == COMPLETE
+    assert [f.key for f in facts.findings] == ["k1", "k2"]
+    assert [r.id for r in facts.accepted] == ["r1"]

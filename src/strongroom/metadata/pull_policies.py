@@ -8,13 +8,14 @@ finding in one repository, optionally one image, until it expires; revoking dele
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
+from strongroom.metadata.scans import StoredFinding, read_gate_scan
 from strongroom.metadata.schema import accepted_risks, pull_policies
 
 REPOSITORY = "repository"
@@ -44,6 +45,17 @@ class StoredAcceptedRisk:
     accepted_by: str
     accepted_at: datetime
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GateFacts:
+    """What the pull gate reads for one pull, in one transaction."""
+
+    policies: list[StoredPullPolicy]
+    """The repository's own policy and the prefixes covering it; empty: nothing more read."""
+    scan_status: str | None = None
+    findings: list[StoredFinding] = field(default_factory=list)
+    accepted: list[StoredAcceptedRisk] = field(default_factory=list)
 
 
 class SqlPullPolicyStore:
@@ -101,19 +113,33 @@ class SqlPullPolicyStore:
 
         def work() -> list[StoredPullPolicy]:
             with self._db.reading() as conn:
+                return _policies_for(conn, account_id, repository_name)
+
+        return await self._db.run(work)
+
+    async def gate_facts(
+        self,
+        account_id: str,
+        repository_name: str,
+        repository_id: int,
+        digest: str,
+        now: datetime,
+        limit: int,
+    ) -> GateFacts:
+        """The policies that may apply and, when one does, the image's last scan status,
+        its open findings (the first ``limit``) and the repository's active accepted risks:
+        one transaction, one trip to the database's thread."""
+
+        def work() -> GateFacts:
+            with self._db.reading() as conn:
+                policies = _policies_for(conn, account_id, repository_name)
+                if not policies:
+                    return GateFacts([])
+                status, findings = read_gate_scan(conn, repository_id, digest, limit)
                 rows = conn.execute(
-                    sa.select(pull_policies).where(
-                        pull_policies.c.account_id == account_id,
-                        sa.or_(
-                            sa.and_(
-                                pull_policies.c.scope == REPOSITORY, pull_policies.c.name == repository_name
-                            ),
-                            pull_policies.c.scope == PREFIX,
-                        ),
-                    )
+                    _ACTIVE_RISKS, {"account_id": account_id, "repository_name": repository_name, "now": now}
                 ).all()
-            found = [_policy_of(row) for row in rows]
-            return [p for p in found if p.scope == REPOSITORY or repository_name.startswith(p.name)]
+            return GateFacts(policies, status, findings, [_risk_of(row) for row in rows])
 
         return await self._db.run(work)
 
@@ -198,6 +224,27 @@ class SqlPullPolicyStore:
             return [_risk_of(row) for row in rows]
 
         return await self._db.run(work)
+
+
+# Built once: the gate runs them on every pull of an account with a pull policy.
+_POLICIES_FOR = sa.select(pull_policies).where(
+    pull_policies.c.account_id == sa.bindparam("account_id"),
+    sa.or_(
+        sa.and_(pull_policies.c.scope == REPOSITORY, pull_policies.c.name == sa.bindparam("name")),
+        pull_policies.c.scope == PREFIX,
+    ),
+)
+_ACTIVE_RISKS = sa.select(accepted_risks).where(
+    accepted_risks.c.account_id == sa.bindparam("account_id"),
+    accepted_risks.c.repository_name == sa.bindparam("repository_name"),
+    accepted_risks.c.expires_at > sa.bindparam("now", type_=accepted_risks.c.expires_at.type),
+)
+
+
+def _policies_for(conn: sa.Connection, account_id: str, repository_name: str) -> list[StoredPullPolicy]:
+    rows = conn.execute(_POLICIES_FOR, {"account_id": account_id, "name": repository_name}).all()
+    found = [_policy_of(row) for row in rows]
+    return [p for p in found if p.scope == REPOSITORY or repository_name.startswith(p.name)]
 
 
 def _policy(account_id: str, scope: str, name: str) -> tuple[sa.ColumnElement[bool], ...]:

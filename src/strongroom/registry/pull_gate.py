@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from strongroom.analysis.severity import Severity
 from strongroom.audit.log import AuditEvent, AuditLog, JsonValue
@@ -26,7 +25,7 @@ from strongroom.auth.actions import Action
 from strongroom.clock import Clock
 from strongroom.errors import AccessDenied
 from strongroom.metadata.pull_policies import REPOSITORY, SqlPullPolicyStore, StoredPullPolicy
-from strongroom.metadata.scans import SqlScanStore, StoredFinding
+from strongroom.metadata.scans import StoredFinding
 from strongroom.oci.names import RepositoryRef
 from strongroom.scanning.pull_policy import (
     AcceptedRisk,
@@ -38,9 +37,9 @@ from strongroom.scanning.pull_policy import (
     rules_of,
 )
 
-FINDINGS_PAGE = 1000
 MAX_FINDINGS = 20_000
-"""Open findings the gate reads of one image; beyond this the refusal names the first."""
+"""Open findings the gate reads of one image (in key order); an image with more is judged
+on these, which an image that large is refused on anyway in practice."""
 GATE = "pull-gate"
 
 
@@ -100,21 +99,30 @@ def _severity(text: str) -> Severity:
 
 
 class PullGate:
-    def __init__(
-        self, policies: SqlPullPolicyStore, scans: SqlScanStore, audit: AuditLog, clock: Clock
-    ) -> None:
+    def __init__(self, policies: SqlPullPolicyStore, audit: AuditLog, clock: Clock) -> None:
         self._policies = policies
-        self._scans = scans
         self._audit = audit
         self._clock = clock
 
     async def check(self, ref: RepositoryRef, repository_id: int, digest: str, puller: Puller) -> None:
         """Return when the pull may go ahead; raise :class:`PullRefused` when it may not."""
-        stored = most_specific(await self._policies.policies_for(ref.account_id, ref.name))
+        now = self._clock.now()
+        gathered = await self._policies.gate_facts(
+            ref.account_id, ref.name, repository_id, digest, now, MAX_FINDINGS
+        )
+        stored = most_specific(gathered.policies)
         if stored is None:
             return
-        now = self._clock.now()
-        facts = await self._facts(ref, repository_id, digest, now)
+        facts = PullFacts(
+            digest,
+            gathered.scan_status,
+            [facts_of(finding) for finding in gathered.findings],
+            [
+                AcceptedRisk(entry.finding_id, entry.expires_at, entry.image_digest)
+                for entry in gathered.accepted
+            ],
+            now,
+        )
         decision = decide(rules_of(policy_of(stored)), facts)
         if decision.allowed and not decision.waived:
             return
@@ -142,21 +150,3 @@ class PullGate:
         )
         if not decision.allowed:
             raise PullRefused(decision)
-
-    async def _facts(self, ref: RepositoryRef, repository_id: int, digest: str, now: datetime) -> PullFacts:
-        scan = (await self._scans.scans(repository_id, [digest])).get(digest)
-        findings: list[StoredFinding] = []
-        after = None
-        while len(findings) < MAX_FINDINGS:
-            page = await self._scans.findings(repository_id, digest, after=after, limit=FINDINGS_PAGE)
-            findings.extend(page)
-            if len(page) < FINDINGS_PAGE:
-                break
-            after = page[-1].key
-        accepted = [
-            AcceptedRisk(entry.finding_id, entry.expires_at, entry.image_digest)
-            for entry in await self._policies.accepted(ref.account_id, ref.name, active_at=now)
-        ]
-        return PullFacts(
-            digest, None if scan is None else scan.status, [facts_of(f) for f in findings], accepted, now
-        )
