@@ -7,6 +7,9 @@ everyone alike, its administrator included, and the refusal names its rule."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -159,6 +162,32 @@ def test_a_gatekeeper_of_one_prefix_cannot_reach_past_it(
     ]:
         response = call(server, method, path, key, body)
         assert response.status_code == 403, (method, path, response.text)
+    still_in_place(server, gated["risk"])
+
+
+def remote(server: RunningServer, key: tuple[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``strongroom ARGS --endpoint`` signed with ``key``: the commands' remote side."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("STRONGROOM_", "AWS_"))}
+    env.update(AWS_ACCESS_KEY_ID=key[0], AWS_SECRET_ACCESS_KEY=key[1], STRONGROOM_ENDPOINT=server.url,
+               STRONGROOM_DATA_DIR=str(server.data_dir.parent / "nowhere"))  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "strongroom", *args], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)  # fmt: skip
+
+
+def test_the_commands_act_remotely_as_the_caller_and_are_refused_as_the_api_is(
+    server: RunningServer, gated: dict[str, Any]
+) -> None:
+    key = user_key(server, "cli-gatekeeper", TEAM_GATEKEEPER)
+    done = remote(server, key, "repo", "set-pull-policy", "team/", "--prefix", "--max-severity", "critical",
+                  "--block-unsafe-models", "--output", "json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["unsafeModelSeverity"] == "MEDIUM"
+    described = remote(server, key, "repo", "describe-pull-policy", "team/cli", "--output", "json")
+    assert json.loads(described.stdout)["name"] == "team/", described.stderr
+    refused = remote(server, key, "repo", "delete-pull-policy", REPO)
+    assert refused.returncode != 0 and "AccessDenied" in refused.stderr
+    refused = remote(server, key, "scan", "accept", REPO, "CVE-1", "--reason", "x", "--expires", "1d")
+    assert refused.returncode != 0 and "strongroom:AcceptFindingRisk" in refused.stderr
     still_in_place(server, gated["risk"])
 
 
