@@ -124,6 +124,10 @@ async def test_an_oci_pull_is_refused_with_the_findings_named_until_the_risk_is_
         "pull refused by pull policy: max-severity: CVE-2023-1234 (HIGH, openssl 3.0.1); "
         "unsafe-models: pickle-code-execution (CRITICAL, m.pkl)")}]}  # fmt: skip
     assert (await client.head("/v2/ml/app/manifests/v1")).status_code == 200
+    # Nor can the manifest be read as a blob (containerd reads manifests either way).
+    as_blob = await client.get(f"/v2/ml/app/blobs/{digest}")
+    assert as_blob.status_code == 403 and as_blob.json()["errors"][0]["code"] == "DENIED"
+    assert (await client.head(f"/v2/ml/app/blobs/{digest}")).status_code == 200
     assert await status(client, "ml/app", "v2") == 200  # scanned clean: nothing to hold against it
     await accept(client, "ml/app", "GHSA-xxxx")  # by alias
     await accept(client, "ml/app", "pickle-code-execution", imageDigest=other)  # another image
