@@ -113,6 +113,9 @@ class Settings(BaseModel):
     job_probe_file: Path | None = None
     """Tests only: registers the ``probe`` job kind, which records its runs to this file,
     and queues one per pushed image (strongroom.jobs.probe)."""
+    clock_offset_file: Path | None = None
+    """Tests only: the server's clock runs this file's number of seconds ahead of the
+    system clock, re-read when the file changes (strongroom.clock.SteppedClock)."""
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""
     login_slow_after: int = Field(5, ge=1)

@@ -315,6 +315,33 @@ class SqlScanStore:
         return await self._db.run(work)
 
 
+def read_gate_scan(
+    conn: sa.Connection, repository_id: int, digest: str, limit: int
+) -> tuple[str | None, list[StoredFinding]]:
+    """The image's last scan status and its open findings (the first ``limit``), read in
+    the caller's transaction (the pull gate's one read)."""
+    image = {"repository_id": repository_id, "digest": digest}
+    status = conn.scalar(_SCAN_STATUS, image)
+    rows = conn.execute(_OPEN_FINDINGS, {**image, "limit": limit}).all()
+    return status, [_stored(row) for row in rows]
+
+
+_SCAN_STATUS = sa.select(image_scans.c.status).where(
+    image_scans.c.repository_id == sa.bindparam("repository_id"),
+    image_scans.c.image_digest == sa.bindparam("digest"),
+)
+_OPEN_FINDINGS = (
+    sa.select(scan_findings)
+    .where(
+        scan_findings.c.repository_id == sa.bindparam("repository_id"),
+        scan_findings.c.image_digest == sa.bindparam("digest"),
+        scan_findings.c.closed_at.is_(None),
+    )
+    .order_by(scan_findings.c.finding_key)
+    .limit(sa.bindparam("limit"))
+)
+
+
 def _image(repository_id: int, digest: str) -> tuple[sa.ColumnElement[bool], ...]:
     return image_scans.c.repository_id == repository_id, image_scans.c.image_digest == digest
 

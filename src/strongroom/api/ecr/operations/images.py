@@ -161,7 +161,7 @@ async def describe_images(call: EcrCall) -> Result:
 async def batch_get_image(call: EcrCall) -> Result:
     ids = [image_id_of(raw) for raw in call.params["imageIds"]]
     found, failures = await call.services.images.get(
-        call.repository, ids, call.params.get("acceptedMediaTypes")
+        call.repository, ids, call.params.get("acceptedMediaTypes"), call.puller
     )
     images = [
         _render_image(call, image.image_id, image.manifest.content, image.manifest.media_type)
