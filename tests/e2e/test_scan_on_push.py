@@ -132,6 +132,31 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     assert "ecr:DescribeImageScanFindings" in denied.json()["error"]["message"]
 
 
+def test_an_image_pushed_with_podman_gets_the_same_findings(
+    server: RunningServer, ecr: Any, podman: Cli, tmp_path: Path
+) -> None:
+    """podman stores the layers uncompressed and pushes them recompressed: other blobs,
+    the same files, so the same findings."""
+    ecr.create_repository(repositoryName="team/podman", imageScanningConfiguration={"scanOnPush": True})
+    podman.run("pull", f"oci:{layout(tmp_path / 'app', APP)}:v1", timeout=120)
+    [image] = podman.run("images", "--quiet", "--no-trunc").stdout.split()
+    podman.run(
+        "push", "--tls-verify=false", "--creds", f"{server.user}:{server.password}",
+        image, f"docker://{server.registry}/team/podman:v1", timeout=120,
+    )  # fmt: skip
+
+    response = finished_scan(ecr, "team/podman", "v1")
+    assert response["imageScanStatus"]["status"] == "COMPLETE"
+    assert response["imageScanFindings"]["findingSeverityCounts"] == EXPECTED_COUNTS
+    found = all_findings(ecr, "team/podman", "v1", "findings", page=3)
+    assert {
+        (f["name"], f["severity"], attributes(f).get("package_name"), attributes(f).get("package_version"))
+        for f in found
+    } == EXPECTED
+    cli = server.cli_json("scan", "findings", "team/podman:v1", "--output", "json")
+    assert {(f["name"], f["severity"], f["package"], f["version"]) for f in cli["findings"]} == EXPECTED
+
+
 def test_a_shared_base_layer_is_analysed_once_and_an_enhanced_registry_answers_enhanced(
     server: RunningServer, ecr: Any, skopeo: Cli, tmp_path: Path
 ) -> None:
