@@ -60,10 +60,12 @@ from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
 from strongroom.registry.policy_review import PolicyReview
 from strongroom.registry.repositories import Repositories
+from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
+from strongroom.scanning.sbom_referrer import PRUNE as SBOM_PRUNE
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -208,7 +210,8 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     image_store = SqlImageStore(
-        database, ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
+        database,
+        ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH, prune_kind=SBOM_PRUNE),
     )
     manifests, discovery = Manifests(context, image_store), Discovery(context)
     lifecycle = Lifecycle(
@@ -229,6 +232,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     webhooks = build_webhooks(settings, database, secrets, job_store)
     images = Images(context, image_store, manifests, discovery)
     scan_store = SqlScanStore(database)
+    sboms = SbomReferrers(context, uploads, manifests, AuditLog(SqlAuditStore(database)), settings.region)
     scanner = ImageScanner(
         metadata,
         scan_store,
@@ -238,6 +242,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         clock,
         ids,
         dispatch_kind=DISPATCH,
+        sboms=sboms,
     )
     return Services(
         settings=settings,
@@ -284,7 +289,11 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
-        job_handlers={**_job_handlers(settings, housekeeping, webhooks), SCAN: scanner},
+        job_handlers={
+            **_job_handlers(settings, housekeeping, webhooks),
+            SCAN: scanner,
+            SBOM_PRUNE: sboms.prune_job,
+        },
         job_schedule=tuple(housekeeping.schedule()),
     )
 
