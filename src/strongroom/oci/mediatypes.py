@@ -42,3 +42,5 @@ EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c0
 
 # image-spec annotations.md: when the artifact was made (RFC 3339).
 ANNOTATION_CREATED = "org.opencontainers.image.created"
+# image-spec annotations.md: a layer's file name (oras pulls a layer into a file of this name).
+ANNOTATION_TITLE = "org.opencontainers.image.title"

@@ -26,6 +26,10 @@ CREATED_BY_ANNOTATION = "dev.strongroom.sbom.created-by"
 CREATED_BY = "strongroom-scan"
 """Marks the SBOMs the registry made, which a re-scan replaces; an SBOM a client pushed
 under the same artifactType is never touched."""
+SBOM_FILE = "sbom.cyclonedx.json"
+"""The layer's title: the file ``oras pull`` writes it to."""
+PRUNE = "sbom.prune"
+"""The job that deletes the registry's SBOMs of a deleted image."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +91,7 @@ def sbom_manifest(subject: Subject, document: bytes, created: datetime) -> bytes
                 "mediaType": mediatypes.CYCLONEDX_JSON,
                 "digest": str(Digest.of(document)),
                 "size": len(document),
+                "annotations": {mediatypes.ANNOTATION_TITLE: SBOM_FILE},
             }
         ],
         "subject": subject.as_json(),
@@ -111,7 +116,3 @@ def is_current(annotations: Mapping[str, str], document: bytes, layer_digest: st
         and annotations.get(ANALYSER_VERSION_ANNOTATION) == str(ANALYSER_VERSION)
         and layer_digest == str(Digest.of(document))
     )
-
-
-PRUNE = "sbom.prune"
-"""The job that deletes the registry's SBOMs of a deleted image."""

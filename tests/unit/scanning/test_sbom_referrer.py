@@ -52,7 +52,12 @@ def test_the_manifest_is_an_oci_1_1_artifact_whose_subject_is_the_image() -> Non
         "size": 2,
     }
     assert manifest["layers"] == [
-        {"mediaType": mediatypes.CYCLONEDX_JSON, "digest": str(Digest.of(document)), "size": len(document)}
+        {
+            "mediaType": mediatypes.CYCLONEDX_JSON,
+            "digest": str(Digest.of(document)),
+            "size": len(document),
+            "annotations": {"org.opencontainers.image.title": "sbom.cyclonedx.json"},
+        }
     ]
     assert manifest["subject"] == {"mediaType": mediatypes.OCI_MANIFEST, "digest": IMAGE, "size": 1234}
     assert manifest["annotations"]["org.opencontainers.image.created"] == "2026-12-05T08:30:15Z"
