@@ -74,24 +74,33 @@ class SbomReferrers:
             return  # the repository went with the image
 
     async def _publish_one(self, ref: RepositoryRef, sbom: Sbom) -> str:
-        subject = await self._manifests.get(ref, Reference(None, Digest.parse(sbom.subject_digest)))
         existing = await self._registry_sboms(ref, sbom.subject_digest)
-        current = None
-        for referrer in existing:
-            if current is None and is_current(
-                _annotations(referrer), sbom.document, await self._layer(ref, referrer)
-            ):
-                current = referrer.digest
-        if current is None:
-            current = await self._push(
+        current = await self._current(ref, existing, sbom)
+        if not current:
+            subject = await self._manifests.get(ref, Reference(None, Digest.parse(sbom.subject_digest)))
+            pushed = await self._push(
                 ref, Subject(subject.media_type, subject.digest, len(subject.content)), sbom
             )
+            # Listed again: a scan of the same image running at once (a platform's own scan
+            # and its index's) may have pushed one too. Every scan keeps the same one, the
+            # smallest digest, so the two agree and exactly one stays.
+            existing = await self._registry_sboms(ref, sbom.subject_digest)
+            current = {pushed, *await self._current(ref, existing, sbom)}
+        keep = min(current)
         for referrer in existing:
-            if referrer.digest != current:
+            if referrer.digest != keep:
                 await self._delete(
                     ref, referrer.digest, sbom.subject_digest, "replaced by a newer scan's SBOM"
                 )
-        return current
+        return keep
+
+    async def _current(self, ref: RepositoryRef, existing: list[Referrer], sbom: Sbom) -> set[str]:
+        """The registry SBOMs of the image that already hold this document."""
+        return {
+            referrer.digest
+            for referrer in existing
+            if is_current(_annotations(referrer), sbom.document, await self._layer(ref, referrer))
+        }
 
     async def _push(self, ref: RepositoryRef, subject: Subject, sbom: Sbom) -> str:
         await self._uploads.upload_whole(ref, Digest.of(mediatypes.EMPTY_JSON), _once(mediatypes.EMPTY_JSON))

@@ -16,10 +16,11 @@ import oras.client
 import pytest
 
 from e2e.conftest import Cli
+from support import layers as img
 from support import osv
 from support.aws import aws_client
-from support.images import OCI_MANIFEST
-from support.scans import APP, finished_scan, layout, push, put_blob, wait_for
+from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
+from support.scans import APP, BASE, finished_scan, layout, push, put_blob, wait_for
 from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -162,3 +163,50 @@ def test_a_rescan_leaves_one_sbom_and_deleting_the_image_deletes_it(
         wait_for(pruned, timeout=60)
         left = http.get(f"/v2/team/app/manifests/{client_digest}", headers={"Accept": OCI_MANIFEST})
         assert left.status_code == 200  # the client's referrer stays, as any orphan referrer does
+
+
+def test_an_index_gets_one_sbom_per_platform_manifest_and_none_of_its_own(
+    server: RunningServer, ecr: Any
+) -> None:
+    name = "multi/app"
+    ecr.create_repository(repositoryName=name, imageScanningConfiguration={"scanOnPush": True})
+    platforms = []
+    with httpx.Client(base_url=server.url, auth=server.auth) as http:
+        layers = [
+            {"mediaType": img.media_type("gzip"), **put_blob(http, name, BASE)},
+            {"mediaType": img.media_type("zstd"), **put_blob(http, name, APP)},
+        ]
+        for architecture in ("amd64", "arm64"):
+            config = json.dumps({"architecture": architecture, "os": "linux", "rootfs": {"type": "layers"}})
+            manifest = {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, **put_blob(http, name, config.encode())},
+                "layers": layers,
+            }
+            digest = put_manifest(http, name, manifest)
+            size = len(json.dumps(manifest).encode())
+            platform = {"os": "linux", "architecture": architecture}
+            platforms.append(
+                {"mediaType": OCI_MANIFEST, "digest": digest, "size": size, "platform": platform}
+            )
+        index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": platforms}).encode()
+        stored = http.put(f"/v2/{name}/manifests/v1", content=index, headers={"Content-Type": OCI_INDEX})
+        assert stored.status_code == 201, stored.text
+
+        # Each platform is scanned twice (its own push, then the index's): still one SBOM each.
+        def all_scanned() -> bool | None:
+            events = server.cli_json("events", "list", "--type", "scan.complete", "--output", "json")[
+                "events"
+            ]
+            return True if len(events) == 3 else None
+
+        wait_for(all_scanned)
+        assert finished_scan(ecr, name, "v1")["imageScanStatus"]["status"] == "COMPLETE"
+        for platform in platforms:
+            [sbom] = sboms(http, name, platform["digest"])
+            manifest = http.get(
+                f"/v2/{name}/manifests/{sbom['digest']}", headers={"Accept": OCI_MANIFEST}
+            ).json()
+            assert manifest["subject"] == {k: platform[k] for k in ("mediaType", "digest", "size")}
+        assert sboms(http, name, stored.headers["docker-content-digest"]) == []
