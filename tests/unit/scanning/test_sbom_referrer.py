@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from strongroom.analysis.inventory import ANALYSER_VERSION, Inventory, Located
 from strongroom.analysis.packages.model import Kind, OsRelease, Package
-from strongroom.metadata.outbox import ManifestChange
+from strongroom.clock import RandomIdFactory
+from strongroom.events.outbox import ImageDeletionOutbox
+from strongroom.metadata.outbox import ImageDeletion, ManifestChange
 from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import parse_manifest
@@ -15,6 +17,7 @@ from strongroom.scanning.engine import ImageScan
 from strongroom.scanning.on_push import scan_on_push
 from strongroom.scanning.sbom_referrer import (
     ANALYSER_VERSION_ANNOTATION,
+    PRUNE,
     Subject,
     is_current,
     is_registry_sbom,
@@ -104,3 +107,17 @@ def test_an_sbom_pushed_to_a_repository_that_scans_on_push_queues_no_scan() -> N
 
     assert scan_on_push(change(mediatypes.CYCLONEDX_JSON)) is None
     assert scan_on_push(change("application/vnd.example.signature")) is not None
+
+
+def test_deleting_a_manifest_queues_the_prune_of_its_sboms_and_removing_a_tag_does_not() -> None:
+    outbox = ImageDeletionOutbox(RandomIdFactory(), 4, prune_kind=PRUNE)
+
+    def deletion(manifest_deleted: bool) -> ImageDeletion:
+        return ImageDeletion("123456789012", "team/app", IMAGE, ("v1",), manifest_deleted, NOW)
+
+    [job] = outbox(deletion(True)).jobs
+    assert (job.kind, dict(job.payload)) == (
+        "sbom.prune",
+        {"account_id": "123456789012", "repository": "team/app", "digest": IMAGE},
+    )
+    assert outbox(deletion(False)).jobs == []
