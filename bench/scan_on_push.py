@@ -15,7 +15,9 @@ manifest PUTs per second with scan on push enabled and disabled (ADR 0011, 0016)
 2. PUT/s: a ``--no-jobs`` server (scans queue but nothing runs them, so the figure is
    what the push path pays, not scans competing for the cores), ``--puts`` new manifests
    at c=1 into a repository without scanning and into one the rule covers, alternated
-   for ``--rounds`` rounds; each PUT with scanning writes its scan job and PENDING row.
+   for ``--rounds`` rounds (the order alternating), with the server's CPU per PUT (from
+   /proc, steadier than wall time on a shared machine); each PUT with scanning writes its
+   scan job and PENDING row.
 """
 
 from __future__ import annotations
@@ -202,31 +204,37 @@ def push_to_complete(server: Server, ecr: Any, scratch: Path, label: str, random
     }
 
 
-def put_rate(server: Server, puts: int, rounds: int) -> dict[str, list[float]]:
+def put_rate(server: Server, puts: int, rounds: int) -> dict[str, dict[str, list[float]]]:
+    """PUTs per second and server CPU milliseconds per PUT, per round, scanning off and on;
+    the order alternates per round so neither mode always goes first."""
     pusher = Pusher(server)
     config, layer = b'{"architecture":"amd64","os":"linux"}', b"bench layer"
-    rates: dict[str, list[float]] = {"off": [], "on": []}
+    found: dict[str, dict[str, list[float]]] = {
+        "off": {"rate": [], "cpu_ms": []},
+        "on": {"rate": [], "cpu_ms": []},
+    }
     names = {"off": "plain/put", "on": f"{SCANNED}/put"}
     for name in names.values():
         pusher.blob(name, digest(config), config, len(config))
         pusher.blob(name, digest(layer), layer, len(layer))
     sequence = 0
-    for _ in range(rounds):
-        for mode, name in names.items():
+    for round_number in range(rounds):
+        for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
             bodies = [manifest(config, layer, f"{mode}-{sequence + n}") for n in range(puts)]
             sequence += puts
-            started = time.perf_counter()
+            cpu, started = server.cpu_seconds(), time.perf_counter()
             for n, body in enumerate(bodies):
-                pusher.manifest(name, f"t{n % 50}", body)
-            rates[mode].append(puts / (time.perf_counter() - started))
-    return rates
+                pusher.manifest(names[mode], f"t{n % 50}", body)
+            found[mode]["rate"].append(puts / (time.perf_counter() - started))
+            found[mode]["cpu_ms"].append((server.cpu_seconds() - cpu) * 1000 / puts)
+    return found
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--large-mb", type=int, default=1024)
     parser.add_argument("--puts", type=int, default=300)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     results: dict[str, Any] = {}
@@ -238,7 +246,7 @@ def main() -> int:
                 results[label] = push_to_complete(server, ecr, Path(scratch), label, size)
         with running_server(1, ("--no-jobs",)) as server:
             scan_rule(ecr_client(server))
-            results["put_per_s"] = put_rate(server, args.puts, args.rounds)
+            results["put"] = put_rate(server, args.puts, args.rounds)
     print("\nscan on push (one server process; ADR 0011, 0016)")
     for label in ("small", "large"):
         r = results[label]
@@ -247,13 +255,15 @@ def main() -> int:
             f"  {label:5} image, {size:7.1f} MiB layer: push->COMPLETE {seconds:6.2f} s"
             f"  (upload {r['upload_s']:.2f} s; the job runner polls every 1 s by default)"
         )
-    rates = results["put_per_s"]
-    off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-    rounds = {mode: [round(rate) for rate in found] for mode, found in rates.items()}
+    puts = results["put"]
+    off, on = (statistics.median(puts[mode]["rate"]) for mode in ("off", "on"))
+    cpu_off, cpu_on = (statistics.median(puts[mode]["cpu_ms"]) for mode in ("off", "on"))
+    rounds = {mode: [round(rate) for rate in puts[mode]["rate"]] for mode in ("off", "on")}
     print(
         f"  manifest PUT c=1, --no-jobs server: scan on push off {off:.0f}/s, on {on:.0f}/s"
         f" (on/off {on / off:.2f}; rounds off {rounds['off']}, on {rounds['on']})"
     )
+    print(f"  server CPU per PUT: off {cpu_off:.2f} ms, on {cpu_on:.2f} ms (on/off {cpu_on / cpu_off:.2f})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
