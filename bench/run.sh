@@ -18,6 +18,8 @@
 # BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
 # BENCH_SCAN_LAYER_MB sets the scan engine's layer size (default 600, 150 with --quick);
 # BENCH_SCAN=0 leaves the scan engine out.
+# Then bench/scan_on_push.py: seconds from push to COMPLETE for a small image and a 1 GiB one
+# (BENCH_SCAN_PUSH_MB), and manifest PUT/s with scan on push off and on; BENCH_SCAN_PUSH=0 skips it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -191,5 +193,12 @@ if [ "$status" = 0 ] && [ "${BENCH_SCAN:-1}" != 0 ]; then
     layer_mb=600
     for arg in "$@"; do if [ "$arg" = --quick ]; then layer_mb=150; fi; done
     "$PY" "$HERE/scan_engine.py" --layer-mb "${BENCH_SCAN_LAYER_MB:-$layer_mb}" || status=$?
+fi
+if [ "$status" = 0 ] && [ "${BENCH_SCAN_PUSH:-1}" != 0 ]; then
+    stop_server "$SR_PID"; SR_PID=""        # its own servers (bench/serverproc.py), one at a time
+    stop_server "$DIST_PID"; DIST_PID=""
+    puts=300
+    for arg in "$@"; do if [ "$arg" = --quick ]; then puts=150; fi; done
+    "$PY" "$HERE/scan_on_push.py" --large-mb "${BENCH_SCAN_PUSH_MB:-1024}" --puts "$puts" || status=$?
 fi
 exit "$status"

@@ -64,11 +64,13 @@ from strongroom.registry.policy_review import PolicyReview
 from strongroom.registry.pull_gate import PullGate
 from strongroom.registry.pull_policies import PullPolicies
 from strongroom.registry.repositories import Repositories
+from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
 from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
+from strongroom.scanning.sbom_referrer import PRUNE as SBOM_PRUNE
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -219,13 +221,17 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     # One log, so that appends from every use case group-commit together (ADR 0012).
     audit = AuditLog(SqlAuditStore(database))
-    deletions = ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
-    repository_store = SqlRepositoryStore(database, deletions)
+    # A repository deleted takes its SBOM referrers with it: nothing is left to prune.
+    repository_deletions = ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    repository_store = SqlRepositoryStore(database, repository_deletions)
     policy_review = PolicyReview(settings.policy_findings)
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
-    image_store = SqlImageStore(database, deletions)
+    image_store = SqlImageStore(
+        database,
+        ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH, prune_kind=SBOM_PRUNE),
+    )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
     gate = PullGate(pull_policy_store, audit, clock)
@@ -247,6 +253,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     webhooks = build_webhooks(settings, database, secrets, job_store)
     images = Images(context, image_store, manifests, discovery)
+    sboms = SbomReferrers(context, uploads, manifests, audit, settings.region)
     scanner = ImageScanner(
         metadata,
         scan_store,
@@ -256,6 +263,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         clock,
         ids,
         dispatch_kind=DISPATCH,
+        sboms=sboms,
     )
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
@@ -310,6 +318,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,
             REEVALUATE: reevaluator,
+            SBOM_PRUNE: sboms.prune_job,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )

@@ -75,7 +75,8 @@ def test_basic_findings_of_an_image_pushed_with_skopeo(
     assert attributes(model)["file_path"] == "app/models/classifier.pkl"
     assert model["description"] == "imports posix.system"
 
-    [detail] = ecr.describe_images(repositoryName="team/app")["imageDetails"]
+    # By tag: the repository also holds the image's SBOM, an untagged referrer (ADR 0016).
+    [detail] = ecr.describe_images(repositoryName="team/app", imageIds=[{"imageTag": "v1"}])["imageDetails"]
     assert detail["imageScanStatus"]["status"] == "COMPLETE"
     assert detail["imageScanFindingsSummary"]["findingSeverityCounts"] == EXPECTED_COUNTS
     assert "vulnerabilitySourceUpdatedAt" in detail["imageScanFindingsSummary"]

@@ -3,6 +3,8 @@ and path (as Trivy and Inspector record them)."""
 
 from __future__ import annotations
 
+import uuid
+
 from cyclonedx.model import Property
 from cyclonedx.model.bom import Bom
 from cyclonedx.model.component import Component, ComponentType
@@ -35,7 +37,14 @@ def purl(package: Package, release: OsRelease | None) -> PackageURL:
     return PackageURL(package.kind.value, None, package.name, package.version)
 
 
-def cyclonedx_json(inventory: Inventory, image: str) -> str:
+_SERIALS = uuid.UUID("6f1d3c1e-52a4-4d0e-9a57-5b0d9e3c8a21")
+"""The namespace of reproducible serial numbers (uuid5); any fixed UUID would do."""
+
+
+def cyclonedx_json(inventory: Inventory, image: str, *, reproducible: bool = False) -> str:
+    """The inventory as CycloneDX 1.6 JSON. ``reproducible``: the same image and packages
+    give the same bytes (no timestamp; the serial number derived from what the document
+    lists), so an SBOM stored as a referrer keeps its digest while nothing changes."""
     bom = Bom()
     bom.metadata.component = Component(name=image, type=ComponentType.CONTAINER, bom_ref=image)
     seen: set[str] = set()
@@ -45,6 +54,10 @@ def cyclonedx_json(inventory: Inventory, image: str) -> str:
             seen.add(str(component.bom_ref.value))
             bom.components.add(component)
             bom.register_dependency(bom.metadata.component, [component])
+    if reproducible:
+        # Optional in CycloneDX; the library types it as always set but leaves out None.
+        bom.metadata.timestamp = None  # type: ignore[assignment]
+        bom.serial_number = uuid.uuid5(_SERIALS, "\n".join([image, *sorted(seen)]))
     return str(JsonV1Dot6(bom).output_as_string(indent=2))
 
 

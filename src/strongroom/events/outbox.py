@@ -66,7 +66,17 @@ class ImageDeletionOutbox:
     policy expired the image) and, when the account has a webhook subscription, a
     dispatch job per event."""
 
-    def __init__(self, ids: IdFactory, max_attempts: int, *, dispatch_kind: str | None = None) -> None:
+    def __init__(
+        self,
+        ids: IdFactory,
+        max_attempts: int,
+        *,
+        dispatch_kind: str | None = None,
+        prune_kind: str | None = None,
+    ) -> None:
+        """``prune_kind``: a job queued whenever a manifest goes, to delete the referrers
+        the registry made for it (its SBOMs, ADR 0016)."""
+        self._prune_kind = prune_kind
         self._ids = ids
         self._max_attempts = max_attempts
         self._dispatch_kind = dispatch_kind
@@ -107,4 +117,14 @@ class ImageDeletionOutbox:
                 )
                 for event in found
             ]
+        if change.manifest_deleted and self._prune_kind is not None:
+            payload = {
+                "account_id": change.account_id,
+                "repository": change.repository,
+                "digest": change.digest,
+            }
+            key = f"{self._prune_kind}:{found[0].id}"
+            jobs.append(
+                NewJob(self._prune_kind, payload, idempotency_key=key, max_attempts=self._max_attempts)
+            )
         return Outbox(events=found, jobs=jobs)

@@ -15,6 +15,7 @@ no longer finds; the events that says so are written in the same transaction.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -83,19 +84,27 @@ Announce = Callable[[ScanOutcome], Outbox]
 
 def mark_pending(conn: sa.Connection, insert: Any, repository_id: int, digest: str, now: datetime) -> None:
     """A scan is queued for the image (in the caller's transaction: the push's)."""
+    conn.execute(
+        _pending_statement(insert), {"repository_id": repository_id, "image_digest": digest, "now": now}
+    )
+
+
+@functools.cache
+def _pending_statement(insert: Any) -> Any:
+    """The PENDING upsert for a dialect's ``insert``, built once: every push that queues a
+    scan runs it, and building an upsert costs more than running it (ADR 0012)."""
+    now: Any = sa.bindparam("now")
     statement = insert(image_scans).values(
-        repository_id=repository_id,
-        image_digest=digest,
+        repository_id=sa.bindparam("repository_id"),
+        image_digest=sa.bindparam("image_digest"),
         status=PENDING,
         description=None,
         requested_at=now,
         updated_at=now,
     )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=[image_scans.c.repository_id, image_scans.c.image_digest],
-            set_={"status": PENDING, "description": None, "requested_at": now, "updated_at": now},
-        )
+    return statement.on_conflict_do_update(
+        index_elements=[image_scans.c.repository_id, image_scans.c.image_digest],
+        set_={"status": PENDING, "description": None, "requested_at": now, "updated_at": now},
     )
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
+# IANA's registration for CycloneDX JSON; the artifactType oras, cosign and Harbor recognise.
+CYCLONEDX_JSON = "application/vnd.cyclonedx+json"
 # Dropped before image-spec 1.1 final; registries may reject it (distribution-spec §6.2).
 OCI_ARTIFACT_MANIFEST = "application/vnd.oci.artifact.manifest.v1+json"
 
@@ -35,4 +37,10 @@ ACCEPTED_MANIFESTS = IMAGE_MANIFESTS | INDEXES
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 
 # The content `{}` of the empty descriptor (image-spec manifest.md, "Guidance for an Empty Descriptor").
+EMPTY_JSON = b"{}"
 EMPTY_JSON_DIGEST = "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"
+
+# image-spec annotations.md: when the artifact was made (RFC 3339).
+ANNOTATION_CREATED = "org.opencontainers.image.created"
+# image-spec annotations.md: a layer's file name (oras pulls a layer into a file of this name).
+ANNOTATION_TITLE = "org.opencontainers.image.title"

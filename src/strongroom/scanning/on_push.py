@@ -35,9 +35,11 @@ from strongroom.metadata.scans import (
 )
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.metadata.vulndb import SqlVulnStore
+from strongroom.oci.mediatypes import CYCLONEDX_JSON
 from strongroom.scanning import configuration, findings, vulndb
 from strongroom.scanning.engine import MAX_MANIFEST_BYTES, Analyser, ImageScan, ScanError, scan_manifest
 from strongroom.scanning.registry_blobs import LayersInAnalysis, PersistentLayerCache, RegistryBlobs
+from strongroom.scanning.sbom_referrer import SbomPublisher, sboms_of
 from strongroom.storage.base import BlobStore
 
 SCAN = "scan.image"
@@ -60,8 +62,12 @@ def scan_on_push(change: ManifestChange) -> NewJob | None:
     """The scan a push queues, if scanning applies to its repository: only for a manifest
     new in the repository (a tag moved to a scanned image scans nothing), keyed by the
     image and the time it was stored, so a push retried is one scan and an image
-    deleted and pushed again is scanned again."""
+    deleted and pushed again is scanned again. An SBOM (the registry's own referrer, or a
+    client's) is never scanned on push: it holds no packages, and the registry pushes one
+    after every scan (ADR 0016)."""
     if not change.created or (not change.scan_on_push and change.scanning is None):
+        return None
+    if change.artifact_type == CYCLONEDX_JSON:
         return None
     rules = configuration.parse(change.scanning)
     if not configuration.effective_scanning(rules, change.repository, change.scan_on_push).on_push:
@@ -84,7 +90,10 @@ class ImageScanner:
         ids: IdFactory,
         *,
         dispatch_kind: str | None,
+        sboms: SbomPublisher | None = None,
     ) -> None:
+        """``sboms``: where a completed scan publishes each image's SBOM as its referrer."""
+        self._sboms = sboms
         self._metadata = metadata
         self._scans = scans
         self._vulns = vulns
@@ -137,6 +146,11 @@ class ImageScanner:
         stored: list[NewFinding] = []
         for image in images:
             stored.extend(await self.findings_of(image))
+        if self._sboms is not None:
+            # Before COMPLETE is visible, so whoever sees COMPLETE finds the SBOM; a failure
+            # here fails the attempt and the job runs again (the same bytes, the same digest).
+            sboms = await anyio.to_thread.run_sync(sboms_of, name, images)
+            await self._sboms.publish(account_id, name, sboms)
         await self.finish(
             target,
             COMPLETE,
