@@ -166,7 +166,10 @@ def test_an_imported_advisory_reaches_a_scanned_image_without_reading_its_layers
         assert closed["data"]["repository-name"] == "live/app"
         assert names(ecr, "live/app") == before
         wait_for(lambda: True if reevaluations_done(server) == 3 else None, timeout=60)
-        [detail] = ecr.describe_images(repositoryName="live/app")["imageDetails"]
+        # By tag: the repository also holds the image's SBOM referrer (untagged, unscanned).
+        [detail] = ecr.describe_images(repositoryName="live/app", imageIds=[{"imageTag": "v1"}])[
+            "imageDetails"
+        ]
         assert detail["imageScanStatus"]["status"] == "COMPLETE"
         assert "HIGH" in detail["imageScanFindingsSummary"]["findingSeverityCounts"]
     finally:
@@ -202,7 +205,9 @@ def test_an_image_past_its_rescan_duration_expires_and_is_no_longer_re_evaluated
         assert NEW_ADVISORY not in {
             f.get("title", "").split(" ")[0] for f in old["imageScanFindings"].get("enhancedFindings", [])
         }
-        [detail] = ecr.describe_images(repositoryName="team/old")["imageDetails"]
+        [detail] = ecr.describe_images(repositoryName="team/old", imageIds=[{"imageTag": "v1"}])[
+            "imageDetails"
+        ]
         assert detail["imageScanStatus"]["status"] == "SCAN_ELIGIBILITY_EXPIRED"
         assert NEW_ADVISORY in names(ecr, "team/new")
     finally:
