@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from functools import partial
@@ -31,11 +32,25 @@ def prepare_multiprocess_dir(settings: Settings) -> None:
     os.environ[PROMETHEUS_MULTIPROCESS_ENV] = str(directory)
 
 
+def preload_application() -> None:
+    """Import the application in the serving process, before granian forks its workers
+    (the ``fork`` start method, Linux's default before Python 3.14), and freeze what exists
+    by then: the workers share those pages with this process instead of each importing a
+    copy of its own, and the garbage collector of a worker never writes to the frozen
+    objects (a collection that visits an object writes its header, and the page is copied).
+    Measured in docs/adr/0017-memory.md."""
+    import strongroom.app  # noqa: F401  (imported for its side effect: the modules are loaded)
+
+    gc.collect()
+    gc.freeze()
+
+
 def run_server(settings: Settings) -> None:
     # Everything the server and its workers create (the database, blobs, uploads, metrics
     # files) is theirs alone: the data directory holds secrets and other tenants' images.
     os.umask(0o077)
     prepare_multiprocess_dir(settings)
+    preload_application()
     server = Granian(
         "strongroom.app:create_app",
         address=settings.host,

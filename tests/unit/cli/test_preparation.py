@@ -41,11 +41,29 @@ def test_a_failing_child_is_a_clean_cli_error(tmp_path: Path) -> None:
 
 
 def test_serving_code_loads_neither_alembic_nor_botocore_nor_unused_dialects() -> None:
-    """What a worker imports (the app, the server and the CLI it is forked from)."""
+    """What a worker imports (the app, the server and the CLI it is forked from). CycloneDX
+    and its dependencies (about 5 MB) serve only ``strongroom scan layout --sbom``; the other
+    names are libraries of the CLI, the tests or the bench that the server never needs."""
     code = (
         "import sys, strongroom.cli.main, strongroom.cli.server, strongroom.app\n"
-        "heavy = ('alembic', 'mako', 'pygments', 'psycopg', 'sqlalchemy.dialects.postgresql', 'botocore')\n"
+        "heavy = ('alembic', 'mako', 'pygments', 'psycopg', 'sqlalchemy.dialects.postgresql', 'botocore',\n"
+        "         'boto3', 'urllib3', 'cyclonedx', 'packageurl', 'py_serializable', 'sortedcontainers',\n"
+        "         'defusedxml', 'rich', 'jsonschema')\n"
         "print(sorted({m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_the_serving_process_preloads_the_application_and_freezes_it() -> None:
+    """Workers are forked after the application is imported and its objects frozen, so they
+    share those pages with the serving process (docs/adr/0017-memory.md)."""
+    code = (
+        "import gc, sys\n"
+        "from strongroom.cli.server import preload_application\n"
+        "assert 'strongroom.app' not in sys.modules\n"
+        "preload_application()\n"
+        "print('strongroom.app' in sys.modules, gc.get_freeze_count() > 10000)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == ["True", "True"]
