@@ -3,6 +3,7 @@ every worker is forked from) never loads Alembic."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -70,8 +71,6 @@ def test_the_serving_process_preloads_the_application_and_freezes_it(tmp_path: P
         "print('strongroom.app' in sys.modules, gc.get_freeze_count() > 10000,\n"
         "      threading.active_count(), len(os.listdir('/proc/self/fd')) - fds)\n"
     )
-    import pickle
-
     loaded = subprocess.run(
         [sys.executable, "-c", code], input=pickle.dumps(settings), capture_output=True, check=True
     ).stdout
