@@ -12,8 +12,9 @@
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
 # After the comparison it reports what one authorization decision costs (bench/authorizer.py) and
-# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py), then the
-# server's memory per process at idle, at peak and after a warm-up (bench/memory.py: RSS, PSS, USS).
+# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py), what the outbox
+# adds to a manifest PUT at the store (bench/outbox.py), then the server's memory per process at
+# idle, at peak and after a warm-up (bench/memory.py: RSS, PSS, USS).
 # Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
 # BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
 # BENCH_SCAN_LAYER_MB sets the scan engine's layer size (default 600, 150 with --quick);
@@ -174,6 +175,9 @@ if [ "$status" = 0 ]; then
     # throwaway cluster; BENCH_JOBS_ARGS="--no-postgres" or "--postgres URL" to choose).
     # shellcheck disable=SC2086
     "$PY" "$HERE/jobs.py" ${BENCH_JOBS_ARGS:-} || status=$?
+    # What the outbox (the push's event row, written in its transaction) adds to a manifest
+    # PUT at the store, on SQLite: set it against regbench's server CPU per PUT above.
+    "$PY" "$HERE/outbox.py" --puts 300 --rounds 4 --concurrency 1,32 || status=$?
 fi
 if [ "$status" != 0 ]; then
     echo "run.sh: regbench exited with $status; last lines of the server logs:" >&2

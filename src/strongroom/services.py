@@ -25,7 +25,7 @@ from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
-from strongroom.clock import Clock, RandomIdFactory, SystemClock
+from strongroom.clock import Clock, RandomIdFactory, SteppedClock, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
@@ -37,6 +37,7 @@ from strongroom.jobs.retry import RetryPolicy
 from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
 from strongroom.jobs.schedule import Periodic, Scheduler
 from strongroom.metadata.audit import SqlAuditStore
+from strongroom.metadata.continuous_scans import SqlContinuousScanStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.events import SqlEventStore
@@ -45,6 +46,7 @@ from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
+from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -59,11 +61,14 @@ from strongroom.registry.layers import Layers
 from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
 from strongroom.registry.policy_review import PolicyReview
+from strongroom.registry.pull_gate import PullGate
+from strongroom.registry.pull_policies import PullPolicies
 from strongroom.registry.repositories import Repositories
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
+from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
 from strongroom.settings import Settings
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
@@ -106,12 +111,20 @@ class Services:
     event_log: EventLog
     webhooks: Webhooks
     scans: ImageScans
+    pull_policies: PullPolicies
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
 
     def close(self) -> None:
         self.metadata.close()
+
+
+def build_clock(settings: Settings) -> Clock:
+    """The system clock; a stepped one only for tests that ask (``clock_offset_file``)."""
+    if settings.clock_offset_file is not None:
+        return SteppedClock(settings.clock_offset_file)
+    return SystemClock()
 
 
 def open_database(settings: Settings, *, migrating: bool = True) -> Database:
@@ -196,27 +209,33 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         metadata.close()
         raise RuntimeError("the store has no default account; run `strongroom migrate` first")
     blob_store = BLOB_STORES[settings.storage](settings)
-    clock = SystemClock()
+    clock: Clock = (
+        SystemClock() if settings.clock_offset_file is None else SteppedClock(settings.clock_offset_file)
+    )
     passwords = Passwords()
     secrets = open_secret_box(settings)
     tokens = TokenIssuer(
         open_token_key(settings), settings.token_service, timedelta(seconds=settings.token_ttl_seconds)
     )
-    repository_store = SqlRepositoryStore(database)
+    # One log, so that appends from every use case group-commit together (ADR 0012).
+    audit = AuditLog(SqlAuditStore(database))
+    deletions = ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
+    repository_store = SqlRepositoryStore(database, deletions)
     policy_review = PolicyReview(settings.policy_findings)
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
-    image_store = SqlImageStore(
-        database, ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH)
-    )
-    manifests, discovery = Manifests(context, image_store), Discovery(context)
+    image_store = SqlImageStore(database, deletions)
+    scan_store = SqlScanStore(database)
+    pull_policy_store = SqlPullPolicyStore(database)
+    gate = PullGate(pull_policy_store, audit, clock)
+    manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,
         manifests,
         SqlLifecycleStore(database),
         repository_store,
-        AuditLog(SqlAuditStore(database)),
+        audit,
         settings.region,
     )
     gc = GarbageCollector(
@@ -228,7 +247,6 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     webhooks = build_webhooks(settings, database, secrets, job_store)
     images = Images(context, image_store, manifests, discovery)
-    scan_store = SqlScanStore(database)
     scanner = ImageScanner(
         metadata,
         scan_store,
@@ -238,6 +256,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         clock,
         ids,
         dispatch_kind=DISPATCH,
+    )
+    reevaluator = Reevaluator(
+        SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
     )
     return Services(
         settings=settings,
@@ -265,7 +286,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             login_tokens=tokens,
         ),
         authorizer=IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds)),
-        audit=AuditLog(SqlAuditStore(database)),
+        audit=audit,
         tokens=tokens,
         repositories=repositories,
         repository_store=repository_store,
@@ -273,19 +294,24 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         lifecycle=lifecycle,
         gc=gc,
         uploads=uploads,
-        blobs=Blobs(context),
+        blobs=Blobs(context, gate),
         manifests=manifests,
         discovery=discovery,
         images=images,
         layers=Layers(context, uploads, image_store),
         sign_in_failures=SignInFailures(timedelta(seconds=settings.sign_in_audit_window_seconds)),
         job_store=job_store,
-        job_admin=JobAdmin(job_store, clock, AuditLog(SqlAuditStore(database))),
+        job_admin=JobAdmin(job_store, clock, audit),
         event_log=EventLog(SqlEventStore(database)),
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
-        job_handlers={**_job_handlers(settings, housekeeping, webhooks), SCAN: scanner},
-        job_schedule=tuple(housekeeping.schedule()),
+        pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
+        job_handlers={
+            **_job_handlers(settings, housekeeping, webhooks),
+            SCAN: scanner,
+            REEVALUATE: reevaluator,
+        },
+        job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )
 
 

@@ -113,6 +113,9 @@ class Settings(BaseModel):
     job_probe_file: Path | None = None
     """Tests only: registers the ``probe`` job kind, which records its runs to this file,
     and queues one per pushed image (strongroom.jobs.probe)."""
+    clock_offset_file: Path | None = None
+    """Tests only: the server's clock runs this file's number of seconds ahead of the
+    system clock, re-read when the file changes (strongroom.clock.SteppedClock)."""
     policy_cache_seconds: float = Field(1.0, ge=0)
     """How long a process reuses policies it read; a policy change takes effect within it."""
     login_slow_after: int = Field(5, ge=1)
@@ -133,6 +136,12 @@ class Settings(BaseModel):
     the first one and, when it closes, one event with their count."""
     scan_max_layer_bytes: int = Field(64 * 1024**3, ge=1024)
     """A layer that decompresses to more than this fails its scan (decompression bombs)."""
+    scan_rescan_duration: Literal["DAYS_14", "DAYS_30", "DAYS_60", "DAYS_90", "DAYS_180", "LIFETIME"] = (
+        "LIFETIME"
+    )
+    """How long continuous scanning keeps re-evaluating an image after it was last pushed or
+    pulled (Amazon Inspector's ``ecrConfiguration.rescanDuration`` values); beyond it the
+    image's scan status becomes ``SCAN_ELIGIBILITY_EXPIRED`` (docs/adr/0015)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("webhook_allowed_networks", "metrics_allowed_networks")

@@ -133,3 +133,40 @@ def test_every_deletion_path_writes_its_events_with_the_declared_fields(
         assert {body["subject"] for body in bodies} == {"ev/app", "ev/lc"}
     finally:
         server.stop()
+
+
+def test_deleting_a_repository_with_force_announces_each_of_its_images(tmp_path: Any) -> None:
+    server = start_server(tmp_path / "data", env=ENV, args=["--workers", "1"])
+    try:
+        a = digest_of(push_random_image(server, "ev/doomed", "a", seed=11))
+        b = digest_of(push_random_image(server, "ev/doomed", "b", seed=12))
+        with httpx.Client(base_url=server.url, auth=server.auth) as client:
+            manifest = client.get(f"/v2/ev/doomed/manifests/{b}", headers={"accept": "*/*"})
+            moved = client.put(
+                "/v2/ev/doomed/manifests/b2", content=manifest.content,
+                headers={"content-type": manifest.headers["content-type"]},
+            )  # fmt: skip
+            assert moved.status_code == 201
+            assert client.delete("/v2/ev/doomed/manifests/a").status_code == 202  # a: untagged now
+        push_random_image(server, "ev/kept", "k", seed=13)
+        ecr = aws_client(server, "ecr")
+        ecr.delete_repository(repositoryName="ev/doomed", force=True)
+
+        gone = [d for d in deletions(server, "image.delete") if d["manifest-deleted"]]
+        assert sorted(gone, key=lambda d: d["image-digest"]) == sorted(
+            [
+                {
+                    "action-type": "DELETE",
+                    "result": "SUCCESS",
+                    "repository-name": "ev/doomed",
+                    "image-digest": digest,
+                    "image-tag": tags[0] if tags else None,
+                    "image-tags": tags,
+                    "manifest-deleted": True,
+                }
+                for digest, tags in ((a, []), (b, ["b", "b2"]))
+            ],
+            key=lambda d: d["image-digest"],
+        )
+    finally:
+        server.stop()

@@ -165,11 +165,17 @@ def test_bad_references_are_refused_with_the_reason(
 def test_vulndb_sync_downloads_imports_and_then_asks_only_whether_it_changed(strongroom: Cli) -> None:
     feed = Feed(osv.all_zip())
     with serving(feed) as url:
-        first = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
-        second = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))["feeds"][0]
+        synced = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))
+        again = as_json(strongroom.run("vulndb", "sync", url, "--output", "json"))
         refused = strongroom.fails("vulndb", "sync", "file:///etc/passwd")
+    [first], [second] = synced["feeds"], again["feeds"]
     assert (first["status"], first["added"], first["withdrawn"]) == ("downloaded", 24, 1)
     assert second == {"url": url, "status": "not-modified", "bytes": 0}
+    # The change queues one re-evaluation of continuously scanned images; no change, none.
+    assert (synced["reevaluationQueued"], again["reevaluationQueued"]) == (True, False)
+    strongroom.run("migrate")  # the vulndb commands need no account; listing jobs does
+    jobs = as_json(strongroom.run("jobs", "list", "--kind", "scan.reevaluate", "--output", "json"))["jobs"]
+    assert [job["state"] for job in jobs] == ["queued"]
     assert "only http and https" in refused.stderr
     status = as_json(strongroom.run("vulndb", "status", "--output", "json"))["ecosystems"]
     assert sum(row["records"] for row in status) == 24

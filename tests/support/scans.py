@@ -134,3 +134,29 @@ def signed(server: RunningServer, path: str, key: tuple[str, str]) -> httpx.Resp
     request = AWSRequest("GET", server.url + path, data=b"")
     SigV4Auth(Credentials(*key), "strongroom", "us-east-1").add_auth(request)
     return httpx.get(server.url + path, headers=dict(request.headers))
+
+
+NEW_ADVISORY = "CVE-2026-0001"
+"""An advisory published after the images were scanned, for a package of BASE (bash)."""
+
+
+def new_advisory(*, withdrawn: bool = False) -> dict[str, Any]:
+    """The OSV record of NEW_ADVISORY, as published, or later withdrawn (with a newer ``modified``)."""
+    record: dict[str, Any] = {
+        "schema_version": "1.6.0",
+        "id": "DEBIAN-" + NEW_ADVISORY,
+        "modified": "2026-12-06T00:00:00Z" if withdrawn else "2026-12-05T00:00:00Z",
+        "published": "2026-12-05T00:00:00Z",
+        "aliases": [NEW_ADVISORY],
+        "summary": "a test advisory published after the scan",
+        "affected": [
+            {
+                "package": {"ecosystem": "Debian:12", "name": "bash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "5.2.15-3"}]}],
+                "ecosystem_specific": {"urgency": "high"},
+            }
+        ],
+    }
+    if withdrawn:
+        record["withdrawn"] = "2026-12-06T00:00:00Z"
+    return record

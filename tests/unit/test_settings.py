@@ -53,3 +53,32 @@ def test_unknown_file_keys_are_errors(tmp_path: Path) -> None:
     config.write_text("prot = 1\n")
     with pytest.raises(SettingsError, match="prot"):
         load_settings(config, {})
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "flag", "expected"),
+    [
+        ("", {}, None, "LIFETIME"),
+        ('scan_rescan_duration = "DAYS_180"\n', {}, None, "DAYS_180"),
+        (
+            'scan_rescan_duration = "DAYS_180"\n',
+            {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"},
+            None,
+            "DAYS_30",
+        ),
+        (
+            'scan_rescan_duration = "DAYS_180"\n',
+            {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_30"},
+            "DAYS_14",
+            "DAYS_14",
+        ),
+    ],
+)
+def test_the_rescan_duration_takes_inspectors_values_flag_over_environment_over_file(
+    tmp_path: Path, toml: str, env: dict[str, str], flag: str | None, expected: str
+) -> None:
+    config = tmp_path / "strongroom.toml"
+    config.write_text(toml)
+    assert load_settings(config, env, scan_rescan_duration=flag).scan_rescan_duration == expected
+    with pytest.raises(SettingsError, match="scan_rescan_duration"):
+        load_settings(None, {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_7"})

@@ -225,12 +225,20 @@ class TokenIssuer:
                 algorithms=["EdDSA"],
                 audience=audience,
                 issuer=_ISSUER,
-                options={"require": ["exp", "iat", "sub"], "verify_iat": False, "verify_exp": False},
+                # Times are checked below against the injected clock, never the system's.
+                options={
+                    "require": ["exp", "iat", "sub"],
+                    "verify_iat": False,
+                    "verify_exp": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.PyJWTError as error:
             raise TokenError(f"invalid {what}: {error}") from None
         if claims["exp"] < now.timestamp() - 5:
             raise TokenError(f"Your {what} has expired. Reauthenticate and try again.")
+        if isinstance(claims.get("nbf"), int | float) and claims["nbf"] > now.timestamp() + 5:
+            raise TokenError(f"invalid {what}: The token is not yet valid (nbf)")
         return claims
 
 

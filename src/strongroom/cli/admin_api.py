@@ -1,4 +1,4 @@
-"""Where the ``jobs``, ``events`` and ``webhook`` commands act: a remote server's
+"""Where the ``jobs``, ``events``, ``webhook``, ``scan`` and pull-policy commands act: a remote server's
 ``/admin/v1`` when an endpoint is given (``--endpoint URL`` or ``STRONGROOM_ENDPOINT``),
 else the store the settings name, as the local operator. Both sides implement the one
 :class:`strongroom.client.admin.AdminApi`; the commands are written once against it.
@@ -21,7 +21,7 @@ import click
 from strongroom.audit.log import AuditEvent, AuditLog
 from strongroom.auth.management import LOCAL_OPERATOR
 from strongroom.cli.store import run_on_store
-from strongroom.clock import SystemClock
+from strongroom.clock import RandomIdFactory, SystemClock
 from strongroom.errors import InvalidRequest
 from strongroom.events.log import event_document
 from strongroom.events.webhooks import Webhooks, delivery_document, webhook_document
@@ -30,11 +30,13 @@ from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import SqlJobStore
+from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.images import ImageId
+from strongroom.registry.pull_policies import Actor, PullPolicies, expiry_of, policy_document, risk_document
 from strongroom.scanning.findings import scan_document
-from strongroom.services import build_services, build_webhooks, open_secret_box
+from strongroom.services import build_clock, build_services, build_webhooks, open_secret_box
 from strongroom.settings import Settings
 
 if TYPE_CHECKING:  # the client (httpx, and the pygments httpx's CLI loads) is for remote use only
@@ -211,6 +213,58 @@ class LocalAdminApi:
             services.close()
         document = scan_document(scanned.digest, scanned.scan, scanned.findings, ALL_FINDINGS)
         return {"repository": ref.name, "registryId": ref.account_id, **document}
+
+    # the pull gate, as the local operator (the use case audits each change)
+
+    async def put_pull_policy(
+        self, *, scope: str, name: str, max_severity: str | None, unsafe_model_severity: str | None,
+        block_unscanned: bool,
+    ) -> Document:  # fmt: skip
+        policy = await self._gate().put(
+            self._account, scope, name, max_severity=max_severity,
+            unsafe_model_severity=unsafe_model_severity, block_unscanned=block_unscanned,
+            actor=Actor(LOCAL_OPERATOR),
+        )  # fmt: skip
+        return policy_document(policy)
+
+    async def delete_pull_policy(self, *, scope: str, name: str) -> None:
+        await self._gate().delete(self._account, scope, name, Actor(LOCAL_OPERATOR))
+
+    async def describe_pull_policy(self, *, scope: str, name: str) -> Document:
+        return policy_document(await self._gate().describe(self._account, scope, name))
+
+    async def list_pull_policies(self) -> list[Document]:
+        found = await self._gate().page(self._account, after=None, limit=ALL_FINDINGS)
+        return [policy_document(policy) for policy in found]
+
+    async def accept_risk(
+        self, *, repository: str, finding_id: str, reason: str, expires: str, image_digest: str | None
+    ) -> Document:
+        gate = self._gate()
+        risk = await gate.accept(
+            self._account, repository, finding_id, reason=reason, expires_at=expiry_of(expires, gate.now()),
+            image_digest=image_digest, actor=Actor(LOCAL_OPERATOR),
+        )  # fmt: skip
+        return risk_document(risk, gate.now())
+
+    async def revoke_risk(self, *, repository: str, risk_id: str) -> Document:
+        gate = self._gate()
+        return risk_document(
+            await gate.revoke(self._account, repository, risk_id, Actor(LOCAL_OPERATOR)), gate.now()
+        )
+
+    async def list_accepted_risks(self, *, repository: str | None, include_expired: bool) -> list[Document]:
+        gate = self._gate()
+        found = await gate.accepted(
+            self._account, repository, include_expired=include_expired, after=None, limit=ALL_FINDINGS
+        )
+        return [risk_document(risk, gate.now()) for risk in found]
+
+    def _gate(self) -> PullPolicies:
+        store = SqlPullPolicyStore(self._database)
+        return PullPolicies(
+            store, self._audit, build_clock(self._settings), RandomIdFactory(), self._settings.region
+        )
 
     def _hooks(self) -> Webhooks:
         if self._webhooks is None:

@@ -19,6 +19,7 @@ from strongroom.cli import iam as iam_commands
 from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import policy as policy_commands
+from strongroom.cli import pull_policies as pull_commands
 from strongroom.cli import repository as repository_commands
 from strongroom.cli import scan as scan_commands
 from strongroom.cli import webhooks as webhook_commands
@@ -77,6 +78,14 @@ main.add_command(scan_commands.vulndb_group)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)
 iam_commands.repo.add_command(repository_commands.describe)
+for command in (
+    pull_commands.set_pull_policy,
+    pull_commands.delete_pull_policy,
+    pull_commands.describe_pull_policy,
+):
+    iam_commands.repo.add_command(command)
+for command in (pull_commands.accept, pull_commands.revoke, pull_commands.accepted):
+    scan_commands.scan.add_command(command)
 
 
 @main.command()

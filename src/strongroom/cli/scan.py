@@ -18,13 +18,15 @@ from strongroom.cli.admin_api import remote_options, run_admin_api
 from strongroom.cli.output import Output, emit, output_option, resolve
 from strongroom.cli.store import root_settings, run_on_store
 from strongroom.metadata.database import Database
-from strongroom.metadata.vulndb import EcosystemStatus, SqlVulnStore
+from strongroom.metadata.jobs import SqlJobStore
+from strongroom.metadata.vulndb import EcosystemStatus, ImportCounts, SqlVulnStore
 from strongroom.scanning import vulndb
 from strongroom.scanning.engine import MemoryLayerCache, ScanError, scan_manifest
 from strongroom.scanning.feedsync import SyncError
 from strongroom.scanning.feedsync import sync as sync_feed
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.layout import OciLayout, split_reference
+from strongroom.scanning.reevaluate import queue_reevaluation
 from strongroom.scanning.report import image_report, table
 from strongroom.settings import Settings
 
@@ -158,10 +160,12 @@ def vulndb_import(paths: tuple[Path, ...], output: Output | None) -> None:
 
     Idempotent: a record is replaced only by a newer ``modified``; withdrawn records stop matching."""
 
-    async def work(_settings: Settings, database: Database) -> vulndb.ImportReport:
-        return await vulndb.import_paths(SqlVulnStore(database), list(paths), datetime.now(UTC))
+    async def work(_settings: Settings, database: Database) -> tuple[vulndb.ImportReport, bool]:
+        store = SqlVulnStore(database)
+        report = await vulndb.import_paths(store, list(paths), datetime.now(UTC))
+        return report, await _reevaluate_if_changed(database, store, report.counts)
 
-    report = run_on_store(work)
+    report, reevaluating = run_on_store(work)
     counts = report.counts
     result = {
         "added": counts.added,
@@ -169,6 +173,7 @@ def vulndb_import(paths: tuple[Path, ...], output: Output | None) -> None:
         "unchanged": counts.unchanged,
         "withdrawn": counts.withdrawn,
         "rejected": [{"source": r.source, "reason": r.reason} for r in report.rejected],
+        "reevaluationQueued": reevaluating,
     }
     if _wants_json(output):
         emit(output, result)
@@ -179,6 +184,15 @@ def vulndb_import(paths: tuple[Path, ...], output: Output | None) -> None:
         )
         for rejected in report.rejected:
             click.echo(f"  rejected {rejected.source}: {rejected.reason}")
+        if reevaluating:
+            click.echo("re-evaluation of continuously scanned images queued")
+
+
+async def _reevaluate_if_changed(database: Database, store: SqlVulnStore, counts: ImportCounts) -> bool:
+    """Queue the re-evaluation of scanned images when the import changed the database."""
+    if not (counts.added or counts.updated or counts.withdrawn):
+        return False
+    return await queue_reevaluation(store, SqlJobStore(database), datetime.now(UTC))
 
 
 @vulndb_group.command("sync")
@@ -190,8 +204,9 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
     Conditional (an unchanged archive costs one request), resumable (an interrupted
     download continues), verified (length and CRCs) before anything is imported."""
 
-    async def work(settings: Settings, database: Database) -> list[dict[str, Any]]:
+    async def work(settings: Settings, database: Database) -> tuple[list[dict[str, Any]], bool]:
         results = []
+        changed = ImportCounts()
         for url in urls:
             try:
                 fetched = await anyio.to_thread.run_sync(sync_feed, url, settings.data_dir / "vulndb")
@@ -202,12 +217,13 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
                 report = await vulndb.import_paths(SqlVulnStore(database), [fetched.path], datetime.now(UTC))
                 entry |= {"added": report.counts.added, "updated": report.counts.updated}
                 entry |= {"withdrawn": report.counts.withdrawn, "rejected": len(report.rejected)}
+                changed.add(report.counts)
             results.append(entry)
-        return results
+        return results, await _reevaluate_if_changed(database, SqlVulnStore(database), changed)
 
-    results = run_on_store(work)
+    results, reevaluating = run_on_store(work)
     if _wants_json(output):
-        emit(output, {"feeds": results})
+        emit(output, {"feeds": results, "reevaluationQueued": reevaluating})
         return
     for entry in results:
         counts = (
@@ -216,6 +232,8 @@ def vulndb_sync(urls: tuple[str, ...], output: Output | None) -> None:
             else f": added {entry['added']}, updated {entry['updated']}"
         )
         click.echo(f"{entry['url']} {entry['status']}{counts}")
+    if reevaluating:
+        click.echo("re-evaluation of continuously scanned images queued")
 
 
 @vulndb_group.command("status")

@@ -1,4 +1,5 @@
-"""``/admin/v1`` over HTTP: jobs, events and webhook subscriptions of a remote server.
+"""``/admin/v1`` over HTTP: jobs, events, webhook subscriptions, findings, pull policies
+and accepted risks of a remote server.
 
 :class:`AdminApi` is the one interface the ``jobs``, ``events`` and ``webhook`` commands
 act through; :class:`HttpAdminApi` implements it on a server's ``/admin/v1`` (the local
@@ -58,6 +59,20 @@ class AdminApi(Protocol):
     async def describe_findings(
         self, repository: str, *, tag: str | None, digest: str | None
     ) -> Document: ...
+    async def put_pull_policy(
+        self, *, scope: str, name: str, max_severity: str | None, unsafe_model_severity: str | None,
+        block_unscanned: bool,
+    ) -> Document: ...  # fmt: skip
+    async def delete_pull_policy(self, *, scope: str, name: str) -> None: ...
+    async def describe_pull_policy(self, *, scope: str, name: str) -> Document: ...
+    async def list_pull_policies(self) -> list[Document]: ...
+    async def accept_risk(
+        self, *, repository: str, finding_id: str, reason: str, expires: str, image_digest: str | None
+    ) -> Document: ...
+    async def revoke_risk(self, *, repository: str, risk_id: str) -> Document: ...
+    async def list_accepted_risks(
+        self, *, repository: str | None, include_expired: bool
+    ) -> list[Document]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +183,58 @@ class HttpAdminApi:
             if "nextToken" in page:
                 document["nextToken"] = page["nextToken"]
         return document
+
+    # the pull gate
+
+    async def put_pull_policy(
+        self, *, scope: str, name: str, max_severity: str | None, unsafe_model_severity: str | None,
+        block_unscanned: bool,
+    ) -> Document:  # fmt: skip
+        body: Document = {"scope": scope, "name": name, "blockUnscanned": block_unscanned}
+        if max_severity is not None:
+            body["maxSeverity"] = max_severity
+        if unsafe_model_severity is not None:
+            body["unsafeModelSeverity"] = unsafe_model_severity
+        return await self._call("PUT", "/pull-policies", body=body)
+
+    async def delete_pull_policy(self, *, scope: str, name: str) -> None:
+        await self._call("DELETE", "/pull-policies", {"scope": scope, "name": name})
+
+    async def describe_pull_policy(self, *, scope: str, name: str) -> Document:
+        return await self._call("GET", "/pull-policies", {"scope": scope, "name": name})
+
+    async def list_pull_policies(self) -> list[Document]:
+        return await self._pages("/pull-policies", {}, "pullPolicies")
+
+    async def accept_risk(
+        self, *, repository: str, finding_id: str, reason: str, expires: str, image_digest: str | None
+    ) -> Document:
+        body: Document = {
+            "repository": repository,
+            "findingId": finding_id,
+            "reason": reason,
+            "expiresAt": expires,
+        }
+        if image_digest is not None:
+            body["imageDigest"] = image_digest
+        return await self._call("POST", "/accepted-risks", body=body)
+
+    async def revoke_risk(self, *, repository: str, risk_id: str) -> Document:
+        return await self._call("DELETE", f"/accepted-risks/{risk_id}", {"repository": repository})
+
+    async def list_accepted_risks(self, *, repository: str | None, include_expired: bool) -> list[Document]:
+        query = {"repository": repository, "includeExpired": "true" if include_expired else None}
+        return await self._pages("/accepted-risks", query, "acceptedRisks")
+
+    async def _pages(self, path: str, query: Mapping[str, str | None], key: str) -> list[Document]:
+        found: list[Document] = []
+        token: str | None = None
+        while True:
+            page = await self._call("GET", path, {**query, "maxResults": str(PAGE), "nextToken": token})
+            found += page[key]
+            token = page.get("nextToken")
+            if token is None:
+                return found
 
     # the wire
 

@@ -53,7 +53,8 @@ IMAGE_DELETE = EventType(
 # finding-severity-counts.
 SCAN_COMPLETE = EventType(
     "scan.complete",
-    "a scan of an image finished (COMPLETE, FAILED or UNSUPPORTED_IMAGE)",
+    "a scan of an image finished (COMPLETE, FAILED or UNSUPPORTED_IMAGE), or a re-evaluation after "
+    "the vulnerability database changed (COMPLETE, `layers-analysed` 0)",
     ECR_IMAGE_SCAN,
     (
         "scan-status", "repository-name", "image-digest", "image-tags", "finding-severity-counts",

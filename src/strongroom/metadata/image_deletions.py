@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -133,6 +134,26 @@ class SqlImageDeletions:
 
 def _tag_points_at(repository_id: int, digest: str) -> sa.ColumnElement[bool]:
     return sa.and_(tags.c.repository_id == repository_id, tags.c.manifest_digest == digest)
+
+
+def announce_repository_images(
+    conn: sa.Connection, insert: Any, outbox: DeletionOutbox | None, repository_id: int, now: datetime
+) -> None:
+    """Announce every image of a repository about to be deleted with it, in that deletion's
+    transaction, as a deletion of each image would (with every tag it had)."""
+    if outbox is None:
+        return
+    query = sa.select(manifests.c.digest).where(manifests.c.repository_id == repository_id)
+    digests = list(conn.scalars(query.order_by(manifests.c.digest)))
+    for start in range(0, len(digests), _ANNOUNCE_BATCH):
+        batch = digests[start : start + _ANNOUNCE_BATCH]
+        named = tags_by_digest(conn, repository_id, batch)
+        for digest in batch:
+            announce_deletion(conn, insert, outbox, repository_id, (digest, named.get(digest, ()), True), now)
+
+
+_ANNOUNCE_BATCH = 500
+"""Digests whose tags are read in one query when a deleted repository's images are announced."""
 
 
 def tags_by_digest(conn: sa.Connection, repository_id: int, digests: list[str]) -> dict[str, tuple[str, ...]]:

@@ -197,3 +197,7 @@ class ManifestLookup:
 
     repository_exists: bool
     manifest: StoredManifest | None
+    repository_id: int | None = None
+    gated: bool = False
+    """The account has a pull policy, so the pull gate must look further (read in the
+    same statement as the repository: a pull from an account without one pays nothing)."""

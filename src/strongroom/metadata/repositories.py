@@ -18,6 +18,8 @@ import sqlalchemy as sa
 
 from strongroom.errors import NameUnknown, RepositoryAlreadyExists, RepositoryNotEmpty, TooManyTags
 from strongroom.metadata.database import Database
+from strongroom.metadata.image_deletions import announce_repository_images
+from strongroom.metadata.outbox import DeletionOutbox
 from strongroom.metadata.principals import bound_values
 from strongroom.metadata.records import Repository
 from strongroom.metadata.schema import (
@@ -80,8 +82,11 @@ class CreationTemplate:
 
 
 class SqlRepositoryStore:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, deletions: DeletionOutbox | None = None) -> None:
+        """``deletions`` says what an image deleted with its repository causes (its
+        ``image.delete`` event), written in the repository's deletion transaction."""
         self._db = database
+        self._deletions = deletions
 
     # repositories
 
@@ -153,9 +158,12 @@ class SqlRepositoryStore:
 
         return await self._db.run(work)
 
-    async def delete_repository(self, account_id: str, name: str, *, force: bool) -> Repository:
+    async def delete_repository(
+        self, account_id: str, name: str, *, force: bool, now: datetime
+    ) -> Repository:
         """Delete the repository (its manifests, tags, links and uploads go with it).
-        Without ``force`` a repository holding images is refused."""
+        Without ``force`` a repository holding images is refused; with it, each image
+        deleted is announced as a deletion of its own would be."""
 
         def work() -> Repository:
             with self._db.writing() as conn:
@@ -172,6 +180,8 @@ class SqlRepositoryStore:
                     )
                     if holds_images is not None:
                         raise RepositoryNotEmpty(account_id, name)
+                else:
+                    announce_repository_images(conn, self._db.insert, self._deletions, row.id, now)
                 conn.execute(repositories.delete().where(repositories.c.id == row.id))
                 return repository_from_row(row)
 

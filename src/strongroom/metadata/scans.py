@@ -5,6 +5,8 @@ A scan's life::
 
     (push with scanning on, or StartImageScan) ──▶ PENDING ──▶ IN_PROGRESS ──▶ COMPLETE
                                                                    └──▶ FAILED | UNSUPPORTED_IMAGE
+    COMPLETE ──▶ (the vulnerability database changed) COMPLETE again, re-evaluated
+             └──▶ SCAN_ELIGIBILITY_EXPIRED (not pushed or pulled within the rescan duration)
 
 Findings are keyed by what identifies them (``finding_key``), so scanning the image
 again keeps a finding's ``first_seen``, moves its ``last_seen``, and closes the ones it
@@ -215,12 +217,23 @@ class SqlScanStore:
         source_updated_at: datetime | None = None,
         layers: tuple[int, int] = (0, 0),
         announce: Announce | None = None,
-    ) -> ScanOutcome:
+        only_if_status: str | None = None,
+    ) -> ScanOutcome | None:
         """Record a finished scan. COMPLETE replaces the open findings with ``findings``
-        (new ones open, missing ones close); FAILED and UNSUPPORTED_IMAGE leave them."""
+        (new ones open, missing ones close); FAILED and UNSUPPORTED_IMAGE leave them.
+        With ``only_if_status``, only if the scan's status is still that one and no newer
+        vulnerability data was stored meanwhile (a re-evaluation yields to a scan queued
+        since, and to a later one): None then, and nothing changes."""
 
-        def work() -> ScanOutcome:
+        def work() -> ScanOutcome | None:
             with self._db.writing() as conn:
+                if only_if_status is not None:
+                    columns = (image_scans.c.status, image_scans.c.vulnerability_source_updated_at)
+                    current = conn.execute(sa.select(*columns).where(*_image(repository_id, digest))).first()
+                    if current is None or current[0] != only_if_status:
+                        return None
+                    if current[1] and source_updated_at and current[1] > source_updated_at:
+                        return None
                 outcome = ScanOutcome([], [])
                 if status == COMPLETE:
                     outcome = _replace_findings(conn, self._db.insert, repository_id, digest, findings, now)
@@ -300,6 +313,33 @@ class SqlScanStore:
             return [_stored(row) for row in rows]
 
         return await self._db.run(work)
+
+
+def read_gate_scan(
+    conn: sa.Connection, repository_id: int, digest: str, limit: int
+) -> tuple[str | None, list[StoredFinding]]:
+    """The image's last scan status and its open findings (the first ``limit``), read in
+    the caller's transaction (the pull gate's one read)."""
+    image = {"repository_id": repository_id, "digest": digest}
+    status = conn.scalar(_SCAN_STATUS, image)
+    rows = conn.execute(_OPEN_FINDINGS, {**image, "limit": limit}).all()
+    return status, [_stored(row) for row in rows]
+
+
+_SCAN_STATUS = sa.select(image_scans.c.status).where(
+    image_scans.c.repository_id == sa.bindparam("repository_id"),
+    image_scans.c.image_digest == sa.bindparam("digest"),
+)
+_OPEN_FINDINGS = (
+    sa.select(scan_findings)
+    .where(
+        scan_findings.c.repository_id == sa.bindparam("repository_id"),
+        scan_findings.c.image_digest == sa.bindparam("digest"),
+        scan_findings.c.closed_at.is_(None),
+    )
+    .order_by(scan_findings.c.finding_key)
+    .limit(sa.bindparam("limit"))
+)
 
 
 def _image(repository_id: int, digest: str) -> tuple[sa.ColumnElement[bool], ...]:

@@ -460,3 +460,40 @@ layer_inventories = sa.Table(
     # analysis.codec's encoding of a LayerInventory.
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
+
+pull_policies = sa.Table(
+    "pull_policies",
+    metadata,
+    # What the pull gate refuses in one repository, or in every repository under a prefix;
+    # the most specific applies (registry/pull_gate.py).
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    # repository | prefix
+    sa.Column("name", _byte_ordered(256), nullable=False),
+    sa.Column("max_severity", sa.String(16), nullable=True),
+    sa.Column("unsafe_model_severity", sa.String(16), nullable=True),
+    sa.Column("block_unscanned", sa.Boolean, nullable=False),
+    sa.Column("updated_by", sa.String(2048), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    # Its leading column also answers "has the account any pull policy?" on every pull.
+    sa.UniqueConstraint("account_id", "scope", "name"),
+)
+
+accepted_risks = sa.Table(
+    "accepted_risks",
+    metadata,
+    # Findings a pull policy does not hold against a repository's images, until they expire.
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("repository_name", _byte_ordered(256), nullable=False),
+    sa.Column("finding_id", sa.String(255), nullable=False),
+    # A finding's name (CVE id, model rule), one of its aliases, or its key.
+    sa.Column("image_digest", DIGEST, nullable=True),
+    # Only this image; NULL for every image of the repository.
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("accepted_by", sa.String(2048), nullable=False),
+    sa.Column("accepted_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Index(None, "account_id", "repository_name"),
+)

@@ -29,6 +29,7 @@ from strongroom.metadata.schema import (
     accounts,
     manifest_references,
     manifests,
+    pull_policies,
     repositories,
     repository_blobs,
     tags,
@@ -298,15 +299,17 @@ class SqlMetadataStore(SqlBlobLinks):
     ) -> ManifestLookup:
         def work() -> ManifestLookup:
             with self._db.reading() as conn:
-                repository_id = conn.scalar(_REPOSITORY_ID, {"account_id": account_id, "name": name})
-                if repository_id is None:
+                found = conn.execute(_REPOSITORY_GATED, {"account_id": account_id, "name": name}).first()
+                if found is None:
                     return ManifestLookup(False, None)
+                repository_id, gated = found
                 if tag is not None:
                     query, params = _MANIFEST_BY_TAG, {"repository_id": repository_id, "tag": tag}
                 else:
                     query, params = _MANIFEST_BY_DIGEST, {"repository_id": repository_id, "digest": digest}
                 row = conn.execute(query, params).first()
-            return ManifestLookup(True, None if row is None else StoredManifest(*row))
+            manifest = None if row is None else StoredManifest(*row)
+            return ManifestLookup(True, manifest, repository_id, bool(gated))
 
         return await self._db.run(work)
 
@@ -418,6 +421,10 @@ _BY_NAME = (
 )
 _REPOSITORY = sa.select(*REPOSITORY_COLUMNS).where(*_BY_NAME)
 _REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
+_REPOSITORY_GATED = _REPOSITORY_ID.add_columns(
+    sa.exists().where(pull_policies.c.account_id == repositories.c.account_id).label("gated")
+)
+"""With whether the account has any pull policy (its unique index answers)."""
 _REPOSITORY_FOR_PUSH = (
     sa.select(repositories.c.account_id, repositories.c.name)
     .where(repositories.c.id == sa.bindparam("repository_id"))

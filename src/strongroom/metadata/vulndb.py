@@ -50,6 +50,26 @@ class EcosystemStatus:
     last_imported: datetime | None
 
 
+@dataclass(frozen=True)
+class DatabaseState:
+    records: int
+    withdrawn: int
+    newest_modified: datetime | None
+    last_imported: datetime | None
+
+    @property
+    def key(self) -> str:
+        return "/".join(
+            str(part)
+            for part in (
+                self.records,
+                self.withdrawn,
+                self.newest_modified.isoformat() if self.newest_modified else "-",
+                self.last_imported.isoformat() if self.last_imported else "-",
+            )
+        )
+
+
 class SqlVulnStore:
     def __init__(self, database: Database) -> None:
         self._db = database
@@ -122,6 +142,23 @@ class SqlVulnStore:
                 EcosystemStatus(ecosystem, count, _utc(newest), _utc(imported))
                 for ecosystem, count, newest, imported in rows
             ]
+
+        return await self._db.run(work)
+
+    async def state(self) -> DatabaseState:
+        """What identifies the database's contents: any import that changed a record
+        (added, updated, withdrawn) changes it."""
+
+        def work() -> DatabaseState:
+            query = sa.select(
+                sa.func.count(),
+                sa.func.sum(sa.case((vulndb_records.c.withdrawn, 1), else_=0)),
+                sa.func.max(vulndb_records.c.modified),
+                sa.func.max(vulndb_records.c.imported_at),
+            )
+            with self._db.reading() as conn:
+                records, withdrawn, modified, imported = conn.execute(query).one()
+            return DatabaseState(int(records), int(withdrawn or 0), _utc(modified), _utc(imported))
 
         return await self._db.run(work)
 

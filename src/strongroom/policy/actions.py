@@ -194,6 +194,13 @@ STRONGROOM_ACTIONS = frozenset(
         "DeleteWebhook",
         "TestWebhook",
         "ListWebhookDeliveries",
+        # the pull gate (ADR 0014): on a repository's ARN (a prefix's: ``repository/<prefix>*``)
+        "PutPullPolicy",
+        "DeletePullPolicy",
+        "DescribePullPolicy",
+        "AcceptFindingRisk",
+        "RevokeFindingRisk",
+        "ListAcceptedRisks",
     )
 )
 
@@ -273,7 +280,12 @@ ECR_PUBLIC_WRITE_ACTIONS = frozenset(
         "UntagResource",
     )
 )
-WRITE_ACTIONS = ECR_WRITE_ACTIONS | ECR_PUBLIC_WRITE_ACTIONS
+# Waiving the pull gate for everyone is as bad as letting everyone push.
+STRONGROOM_WRITE_ACTIONS = frozenset(
+    f"strongroom:{name}"
+    for name in ("PutPullPolicy", "DeletePullPolicy", "AcceptFindingRisk", "RevokeFindingRisk")
+)
+WRITE_ACTIONS = ECR_WRITE_ACTIONS | ECR_PUBLIC_WRITE_ACTIONS | STRONGROOM_WRITE_ACTIONS
 
 # [scope] ECR actions checked against ``Resource: "*"``: a statement that names only
 # repository ARNs never grants them.

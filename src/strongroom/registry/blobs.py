@@ -10,6 +10,7 @@ from strongroom.errors import BlobUnknown
 from strongroom.oci.digest import Digest
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
+from strongroom.registry.pull_gate import Puller, PullGate
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,10 +38,14 @@ class FoundBlob:
 
 
 class Blobs:
-    def __init__(self, context: RegistryContext) -> None:
+    def __init__(self, context: RegistryContext, gate: PullGate | None = None) -> None:
         self._context = context
+        self._gate = gate
 
-    async def find(self, ref: RepositoryRef, digest: Digest) -> FoundBlob:
+    async def find(self, ref: RepositoryRef, digest: Digest, *, pull: Puller | None = None) -> FoundBlob:
+        """The blob, or the manifest with that digest. A manifest read this way (``pull``:
+        a GET by this puller) passes the pull gate as a manifest GET does, or a client
+        could read past the gate by asking ``blobs/`` for what ``manifests/`` refuses."""
         metadata = self._context.metadata
         size = await metadata.linked_blob_size(ref.account_id, ref.name, str(digest))
         if size is not None:
@@ -48,6 +53,8 @@ class Blobs:
         found = await metadata.lookup_manifest(ref.account_id, ref.name, digest=str(digest))
         if found.manifest is None:
             raise BlobUnknown(str(digest))
+        if pull is not None and found.gated and self._gate is not None and found.repository_id is not None:
+            await self._gate.check(ref, found.repository_id, found.manifest.digest, pull)
         return FoundBlob(len(found.manifest.content), found.manifest.content)
 
     async def size(self, ref: RepositoryRef, digest: Digest) -> int:

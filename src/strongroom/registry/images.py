@@ -32,6 +32,7 @@ from strongroom.oci.names import RepositoryRef, validate_tag
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
 from strongroom.registry.manifests import Manifests, Reference, refuse_listed
+from strongroom.registry.pull_gate import Puller, PullRefused
 
 __all__ = ["ImageFailure", "ImageId", "ImageSummary", "Images", "TagStatus", "TaggedImage"]
 
@@ -42,6 +43,9 @@ INVALID_IMAGE_TAG = "InvalidImageTag"
 MISSING_DIGEST_AND_TAG = "MissingDigestAndTag"
 TAG_DOES_NOT_MATCH_DIGEST = "ImageTagDoesNotMatchDigest"
 REFERENCED_BY_MANIFEST_LIST = "ImageReferencedByManifestList"
+IMAGE_INACCESSIBLE = "ImageInaccessible"
+"""The pull gate refused the image (ADR 0014): the code of botocore's enum that says the
+image is there but may not be read; the reason is the gate's message."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,10 +155,11 @@ class Images:
         raise ImageNotFound(ref, image_id)
 
     async def get(
-        self, ref: RepositoryRef, ids: Sequence[ImageId], accepted: Sequence[str] | None
+        self, ref: RepositoryRef, ids: Sequence[ImageId], accepted: Sequence[str] | None, puller: Puller
     ) -> tuple[list[FoundImage], list[ImageFailure]]:
-        """The manifests named, as an OCI pull by digest reads them. A manifest whose
-        media type is not ``accepted`` is a failure: Strongroom never converts."""
+        """The manifests named, as an OCI pull by digest reads them (through the pull
+        gate). A manifest whose media type is not ``accepted`` is a failure: Strongroom
+        never converts; so is one the pull gate refuses."""
         repository = await self._context.repository(ref)
         found: list[FoundImage] = []
         failures: list[ImageFailure] = []
@@ -163,9 +168,12 @@ class Images:
                 failures.append(outcome)
                 continue
             try:
-                manifest = await self._manifests.get(ref, Reference(None, Digest.parse(outcome)), pull=True)
+                manifest = await self._manifests.get(ref, Reference(None, Digest.parse(outcome)), pull=puller)
             except ManifestUnknown:  # deleted meanwhile
                 failures.append(ImageFailure(image_id, IMAGE_NOT_FOUND, "Requested image not found"))
+                continue
+            except PullRefused as refused:
+                failures.append(ImageFailure(image_id, IMAGE_INACCESSIBLE, refused.message))
                 continue
             if accepted is not None and manifest.media_type not in accepted:
                 reason = (

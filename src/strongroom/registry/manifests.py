@@ -24,6 +24,7 @@ from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import ParsedManifest, parse_manifest
 from strongroom.oci.names import RepositoryRef, is_tag, validate_tag
 from strongroom.registry.context import RegistryContext
+from strongroom.registry.pull_gate import Puller, PullGate
 
 logger = logging.getLogger("strongroom.registry")
 
@@ -77,9 +78,12 @@ class PushedManifest:
 
 
 class Manifests:
-    def __init__(self, context: RegistryContext, images: SqlImageStore) -> None:
+    def __init__(self, context: RegistryContext, images: SqlImageStore, gate: PullGate | None = None) -> None:
+        """``gate``: the pull gate (the composition root always gives it; a store without
+        pull policies never reaches it)."""
         self._context = context
         self._images = images
+        self._gate = gate
 
     async def put(
         self,
@@ -136,9 +140,14 @@ class Manifests:
             raise ManifestBlobUnknown(needed)
         return await self._context.repository_for_push(ref)
 
-    async def get(self, ref: RepositoryRef, reference: Reference, *, pull: bool = False) -> StoredManifest:
-        """The manifest; with ``pull`` (a GET, not a HEAD) its pull time is recorded too,
-        at most once per :data:`PULL_TIME_RESOLUTION`, for ``sinceImagePulled`` rules."""
+    async def get(
+        self, ref: RepositoryRef, reference: Reference, *, pull: Puller | None = None
+    ) -> StoredManifest:
+        """The manifest. With ``pull`` (a GET or BatchGetImage, not a HEAD, by this
+        puller) the pull gate decides first (:class:`PullGate`; ``PullRefused``), then
+        the pull time is recorded, at most once per :data:`PULL_TIME_RESOLUTION`, for
+        ``sinceImagePulled`` rules. A HEAD is not gated: it tells the digest and size, not
+        the content, and every client follows it with the GET that is refused."""
         if reference.names_nothing:
             await self._context.repository(ref)  # NAME_UNKNOWN first, as for any reference
             raise ManifestUnknown(str(reference))
@@ -152,7 +161,9 @@ class Manifests:
             raise NameUnknown(ref.path)
         if found.manifest is None:
             raise ManifestUnknown(str(reference))
-        if pull:
+        if pull is not None:
+            if found.gated and self._gate is not None and found.repository_id is not None:
+                await self._gate.check(ref, found.repository_id, found.manifest.digest, pull)
             await self._record_pull(ref, found.manifest)
         return found.manifest
 

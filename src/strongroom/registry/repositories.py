@@ -157,7 +157,7 @@ class Repositories:
         return await self._store.list_repositories(account_id, after=after, limit=limit)
 
     async def delete(self, account_id: str, name: str, *, force: bool) -> Repository:
-        return await self._store.delete_repository(account_id, name, force=force)
+        return await self._store.delete_repository(account_id, name, force=force, now=self._clock.now())
 
     async def set_tag_mutability(self, account_id: str, name: str, mutability: TagMutability) -> Repository:
         repository = await self.get(account_id, name)

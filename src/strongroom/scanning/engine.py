@@ -132,7 +132,12 @@ def scan_manifest(
     cache: LayerCache,
     analyser: Analyser,
     platform: str = "",
+    *,
+    files: bool = True,
 ) -> list[ImageScan]:
+    """The image's (an index's: each platform's) inventory and model findings. Without
+    ``files``, an artifact's blobs that are files (model weights) are not read: their
+    findings depend on nothing but their bytes, so re-evaluation keeps the last ones."""
     try:
         document = json.loads(manifest)
     except ValueError as error:
@@ -140,12 +145,12 @@ def scan_manifest(
     if not isinstance(document, dict):
         raise ScanError(f"manifest {digest} is not a JSON object")
     if document.get("mediaType") in _INDEX_TYPES or "manifests" in document:
-        return _scan_index(document, read_blob, cache, analyser)
-    return [_scan_image(digest, document, read_blob, cache, analyser, platform)]
+        return _scan_index(document, read_blob, cache, analyser, files)
+    return [_scan_image(digest, document, read_blob, cache, analyser, platform, files)]
 
 
 def _scan_index(
-    document: dict[str, Any], read_blob: BlobReader, cache: LayerCache, analyser: Analyser
+    document: dict[str, Any], read_blob: BlobReader, cache: LayerCache, analyser: Analyser, files: bool
 ) -> list[ImageScan]:
     scans: list[ImageScan] = []
     for descriptor in document.get("manifests") or []:
@@ -156,7 +161,7 @@ def _scan_index(
             data = opened.read(MAX_MANIFEST_BYTES + 1)
         if len(data) > MAX_MANIFEST_BYTES:
             raise ScanError(f"manifest {child} exceeds {MAX_MANIFEST_BYTES} bytes")
-        scans.extend(scan_manifest(child, data, read_blob, cache, analyser, name))
+        scans.extend(scan_manifest(child, data, read_blob, cache, analyser, name, files=files))
     return scans
 
 
@@ -167,6 +172,7 @@ def _scan_image(
     cache: LayerCache,
     analyser: Analyser,
     platform: str,
+    files: bool,
 ) -> ImageScan:
     layers: list[tuple[str, LayerInventory]] = []
     blob_findings: list[tuple[str, ModelFinding]] = []
@@ -181,6 +187,8 @@ def _scan_image(
                 layers.append((layer_digest, found))
                 continue
             blob_findings.extend((layer_digest, finding) for finding in found)
+            continue
+        if not files:
             continue
         # An artifact's blob is a file in itself: a model's weights, a config.
         with read_blob(layer_digest) as opened:

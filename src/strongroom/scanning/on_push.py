@@ -105,49 +105,55 @@ class ImageScanner:
             return  # deleted since: nothing to scan
         await self._scans.start(repository.id, digest, self._clock.now())
         tag = job.payload.get("tag")
-        target = _Target(account_id, name, repository.id, digest, tag if isinstance(tag, str) else None)
+        target = ScanTarget(account_id, name, repository.id, digest, tag if isinstance(tag, str) else None)
         try:
             await self._scan(target, found.manifest.content)
         except Exception as error:
             if job.attempts >= job.max_attempts:
                 # The queue gives up on this job: the scan must not stay IN_PROGRESS.
                 reason = f"The scan failed on its last attempt: {type(error).__name__}"
-                await self._finish(target, FAILED, reason)
+                await self.finish(target, FAILED, reason)
             raise
 
-    async def _scan(self, target: _Target, content: bytes) -> None:
+    async def _scan(self, target: ScanTarget, content: bytes) -> None:
         account_id, name, digest = target.account_id, target.repository, target.digest
         cache = PersistentLayerCache(self._scans, self._layers)
         try:
-            manifests = await self._children(account_id, name, content, _INDEX_DEPTH)
+            manifests = await self.manifests(account_id, name, content, _INDEX_DEPTH)
             reader = RegistryBlobs(self._blobs, manifests)
             images = await anyio.to_thread.run_sync(
                 scan_manifest, digest, content, reader.open, cache, self._analyser
             )
         except ScanError as error:
             await cache.flush(self._clock.now())
-            await self._finish(target, FAILED, f"The scan failed: {error}", layers=(cache.misses, cache.hits))
+            await self.finish(target, FAILED, f"The scan failed: {error}", layers=(cache.misses, cache.hits))
             return
         finally:
             cache.release()  # whatever happened, no layer stays locked for other scans
         await cache.flush(self._clock.now())
         if not any(image.layers for image in images) and reader.reads == 0:
-            await self._finish(target, UNSUPPORTED_IMAGE, NOTHING_TO_SCAN)
+            await self.finish(target, UNSUPPORTED_IMAGE, NOTHING_TO_SCAN)
             return
         stored: list[NewFinding] = []
         for image in images:
-            stored.extend(await self._findings(image))
-        sources = [row.last_imported for row in await vulndb.status(self._vulns) if row.last_imported]
-        await self._finish(
+            stored.extend(await self.findings_of(image))
+        await self.finish(
             target,
             COMPLETE,
             COMPLETED,
             stored,
-            source_updated_at=max(sources, default=None),
+            source_updated_at=await self.source_updated_at(),
             layers=(cache.misses, cache.hits),
         )
 
-    async def _children(self, account_id: str, name: str, content: bytes, depth: int) -> dict[str, bytes]:
+    async def source_updated_at(self) -> datetime | None:
+        """When the vulnerability database last changed, a withdrawal included (ECR
+        ``vulnerabilitySourceUpdatedAt``)."""
+        return (await self._vulns.state()).last_imported
+
+    async def manifests(
+        self, account_id: str, name: str, content: bytes, depth: int = _INDEX_DEPTH
+    ) -> dict[str, bytes]:
         """The manifests an index names (and theirs, ``depth`` levels down), from the store."""
         found: dict[str, bytes] = {}
         if depth <= 0:
@@ -165,27 +171,32 @@ class ImageScanner:
             if len(lookup.manifest.content) > MAX_MANIFEST_BYTES:
                 raise ScanError(f"manifest {child} exceeds {MAX_MANIFEST_BYTES} bytes")
             found[child] = lookup.manifest.content
-            found |= await self._children(account_id, name, lookup.manifest.content, depth - 1)
+            found |= await self.manifests(account_id, name, lookup.manifest.content, depth - 1)
         return found
 
-    async def _findings(self, image: ImageScan) -> list[NewFinding]:
+    async def findings_of(self, image: ImageScan) -> list[NewFinding]:
+        """An image's findings: its packages matched against the database as it is now,
+        and its model files."""
         lookup = await vulndb.lookup_for(self._vulns, _keys(image.inventory))
         found = [findings.vulnerability(f, image.platform) for f in match(image.inventory, lookup)]
         models = [*image.inventory.models, *image.blob_findings]
         found += [findings.model(layer, f, image.platform) for layer, f in models]
         return found
 
-    async def _finish(
+    async def finish(
         self,
-        target: _Target,
+        target: ScanTarget,
         status: str,
         description: str,
         found: list[NewFinding] | None = None,
         *,
         source_updated_at: datetime | None = None,
         layers: tuple[int, int] = (0, 0),
-    ) -> None:
-        await self._scans.finish(
+        only_if_status: str | None = None,
+    ) -> ScanOutcome | None:
+        """Store the scan's status and findings, with their events (the same path for a
+        scan and a re-evaluation, so both announce the same way)."""
+        return await self._scans.finish(
             target.repository_id,
             target.digest,
             self._clock.now(),
@@ -195,10 +206,16 @@ class ImageScanner:
             source_updated_at=source_updated_at,
             layers=layers,
             announce=self._announcer(target, status, description, found or [], layers),
+            only_if_status=only_if_status,
         )
 
     def _announcer(
-        self, target: _Target, status: str, description: str, found: list[NewFinding], layers: tuple[int, int]
+        self,
+        target: ScanTarget,
+        status: str,
+        description: str,
+        found: list[NewFinding],
+        layers: tuple[int, int],
     ) -> Callable[[ScanOutcome], Outbox]:
         def announce(outcome: ScanOutcome) -> Outbox:
             counts: dict[str, int] = {}
@@ -241,12 +258,12 @@ class ImageScanner:
 
         return announce
 
-    def _event(self, target: _Target, type_name: str, data: dict[str, Any]) -> NewEvent:
+    def _event(self, target: ScanTarget, type_name: str, data: dict[str, Any]) -> NewEvent:
         return NewEvent(self._ids.new_id(), type_name, target.account_id, target.repository, data)
 
 
 @dataclass(frozen=True, slots=True)
-class _Target:
+class ScanTarget:
     account_id: str
     repository: str
     repository_id: int

@@ -44,3 +44,14 @@ def test_a_bearer_token_for_a_session_ends_with_it(issuer: TokenIssuer) -> None:
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["exp"] == int(ENDS.timestamp())
     assert issuer.verify(token, ENDS - timedelta(seconds=30)).principal.session == session().session
+
+
+def test_a_bearer_tokens_not_before_is_checked_against_the_injected_clock(issuer: TokenIssuer) -> None:
+    """Not PyJWT's system clock: a token issued and verified a month ahead is valid, one
+    presented before it was issued is not."""
+    later = datetime.now(UTC) + timedelta(days=31)
+    user = Principal("123456789012", "ci", "user", "/", "AIDATEST", 3)
+    token = issuer.issue(Grant(user), later)
+    assert issuer.verify(token, later + timedelta(seconds=1)).principal == user
+    with pytest.raises(TokenError, match="not yet valid"):
+        issuer.verify(token, later - timedelta(minutes=1))

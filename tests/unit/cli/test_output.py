@@ -35,6 +35,7 @@ SILENT = {
     "webhook delete": "prints nothing, as the AWS CLI",
     "webhook enable": "prints nothing, as the AWS CLI",
     "repo set-visibility": "prints nothing, as the AWS CLI",
+    "repo delete-pull-policy": "prints nothing, as repo delete-policy",
 }
 WRITES_FILES = {"audit export"}
 REPO = "arn:aws:ecr:us-east-1:111122223333:repository/ml/a"

@@ -32,6 +32,7 @@ from strongroom.registry.lifecycle import (
     lifecycle_images,
 )
 from strongroom.registry.manifests import Manifests, Reference
+from strongroom.registry.pull_gate import Puller
 from strongroom.registry.repositories import Repositories
 from strongroom.storage.memory import MemoryBlobStore
 from support.clocks import SteppedClock
@@ -42,6 +43,7 @@ ACCOUNT = "123456789012"
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 NAME = "team/app"
 REF = RepositoryRef(ACCOUNT, NAME, NAME)
+PULLER = Puller(f"arn:aws:iam::{ACCOUNT}:user/puller", None, "us-east-1")
 KEEP_TWO = json.dumps(
     {
         "rules": [
@@ -246,13 +248,13 @@ async def test_pulls_are_recorded_at_most_hourly_and_heads_never(world: World) -
     await world.manifests.get(REF, reference)  # a HEAD
     assert await last_pulled() is None
     first = world.clock.now()
-    await world.manifests.get(REF, reference, pull=True)
+    await world.manifests.get(REF, reference, pull=PULLER)
     assert await last_pulled() == first
     world.clock.advance(timedelta(minutes=59))
-    await world.manifests.get(REF, Reference.parse(digest), pull=True)
+    await world.manifests.get(REF, Reference.parse(digest), pull=PULLER)
     assert await last_pulled() == first
     world.clock.advance(timedelta(minutes=2))
-    await world.manifests.get(REF, reference, pull=True)
+    await world.manifests.get(REF, reference, pull=PULLER)
     assert await last_pulled() == world.clock.now()
 
 
@@ -261,7 +263,7 @@ async def test_since_image_pulled_counts_recorded_pulls(world: World) -> None:
     pulled = await world.push("pulled", "pulled")
     idle = await world.push("idle", "idle")
     world.clock.advance(timedelta(days=20))
-    await world.manifests.get(REF, Reference.parse("pulled"), pull=True)
+    await world.manifests.get(REF, Reference.parse("pulled"), pull=PULLER)
     world.clock.advance(timedelta(days=5))
     text = json.dumps(
         {"rules": [{"rulePriority": 1, "selection": {"tagStatus": "any", "countType": "sinceImagePulled",

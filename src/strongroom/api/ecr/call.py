@@ -12,6 +12,7 @@ from strongroom.audit.log import JsonValue
 from strongroom.auth.principals import Principal
 from strongroom.errors import AccessDenied
 from strongroom.oci.names import RepositoryRef
+from strongroom.registry.pull_gate import Puller
 from strongroom.services import Services
 
 ECR = "ecr"
@@ -51,6 +52,12 @@ class EcrCall:
     @property
     def region(self) -> str:
         return self.services.settings.region
+
+    @property
+    def puller(self) -> Puller:
+        """Who pulls, for the pull gate's audit events."""
+        source = self.request.client.host if self.request.client else None
+        return Puller(self.principal.arn, source, self.region)
 
     def repository_arn(self, account_id: str, name: str) -> str:
         if self.service == ECR_PUBLIC:

@@ -15,7 +15,7 @@ _PATHSEND = "http.response.pathsend"
 
 async def get_blob(call: Call) -> Response:
     digest = Digest.parse(call.request.path_params["digest"])
-    found = await call.services.blobs.find(call.repository, digest)
+    found = await call.services.blobs.find(call.repository, digest, pull=None if call.head else call.puller)
     size = found.size
     headers = {
         "Docker-Content-Digest": str(digest),

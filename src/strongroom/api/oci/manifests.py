@@ -13,7 +13,9 @@ from strongroom.registry.manifests import Reference
 
 async def get_manifest(call: Call) -> Response:
     reference = Reference.lookup(call.request.path_params["reference"])
-    manifest = await call.services.manifests.get(call.repository, reference, pull=not call.head)
+    manifest = await call.services.manifests.get(
+        call.repository, reference, pull=None if call.head else call.puller
+    )
     etag = f'"{manifest.digest}"'
     headers = {"Docker-Content-Digest": manifest.digest, "ETag": etag}
     if not_modified(call.request.headers.get("if-none-match"), etag):

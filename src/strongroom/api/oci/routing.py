@@ -20,6 +20,7 @@ from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
 from strongroom.api.requests import audit, audit_failed_sign_in, request_context
+from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import JsonValue
 from strongroom.auth.actions import Action
 from strongroom.auth.authenticator import claimed_identity
@@ -28,6 +29,7 @@ from strongroom.auth.principals import ANONYMOUS, Principal
 from strongroom.auth.tokens import CATALOG, Grant, challenge_scope
 from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomError
 from strongroom.oci.names import RepositoryRef
+from strongroom.registry.pull_gate import Puller
 from strongroom.registry.repositories import Repository
 from strongroom.services import Services
 
@@ -58,6 +60,13 @@ class Call:
     @property
     def head(self) -> bool:
         return self.request.method == "HEAD"
+
+    @property
+    def puller(self) -> Puller:
+        """Who pulls, for the pull gate's audit events."""
+        principal = AUDIT_ANONYMOUS if self.principal.is_anonymous else self.principal.arn
+        source = self.request.client.host if self.request.client else None
+        return Puller(principal, source, self.services.settings.region)
 
     async def authorize(self, action: str, repository: RepositoryRef) -> bool:
         """Ask about a second repository (e.g. the source of a mount)."""

@@ -113,8 +113,9 @@ def render_status(scan: ScanRecord) -> dict[str, Any]:
 
 
 def render_summary(scan: ScanRecord) -> dict[str, Any] | None:
-    """DescribeImages' ``imageScanFindingsSummary``: only for a scan that finished."""
-    if scan.completed_at is None or scan.status != "COMPLETE":
+    """DescribeImages' ``imageScanFindingsSummary``: only for a scan that finished (an
+    image whose eligibility expired keeps the findings of its last evaluation)."""
+    if scan.completed_at is None or scan.status not in ("COMPLETE", "SCAN_ELIGIBILITY_EXPIRED"):
         return None
     summary: dict[str, Any] = {
         "imageScanCompletedAt": scan.completed_at,
@@ -160,7 +161,7 @@ async def describe_images(call: EcrCall) -> Result:
 async def batch_get_image(call: EcrCall) -> Result:
     ids = [image_id_of(raw) for raw in call.params["imageIds"]]
     found, failures = await call.services.images.get(
-        call.repository, ids, call.params.get("acceptedMediaTypes")
+        call.repository, ids, call.params.get("acceptedMediaTypes"), call.puller
     )
     images = [
         _render_image(call, image.image_id, image.manifest.content, image.manifest.media_type)
