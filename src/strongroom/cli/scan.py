@@ -69,7 +69,7 @@ def scan_layout(reference: str, output: Output | None, sbom_file: Path | None) -
 
     reports = run_on_store(work)
     if sbom_file is not None:
-        # CycloneDX (about 5 MB) is imported only here: `strongroom serve` runs in the
+        # CycloneDX (about 3 MB) is imported only here: `strongroom serve` runs in the
         # process that imported this module, and its workers are forked from it.
         from strongroom.analysis.sbom import cyclonedx_json
 

@@ -43,7 +43,7 @@ def test_a_failing_child_is_a_clean_cli_error(tmp_path: Path) -> None:
 
 def test_serving_code_loads_neither_alembic_nor_botocore_nor_unused_dialects() -> None:
     """What a worker imports (the app, the server and the CLI it is forked from). CycloneDX
-    and its dependencies (about 5 MB) serve only ``strongroom scan layout --sbom``; the other
+    and its dependencies (about 3 MB) serve only ``strongroom scan layout --sbom``; the other
     names are libraries of the CLI, the tests or the bench that the server never needs."""
     code = (
         "import sys, strongroom.cli.main, strongroom.cli.server, strongroom.app\n"
