@@ -1,5 +1,5 @@
-"""Memory of a Strongroom server: per process and in total, at idle and after a warm-up that
-sends every kind of request to every worker.
+"""Memory of a Strongroom server: per process and in total, at idle, at peak during a warm-up
+that sends every kind of request to every worker, and after it.
 
     .venv/bin/python bench/memory.py                 # 2 workers (the default on 2 cores)
     .venv/bin/python bench/memory.py --workers 1 --json memory.json
@@ -9,7 +9,10 @@ GET by tag and by digest, HEAD, tag list and catalog, a token-flow login, ECR an
 calls (the botocore service models), IAM and STS calls. Each kind is sent ``--rounds`` times,
 each time on a new connection, so the kernel spreads them over the workers (a worker misses a
 kind with probability 2^-rounds). RSS counts shared pages in every process that maps them;
-PSS splits them, so the PSS total is what the server really costs.
+PSS splits them, so the PSS total is what the server really costs. The peak is sampled every
+50 ms during the warm-up (each process's highest RSS and PSS, and the highest totals); the
+first sign-in of each worker verifies an argon2id password hash, which holds 64 MiB while it
+runs.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,9 +49,12 @@ def main() -> int:
         wait_idle(server)
         report["idle"] = snapshot(server)
         print_snapshot("idle", report["idle"])
-        for send in warmups(server).values():
-            for round_ in range(args.rounds):
-                send(round_)
+        with PeakSampler(server) as peak:
+            for send in warmups(server).values():
+                for round_ in range(args.rounds):
+                    send(round_)
+        report["peak"] = peak.report()
+        print_peak(report["peak"])
         wait_idle(server)
         report["warm"] = snapshot(server)
         print_snapshot("after warm-up", report["warm"])
@@ -76,6 +83,53 @@ def snapshot(server: Server) -> dict[str, Any]:
         "total_pss_mb": mb(sum(p.pss for p in processes)),
         "max_worker_rss_mb": mb(max((p.rss for p in workers), default=0)),
     }
+
+
+class PeakSampler:
+    """The highest RSS and PSS of each process, and of the totals, while the block runs."""
+
+    def __init__(self, server: Server, interval: float = 0.05) -> None:
+        self.server, self.interval = server, interval
+        self.by_pid: dict[int, dict[str, Any]] = {}
+        self.total_rss = self.total_pss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakSampler:
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        processes = self.server.memory()
+        self.total_rss = max(self.total_rss, sum(p.rss for p in processes))
+        self.total_pss = max(self.total_pss, sum(p.pss for p in processes))
+        for p in processes:
+            seen = self.by_pid.setdefault(p.pid, {"pid": p.pid, "role": p.role, "rss": 0, "pss": 0})
+            seen["rss"], seen["pss"] = max(seen["rss"], p.rss), max(seen["pss"], p.pss)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "processes": list(self.by_pid.values()),
+            "total_rss_mb": mb(self.total_rss),
+            "total_pss_mb": mb(self.total_pss),
+        }
+
+
+def print_peak(peak: dict[str, Any]) -> None:
+    print("peak during the warm-up (each process's highest, sampled every 50 ms):")
+    for p in peak["processes"]:
+        print(f"  {p['role']:6} pid {p['pid']:>7}  RSS {mb(p['rss']):6.1f} MB  PSS {mb(p['pss']):6.1f} MB")
+    print(f"  total  RSS {peak['total_rss_mb']:.1f} MB  PSS {peak['total_pss_mb']:.1f} MB (highest sums)")
 
 
 def print_snapshot(title: str, snap: dict[str, Any]) -> None:

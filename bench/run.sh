@@ -12,12 +12,13 @@
 # are stopped (and the scratch dir removed) on exit. Strongroom gets a random admin password;
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
 # After the comparison it reports what one authorization decision costs (bench/authorizer.py) and
-# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py), and what
-# the outbox adds to a manifest PUT at the store (bench/outbox.py).
+# jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py), what the outbox
+# adds to a manifest PUT at the store (bench/outbox.py), then the server's memory per process at
+# idle, at peak and after a warm-up (bench/memory.py: RSS, PSS, USS).
 # Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
 # BENCH_KEEP=1 keeps the scratch dir (server logs and data) for a look afterwards.
 # BENCH_SCAN_LAYER_MB sets the scan engine's layer size (default 600, 150 with --quick);
-# BENCH_SCAN=0 leaves the scan engine out.
+# BENCH_SCAN=0 leaves the scan engine out; BENCH_MEMORY=0 leaves bench/memory.py out.
 # Then bench/scan_on_push.py: seconds from push to COMPLETE for a small image and a 1 GiB one
 # (BENCH_SCAN_PUSH_MB), and manifest PUT/s with scan on push off and on; BENCH_SCAN_PUSH=0 skips it.
 set -euo pipefail
@@ -187,9 +188,16 @@ if [ "$status" != 0 ]; then
         tail -n 30 "$SCRATCH/$name.log" >&2
     done
 fi
-if [ "$status" = 0 ] && [ "${BENCH_SCAN:-1}" != 0 ]; then
-    stop_server "$SR_PID"; SR_PID=""        # the registries are done: give the scan bench the cores
+if [ "$status" = 0 ]; then
+    stop_server "$SR_PID"; SR_PID=""        # the registries are done: give the next benches the cores
     stop_server "$DIST_PID"; DIST_PID=""
+fi
+if [ "$status" = 0 ] && [ "${BENCH_MEMORY:-1}" != 0 ]; then
+    # RSS, PSS and USS per process and in total, at idle, at peak and after a warm-up of every
+    # request kind, on a server of its own (regbench's line above gives RSS beside the reference).
+    "$PY" "$HERE/memory.py" || status=$?
+fi
+if [ "$status" = 0 ] && [ "${BENCH_SCAN:-1}" != 0 ]; then
     layer_mb=600
     for arg in "$@"; do if [ "$arg" = --quick ]; then layer_mb=150; fi; done
     "$PY" "$HERE/scan_engine.py" --layer-mb "${BENCH_SCAN_LAYER_MB:-$layer_mb}" || status=$?

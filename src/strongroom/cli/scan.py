@@ -11,7 +11,6 @@ import anyio.to_thread
 import click
 
 from strongroom.analysis.inventory import Inventory
-from strongroom.analysis.sbom import cyclonedx_json
 from strongroom.analysis.severity import Severity
 from strongroom.analysis.vulns.match import match
 from strongroom.analysis.vulns.osv import ecosystem_of, normalise_name
@@ -70,6 +69,10 @@ def scan_layout(reference: str, output: Output | None, sbom_file: Path | None) -
 
     reports = run_on_store(work)
     if sbom_file is not None:
+        # CycloneDX (about 3 MB) is imported only here: `strongroom serve` runs in the
+        # process that imported this module, and its workers are forked from it.
+        from strongroom.analysis.sbom import cyclonedx_json
+
         sbom_file.write_text(cyclonedx_json(_combined(scans), target.reference))
     if _wants_json(output):
         emit(output, reports[0] if len(reports) == 1 else {"images": reports})

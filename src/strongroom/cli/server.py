@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
+import threading
 from functools import partial
 from typing import Any
 
@@ -31,11 +33,44 @@ def prepare_multiprocess_dir(settings: Settings) -> None:
     os.environ[PROMETHEUS_MULTIPROCESS_ENV] = str(directory)
 
 
+def preload_application(settings: Settings) -> None:
+    """Import the application in the serving process before granian forks its workers
+    (the ``fork`` start method, Linux's default before Python 3.14), so the workers share
+    those pages with this process instead of each importing a copy of its own.
+
+    The services are built once here and closed: that does a first start's lazy work
+    (SQLAlchemy's dialect and pool set-up, the first statements), which in a worker had
+    copied about 10 MB of the pages it shares with this process. The ECR service models
+    are loaded once for every worker. Then everything is frozen: the garbage collector of
+    a worker never visits these objects, and so never writes to their pages. Measured in
+    docs/adr/0017-memory.md."""
+    import anyio
+
+    from strongroom.api.ecr.model import service_apis
+    from strongroom.app import create_app  # noqa: F401  (loads every module a worker runs)
+    from strongroom.services import build_services
+
+    async def warm_up() -> None:
+        (await build_services(settings)).close()
+
+    # Nothing of it may cross the fork: the services are closed, asyncio's own loop (not
+    # uvloop, which keeps a pipe open for the process) is closed, and anyio's worker
+    # threads, told to stop when the loop ends, are waited for.
+    anyio.run(warm_up)
+    service_apis()  # the ECR models (0.75 MB, 36 ms): shared, and no worker's first call waits
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread():
+            thread.join(timeout=10)  # bounded: a stuck thread must not stop the server
+    gc.collect()
+    gc.freeze()
+
+
 def run_server(settings: Settings) -> None:
     # Everything the server and its workers create (the database, blobs, uploads, metrics
     # files) is theirs alone: the data directory holds secrets and other tenants' images.
     os.umask(0o077)
     prepare_multiprocess_dir(settings)
+    preload_application(settings)
     server = Granian(
         "strongroom.app:create_app",
         address=settings.host,
