@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from strongroom.analysis.inventory import ANALYSER_VERSION
-from strongroom.analysis.sbom import cyclonedx_json
 from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
 from strongroom.scanning.engine import ImageScan
@@ -64,7 +63,12 @@ def sboms_of(repository: str, images: list[ImageScan]) -> list[Sbom]:
     """One SBOM per image manifest with at least one layer inventoried (an index gives one
     per platform, each about its platform manifest). A manifest without tar layers (a
     model pushed as files, an SBOM itself) lists no packages and gets none: scanning an
-    SBOM never makes another."""
+    SBOM never makes another.
+
+    cyclonedx-python-lib (with its serialisers, about 3 MB a process) is imported here,
+    when a scan has something to write, not by every server worker (ADR 0017)."""
+    from strongroom.analysis.sbom import cyclonedx_json
+
     return [
         Sbom(
             image.digest,
