@@ -11,19 +11,24 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from strongroom.client import mediatypes as mt
+from strongroom.client.modelfiles import kind_of
 
 Document = dict[str, Any]
+ORAS_UNPACK = "io.deis.oras.content.unpack"
+"""oras marks a layer that holds a directory as a tar to unpack."""
 
 
 @dataclass(frozen=True, slots=True)
 class ModelFileInfo:
     path: str
     kind: str | None
-    """weights, config, docs, code, datasets; None for layers of types no model spec names."""
+    """weights, config, docs, code, datasets: from the media type, else guessed from the path."""
     media_type: str
     digest: str
     size: int
     mode: int | None = None
+    archive: bool = False
+    """A tar layer (KitOps, ModelPack ``.tar*``, an oras directory), unpacked on pull."""
 
 
 @dataclass(slots=True)
@@ -90,8 +95,12 @@ def layer_file(layer: Document) -> ModelFileInfo | None:
     annotations = layer.get("annotations") or {}
     media_type = str(layer.get("mediaType", ""))
     path = annotations.get(mt.FILEPATH) or annotations.get(mt.CNAI_FILEPATH) or annotations.get(mt.OCI_TITLE)
+    kind = mt.layer_kind(media_type)
+    archive = bool(kind and mt.is_tar(media_type)) or annotations.get(ORAS_UNPACK) == "true"
     if not isinstance(path, str) or not path:
-        return None
+        if not archive:
+            return None
+        path = ""  # a KitOps tar layer may name no path: its entries carry their own
     mode = None
     metadata = annotations.get(mt.FILE_METADATA) or annotations.get("org.cnai.model.file.metadata+json")
     if isinstance(metadata, str):
@@ -100,10 +109,10 @@ def layer_file(layer: Document) -> ModelFileInfo | None:
             mode = int(value) & 0o777 if isinstance(value, int) else None
         except (ValueError, AttributeError):
             mode = None
-    kind = mt.layer_kind(media_type)
-    return ModelFileInfo(
-        path, kind.value if kind else None, media_type, str(layer["digest"]), int(layer["size"]), mode
-    )
+    if kind is None and path and not archive:
+        kind = kind_of(path)  # an oras or other generic layer: judged by its name, as when packing
+    size, digest = int(layer["size"]), str(layer["digest"])
+    return ModelFileInfo(path, kind.value if kind else None, media_type, digest, size, mode, archive)
 
 
 def _from_modelpack(info: ModelInfo, config: Document) -> None:

@@ -12,6 +12,7 @@ runs it to completion for callers without an event loop.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, ra
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST])
 MAX_DOCUMENT = 4 * 1024 * 1024
+STAGING = ".strongroom-layers"
 T = TypeVar("T")
 
 
@@ -149,11 +151,12 @@ class AsyncRegistry:
             file for file in map(layer_file, manifest.get("layers") or []) if file and _wanted(file, filters)
         ]
         for file in files:
-            _inside(root, file.path)
+            if not file.archive:
+                _inside(root, file.path)
         http = await self._connection()
 
         async def fetch(file: ModelFileInfo) -> None:
-            if mt.is_tar(file.media_type):
+            if file.archive:
                 await _unpack(http, ref.repository, file, root, progress)
                 return
             destination = root / file.path
@@ -161,6 +164,8 @@ class AsyncRegistry:
             os.chmod(destination, file.mode if file.mode is not None else 0o644)
 
         await _bounded(self._parallel, [partial(fetch, f) for f in files])
+        with contextlib.suppress(OSError):  # left when empty: tar layers are staged there
+            (root / STAGING).rmdir()
         return [file.path for file in files]
 
     async def _manifest(self, ref: Reference) -> tuple[str, dict[str, Any]]:
@@ -274,14 +279,11 @@ async def _unpack(
 ) -> None:
     """A tar layer (KitOps, ModelPack ``.tar``): verified, then unpacked with tarfile's
     ``data`` filter (no links out, no devices, no absolute paths)."""
-    staging = root / ".strongroom-layers"
-    archive = staging / file.digest.replace(":", "-")
+    archive = root / STAGING / file.digest.replace(":", "-")
     await download(http, repository, file.digest, file.size, archive, progress, file.path)
     with tarfile.open(archive) as tar:
         await anyio.to_thread.run_sync(lambda: tar.extractall(root, filter="data"))
     archive.unlink()
-    if not any(staging.iterdir()):
-        staging.rmdir()
 
 
 async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
@@ -291,6 +293,13 @@ async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[None]]]) -
         async with limiter:
             await call()
 
-    async with anyio.create_task_group() as group:
-        for call in calls:
-            group.start_soon(run, call)
+    try:
+        async with anyio.create_task_group() as group:
+            for call in calls:
+                group.start_soon(run, call)
+    except BaseExceptionGroup as failed:
+        # The first failure is the story; the others are the transfers it cancelled.
+        first: BaseException = failed
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None

@@ -50,6 +50,9 @@ class RegistryHttp:
         self._attempts, self._backoff = attempts, backoff
         self._basic = False
         self._tokens: dict[str, str] = {}
+        self._challenge: dict[str, str] | None = None
+        """The Bearer challenge once seen: later scopes get their token before the request,
+        so no body (a manifest, a chunk) is sent twice."""
 
     def url(self, path_or_url: str) -> str:
         """A path under the registry, or a (possibly relative) ``Location`` it answered."""
@@ -69,6 +72,8 @@ class RegistryHttp:
     ) -> httpx.Response:
         """Send, authenticating on a challenge; with ``stream`` the caller closes the response."""
         scope_key = " ".join(sorted(scopes))
+        if self._challenge is not None and scope_key not in self._tokens:
+            await self._fetch_token(self._challenge, scope_key)
         attempt = 0
         while True:
             attempt += 1
@@ -115,14 +120,22 @@ class RegistryHttp:
         if scheme == "basic" and self._login is not None and not self._basic:
             self._basic = True
             return True
-        if scheme != "bearer" or scope_key in self._tokens:
+        if scheme != "bearer":
             return False
+        # A token held for this scope was refused: expired in a long push; fetch a new one.
+        self._tokens.pop(scope_key, None)
         fields = dict(_CHALLENGE.findall(challenge))
-        realm = fields.get("realm")
-        if not realm:
+        if not fields.get("realm"):
             return False
-        params = [("service", fields["service"])] if "service" in fields else []
-        params += [("scope", scope) for scope in scope_key.split()]
+        self._challenge = fields
+        await self._fetch_token(fields, scope_key)
+        return True
+
+    async def _fetch_token(self, challenge: dict[str, str], scope_key: str) -> None:
+        realm = challenge["realm"]
+        params = httpx.QueryParams([("scope", scope) for scope in scope_key.split()])
+        if "service" in challenge:
+            params = params.add("service", challenge["service"])
         headers = {}
         if self._login is not None and self._may_send_login(realm):
             headers["authorization"] = _basic(self._login)
@@ -131,7 +144,6 @@ class RegistryHttp:
             raise RegistryError(answer.status_code, "UNAUTHORIZED", "the token endpoint refused the login")
         document = answer.json()
         self._tokens[scope_key] = str(document.get("token") or document.get("access_token"))
-        return True
 
     def _may_send_login(self, realm: str) -> bool:
         target, own = urlsplit(realm), urlsplit(self.base_url)
