@@ -260,7 +260,8 @@ class CountingTransport(httpx.AsyncBaseTransport):
         if request.method == "PATCH":
             if self._stop is not None and len(self.patches) >= self._stop:
                 raise Interrupted()
-            self.patches.append((request.headers["content-range"], len(request.content)))
+            body = await request.aread()  # what goes on the wire (64 KiB chunks here)
+            self.patches.append((request.headers["content-range"], len(body)))
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from strongroom.client.progress import Progress
 from strongroom.client.transport import RegistryError, RegistryHttp, raise_for
 
 CHUNK = 16 * 1024 * 1024
+PIECE = 1024 * 1024
 PARTIAL = ".partial"
 
 
@@ -48,6 +50,23 @@ class BlobSource:
         with self.path.open("rb") as handle:
             handle.seek(offset)
             return handle.read(size)
+
+
+class FileRange:
+    """A chunk's bytes as a request body, read a MiB at a time when sent (and again if the
+    request is sent again): a 16 MiB chunk never sits in memory whole."""
+
+    def __init__(self, blob: BlobSource, offset: int, length: int) -> None:
+        self._blob, self._offset, self._length = blob, offset, length
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        at, end = self._offset, self._offset + self._length
+        while at < end:
+            piece = await anyio.to_thread.run_sync(self._blob.read, at, min(PIECE, end - at))
+            if not piece:
+                raise OSError(f"{self._blob.path}: the file shrank while it was being sent")
+            at += len(piece)
+            yield piece
 
 
 class UploadJournal:
@@ -135,12 +154,17 @@ class Uploader:
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
         failures = 0
         while offset < blob.size:
-            chunk = await anyio.to_thread.run_sync(blob.read, offset, self._chunk)
-            end = offset + len(chunk) - 1
-            headers = {"content-type": "application/octet-stream", "content-range": f"{offset}-{end}"}
+            length = min(self._chunk, blob.size - offset)
+            end = offset + length - 1
+            headers = {
+                "content-type": "application/octet-stream",
+                "content-range": f"{offset}-{end}",
+                "content-length": str(length),
+            }
+            body = FileRange(blob, offset, length)
             try:
                 sent = await self._http.request(
-                    "PATCH", location, self._scopes, headers=headers, content=chunk, retry=False
+                    "PATCH", location, self._scopes, headers=headers, content=body, retry=False
                 )
             except httpx.TransportError:
                 failures += 1
@@ -157,7 +181,7 @@ class Uploader:
             await raise_for(sent, f"uploading {name}")
             location = sent.headers.get("location", location)
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
-            self._progress.advance(name, len(chunk))
+            self._progress.advance(name, length)
             offset = end + 1
         await self._finish(location, blob, b"", name)
 

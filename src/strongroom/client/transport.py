@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Iterable, Mapping
 from urllib.parse import urljoin, urlsplit
 
 import anyio
@@ -65,7 +65,7 @@ class RegistryHttp:
         scopes: Iterable[str],
         *,
         headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
+        content: bytes | AsyncIterable[bytes] | None = None,
         params: Mapping[str, str] | None = None,
         stream: bool = False,
         retry: bool = True,
@@ -99,7 +99,7 @@ class RegistryHttp:
         path: str,
         scope_key: str,
         headers: Mapping[str, str] | None,
-        content: bytes | None,
+        content: bytes | AsyncIterable[bytes] | None,
         params: Mapping[str, str] | None,
         stream: bool,
     ) -> httpx.Response:
