@@ -22,7 +22,7 @@ import pytest
 
 from strongroom.client import AccessKey, AsyncRegistry, Login, Registry
 from strongroom.client import mediatypes as mt
-from support.model_dirs import HF_PARAMETERS, hf_directory
+from support.model_dirs import HF_PARAMETERS, gguf_file, hf_directory
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -365,3 +365,38 @@ def _put_blob(http: httpx.Client, repository: str, data: bytes, media_type: str)
                     headers={"content-type": "application/octet-stream"})  # fmt: skip
     assert done.status_code == 201, done.text
     return {"mediaType": media_type, "digest": digest, "size": len(data)}
+
+
+def test_a_gguf_model_round_trips_and_shows_its_quantisation(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    directory = tmp_path / "tiny-gguf"
+    directory.mkdir()
+    gguf_file(directory / "tiny.Q8_0.gguf")
+    (directory / "LICENSE").write_text("MIT\n")
+    ref = f"{shared_server.registry}/ml/gguf:q8"
+    ok(model_cli(shared_server, tmp_path / "home", "push", str(directory), ref, "--license", "mit"))
+    info = ok(model_cli(shared_server, tmp_path / "home", "inspect", ref, "--output", "json"))
+    assert (info["format"], info["architecture"], info["quantization"]) == ("gguf", "llama", "Q8_0")
+    assert (info["name"], info["licenses"], info["parameter_count"]) == ("tiny-llama", ["mit"], 136)
+    ok(model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "out")))
+    assert tree(tmp_path / "out") == tree(directory)
+
+
+def test_a_torch_state_dict_round_trips(shared_server: RunningServer, tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    directory = tmp_path / "torch-model"
+    directory.mkdir()
+    torch.save({"linear.weight": torch.zeros(4, 3), "linear.bias": torch.ones(4)}, directory / "model.pt")
+    (directory / "config.json").write_text(json.dumps({"architectures": ["TinyLinear"]}))
+    ref = f"{shared_server.registry}/ml/torch:1"
+    ok(model_cli(shared_server, tmp_path / "home", "push", str(directory), ref))
+    info = ok(model_cli(shared_server, tmp_path / "home", "inspect", ref, "--output", "json"))
+    assert (info["format"], info["architecture"]) == ("pytorch", "TinyLinear")
+    assert {file["path"]: file["kind"] for file in info["files"]} == {
+        "config.json": "config",
+        "model.pt": "weights",
+    }
+    ok(model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "out")))
+    assert tree(tmp_path / "out") == tree(directory)
+    assert torch.load(tmp_path / "out" / "model.pt", weights_only=True)["linear.bias"].tolist() == [1.0] * 4
