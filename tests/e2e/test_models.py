@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tarfile
@@ -29,9 +30,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
 
 def model_cli(
-    server: RunningServer, home: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    server: RunningServer,
+    home: Path,
+    *args: str,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    script: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``strongroom model ARGS`` as a user would run it, with a podman-style login file."""
+    """``strongroom model ARGS`` as a user would run it, with a podman-style login file;
+    with ``script``, that shell command runs on a terminal instead (script(1))."""
     home.mkdir(parents=True, exist_ok=True)
     auth = home / "auth.json"
     if not auth.exists():
@@ -44,8 +51,11 @@ def model_cli(
         {"HOME": str(home), "REGISTRY_AUTH_FILE": str(auth), "STRONGROOM_DATA_DIR": str(home / "data")}
     )
     clean.update(env or {})
+    command = [sys.executable, "-m", "strongroom", "model", *args]
+    if script is not None:
+        command = ["script", "--quiet", "--return", "--command", script, "/dev/null"]
     return subprocess.run(
-        [sys.executable, "-m", "strongroom", "model", *args],
+        command,
         env=clean, input=stdin, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -400,3 +410,52 @@ def test_a_torch_state_dict_round_trips(shared_server: RunningServer, tmp_path: 
     ok(model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "out")))
     assert tree(tmp_path / "out") == tree(directory)
     assert torch.load(tmp_path / "out" / "model.pt", weights_only=True)["linear.bias"].tolist() == [1.0] * 4
+
+
+class FlakyTransport(CountingTransport):
+    """Loses the answer to the third PATCH after the server has the bytes (a connection
+    dropped mid-response), and answers the first blob GET with a 503 without forwarding it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = self.unavailable = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and "/blobs/sha256:" in request.url.path and not self.unavailable:
+            self.unavailable += 1
+            return httpx.Response(503)
+        response = await super().handle_async_request(request)
+        if request.method == "PATCH" and len(self.patches) == 3 and not self.dropped:
+            self.dropped += 1
+            await response.aclose()
+            raise httpx.ReadError("connection reset by peer")
+        return response
+
+
+async def test_dropped_connections_and_5xx_are_retried_without_resending(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    files = hf_directory(tmp_path / "m", weight_bytes=600_000)
+    login, flaky = Login(shared_server.user, shared_server.password), FlakyTransport()
+    async with AsyncRegistry(
+        shared_server.registry, login, chunk_size=CHUNK, parallel=1, transport=flaky
+    ) as registry:
+        await registry.push_model(tmp_path / "m", "ml/flaky:1")
+        await registry.pull_model("ml/flaky:1", tmp_path / "out")
+    assert flaky.dropped == flaky.unavailable == 1
+    starts = [int(content_range.split("-")[0]) for content_range, _ in flaky.patches]
+    assert starts == sorted(set(starts))  # the server had the third chunk: it was not sent again
+    assert sum(length for _, length in flaky.patches) == len(files["big.safetensors"])
+    assert {path: data for path, (data, _) in tree(tmp_path / "out").items()} == files
+
+
+def test_progress_bars_on_a_terminal_and_none_otherwise(shared_server: RunningServer, tmp_path: Path) -> None:
+    hf_directory(tmp_path / "m")
+    ref = f"{shared_server.registry}/ml/progress:1"
+    quiet = model_cli(shared_server, tmp_path / "home", "push", str(tmp_path / "m"), ref)
+    assert quiet.returncode == 0
+    assert quiet.stderr == ""
+    command = shlex.join([sys.executable, "-m", "strongroom", "model", "push", str(tmp_path / "m"), ref])
+    shown = model_cli(shared_server, tmp_path / "home", stdin=None, script=command)
+    assert shown.returncode == 0, shown.stdout
+    assert "model.safetensors" in shown.stdout  # the bar's label, drawn on the terminal
