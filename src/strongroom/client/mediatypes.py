@@ -44,6 +44,7 @@ PARAMETER_COUNT = "io.strongroom.model.parameters"
 """The exact parameter count (the config's ``paramSize`` is a rounded string such as ``7.2B``)."""
 TENSOR_COUNT = "io.strongroom.model.tensors"
 DTYPES = "io.strongroom.model.dtypes"
+ONNX_OPSET = "io.strongroom.model.onnx-opset"
 
 
 class Kind(enum.StrEnum):

@@ -71,8 +71,13 @@ def kind_of(path: str) -> Kind:
     return Kind.DOCS if suffix == "" else Kind.CONFIG
 
 
-def walk(directory: Path, on_bytes: Callable[[int], None] | None = None) -> list[ModelFile]:
-    """Every regular file under ``directory`` (hidden ones and ``.git`` left out), sorted by path."""
+def walk(
+    directory: Path,
+    on_bytes: Callable[[int], None] | None = None,
+    classify: Callable[[str], Kind | None] | None = None,
+) -> list[ModelFile]:
+    """Every regular file under ``directory`` (hidden ones and ``.git`` left out), sorted by
+    path; ``classify`` (a Modelfile's patterns) types a file before the path rules do."""
     root = directory.resolve()
     if not root.is_dir():
         raise UnsafeDirectory(f"{directory} is not a directory")
@@ -92,9 +97,10 @@ def walk(directory: Path, on_bytes: Callable[[int], None] | None = None) -> list
             if not stat.S_ISREG(info.st_mode):
                 raise UnsafeDirectory(f"{path}: not a regular file")
             relative = path.relative_to(root).as_posix()
+            kind = (classify(relative) if classify else None) or kind_of(relative)
             found.append(
                 ModelFile(
-                    relative, target, kind_of(relative), stat.S_IMODE(info.st_mode), info.st_size,
+                    relative, target, kind, stat.S_IMODE(info.st_mode), info.st_size,
                     file_digest(target, on_bytes),
                 )
             )  # fmt: skip

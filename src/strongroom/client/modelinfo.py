@@ -53,6 +53,7 @@ class ModelInfo:
     dtypes: list[str] = field(default_factory=list)
     precision: str | None = None
     quantization: str | None = None
+    opset: int | None = None
     created: str | None = None
     files: list[ModelFileInfo] = field(default_factory=list)
 
@@ -85,6 +86,8 @@ def describe(reference: str, digest: str, manifest: Document, config: Document) 
         info.parameter_count = int(annotations[mt.PARAMETER_COUNT])
     if str(annotations.get(mt.TENSOR_COUNT, "")).isdigit():
         info.tensor_count = int(annotations[mt.TENSOR_COUNT])
+    if str(annotations.get(mt.ONNX_OPSET, "")).isdigit():
+        info.opset = int(annotations[mt.ONNX_OPSET])
     if annotations.get(mt.DTYPES):
         info.dtypes = str(annotations[mt.DTYPES]).split(",")
     return info

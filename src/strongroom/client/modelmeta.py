@@ -24,6 +24,7 @@ from strongroom.client.weightheaders import (
     NeedMore,
     WeightHeader,
     read_gguf,
+    read_onnx,
     read_safetensors,
 )
 
@@ -54,6 +55,9 @@ class ModelMeta:
     precision: str | None = None
     quantization: str | None = None
     context_length: int | None = None
+    opset: int | None = None
+    parameter_size: str | None = None
+    """A stated size (``7B``) when the files give no exact count (a Modelfile's PARAMSIZE)."""
     base_model: tuple[str, ...] = ()
     datasets: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
@@ -124,6 +128,8 @@ def _weights(files: Sequence[ModelFile], by_path: dict[str, ModelFile]) -> dict[
     if not formats:
         return {}
     fmt = formats.most_common(1)[0][0]
+    if fmt == "onnx":
+        return {"format": fmt, "opset": _onnx_opset(files)}
     headers = [header for header in (_header(file) for file in _shards(files, by_path, fmt)) if header]
     if not headers:
         return {"format": fmt}
@@ -186,6 +192,18 @@ def _header(file: ModelFile) -> WeightHeader | None:
                 size = more.size
             except BadHeader:
                 return None
+
+
+def _onnx_opset(files: Sequence[ModelFile]) -> int | None:
+    for file in files:
+        if file.path.lower().endswith(".onnx"):
+            try:
+                with file.source.open("rb") as handle:
+                    opset = read_onnx(handle, file.size).get("opset")
+            except (OSError, BadHeader):
+                return None
+            return opset if isinstance(opset, int) else None
+    return None
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from strongroom.client import mediatypes as mt
+from strongroom.client.modelfile import read_modelfile
 from strongroom.client.modelfiles import ModelFile, walk
 from strongroom.client.modelmeta import ModelMeta, read_directory
 
@@ -49,9 +50,11 @@ def pack(
     on_bytes: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> PackedModel:
-    """Pack ``directory``; ``overrides`` (name, version, licenses, …) win over what it says."""
-    files = walk(directory, on_bytes)
-    meta = read_directory(files).merged(**overrides)
+    """Pack ``directory``; ``overrides`` (name, version, licenses, …) win over its Modelfile,
+    which wins over what its files say."""
+    modelfile = read_modelfile(directory)
+    files = walk(directory, on_bytes, modelfile.kind)
+    meta = read_directory(files).merged(**modelfile.meta).merged(**overrides)
     if meta.name is None:
         meta = meta.merged(name=directory.resolve().name)
     config = Blob(_canonical(model_config(meta, files, created)), mt.MODEL_CONFIG)
@@ -75,7 +78,7 @@ def model_config(meta: ModelMeta, files: list[ModelFile], created: str | None) -
     config = {
         "architecture": meta.architecture,
         "format": meta.format,
-        "paramSize": parameter_size(meta.parameter_count) if meta.parameter_count else None,
+        "paramSize": parameter_size(meta.parameter_count) if meta.parameter_count else meta.parameter_size,
         "precision": meta.precision or (meta.dtypes[0].lower() if meta.dtypes else None),
         "quantization": meta.quantization,
     }
@@ -94,6 +97,7 @@ def model_manifest(
         mt.PARAMETER_COUNT: str(meta.parameter_count) if meta.parameter_count is not None else None,
         mt.TENSOR_COUNT: str(meta.tensor_count) if meta.tensor_count is not None else None,
         mt.DTYPES: ",".join(meta.dtypes) or None,
+        mt.ONNX_OPSET: str(meta.opset) if meta.opset is not None else None,
     }
     return _present(
         {

@@ -1,4 +1,4 @@
-"""What a weight file's header says, read without loading a tensor: safetensors and GGUF.
+"""What a weight file's header says, read without loading a tensor: safetensors, GGUF, ONNX.
 
 Both readers take the file's leading bytes and either return facts or raise
 :class:`NeedMore` with how many leading bytes they need, so the same code reads a local
@@ -8,11 +8,13 @@ Headers come from untrusted files: sizes are capped before anything is allocated
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 MAX_HEADER = 100 * 1024 * 1024
 """The most header bytes either reader asks for (safetensors' own loader caps at 100 MB)."""
@@ -177,3 +179,64 @@ class _Reader:
             raise BadHeader(f"GGUF value type {kind}")
         fmt = _SCALARS[kind]
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
+
+
+def read_onnx(handle: BinaryIO, size: int) -> dict[str, object]:
+    """An ONNX ``ModelProto``'s top-level facts (onnx.proto: ir_version 1, producer_name 2,
+    producer_version 3, opset_import 8), skipping the graph (field 7, the weights) by seeking:
+    a multi-GB model costs a few reads. ``opset`` is the default domain's version."""
+    facts: dict[str, object] = {}
+    while handle.tell() < size:
+        key = _varint(handle)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            value = _varint(handle)
+            if number == 1:
+                facts["ir_version"] = value
+        elif wire == 2:
+            length = _varint(handle)
+            if handle.tell() + length > size:
+                raise BadHeader("ONNX field runs past the end of the file")
+            if number in (2, 3, 8) and length <= 64 * 1024:
+                payload = handle.read(length)
+                if number == 8:
+                    domain, version = _opset(payload)
+                    if domain in ("", "ai.onnx"):
+                        facts["opset"] = version
+                else:
+                    facts["producer_name" if number == 2 else "producer_version"] = payload.decode(
+                        errors="replace"
+                    )
+            else:
+                handle.seek(length, 1)
+        elif wire in (1, 5):
+            handle.seek(8 if wire == 1 else 4, 1)
+        else:
+            raise BadHeader(f"ONNX wire type {wire}")
+    return facts
+
+
+def _varint(handle: BinaryIO) -> int:
+    value = shift = 0
+    while True:
+        byte = handle.read(1)
+        if not byte or shift > 63:
+            raise BadHeader("ONNX varint cut short")
+        value |= (byte[0] & 0x7F) << shift
+        shift += 7
+        if not byte[0] & 0x80:
+            return value
+
+
+def _opset(payload: bytes) -> tuple[str, int]:
+    stream = io.BytesIO(payload)
+    domain, version = "", 0
+    while stream.tell() < len(payload):
+        key = _varint(stream)
+        if key == (1 << 3 | 2):
+            domain = stream.read(_varint(stream)).decode(errors="replace")
+        elif key == (2 << 3):
+            version = _varint(stream)
+        else:
+            raise BadHeader("unexpected field in an ONNX opset")
+    return domain, version

@@ -11,9 +11,11 @@ import pytest
 from safetensors.numpy import save_file
 
 from strongroom.client import mediatypes as mt
+from strongroom.client.modelfile import ModelfileError
 from strongroom.client.modelfiles import UnsafeDirectory, kind_of
 from strongroom.client.modelpack import pack, parameter_size
 from support.model_dirs import HF_PARAMETERS, gguf_file, hf_directory
+from support.models import onnx_model, onnx_node, onnx_tensor
 
 
 def test_packing_twice_gives_the_same_digest(tmp_path: Path) -> None:
@@ -138,3 +140,40 @@ def test_links_inside_the_directory_are_packed_as_files(tmp_path: Path) -> None:
     manifest = json.loads(pack(tmp_path / "m").manifest.data)
     licence = next(layer for layer in manifest["layers"] if layer["annotations"][mt.FILEPATH] == "LICENSE")
     assert licence["size"] == len(files["README.md"])
+
+
+def test_a_modelfile_states_metadata_and_types_files(tmp_path: Path) -> None:
+    hf_directory(tmp_path / "m")
+    (tmp_path / "m" / "weights.dat").write_bytes(b"\0" * 64)
+    (tmp_path / "m" / "Modelfile").write_text(
+        "# what the files do not say\nNAME fraud\nPARAMSIZE 2.3K\nQUANTIZATION none\n"
+        "LICENSE mit\nLICENSE apache-2.0\nMODEL *.dat\nDOC train.py\n"
+    )
+    packed = pack(tmp_path / "m", version="9")
+    meta = packed.meta
+    assert (meta.name, meta.version, meta.quantization, meta.licenses) == (
+        "fraud",
+        "9",
+        "none",
+        ("mit", "apache-2.0"),
+    )
+    kinds = {file.path: file.kind for file in packed.files}
+    assert (kinds["weights.dat"], kinds["train.py"], kinds["Modelfile"]) == ("weights", "docs", "config")
+    assert pack(tmp_path / "m", name="flag-wins").meta.name == "flag-wins"
+
+
+def test_a_modelfile_with_an_unknown_instruction_is_refused(tmp_path: Path) -> None:
+    hf_directory(tmp_path / "m")
+    (tmp_path / "m" / "Modelfile").write_text("NAEM typo\n")
+    with pytest.raises(ModelfileError, match="NAEM"):
+        pack(tmp_path / "m")
+
+
+def test_onnx_opset_is_read_past_the_graph(tmp_path: Path) -> None:
+    directory = tmp_path / "onnx"
+    directory.mkdir()
+    weights = onnx_tensor("w", raw=b"\1" * 100_000)
+    (directory / "model.onnx").write_bytes(onnx_model([weights], [onnx_node("MatMul")]))
+    packed = pack(directory)
+    assert (packed.meta.format, packed.meta.opset) == ("onnx", 17)
+    assert json.loads(packed.manifest.data)["annotations"][mt.ONNX_OPSET] == "17"
