@@ -459,3 +459,51 @@ def test_progress_bars_on_a_terminal_and_none_otherwise(shared_server: RunningSe
     shown = model_cli(shared_server, tmp_path / "home", stdin=None, script=command)
     assert shown.returncode == 0, shown.stdout
     assert "model.safetensors" in shown.stdout  # the bar's label, drawn on the terminal
+
+
+def test_pre_donation_cnai_types_behind_an_index_are_read(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    """What released modctl writes (``vnd.cnai.model.*``, ``org.cnai.model.filepath``), here
+    behind an OCI index as ``kit index`` pushes variants: the first child is the model."""
+    repository, weights = "ml/cnai", os.urandom(50_000)
+    config = {"descriptor": {"name": "legacy", "version": "0.1"}, "config": {"format": "safetensors"}}
+    with shared_server.client() as http:
+        layer = _put_blob(http, repository, weights, "application/vnd.cnai.model.weight.v1.raw")
+        layer["annotations"] = {
+            "org.cnai.model.filepath": "weights/model.bin",
+            "org.cnai.model.file.metadata+json": json.dumps({"name": "model.bin", "mode": 0o600}),
+        }
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                "artifactType": "application/vnd.cnai.model.manifest.v1+json",
+                "config": _put_blob(
+                    http, repository, json.dumps(config).encode(), "application/vnd.cnai.model.config.v1+json"
+                ),
+                "layers": [layer],
+            }
+        ).encode()  # fmt: skip
+        child = hashlib.sha256(manifest).hexdigest()
+        put = http.put(
+            f"/v2/{repository}/manifests/sha256:{child}",
+            content=manifest,
+            headers={"content-type": mt.OCI_MANIFEST},
+        )
+        assert put.status_code == 201, put.text
+        index = {
+            "schemaVersion": 2, "mediaType": mt.OCI_INDEX,
+            "manifests": [{"mediaType": mt.OCI_MANIFEST, "digest": f"sha256:{child}", "size": len(manifest)}],
+        }  # fmt: skip
+        put = http.put(
+            f"/v2/{repository}/manifests/0.1",
+            content=json.dumps(index),
+            headers={"content-type": mt.OCI_INDEX},
+        )
+        assert put.status_code == 201, put.text
+    ref = f"{shared_server.registry}/{repository}:0.1"
+    info = ok(model_cli(shared_server, tmp_path / "home", "inspect", ref, "--output", "json"))
+    assert (info["name"], info["version"], info["digest"]) == ("legacy", "0.1", f"sha256:{child}")
+    assert [(file["path"], file["kind"]) for file in info["files"]] == [("weights/model.bin", "weights")]
+    ok(model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "out"), "--filter", "weights"))
+    assert tree(tmp_path / "out") == {"weights/model.bin": (weights, 0o600)}
