@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from strongroom.client.admin import AccessKey, Login
 
 ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
 ECR_SIGNING_NAME = "ecr"
+_ECR_HOST = re.compile(
+    r"^\d{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<suffix>\.cn)?$"
+)
 
 Credentials = Login | AccessKey | None
 """A login, access keys, or anonymous."""
@@ -83,6 +87,16 @@ async def exchange_access_key(key: AccessKey, endpoint: str, client: httpx.Async
         )
     token = response.json()["authorizationData"][0]["authorizationToken"]
     return _decode(token, None)
+
+
+def ecr_api(registry: str) -> tuple[str, str] | None:
+    """For an Amazon ECR registry host (``<account>.dkr.ecr.<region>.amazonaws.com``), its
+    API endpoint and region: GetAuthorizationToken is asked there, not of the registry."""
+    found = _ECR_HOST.match(registry)
+    if found is None:
+        return None
+    region = found["region"]
+    return f"https://api.ecr.{region}.amazonaws.com{found['suffix'] or ''}", region
 
 
 def _host(key: str) -> str:

@@ -13,6 +13,7 @@ runs it to completion for callers without an event loop.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ import httpx
 from strongroom.client import mediatypes as mt
 from strongroom.client.admin import AccessKey, Login
 from strongroom.client.blobs import CHUNK, BlobSource, Uploader, UploadJournal, download
-from strongroom.client.credentials import Credentials, exchange_access_key
+from strongroom.client.credentials import Credentials, ecr_api, exchange_access_key
 from strongroom.client.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 from strongroom.client.modelpack import pack
 from strongroom.client.progress import NullProgress, Progress
@@ -61,14 +62,16 @@ class AsyncRegistry:
         ecr_endpoint: str | None = None,
     ) -> None:
         """``registry`` is ``host[:port]``; ``journal`` is a folder where uploads in progress
-        are recorded, so an interrupted push resumes even from another process."""
+        are recorded, so an interrupted push resumes even from another process. Access keys
+        are exchanged with GetAuthorizationToken at ``ecr_endpoint``: by default Amazon's
+        ECR API for an ECR registry host, else the registry itself (as Strongroom serves it)."""
         self.registry = registry
         self._base_url = Reference(registry, "x").base_url(plain_http)
         self._credentials = credentials
         self._journal = UploadJournal(journal)
         self._chunk, self._parallel = chunk_size, parallel
         self._client = httpx.AsyncClient(timeout=TIMEOUT, transport=transport, follow_redirects=True)
-        self._ecr_endpoint = ecr_endpoint or self._base_url
+        self._ecr_endpoint = ecr_endpoint
         self._http: RegistryHttp | None = None
 
     async def __aenter__(self) -> AsyncRegistry:
@@ -215,7 +218,10 @@ class AsyncRegistry:
         if self._http is None:
             login = self._credentials
             if isinstance(login, AccessKey):
-                login = await exchange_access_key(login, self._ecr_endpoint, self._client)
+                endpoint, amazon = self._ecr_endpoint or self._base_url, ecr_api(self.registry)
+                if self._ecr_endpoint is None and amazon is not None:
+                    endpoint, login = amazon[0], dataclasses.replace(login, region=amazon[1])
+                login = await exchange_access_key(login, endpoint, self._client)
             self._http = RegistryHttp(
                 self._base_url, login if isinstance(login, Login) else None, self._client
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from strongroom.client.admin import Login
-from strongroom.client.credentials import CredentialsError, auth_file_paths, login_from_files
+from strongroom.client.credentials import CredentialsError, auth_file_paths, ecr_api, login_from_files
 from strongroom.client.reference import BadReference, Reference
 
 DIGEST = "sha256:" + "a" * 64
@@ -86,3 +86,16 @@ def test_a_malformed_login_file_is_an_error_not_anonymous(tmp_path: Path) -> Non
     (tmp_path / "auth.json").write_text(json.dumps({"auths": {"127.0.0.1:5000": {"auth": "%%%"}}}))
     with pytest.raises(CredentialsError):
         login_from_files("127.0.0.1:5000", [tmp_path / "auth.json"])
+
+
+def test_amazon_ecr_hosts_are_signed_in_at_their_region_s_api() -> None:
+    assert ecr_api("123456789012.dkr.ecr.eu-west-3.amazonaws.com") == (
+        "https://api.ecr.eu-west-3.amazonaws.com",
+        "eu-west-3",
+    )
+    assert ecr_api("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn") == (
+        "https://api.ecr.cn-north-1.amazonaws.com.cn",
+        "cn-north-1",
+    )
+    assert ecr_api("127.0.0.1:5000") is None
+    assert ecr_api("registry.example") is None
