@@ -219,6 +219,22 @@ def test_a_layer_path_that_leaves_the_directory_is_refused(
     assert not (tmp_path / "escaped.txt").exists()
 
 
+def test_a_link_in_the_target_directory_does_not_lead_a_pull_out(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    hf_directory(tmp_path / "m")
+    ref = f"{shared_server.registry}/ml/linked-target:1"
+    ok(model_cli(shared_server, tmp_path / "home", "push", str(tmp_path / "m"), ref))
+    (tmp_path / "target").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "target" / "data").symlink_to(tmp_path / "elsewhere")
+    result = model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "target"))
+    assert result.returncode != 0
+    assert "outside the target directory" in result.stderr
+    assert not list((tmp_path / "elsewhere").iterdir())
+    assert not (tmp_path / "target" / "model.safetensors").exists()  # refused before any download
+
+
 def test_username_and_password_stdin_and_a_wrong_password(
     shared_server: RunningServer, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tarfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -165,6 +166,7 @@ def _run(
     from strongroom.client import AsyncRegistry
     from strongroom.client.blobs import DigestMismatch
     from strongroom.client.credentials import CredentialsError
+    from strongroom.client.modelfile import ModelfileError
     from strongroom.client.modelfiles import UnsafeDirectory
     from strongroom.client.models import UnsafePath
     from strongroom.client.progress import NullProgress, RichProgress
@@ -188,12 +190,23 @@ def _run(
                     return await work(registry, progress)
 
         return anyio.run(main)
-    except (BadReference, CredentialsError, UnsafeDirectory, UnsafePath, DigestMismatch) as error:
+    except (
+        BadReference,
+        CredentialsError,
+        UnsafeDirectory,
+        UnsafePath,
+        DigestMismatch,
+        ModelfileError,
+    ) as error:
         raise click.ClickException(str(error)) from None
+    except tarfile.TarError as error:
+        raise click.ClickException(f"a tar layer was refused: {error}") from None
     except RegistryError as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
     except httpx.HTTPError as error:
         raise click.ClickException(f"could not reach {reference.split('/', 1)[0]}: {error}") from None
+    except OSError as error:  # a full disk, a file that cannot be read or written
+        raise click.ClickException(str(error)) from None
 
 
 def _credentials(host: str, connection: dict[str, Any]) -> Credentials:
