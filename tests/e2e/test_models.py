@@ -23,6 +23,7 @@ import pytest
 
 from strongroom.client import AccessKey, AsyncRegistry, Login, Registry
 from strongroom.client import mediatypes as mt
+from support.aws import aws_client
 from support.model_dirs import HF_PARAMETERS, gguf_file, hf_directory
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
 
@@ -523,3 +524,25 @@ def test_pre_donation_cnai_types_behind_an_index_are_read(
     assert [(file["path"], file["kind"]) for file in info["files"]] == [("weights/model.bin", "weights")]
     ok(model_cli(shared_server, tmp_path / "home", "pull", ref, str(tmp_path / "out"), "--filter", "weights"))
     assert tree(tmp_path / "out") == {"weights/model.bin": (weights, 0o600)}
+
+
+def test_promote_moves_an_alias_while_versions_stay_immutable(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    aws_client(shared_server, "ecr").create_repository(
+        repositoryName="ml/promoted",
+        imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filterType": "WILDCARD", "filter": "champion"}],
+    )
+    home, base = tmp_path / "home", f"{shared_server.registry}/ml/promoted"
+    hf_directory(tmp_path / "v1", seed=1)
+    hf_directory(tmp_path / "v2", seed=2)
+    first = ok(model_cli(shared_server, home, "push", str(tmp_path / "v1"), f"{base}:1.0"))["digest"]
+    second = ok(model_cli(shared_server, home, "push", str(tmp_path / "v2"), f"{base}:2.0"))["digest"]
+    assert ok(model_cli(shared_server, home, "promote", f"{base}:1.0", "champion"))["digest"] == first
+    assert ok(model_cli(shared_server, home, "inspect", f"{base}:champion"))["digest"] == first
+    ok(model_cli(shared_server, home, "promote", f"{base}:2.0", "champion"))
+    assert ok(model_cli(shared_server, home, "inspect", f"{base}:champion"))["digest"] == second
+    refused = model_cli(shared_server, home, "push", str(tmp_path / "v2"), f"{base}:1.0")
+    assert refused.returncode != 0  # a version tag does not move
+    assert "TAG_INVALID" in refused.stderr or "immutable" in refused.stderr.lower()

@@ -155,6 +155,24 @@ def inspect(reference: str, output: Output | None, **connection: Any) -> None:
     emit(output, document, Table.of(summary), files)
 
 
+@model.command()
+@click.argument("reference")
+@click.argument("alias")
+@connection_options
+@output_option
+def promote(reference: str, alias: str, output: Output | None, **connection: Any) -> None:
+    """Move the tag ALIAS (champion, staging) to the model at REFERENCE.
+
+    Version tags can stay immutable while aliases move: give the repository
+    imageTagMutability IMMUTABLE_WITH_EXCLUSION with the aliases as exclusion filters."""
+
+    async def work(registry: AsyncRegistry, _progress: Progress) -> str:
+        return await registry.promote_model(reference, alias)
+
+    digest = _run(reference, work, {**connection, "quiet": True})
+    emit(output, {"reference": reference, "alias": alias, "digest": digest})
+
+
 def _run(
     reference: str,
     work: Callable[[AsyncRegistry, Progress], Awaitable[T]],

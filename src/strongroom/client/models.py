@@ -171,21 +171,47 @@ class AsyncRegistry:
             (root / STAGING).rmdir()
         return [file.path for file in files]
 
-    async def _manifest(self, ref: Reference) -> tuple[str, dict[str, Any]]:
+    async def promote_model(self, reference: str, alias: str) -> str:
+        """Point the tag ``alias`` (``champion``, ``staging``) at the model ``reference`` names,
+        the manifest's bytes unchanged; returns its digest. Version tags can stay immutable
+        while aliases move (a repository's tag-mutability exclusion filters)."""
+        ref = self.reference(reference)
+        target = Reference.parse(f"{ref.registry}/{ref.repository}:{alias}")
+        data, media_type = await self._manifest_bytes(ref)
+        put = await (await self._connection()).request(
+            "PUT",
+            f"/v2/{ref.repository}/manifests/{target.tag}",
+            [f"repository:{ref.repository}:pull,push"],
+            headers={"content-type": media_type},
+            content=data,
+        )
+        await raise_for(put, f"tagging {ref} as {alias}")
+        return "sha256:" + hashlib.sha256(data).hexdigest()
+
+    async def _manifest_bytes(self, ref: Reference) -> tuple[bytes, str]:
+        """The manifest's bytes, as stored (digest checked when the reference names one)."""
         http = await self._connection()
         scopes = [f"repository:{ref.repository}:pull"]
-        response = await http.request(
-            "GET", f"/v2/{ref.repository}/manifests/{ref.target}", scopes, headers={"accept": MANIFEST_ACCEPT}
-        )
-        await raise_for(response, f"reading {ref}")
-        data = response.content[: MAX_DOCUMENT + 1]
-        if len(data) > MAX_DOCUMENT:
-            raise RegistryError(
-                response.status_code, "MANIFEST_TOO_LARGE", f"{ref}: manifest over {MAX_DOCUMENT} bytes"
-            )
-        digest = "sha256:" + hashlib.sha256(data).hexdigest()
-        if ref.digest and digest != ref.digest:
+        path = f"/v2/{ref.repository}/manifests/{ref.target}"
+        response = await http.request("GET", path, scopes, headers={"accept": MANIFEST_ACCEPT}, stream=True)
+        try:
+            await raise_for(response, f"reading {ref}")
+            data = bytearray()
+            async for chunk in response.aiter_bytes():
+                data += chunk
+                if len(data) > MAX_DOCUMENT:
+                    raise RegistryError(
+                        200, "MANIFEST_TOO_LARGE", f"{ref}: manifest over {MAX_DOCUMENT} bytes"
+                    )
+        finally:
+            await response.aclose()
+        if ref.digest and "sha256:" + hashlib.sha256(data).hexdigest() != ref.digest:
             raise RegistryError(200, "DIGEST_INVALID", f"{ref}: the manifest does not match its digest")
+        return bytes(data), response.headers.get("content-type", mt.OCI_MANIFEST).split(";")[0].strip()
+
+    async def _manifest(self, ref: Reference) -> tuple[str, dict[str, Any]]:
+        data, _ = await self._manifest_bytes(ref)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
         document: dict[str, Any] = json.loads(data)
         if document.get("mediaType") == mt.OCI_INDEX or "manifests" in document:
             children = document.get("manifests") or []
@@ -243,6 +269,9 @@ class Registry:
 
     def inspect_model(self, reference: str) -> ModelInfo:
         return self._run(lambda client: client.inspect_model(reference))
+
+    def promote_model(self, reference: str, alias: str) -> str:
+        return self._run(lambda client: client.promote_model(reference, alias))
 
     def _run(self, call: Callable[[AsyncRegistry], Awaitable[T]]) -> T:
         async def main() -> T:
