@@ -546,3 +546,28 @@ def test_promote_moves_an_alias_while_versions_stay_immutable(
     refused = model_cli(shared_server, home, "push", str(tmp_path / "v2"), f"{base}:1.0")
     assert refused.returncode != 0  # a version tag does not move
     assert "TAG_INVALID" in refused.stderr or "immutable" in refused.stderr.lower()
+
+
+def test_push_immutable_makes_versions_immutable_but_not_the_aliases(
+    shared_server: RunningServer, tmp_path: Path
+) -> None:
+    home, base = tmp_path / "home", f"{shared_server.registry}/ml/immutable"
+    hf_directory(tmp_path / "v1", seed=1)
+    hf_directory(tmp_path / "v2", seed=2)
+    keys = {"AWS_ACCESS_KEY_ID": ADMIN_ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": ADMIN_SECRET_ACCESS_KEY}
+    without_keys = model_cli(shared_server, home, "push", str(tmp_path / "v1"), f"{base}:1.0", "--immutable")
+    assert without_keys.returncode != 0
+    assert "access keys" in without_keys.stderr
+    push = ("push", "--aws", "--immutable", "--alias", "champion")
+    ok(model_cli(shared_server, home, *push, str(tmp_path / "v1"), f"{base}:1.0", env=keys))
+    (repository,) = aws_client(shared_server, "ecr").describe_repositories(repositoryNames=["ml/immutable"])[
+        "repositories"
+    ]
+    assert repository["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repository["imageTagMutabilityExclusionFilters"] == [
+        {"filterType": "WILDCARD", "filter": "champion"}
+    ]
+    ok(model_cli(shared_server, home, *push, str(tmp_path / "v2"), f"{base}:2.0", env=keys))  # it exists now
+    assert model_cli(shared_server, home, "push", str(tmp_path / "v2"), f"{base}:1.0").returncode != 0
+    ok(model_cli(shared_server, home, "promote", f"{base}:1.0", "champion"))
+    ok(model_cli(shared_server, home, "promote", f"{base}:2.0", "champion"))

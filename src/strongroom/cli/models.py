@@ -79,6 +79,19 @@ def model() -> None:
 @click.option("--author", "authors", multiple=True, help="Author (repeatable).")
 @click.option("--description", help="One-line description.")
 @click.option("--source-url", help="Where the model's source lives.")
+@click.option(
+    "--immutable",
+    is_flag=True,
+    help="Make version tags immutable, all but the aliases (--alias); needs --aws.",
+)
+@click.option(
+    "--alias",
+    "aliases",
+    multiple=True,
+    default=("champion", "staging", "prod", "latest"),
+    show_default=True,
+    help="With --immutable: tags that stay movable (repeatable).",
+)
 @click.option("--created", help="Creation time to record (RFC 3339); left out, packing is reproducible.")
 @click.option("--chunk-size", type=click.IntRange(min=1024), default=16 * 1024 * 1024, hidden=True)
 @connection_options
@@ -97,6 +110,8 @@ def push(
     description: str | None,
     source_url: str | None,
     created: str | None,
+    immutable: bool,
+    aliases: tuple[str, ...],
     **connection: Any,
 ) -> None:
     """Pack DIRECTORY as a ModelPack artifact and push it to REFERENCE (host[:port]/repo:tag)."""
@@ -107,8 +122,9 @@ def push(
 
     async def work(registry: AsyncRegistry, progress: Progress) -> str:
         return await registry.push_model(
-            directory, reference, mount_from=mount_from, progress=progress, created=created, **overrides
-        )
+            directory, reference, mount_from=mount_from, progress=progress, created=created,
+            immutable_except=aliases if immutable else None, **overrides,
+        )  # fmt: skip
 
     digest = _run(reference, work, connection, chunk_size=chunk_size)
     emit(output, {"reference": reference, "digest": digest})

@@ -14,12 +14,13 @@ import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from strongroom.client.admin import AccessKey, Login
 
-ECR_TARGET = "AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken"
+ECR_TARGET_PREFIX = "AmazonEC2ContainerRegistry_V20150921"
 ECR_SIGNING_NAME = "ecr"
 _ECR_HOST = re.compile(
     r"^\d{12}\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<suffix>\.cn)?$"
@@ -31,6 +32,14 @@ Credentials = Login | AccessKey | None
 
 class CredentialsError(Exception):
     """The credentials could not be used: a malformed login file, a refused key."""
+
+
+class EcrError(CredentialsError):
+    """The ECR API refused a call: its error type (``RepositoryAlreadyExistsException``…)."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
 
 
 def auth_file_paths(env: Mapping[str, str], home: Path) -> list[Path]:
@@ -69,24 +78,38 @@ def login_from_files(registry: str, paths: list[Path]) -> Login | None:
 
 async def exchange_access_key(key: AccessKey, endpoint: str, client: httpx.AsyncClient) -> Login:
     """``GetAuthorizationToken`` at ``endpoint`` (the ECR API; Strongroom serves it on the
-    registry's own URL), signed with SigV4: a login ``AWS`` + a 12-hour password."""
+    registry's own URL): a login ``AWS`` + a 12-hour password."""
+    answer = await ecr_call(key, endpoint, "GetAuthorizationToken", {}, client)
+    return _decode(str(answer["authorizationData"][0]["authorizationToken"]), None)
+
+
+async def ecr_call(
+    key: AccessKey, endpoint: str, operation: str, params: dict[str, Any], client: httpx.AsyncClient
+) -> dict[str, Any]:
+    """One ECR API operation, signed with SigV4 by botocore's signer (as the admin client
+    signs). Raises :class:`EcrError` with the AWS error type when refused."""
     # Imported here: botocore costs ~30 MB, and only access-key users need it.
     from botocore.auth import SigV4Auth
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCredentials
 
-    url = endpoint.rstrip("/") + "/"
-    headers = {"content-type": "application/x-amz-json-1.1", "x-amz-target": ECR_TARGET}
-    request = AWSRequest("POST", url, data=b"{}", headers=headers)
+    url, body = endpoint.rstrip("/") + "/", json.dumps(params).encode()
+    headers = {
+        "content-type": "application/x-amz-json-1.1",
+        "x-amz-target": f"{ECR_TARGET_PREFIX}.{operation}",
+    }
+    request = AWSRequest("POST", url, data=body, headers=headers)
     signer = BotoCredentials(key.access_key_id, key.secret_access_key, key.session_token)
     SigV4Auth(signer, ECR_SIGNING_NAME, key.region).add_auth(request)
-    response = await client.post(url, content=b"{}", headers=dict(request.headers.items()))
+    response = await client.post(url, content=body, headers=dict(request.headers.items()))
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {}
     if response.status_code != 200:
-        raise CredentialsError(
-            f"GetAuthorizationToken answered {response.status_code}: {response.text[:200]}"
-        )
-    token = response.json()["authorizationData"][0]["authorizationToken"]
-    return _decode(token, None)
+        kind = str(answer.get("__type", "HttpError")).rsplit("#", 1)[-1]
+        raise EcrError(kind, str(answer.get("message") or answer.get("Message") or response.status_code))
+    return answer if isinstance(answer, dict) else {}
 
 
 def ecr_api(registry: str) -> tuple[str, str] | None:

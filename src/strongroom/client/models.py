@@ -30,7 +30,14 @@ import httpx
 from strongroom.client import mediatypes as mt
 from strongroom.client.admin import AccessKey, Login
 from strongroom.client.blobs import CHUNK, BlobSource, Uploader, UploadJournal, download
-from strongroom.client.credentials import Credentials, ecr_api, exchange_access_key
+from strongroom.client.credentials import (
+    Credentials,
+    CredentialsError,
+    EcrError,
+    ecr_api,
+    ecr_call,
+    exchange_access_key,
+)
 from strongroom.client.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 from strongroom.client.modelpack import pack
 from strongroom.client.progress import NullProgress, Progress
@@ -94,11 +101,17 @@ class AsyncRegistry:
         mount_from: str | None = None,
         progress: Progress | None = None,
         created: str | None = None,
+        immutable_except: Sequence[str] | None = None,
         **overrides: Any,
     ) -> str:
         """Pack and push ``directory``; returns the manifest digest. ``overrides``: name,
-        version, revision, licenses, authors, description, source_url…"""
+        version, revision, licenses, authors, description, source_url… With
+        ``immutable_except`` (aliases such as ``champion``), the repository is made, or set,
+        ``IMMUTABLE_WITH_EXCLUSION`` with those aliases excluded (needs access keys: the ECR
+        API is signed)."""
         ref, progress = self.reference(reference), progress or NullProgress()
+        if immutable_except is not None:
+            await self._immutable(ref.repository, immutable_except)
         packed = await anyio.to_thread.run_sync(lambda: pack(Path(directory), created=created, **overrides))
         http = await self._connection()
         uploader = Uploader(
@@ -240,14 +253,40 @@ class AsyncRegistry:
             return {}
         return config if isinstance(config, dict) else {}
 
+    async def _immutable(self, repository: str, aliases: Sequence[str]) -> None:
+        key = self._credentials
+        if not isinstance(key, AccessKey):
+            raise CredentialsError(
+                "immutable version tags are set through the ECR API: sign in with access keys"
+            )
+        endpoint, key = self._ecr(key)
+        settings = {
+            "repositoryName": repository,
+            "imageTagMutability": "IMMUTABLE_WITH_EXCLUSION",
+            "imageTagMutabilityExclusionFilters": [
+                {"filterType": "WILDCARD", "filter": alias} for alias in aliases
+            ],
+        }
+        try:
+            await ecr_call(key, endpoint, "CreateRepository", settings, self._client)
+        except EcrError as error:
+            if error.kind != "RepositoryAlreadyExistsException":
+                raise
+            await ecr_call(key, endpoint, "PutImageTagMutability", settings, self._client)
+
+    def _ecr(self, key: AccessKey) -> tuple[str, AccessKey]:
+        """Where the ECR API is, and the key signing for its region."""
+        amazon = ecr_api(self.registry)
+        if self._ecr_endpoint is None and amazon is not None:
+            return amazon[0], dataclasses.replace(key, region=amazon[1])
+        return self._ecr_endpoint or self._base_url, key
+
     async def _connection(self) -> RegistryHttp:
         if self._http is None:
             login = self._credentials
             if isinstance(login, AccessKey):
-                endpoint, amazon = self._ecr_endpoint or self._base_url, ecr_api(self.registry)
-                if self._ecr_endpoint is None and amazon is not None:
-                    endpoint, login = amazon[0], dataclasses.replace(login, region=amazon[1])
-                login = await exchange_access_key(login, endpoint, self._client)
+                endpoint, key = self._ecr(login)
+                login = await exchange_access_key(key, endpoint, self._client)
             self._http = RegistryHttp(
                 self._base_url, login if isinstance(login, Login) else None, self._client
             )
