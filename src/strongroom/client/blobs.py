@@ -148,8 +148,8 @@ class Uploader:
                 return  # mounted
             await raise_for(started, f"starting the upload of {name}")
             location = started.headers["location"]
-            if blob.size <= self._chunk:
-                await self._finish(location, blob, blob.read(0, blob.size), name)
+            if blob.size <= self._chunk:  # one request: the bytes go with the closing PUT
+                await self._finish(location, blob, FileRange(blob, 0, blob.size), blob.size, name)
                 return
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
         failures = 0
@@ -173,7 +173,9 @@ class Uploader:
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
                 location, offset = await self._status(location)
                 continue
-            if sent.status_code >= 500 and failures + 1 < self._attempts:
+            # 5xx: the server may or may not have kept the chunk; 416: it holds another offset
+            # than ours (an answer lost earlier). Either way, ask it where the upload stands.
+            if (sent.status_code >= 500 or sent.status_code == 416) and failures + 1 < self._attempts:
                 failures += 1
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
                 location, offset = await self._status(location)
@@ -183,7 +185,7 @@ class Uploader:
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
             self._progress.advance(name, length)
             offset = end + 1
-        await self._finish(location, blob, b"", name)
+        await self._finish(location, blob, b"", 0, name)
 
     async def _resume(self, blob: BlobSource) -> tuple[str | None, int]:
         """An earlier upload of this blob the server still holds, and how far it got."""
@@ -207,17 +209,19 @@ class Uploader:
         offset = last + 1 if received != "0-0" else 0
         return answer.headers.get("location", location), offset
 
-    async def _finish(self, location: str, blob: BlobSource, content: bytes, name: str) -> None:
+    async def _finish(
+        self, location: str, blob: BlobSource, content: bytes | FileRange, length: int, name: str
+    ) -> None:
         separator = "&" if "?" in location else "?"
         done = await self._http.request(
             "PUT",
             f"{location}{separator}digest={blob.digest}",
             self._scopes,
-            headers={"content-type": "application/octet-stream"},
+            headers={"content-type": "application/octet-stream", "content-length": str(length)},
             content=content,
         )
         await raise_for(done, f"completing the upload of {name}")
-        self._progress.advance(name, len(content))
+        self._progress.advance(name, length)
         self._journal.forget(self._http.base_url, self._repository, blob.digest)
 
 
