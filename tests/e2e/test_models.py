@@ -475,7 +475,8 @@ def test_progress_bars_on_a_terminal_and_none_otherwise(shared_server: RunningSe
     command = shlex.join([sys.executable, "-m", "strongroom", "model", "push", str(tmp_path / "m"), ref])
     shown = model_cli(shared_server, tmp_path / "home", stdin=None, script=command)
     assert shown.returncode == 0, shown.stdout
-    assert "model.safetensors" in shown.stdout  # the bar's label, drawn on the terminal
+    assert "hashing files" in shown.stdout  # the bars' labels, drawn on the terminal
+    assert "model.safetensors" in shown.stdout
 
 
 def test_pre_donation_cnai_types_behind_an_index_are_read(

@@ -39,7 +39,7 @@ from strongroom.client.credentials import (
     exchange_access_key,
 )
 from strongroom.client.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
-from strongroom.client.modelpack import pack
+from strongroom.client.modelpack import PackedModel, pack
 from strongroom.client.progress import NullProgress, Progress
 from strongroom.client.reference import Reference
 from strongroom.client.remoteheaders import read_remote_headers
@@ -48,6 +48,7 @@ from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, ra
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST])
 MAX_DOCUMENT = 4 * 1024 * 1024
 STAGING = ".strongroom-layers"
+PACKING = "hashing files"
 T = TypeVar("T")
 
 
@@ -112,7 +113,7 @@ class AsyncRegistry:
         ref, progress = self.reference(reference), progress or NullProgress()
         if immutable_except is not None:
             await self._immutable(ref.repository, immutable_except)
-        packed = await anyio.to_thread.run_sync(lambda: pack(Path(directory), created=created, **overrides))
+        packed = await anyio.to_thread.run_sync(partial(_pack, Path(directory), progress, created, overrides))
         http = await self._connection()
         uploader = Uploader(
             http, ref.repository, self._journal, progress, chunk_size=self._chunk, mount_from=mount_from
@@ -331,6 +332,16 @@ def _wanted(file: ModelFileInfo, filters: Sequence[str]) -> bool:
         elif file.kind == wanted:
             return True
     return False
+
+
+def _pack(directory: Path, progress: Progress, created: str | None, overrides: dict[str, Any]) -> PackedModel:
+    """Pack in a worker thread, with a bar for the hashing (minutes, for a large model)."""
+    total = sum(path.stat().st_size for path in directory.rglob("*") if path.is_file())
+    progress.start(PACKING, total)
+    try:
+        return pack(directory, created=created, on_bytes=partial(progress.advance, PACKING), **overrides)
+    finally:
+        progress.finish(PACKING)
 
 
 def _target(directory: Path) -> Path:
