@@ -14,6 +14,7 @@ ignores ``AWS_ENDPOINT_URL``); the boto3 block runs after it in the same shell.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import random
@@ -32,6 +33,7 @@ import pytest
 
 from support.aws import aws_client
 from support.images import OciLayout, build_image, random_files, write_rootfs_tarball
+from support.model_dirs import HF_PARAMETERS, hf_directory
 from support.server import (
     ADMIN_ACCESS_KEY_ID,
     ADMIN_PASSWORD,
@@ -155,7 +157,9 @@ def _commands_dir(home: Path, aws: str) -> Path:
 
 
 def test_the_readme_marks_the_blocks_it_tests() -> None:
-    assert set(marked_blocks(README.read_text())) == {"first-push", "aws", "python", "strongroom"}
+    assert set(marked_blocks(README.read_text())) == {
+        "first-push", "aws", "python", "strongroom", "models", "sdk",
+    }  # fmt: skip
 
 
 def test_the_readme_first_push_works_as_written(user_shell: UserShell) -> None:
@@ -216,6 +220,31 @@ def test_the_readme_strongroom_commands_work_as_written(user_shell: UserShell) -
     with httpx.Client(base_url=user_shell.server.url, timeout=30) as client:
         assert client.get("/v2/", auth=("admin", new)).status_code == 200
         assert client.get("/v2/", auth=user_shell.server.auth).status_code == 401
+
+
+def test_the_readme_model_commands_and_sdk_work_as_written(user_shell: UserShell) -> None:
+    """After the first push's ``podman login`` (its login file stands in for it here)."""
+    files = hf_directory(user_shell.home / "fraud-detector")
+    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    auths = {"auths": {user_shell.server.registry: {"auth": token}}}
+    Path(user_shell.env["REGISTRY_AUTH_FILE"]).write_text(json.dumps(auths))
+    venv_bin = Path(sys.executable).parent
+    script = block("models") + f"python - <<'README_PYTHON'\n{block('sdk')}README_PYTHON\n"
+    result = user_shell.run(script, [venv_bin])
+
+    assert "LlamaForCausalLM" in result.stdout  # inspect's table
+    restored = user_shell.home / "restored"
+    assert {p: (restored / p).read_bytes() for p in files} == files
+    assert sorted(p.name for p in (user_shell.home / "weights").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    assert (
+        result.stdout.rstrip()
+        .splitlines()[-1]
+        .startswith(f"fraud-detector 1.5.0 LlamaForCausalLM {HF_PARAMETERS}")
+    )
+    assert [p.name for p in (user_shell.home / "weights-1.5.0").iterdir()] == ["model.safetensors"]
 
 
 def test_make_strongroom_passes_arguments_through() -> None:
