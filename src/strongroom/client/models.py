@@ -27,7 +27,6 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from strongroom.client import mediatypes as mt
 from strongroom.client.admin import AccessKey, Login
 from strongroom.client.blobs import CHUNK, BlobSource, Uploader, UploadJournal, download
 from strongroom.client.credentials import (
@@ -38,12 +37,13 @@ from strongroom.client.credentials import (
     ecr_call,
     exchange_access_key,
 )
-from strongroom.client.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 from strongroom.client.modelpack import PackedModel, pack
 from strongroom.client.progress import NullProgress, Progress
 from strongroom.client.reference import Reference
 from strongroom.client.remoteheaders import read_remote_headers
 from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, raise_for
+from strongroom.modelformats import mediatypes as mt
+from strongroom.modelformats.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST])
 MAX_DOCUMENT = 4 * 1024 * 1024
