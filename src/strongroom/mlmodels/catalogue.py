@@ -72,12 +72,14 @@ def model_document(model: StoredModel) -> dict[str, Any]:
 
 def _token(model: StoredModel) -> str:
     fields = [model.pushed_at.isoformat(), model.account_id, model.repository, model.digest]
-    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode("ascii")
+    return base64.urlsafe_b64encode(json.dumps(fields).encode()).decode("ascii").rstrip("=")
 
 
 def _cursor(token: str) -> ModelCursor:
     try:
-        pushed_at, account_id, repository, digest = json.loads(base64.urlsafe_b64decode(token[:2048]))
+        pushed_at, account_id, repository, digest = json.loads(
+            base64.urlsafe_b64decode(token[:2048] + "=" * (-len(token) % 4))
+        )
         at = datetime.fromisoformat(pushed_at)
         if at.tzinfo is None or not all(isinstance(v, str) for v in (account_id, repository, digest)):
             raise ValueError("not a cursor")

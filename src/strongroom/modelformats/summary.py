@@ -21,7 +21,16 @@ from strongroom.modelformats.modelinfo import ModelFileInfo, ModelInfo, describe
 from strongroom.modelformats.paths import FORMATS
 from strongroom.modelformats.weightheaders import WeightHeader
 
-MODEL_ARTIFACT_TYPES = frozenset({mt.MODEL_MANIFEST, "application/vnd.cnai.model.manifest.v1+json"})
+MODEL_ARTIFACT_TYPES = frozenset(
+    {
+        mt.MODEL_MANIFEST,
+        mt.MODEL_CONFIG,
+        mt.CNAI_PREFIX + "manifest.v1+json",
+        mt.CNAI_PREFIX + "config.v1+json",
+    }
+)
+"""ModelPack's artifact type, and its config type (what a manifest without ``artifactType``
+shows, as an oras push with a ModelPack config makes)."""
 MAX_WEIGHT_FILES = 64
 """Weight layers whose headers are read; a model sharded further is counted from these."""
 HEADER_FORMATS = ("safetensors", "gguf")
@@ -32,8 +41,8 @@ class ModelDocumentError(ValueError):
 
 
 def is_model(artifact_type: str | None) -> bool:
-    """A ModelPack manifest (``vnd.cncf.model`` or the pre-donation ``vnd.cnai.model``), or
-    a KitOps ModelKit (its config type, which is what a manifest without ``artifactType`` shows)."""
+    """A ModelPack manifest (``vnd.cncf.model`` or the pre-donation ``vnd.cnai.model``), or a
+    KitOps ModelKit; ``artifact_type`` is the manifest's, else its config's media type."""
     if artifact_type is None:
         return False
     return artifact_type in MODEL_ARTIFACT_TYPES or artifact_type.startswith(mt.KITOPS_PREFIX)
