@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -69,7 +70,27 @@ def pushed(shared_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
     digests["ml/kit"] = _kitops_push(shared_server)
     _wait_until_indexed(shared_server, len(digests))
     print(f"\nfive models indexed {time.monotonic() - started:.2f}s after the first push began")
+    _report_timings(shared_server)
     return digests
+
+
+def _report_timings(server: RunningServer) -> None:
+    """Measured figures: push-to-indexed per model (the job's queued-to-finished time) and
+    the list's latency over HTTP (not the CLI, whose Python start-up dominates)."""
+    jobs = server.cli_json("jobs", "list", "--kind", "model.index", "--output", "json")["jobs"]
+    waits = sorted(
+        (datetime.fromisoformat(job["finishedAt"]) - datetime.fromisoformat(job["createdAt"])).total_seconds()
+        for job in jobs
+    )
+    print(f"model.index jobs, queued to done: {', '.join(f'{wait * 1000:.0f} ms' for wait in waits)}")
+    with server.client() as http:
+        http.get("/admin/v1/models")
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            assert http.get("/admin/v1/models", params={"format": "safetensors"}).status_code == 200
+            times.append(time.perf_counter() - started)
+    print(f"GET /admin/v1/models, median of 20: {1000 * sorted(times)[10]:.1f} ms")
 
 
 def test_every_model_is_indexed_with_what_its_files_say(
