@@ -102,10 +102,12 @@ def test_every_model_is_indexed_with_what_its_files_say(
     assert (llama["format"], llama["architecture"], llama["parameterCount"], llama["licenses"]) == (
         "safetensors", "LlamaForCausalLM", HF_PARAMETERS, ["apache-2.0"],
     )  # fmt: skip
-    assert llama["parameters_from"] == "headers" and llama["imageTags"] == ["1.0"]
-    assert llama["base_model"] == ["meta-llama/Llama-3.2-1B"] and llama["context_length"] == 2048
+    assert llama["metadata"]["parameters_from"] == "headers" and llama["imageTags"] == ["1.0"]
+    assert llama["metadata"]["base_model"] == ["meta-llama/Llama-3.2-1B"]
+    assert llama["metadata"]["context_length"] == 2048
     tiny = found["ml/tiny-gguf"]
-    assert (tiny["format"], tiny["architecture"], tiny["parameterCount"], tiny["quantization"]) == (
+    quantization = tiny["metadata"]["quantization"]
+    assert (tiny["format"], tiny["architecture"], tiny["parameterCount"], quantization) == (
         "gguf", "llama", GGUF_PARAMETERS, "Q8_0",
     )  # fmt: skip
     assert tiny["licenses"] == ["mit"]

@@ -54,7 +54,6 @@ class ModelCatalogue:
 
 def model_document(model: StoredModel) -> dict[str, Any]:
     return {
-        **model.document,
         "registryId": model.account_id,
         "repositoryName": model.repository,
         "imageDigest": model.digest,
@@ -67,6 +66,7 @@ def model_document(model: StoredModel) -> dict[str, Any]:
         "licenses": list(model.licenses),
         "pushedAt": model.pushed_at.isoformat(),
         "indexedAt": model.indexed_at.isoformat(),
+        "metadata": model.document,
     }
 
 
