@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e]
 REGION = "us-east-1"
 GGUF_PARAMETERS = 16 * 8 + 8
 HIDDEN = "secret/hidden-model"
+OTHER_ACCOUNT = "444444444444"
 READER_POLICY = json.dumps(
     {
         "Version": "2012-10-17",
@@ -199,6 +200,28 @@ def test_model_indexed_events_are_listed(shared_server: RunningServer, pushed: d
     assert by_repository["ml/llama-hf"]["parameter-count"] == HF_PARAMETERS
 
 
+def test_another_account_sees_a_model_only_where_the_repository_policy_lets_it(
+    shared_server: RunningServer, pushed: dict[str, str]
+) -> None:
+    """Cross-account needs both sides: the other account's own policy allows everything, yet
+    it sees nothing until a repository policy names it, and then that repository's model only."""
+    shared_server.cli("account", "create", "--id", OTHER_ACCOUNT)
+    everything = json.dumps({"Version": "2012-10-17",
+                             "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})  # fmt: skip
+    key = _user_key(shared_server, "outsider", everything, OTHER_ACCOUNT)
+    outsider = Registry(shared_server.registry, key)
+    assert outsider.list_models() == []
+    other_root = f"arn:aws:iam::{OTHER_ACCOUNT}:root"
+    grant = {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": other_root}, "Action": "ecr:DescribeImages"},
+    ]}  # fmt: skip
+    shared_server.cli(
+        "repo", "set-policy", "--repository-name", "ml/llama-hf", "--policy-text", json.dumps(grant)
+    )
+    assert [model["repositoryName"] for model in outsider.list_models()] == ["ml/llama-hf"]
+    assert outsider.list_models(format="gguf") == []
+
+
 def test_deleting_the_manifest_removes_the_model(
     shared_server: RunningServer, pushed: dict[str, str], tmp_path: Path
 ) -> None:
@@ -241,12 +264,12 @@ def _pages(server: RunningServer, key: AccessKey) -> list[list[str]]:
             return pages
 
 
-def _user_key(server: RunningServer, name: str, policy: str) -> AccessKey:
-    server.cli("iam", "create-user", "--user-name", name)
-    server.cli(
-        "iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", policy
-    )
-    key = server.cli_json("iam", "create-access-key", "--user-name", name)["AccessKey"]
+def _user_key(server: RunningServer, name: str, policy: str, account: str | None = None) -> AccessKey:
+    where = ["--account-id", account] if account else []
+    server.cli("iam", "create-user", "--user-name", name, *where)
+    server.cli("iam", "put-user-policy", "--user-name", name, "--policy-name", "p",
+               "--policy-document", policy, *where)  # fmt: skip
+    key = server.cli_json("iam", "create-access-key", "--user-name", name, *where)["AccessKey"]
     return AccessKey(key["AccessKeyId"], key["SecretAccessKey"], None, REGION)
 
 
