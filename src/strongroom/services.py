@@ -46,12 +46,15 @@ from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
+from strongroom.metadata.models import SqlModelStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.metadata.vulndb import SqlVulnStore
 from strongroom.metadata.webhooks import SqlWebhookStore
+from strongroom.mlmodels.catalogue import ModelCatalogue
+from strongroom.mlmodels.indexing import INDEX, ModelIndexer, index_on_push
 from strongroom.registry.blobs import Blobs
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.discovery import Discovery
@@ -114,6 +117,7 @@ class Services:
     webhooks: Webhooks
     scans: ImageScans
     pull_policies: PullPolicies
+    models: ModelCatalogue
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -202,7 +206,12 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     ids = RandomIdFactory()
     push_jobs = (PROBE,) if settings.job_probe_file else ()
     outbox = ImagePushOutbox(
-        ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push
+        ids,
+        push_jobs,
+        settings.job_max_attempts,
+        dispatch_kind=DISPATCH,
+        scan=scan_on_push,
+        index=index_on_push,
     )
     metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
@@ -265,6 +274,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         dispatch_kind=DISPATCH,
         sboms=sboms,
     )
+    model_store = SqlModelStore(database)
+    indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
+    authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
     )
@@ -293,7 +305,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             ),
             login_tokens=tokens,
         ),
-        authorizer=IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds)),
+        authorizer=authorizer,
         audit=audit,
         tokens=tokens,
         repositories=repositories,
@@ -314,11 +326,13 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
         pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
+        models=ModelCatalogue(model_store, authorizer, settings.region),
         job_handlers={
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
+            INDEX: indexer,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )

@@ -22,7 +22,7 @@ import oras.provider
 import pytest
 
 from strongroom.client import AccessKey, AsyncRegistry, Login, Registry
-from strongroom.client import mediatypes as mt
+from strongroom.modelformats import mediatypes as mt
 from support.aws import aws_client
 from support.model_dirs import HF_PARAMETERS, gguf_file, hf_directory
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,7 +159,7 @@ def _commands_dir(home: Path, aws: str) -> Path:
 
 def test_the_readme_marks_the_blocks_it_tests() -> None:
     assert set(marked_blocks(README.read_text())) == {
-        "first-push", "aws", "python", "strongroom", "models", "sdk",
+        "first-push", "aws", "python", "strongroom", "models", "sdk", "model-list",
     }  # fmt: skip
 
 
@@ -245,6 +246,16 @@ def test_the_readme_model_commands_and_sdk_work_as_written(user_shell: UserShell
         .startswith(f"fraud-detector 1.5.0 LlamaForCausalLM {HF_PARAMETERS}")
     )
     assert [p.name for p in (user_shell.home / "weights-1.5.0").iterdir()] == ["model.safetensors"]
+    # The server indexes the pushes in a job of its own: model list finds both versions.
+    deadline = time.monotonic() + 60
+    while True:
+        listed = user_shell.run(block("model-list").rstrip() + " --output json\n", [venv_bin])
+        assert listed.returncode == 0, listed.stderr
+        tags = sorted(tag for model in json.loads(listed.stdout)["models"] for tag in model["imageTags"])
+        if tags == ["1.4.0", "1.5.0"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert tags == ["1.4.0", "1.5.0"]
 
 
 def test_make_strongroom_passes_arguments_through() -> None:

@@ -189,6 +189,42 @@ def promote(reference: str, alias: str, output: Output | None, **connection: Any
     emit(output, {"reference": reference, "alias": alias, "digest": digest})
 
 
+@model.command("list")
+@click.argument("registry")
+@click.option("--name", help="A substring of the model's or repository's name; NAME* for a prefix.")
+@click.option("--format", "fmt", help="safetensors, gguf, onnx, pytorch, …")
+@click.option("--min-params", type=float, help="At least this many parameters (1e9 is accepted).")
+@click.option("--max-params", type=float, help="At most this many parameters.")
+@click.option("--license", help="A licence the model declares (apache-2.0, mit, …).")
+@click.option("--architecture", help="LlamaForCausalLM, llama, …")
+@click.option("--tag", help="Only models with this tag.")
+@click.option("--since", help="Pushed since: RFC 3339, or a time ago (30m, 7d).")
+@click.option("--before", help="Pushed before: RFC 3339, or a time ago.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many models.")
+@connection_options
+@output_option
+def list_models(registry: str, output: Output | None, fmt: str | None, **options: Any) -> None:
+    """List the models of REGISTRY (host[:port]) that you may see, newest first."""
+    names = ("name", "min_params", "max_params", "license", "architecture", "tag", "since", "before", "limit")
+    filters = {key: options.pop(key) for key in names}
+
+    async def work(client: AsyncRegistry, _progress: Progress) -> list[dict[str, Any]]:
+        return await client.list_models(format=fmt, **filters)
+
+    found = _run(registry, work, {**options, "quiet": True})
+    columns = ("repository", "tags", "name", "format", "parameters", "architecture", "licenses", "pushed")
+    rows = [
+        [
+            f"{model.get('registryId')}/{model.get('repositoryName')}",
+            ",".join(model.get("imageTags") or []),
+            model.get("name"), model.get("format"), model.get("parameterCount"), model.get("architecture"),
+            ",".join(model.get("licenses") or []), model.get("pushedAt"),
+        ]
+        for model in found
+    ]  # fmt: skip
+    emit(output, {"models": found}, Table(columns, rows))
+
+
 def _run(
     reference: str,
     work: Callable[[AsyncRegistry, Progress], Awaitable[T]],
@@ -198,6 +234,7 @@ def _run(
     import httpx
 
     from strongroom.client import AsyncRegistry
+    from strongroom.client.admin import AdminApiError
     from strongroom.client.blobs import DigestMismatch
     from strongroom.client.credentials import CredentialsError
     from strongroom.client.modelfile import ModelfileError
@@ -208,7 +245,8 @@ def _run(
     from strongroom.client.transport import RegistryError
 
     try:
-        host = Reference.parse(reference).registry
+        # A registry alone (``model list``) or a reference on it.
+        host = Reference.parse(reference if "/" in reference else f"{reference}/x").registry
         credentials = _credentials(host, connection)
         state = connection["state_dir"] or Path.home() / ".local" / "share" / "strongroom"
         registry = AsyncRegistry(
@@ -235,7 +273,7 @@ def _run(
         raise click.ClickException(str(error)) from None
     except tarfile.TarError as error:
         raise click.ClickException(f"a tar layer was refused: {error}") from None
-    except RegistryError as error:
+    except (RegistryError, AdminApiError) as error:
         raise click.ClickException(f"{error.code}: {error.message}") from None
     except httpx.HTTPError as error:
         raise click.ClickException(f"could not reach {reference.split('/', 1)[0]}: {error}") from None

@@ -11,7 +11,7 @@ model artifacts; see the README.
 """
 
 from strongroom.client.admin import AccessKey, Login
-from strongroom.client.modelinfo import ModelFileInfo, ModelInfo
 from strongroom.client.models import AsyncRegistry, Registry
+from strongroom.modelformats.modelinfo import ModelFileInfo, ModelInfo
 
 __all__ = ["AccessKey", "AsyncRegistry", "Login", "ModelFileInfo", "ModelInfo", "Registry"]

@@ -1,5 +1,5 @@
-"""``/admin/v1`` over HTTP: jobs, events, webhook subscriptions, findings, pull policies
-and accepted risks of a remote server.
+"""``/admin/v1`` over HTTP: jobs, events, webhook subscriptions, findings, pull policies,
+accepted risks and the model index of a remote server.
 
 :class:`AdminApi` is the one interface the ``jobs``, ``events`` and ``webhook`` commands
 act through; :class:`HttpAdminApi` implements it on a server's ``/admin/v1`` (the local
@@ -225,6 +225,26 @@ class HttpAdminApi:
     async def list_accepted_risks(self, *, repository: str | None, include_expired: bool) -> list[Document]:
         query = {"repository": repository, "includeExpired": "true" if include_expired else None}
         return await self._pages("/accepted-risks", query, "acceptedRisks")
+
+    # the model index (not in AdminApi: it is only ever asked of a server)
+
+    async def list_models(
+        self, filters: Mapping[str, str | None], limit: int | None = None
+    ) -> list[Document]:
+        """The indexed models the caller may see, meeting ``filters`` (the query parameters of
+        ``GET /admin/v1/models``): every page, or the first ``limit`` models."""
+        found: list[Document] = []
+        token: str | None = None
+        while limit is None or len(found) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(found))
+            page = await self._call(
+                "GET", "/models", {**filters, "maxResults": str(size), "nextToken": token}
+            )
+            found += page["models"]
+            token = page.get("nextToken")
+            if token is None:
+                break
+        return found
 
     async def _pages(self, path: str, query: Mapping[str, str | None], key: str) -> list[Document]:
         found: list[Document] = []

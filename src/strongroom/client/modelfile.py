@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from strongroom.client.mediatypes import Kind
+from strongroom.modelformats.mediatypes import Kind
 
 FILE_NAME = "Modelfile"
 _META = {

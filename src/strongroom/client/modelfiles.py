@@ -12,28 +12,12 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from strongroom.client.mediatypes import Kind
+from strongroom.modelformats.mediatypes import Kind
+from strongroom.modelformats.paths import kind_of
 
 CHUNK = 1024 * 1024
-
-WEIGHT_SUFFIXES = frozenset(
-    {".safetensors", ".gguf", ".bin", ".pt", ".pth", ".onnx", ".ckpt", ".h5", ".keras", ".msgpack",
-     ".pb", ".tflite", ".mlmodel", ".pkl", ".joblib", ".npz", ".npy", ".ggml", ".llamafile", ".model"}
-)  # fmt: skip
-"""Weight files; ``tokenizer.model`` is a weight config despite its suffix (see :func:`kind_of`)."""
-DATASET_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".jsonl", ".arrow", ".avro"})
-DATASET_FOLDERS = frozenset({"data", "datasets", "dataset"})
-CODE_SUFFIXES = frozenset({".py", ".sh", ".ipynb", ".js", ".ts", ".r", ".jl", ".go", ".rs", ".c", ".cpp"})
-CODE_NAMES = frozenset({"requirements.txt", "pyproject.toml", "setup.py", "setup.cfg", "environment.yml"})
-DOC_SUFFIXES = frozenset({".md", ".rst", ".txt", ".pdf", ".html"})
-DOC_PREFIXES = ("readme", "license", "licence", "notice", "copying", "changelog", "citation", "model_card")
-CONFIG_NAMES = frozenset(
-    {"config.json", "generation_config.json", "preprocessor_config.json", "special_tokens_map.json",
-     "added_tokens.json", "vocab.json", "vocab.txt", "merges.txt", "chat_template.jinja", "params.json",
-     "adapter_config.json", "processor_config.json", "Modelfile", "Kitfile"}
-)  # fmt: skip
 
 
 class UnsafeDirectory(ValueError):
@@ -50,25 +34,6 @@ class ModelFile:
     """Permission bits only (``0o644``)."""
     size: int
     digest: str
-
-
-def kind_of(path: str) -> Kind:
-    """The ModelPack layer kind of a file, from its path."""
-    posix = PurePosixPath(path)
-    name, lower, suffix = posix.name, posix.name.lower(), posix.suffix.lower()
-    if name in CONFIG_NAMES or lower.startswith("tokenizer") or lower.endswith(".index.json"):
-        return Kind.CONFIG
-    if any(part.lower() in DATASET_FOLDERS for part in posix.parts[:-1]) or suffix in DATASET_SUFFIXES:
-        return Kind.DATASETS
-    if suffix in WEIGHT_SUFFIXES:
-        return Kind.WEIGHTS
-    if lower.startswith(DOC_PREFIXES) or (suffix in DOC_SUFFIXES and lower not in CODE_NAMES):
-        return Kind.DOCS
-    if suffix in CODE_SUFFIXES or lower in CODE_NAMES:
-        return Kind.CODE
-    if suffix in {".json", ".yaml", ".yml", ".jinja", ".toml"}:
-        return Kind.CONFIG
-    return Kind.DOCS if suffix == "" else Kind.CONFIG
 
 
 def walk(

@@ -8,18 +8,24 @@ directory of plain files still packs.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from strongroom.client.modelfiles import ModelFile
-from strongroom.client.weightheaders import (
-    GGUF_FILE_TYPES,
+from strongroom.modelformats.documents import (
+    MAX_CARD,
+    MAX_JSON,
+    card_facts,
+    gguf_facts,
+    hf_config_facts,
+    load_json,
+    summed,
+)
+from strongroom.modelformats.paths import FORMATS
+from strongroom.modelformats.weightheaders import (
     BadHeader,
     NeedMore,
     WeightHeader,
@@ -28,12 +34,6 @@ from strongroom.client.weightheaders import (
     read_safetensors,
 )
 
-FORMATS = {
-    ".safetensors": "safetensors", ".gguf": "gguf", ".onnx": "onnx", ".pt": "pytorch",
-    ".pth": "pytorch", ".bin": "pytorch", ".ckpt": "pytorch", ".h5": "keras", ".keras": "keras",
-    ".tflite": "tflite", ".pb": "tensorflow",
-}  # fmt: skip
-_MAX_JSON = 16 * 1024 * 1024
 _GGUF_READ = 1024 * 1024
 
 
@@ -73,50 +73,13 @@ def read_directory(files: Sequence[ModelFile]) -> ModelMeta:
     by_path = {file.path: file for file in files}
     fields: dict[str, Any] = {}
     if "config.json" in by_path:
-        fields |= _hf_config(_json(by_path["config.json"].source))
+        fields |= hf_config_facts(_json(by_path["config.json"].source))
     card = next((file for path, file in sorted(by_path.items()) if path.lower() == "readme.md"), None)
     if card is not None:
-        fields |= _card(card.source)
+        with card.source.open("rb") as handle:
+            fields |= card_facts(handle.read(MAX_CARD))
     fields |= _weights(files, by_path)
     return ModelMeta(**{key: value for key, value in fields.items() if value not in (None, (), "")})
-
-
-def _hf_config(config: dict[str, Any]) -> dict[str, Any]:
-    architectures = config.get("architectures")
-    dtype = config.get("torch_dtype") or config.get("dtype")
-    return {
-        "architecture": architectures[0] if isinstance(architectures, list) and architectures else None,
-        "family": _text(config.get("model_type")),
-        "precision": _text(dtype),
-        "context_length": _int(config.get("max_position_embeddings")),
-        "name": _text(config.get("_name_or_path")) or None,
-    }
-
-
-def _card(path: Path) -> dict[str, Any]:
-    """Model card front matter: a YAML block between ``---`` lines at the top of README.md."""
-    with path.open("rb") as handle:
-        head = handle.read(256 * 1024).decode("utf-8", errors="replace")
-    if not head.startswith("---"):
-        return {}
-    end = head.find("\n---", 3)
-    if end < 0:
-        return {}
-    try:
-        front = yaml.safe_load(head[3:end])
-    except yaml.YAMLError:
-        return {}
-    if not isinstance(front, dict):
-        return {}
-    return {
-        "licenses": _list(front.get("license")),
-        "base_model": _list(front.get("base_model")),
-        "datasets": _list(front.get("datasets")),
-        "tags": _list(front.get("tags")),
-        "name": _text(front.get("model_name")),
-        "authors": _list(front.get("authors") or front.get("author")),
-        "description": _text(front.get("description")),
-    }
 
 
 def _weights(files: Sequence[ModelFile], by_path: dict[str, ModelFile]) -> dict[str, Any]:
@@ -130,37 +93,18 @@ def _weights(files: Sequence[ModelFile], by_path: dict[str, ModelFile]) -> dict[
     fmt = formats.most_common(1)[0][0]
     if fmt == "onnx":
         return {"format": fmt, "opset": _onnx_opset(files)}
-    headers = [header for header in (_header(file) for file in _shards(files, by_path, fmt)) if header]
-    if not headers:
+    header = summed([found for found in (_header(file) for file in _shards(files, by_path, fmt)) if found])
+    if header is None:
         return {"format": fmt}
-    dtypes: Counter[str] = Counter()
-    for header in headers:
-        for rank, dtype in enumerate(header.dtypes):
-            dtypes[dtype] += len(header.dtypes) - rank
     facts: dict[str, Any] = {
         "format": fmt,
-        "parameter_count": sum(header.parameter_count for header in headers),
-        "tensor_count": sum(header.tensor_count for header in headers),
-        "dtypes": tuple(name for name, _ in dtypes.most_common()),
+        "parameter_count": header.parameter_count,
+        "tensor_count": header.tensor_count,
+        "dtypes": header.dtypes,
     }
     if fmt == "gguf":
-        facts |= gguf_facts(headers[0])
+        facts |= gguf_facts(header)
     return facts
-
-
-def gguf_facts(header: WeightHeader) -> dict[str, Any]:
-    """Architecture, quantisation, context length and name from GGUF key-values."""
-    meta = header.metadata
-    arch = _text(meta.get("general.architecture"))
-    file_type = meta.get("general.file_type")
-    return {
-        "architecture": arch,
-        "family": arch,
-        "quantization": GGUF_FILE_TYPES.get(file_type) if isinstance(file_type, int) else None,
-        "context_length": _int(meta.get(f"{arch}.context_length")) if arch else None,
-        "name": _text(meta.get("general.name")),
-        "licenses": _list(meta.get("general.license")),
-    }
 
 
 def _shards(files: Sequence[ModelFile], by_path: dict[str, ModelFile], fmt: str) -> list[ModelFile]:
@@ -208,25 +152,8 @@ def _onnx_opset(files: Sequence[ModelFile]) -> int | None:
 
 def _json(path: Path) -> dict[str, Any]:
     try:
-        if path.stat().st_size > _MAX_JSON:
+        if path.stat().st_size > MAX_JSON:
             return {}
-        value = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        return load_json(path.read_bytes())
+    except OSError:
         return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _list(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list):
-        return tuple(str(item) for item in value if isinstance(item, str | int | float))
-    return ()

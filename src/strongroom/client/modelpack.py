@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from strongroom.client import mediatypes as mt
 from strongroom.client.modelfile import read_modelfile
 from strongroom.client.modelfiles import ModelFile, walk
 from strongroom.client.modelmeta import ModelMeta, read_directory
+from strongroom.modelformats import mediatypes as mt
 
 
 @dataclass(frozen=True, slots=True)

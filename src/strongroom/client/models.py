@@ -27,8 +27,7 @@ from typing import Any, TypeVar
 import anyio
 import httpx
 
-from strongroom.client import mediatypes as mt
-from strongroom.client.admin import AccessKey, Login
+from strongroom.client.admin import AccessKey, HttpAdminApi, Login
 from strongroom.client.blobs import CHUNK, BlobSource, Uploader, UploadJournal, download
 from strongroom.client.credentials import (
     Credentials,
@@ -38,12 +37,13 @@ from strongroom.client.credentials import (
     ecr_call,
     exchange_access_key,
 )
-from strongroom.client.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 from strongroom.client.modelpack import PackedModel, pack
 from strongroom.client.progress import NullProgress, Progress
 from strongroom.client.reference import Reference
 from strongroom.client.remoteheaders import read_remote_headers
 from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, raise_for
+from strongroom.modelformats import mediatypes as mt
+from strongroom.modelformats.modelinfo import ModelFileInfo, ModelInfo, describe, layer_file
 
 MANIFEST_ACCEPT = ", ".join([mt.OCI_MANIFEST, mt.OCI_INDEX, mt.DOCKER_MANIFEST])
 MAX_DOCUMENT = 4 * 1024 * 1024
@@ -202,6 +202,34 @@ class AsyncRegistry:
         await raise_for(put, f"tagging {ref} as {alias}")
         return "sha256:" + hashlib.sha256(data).hexdigest()
 
+    async def list_models(
+        self,
+        *,
+        name: str | None = None,
+        format: str | None = None,
+        min_params: float | None = None,
+        max_params: float | None = None,
+        license: str | None = None,
+        architecture: str | None = None,
+        tag: str | None = None,
+        since: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Models of the registry's index that the caller may see (``GET /admin/v1/models``),
+        newest first: ``name`` a substring (``prefix*`` a prefix), ``since``/``before`` an
+        RFC 3339 time or a time ago (``7d``), parameter counts inclusive."""
+        if self._credentials is None:
+            raise CredentialsError("listing models needs credentials: a login or access keys")
+        filters = {
+            "name": name, "format": format, "license": license, "architecture": architecture, "tag": tag,
+            "pushedSince": since, "pushedBefore": before,
+            "minParameters": None if min_params is None else str(int(min_params)),
+            "maxParameters": None if max_params is None else str(int(max_params)),
+        }  # fmt: skip
+        api = HttpAdminApi(self._base_url, self._credentials, self._client)
+        return await api.list_models(filters, limit)
+
     async def _manifest_bytes(self, ref: Reference) -> tuple[bytes, str]:
         """The manifest's bytes, as stored (digest checked when the reference names one)."""
         http = await self._connection()
@@ -312,6 +340,9 @@ class Registry:
 
     def promote_model(self, reference: str, alias: str) -> str:
         return self._run(lambda client: client.promote_model(reference, alias))
+
+    def list_models(self, **filters: Any) -> list[dict[str, Any]]:
+        return self._run(lambda client: client.list_models(**filters))
 
     def _run(self, call: Callable[[AsyncRegistry], Awaitable[T]]) -> T:
         async def main() -> T:

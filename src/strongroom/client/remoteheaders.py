@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 
-from strongroom.client.modelinfo import ModelFileInfo
 from strongroom.client.transport import RegistryHttp, raise_for
-from strongroom.client.weightheaders import BadHeader, NeedMore, WeightHeader, read_gguf, read_safetensors
+from strongroom.modelformats.documents import summed
+from strongroom.modelformats.modelinfo import ModelFileInfo
+from strongroom.modelformats.weightheaders import (
+    BadHeader,
+    NeedMore,
+    WeightHeader,
+    read_gguf,
+    read_safetensors,
+)
 
 MAX_FILES = 64
 FIRST_READ = {".safetensors": 8, ".gguf": 1024 * 1024}
@@ -36,16 +42,7 @@ async def read_remote_headers(
                 except BadHeader:
                     break
         if headers:
-            dtypes: Counter[str] = Counter()
-            for header in headers:
-                dtypes.update({dtype: len(header.dtypes) - rank for rank, dtype in enumerate(header.dtypes)})
-            return WeightHeader(
-                headers[0].format,
-                sum(header.tensor_count for header in headers),
-                sum(header.parameter_count for header in headers),
-                tuple(name for name, _ in dtypes.most_common()),
-                headers[0].metadata,
-            )
+            return summed(headers)
     return None
 
 

@@ -77,7 +77,15 @@ LIFECYCLE_EXPIRED = EventType(
     (*_IMAGE_ACTION, "image-tags", "rule-priority", "reason"),
 )
 LINEAGE_BASE_UPDATED = EventType("lineage.base-updated", "an image's base image has a newer digest")
-MODEL_INDEXED = EventType("model.indexed", "a model artifact's metadata was recorded")
+MODEL_INDEXED = EventType(
+    "model.indexed",
+    "a pushed model's metadata (ModelPack or KitOps) was recorded in the model index",
+    None,
+    (
+        "repository-name", "image-digest", "name", "version", "format", "architecture",
+        "parameter-count", "licenses",
+    ),
+)  # fmt: skip
 WEBHOOK_TEST = EventType(
     "webhook.test", "an operator asked for a test delivery (strongroom webhook test)", fields=("webhook-id",)
 )

@@ -23,10 +23,13 @@ class ImagePushOutbox:
         *,
         dispatch_kind: str | None = None,
         scan: Callable[[ManifestChange], NewJob | None] | None = None,
+        index: Callable[[ManifestChange], NewJob | None] | None = None,
     ) -> None:
         """``dispatch_kind`` is queued too, but only when the account has a webhook
-        subscription; ``scan`` says whether the push queues a scan (and which)."""
+        subscription; ``scan`` says whether the push queues a scan (and which), ``index``
+        whether it queues the indexing of a model."""
         self._scan = scan
+        self._index = index
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
         self._max_attempts = max_attempts
@@ -58,6 +61,9 @@ class ImagePushOutbox:
         scan = None if self._scan is None else self._scan(change)
         if scan is not None:
             jobs.append(scan)
+        index = None if self._index is None else self._index(change)
+        if index is not None:
+            jobs.append(index)
         return Outbox(events=[event], jobs=jobs, pending_scan=scan is not None)
 
 

@@ -497,3 +497,36 @@ accepted_risks = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
     sa.Index(None, "account_id", "repository_name"),
 )
+
+models = sa.Table(
+    "models",
+    metadata,
+    # What each model artifact of a repository is (the model index, ADR 0019); goes with
+    # its manifest. Its tags are the manifest's, read from ``tags`` when listing.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("repository_id", sa.Integer, nullable=False),
+    sa.Column("manifest_digest", DIGEST, nullable=False),
+    sa.Column("name", sa.String(256), nullable=True),
+    sa.Column("version", sa.String(128), nullable=True),
+    sa.Column("format", sa.String(32), nullable=True),
+    sa.Column("architecture", sa.String(128), nullable=True),
+    sa.Column("parameter_count", sa.BigInteger, nullable=True),
+    sa.Column("pushed_at", UtcDateTime, nullable=False),
+    sa.Column("indexed_at", UtcDateTime, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    # A JSON object: every fact recorded, as the admin API renders it.
+    sa.UniqueConstraint("repository_id", "manifest_digest"),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "manifest_digest"],
+        ["manifests.repository_id", "manifests.digest"],
+        ondelete="CASCADE",
+    ),
+)
+
+model_licenses = sa.Table(
+    "model_licenses",
+    metadata,
+    # A model's licences (SPDX ids or names, lower-cased), one row each, for the filter.
+    sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("license", sa.String(128), primary_key=True),
+)

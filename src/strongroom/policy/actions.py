@@ -201,6 +201,8 @@ STRONGROOM_ACTIONS = frozenset(
         "AcceptFindingRisk",
         "RevokeFindingRisk",
         "ListAcceptedRisks",
+        # the model index (ADR 0019): on ``model/*``; each repository's models need ecr:DescribeImages too
+        "ListModels",
     )
 )
 

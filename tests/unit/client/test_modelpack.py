@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from strongroom.client import mediatypes as mt
 from strongroom.client.modelfile import ModelfileError
-from strongroom.client.modelfiles import UnsafeDirectory, kind_of
+from strongroom.client.modelfiles import UnsafeDirectory
 from strongroom.client.modelpack import pack, parameter_size
+from strongroom.modelformats import mediatypes as mt
+from strongroom.modelformats.paths import kind_of
 from support.model_dirs import HF_PARAMETERS, gguf_file, hf_directory
 from support.models import onnx_model, onnx_node, onnx_tensor
 

@@ -1,7 +1,7 @@
 """The ``/admin/v1`` routes, each with its ``strongroom:`` action and resource.
 
 Webhook subscriptions are in :mod:`.webhooks`; pull policies and accepted risks in
-:mod:`.pull_policies`.
+:mod:`.pull_policies`; the model index in :mod:`.models`.
 
 Jobs belong to the deployment, not to an account: only principals of the default
 account (the operators') may act on them, and then only as policy allows. Events belong
@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
+from strongroom.api.admin.models import MODEL_ROUTES
 from strongroom.api.admin.pull_policies import PULL_POLICY_ROUTES
 from strongroom.api.admin.webhooks import WEBHOOK_ROUTES
 from strongroom.errors import AccessDenied, InvalidRequest
@@ -127,4 +128,5 @@ ADMIN_ROUTES = [
     AdminRoute("/findings", "GET", "ecr:DescribeImageScanFindings", _findings_resource, describe_findings),
     *WEBHOOK_ROUTES,
     *PULL_POLICY_ROUTES,
+    *MODEL_ROUTES,
 ]

@@ -10,8 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from strongroom.client import mediatypes as mt
-from strongroom.client.modelfiles import kind_of
+from strongroom.modelformats import mediatypes as mt
+from strongroom.modelformats.paths import kind_of
 
 Document = dict[str, Any]
 ORAS_UNPACK = "io.deis.oras.content.unpack"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save
 
-from strongroom.client.weightheaders import MAX_HEADER, BadHeader, NeedMore, read_gguf, read_safetensors
+from strongroom.modelformats.weightheaders import MAX_HEADER, BadHeader, NeedMore, read_gguf, read_safetensors
 from support.model_dirs import gguf_file
 
 
