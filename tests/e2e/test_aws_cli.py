@@ -211,9 +211,9 @@ def test_login_password_push_then_describe_images_and_batch_get_image(
 
     # Scanned on push, the repository also holds the image's SBOM (an untagged referrer) once the
     # scan has finished; the tagged images are the one pushed.
-    (detail,) = shell.json(
-        "aws ecr describe-images --repository-name ml/scoring --filter tagStatus=TAGGED"
-    )["imageDetails"]
+    (detail,) = shell.json("aws ecr describe-images --repository-name ml/scoring --filter tagStatus=TAGGED")[
+        "imageDetails"
+    ]
     assert detail["repositoryName"] == "ml/scoring"
     assert detail["imageDigest"] == digest
     assert detail["imageTags"] == ["v1"]
