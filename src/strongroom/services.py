@@ -25,6 +25,7 @@ from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
+from strongroom.client.blobs import UploadJournal
 from strongroom.clock import Clock, RandomIdFactory, SteppedClock, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
@@ -47,6 +48,7 @@ from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
+from strongroom.metadata.replication import SqlReplicationStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -67,6 +69,10 @@ from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.replication.copy import OciCopy
+from strongroom.replication.destinations import Destinations
+from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
+from strongroom.replication.status import ReplicationStatuses
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
 from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
@@ -114,6 +120,8 @@ class Services:
     webhooks: Webhooks
     scans: ImageScans
     pull_policies: PullPolicies
+    replication: ReplicationStatuses
+    replication_destinations: Destinations
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -202,8 +210,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     ids = RandomIdFactory()
     push_jobs = (PROBE,) if settings.job_probe_file else ()
     outbox = ImagePushOutbox(
-        ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push
-    )
+        ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push,
+        replicate=ReplicationOnPush(settings.region),
+    )  # fmt: skip
     metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
@@ -265,6 +274,17 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         dispatch_kind=DISPATCH,
         sboms=sboms,
     )
+    replication_store = SqlReplicationStore(database)
+    destinations = Destinations(replication_store, secrets, clock)
+    replicator = ImageReplicator(
+        destinations,
+        replication_store,
+        OciCopy(metadata, blob_store, UploadJournal(settings.data_dir / "replication-uploads")),
+        clock,
+        ids,
+        settings.region,
+        dispatch_kind=DISPATCH,
+    )  # fmt: skip
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
     )
@@ -314,11 +334,14 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         webhooks=webhooks,
         scans=ImageScans(context, images, scan_store, repository_store),
         pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
+        replication=ReplicationStatuses(images, replication_store),
+        replication_destinations=destinations,
         job_handlers={
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
+            REPLICATE: replicator,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )
