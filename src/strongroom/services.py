@@ -25,7 +25,6 @@ from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_create_master_key
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
-from strongroom.client.blobs import UploadJournal
 from strongroom.clock import Clock, RandomIdFactory, SteppedClock, SystemClock
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
@@ -69,7 +68,6 @@ from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
-from strongroom.replication.copy import OciCopy
 from strongroom.replication.destinations import Destinations
 from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
 from strongroom.replication.status import ReplicationStatuses
@@ -279,7 +277,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     replicator = ImageReplicator(
         destinations,
         replication_store,
-        OciCopy(metadata, blob_store, UploadJournal(settings.data_dir / "replication-uploads")),
+        (metadata, blob_store, settings.data_dir / "replication-uploads"),
         clock,
         ids,
         settings.region,

@@ -201,6 +201,10 @@ STRONGROOM_ACTIONS = frozenset(
         "AcceptFindingRisk",
         "RevokeFindingRisk",
         "ListAcceptedRisks",
+        # replication destinations (ADR 0019): the deployment's, on ``replication-destination/*``
+        "CreateReplicationDestination",
+        "ListReplicationDestinations",
+        "DeleteReplicationDestination",
     )
 )
 

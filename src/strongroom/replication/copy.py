@@ -9,6 +9,9 @@ a blob it has is skipped (``HEAD``). Blobs stream from the blob store through th
 transport's chunked, resumable uploads: memory is one piece per transfer whatever the
 size. The destination checks every digest as it stores (OCI distribution spec).
 
+This module loads the HTTP client (httpx, which loads more): the job handler imports it
+when a replication runs, so serving processes never pay for it (ADR 0017).
+
 Signing in: a Strongroom destination and any OCI registry alike take the registered
 access key as a login: Basic, or exchanged at the registry's token realm (ADR 0019).
 """
@@ -23,24 +26,15 @@ import httpx
 
 from strongroom.client.admin import Login
 from strongroom.client.blobs import Uploader, UploadJournal
-from strongroom.client.progress import NullProgress
-from strongroom.client.transport import TIMEOUT, RegistryHttp, raise_for
-from strongroom.errors import StrongroomError
+from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, raise_for
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import parse_manifest
+from strongroom.replication.failures import ReplicationError
 from strongroom.storage.base import BlobStore
 
 _MAX_DEPTH = 4
 """Subjects and index children nest; deeper than this is refused (a cycle or abuse)."""
-
-
-class ReplicationError(StrongroomError):
-    """The copy could not be made; ``code`` is the failureCode the status reports."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +94,34 @@ class StoredBlob:
         return b"".join(pieces)
 
 
+class _Quiet:
+    """No progress bars in a job (client.progress would load rich)."""
+
+    def start(self, name: str, total: int) -> None:
+        pass
+
+    def advance(self, name: str, amount: int) -> None:
+        pass
+
+    def finish(self, name: str) -> None:
+        pass
+
+
+async def replicate(
+    metadata: SqlMetadataStore, blob_store: BlobStore, journal_dir: Path, image: SourceImage,
+    url: str, repository: str, login: tuple[str, str],
+) -> CopyStats:  # fmt: skip
+    """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
+    be reached is a :class:`ReplicationError` that says so."""
+    copier = OciCopy(metadata, blob_store, UploadJournal(journal_dir))
+    try:
+        return await copier.copy(image, Endpoint(url, repository, Login(*login)))
+    except httpx.TransportError as error:
+        raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
+    except RegistryError as error:
+        raise ReplicationError(f"DESTINATION_{error.code}", f"{url}: {error.message}") from error
+
+
 class OciCopy:
     def __init__(
         self, metadata: SqlMetadataStore, blob_store: BlobStore, journal: UploadJournal, *,
@@ -112,9 +134,7 @@ class OciCopy:
         # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
             http = RegistryHttp(endpoint.url, endpoint.login, client)
-            uploader = Uploader(
-                http, endpoint.repository, self._journal, NullProgress(), chunk_size=self._chunk
-            )
+            uploader = Uploader(http, endpoint.repository, self._journal, _Quiet(), chunk_size=self._chunk)
             stats = CopyStats()
             await self._manifest(image, image.digest, http, endpoint, uploader, stats, 0)
             if image.tag is not None:

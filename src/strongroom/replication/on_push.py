@@ -7,19 +7,22 @@ event.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from strongroom.client.admin import Login
 from strongroom.clock import Clock, IdFactory
 from strongroom.events.catalogue import REPLICATION_COMPLETE, REPLICATION_FAILED
 from strongroom.metadata.jobs import Job
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.metadata.replication import COMPLETE, FAILED, SqlReplicationStore
+from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.replication import rules
-from strongroom.replication.copy import Endpoint, OciCopy, ReplicationError, SourceImage
 from strongroom.replication.destinations import Destinations
+from strongroom.replication.failures import ReplicationError
+from strongroom.storage.base import BlobStore
+
+if TYPE_CHECKING:
+    from strongroom.replication.copy import SourceImage
 
 REPLICATE = "replication.image"
 REPLICATE_MAX_ATTEMPTS = 10
@@ -65,14 +68,19 @@ class ImageReplicator:
     """The ``replication.image`` job handler."""
 
     def __init__(
-        self, destinations: Destinations, store: SqlReplicationStore, copier: OciCopy, clock: Clock,
-        ids: IdFactory, region: str, *, dispatch_kind: str | None,
+        self, destinations: Destinations, store: SqlReplicationStore,
+        source: tuple[SqlMetadataStore, BlobStore, Path], clock: Clock, ids: IdFactory, region: str, *,
+        dispatch_kind: str | None,
     ) -> None:  # fmt: skip
-        self._destinations, self._store, self._copier = destinations, store, copier
+        """``source``: the metadata and blob stores images are read from, and the folder
+        where uploads in progress are journaled (so a retry resumes them)."""
+        self._destinations, self._store, self._source = destinations, store, source
         self._clock, self._ids, self._region = clock, ids, region
         self._dispatch_kind = dispatch_kind
 
     async def __call__(self, job: Job) -> None:
+        from strongroom.replication.copy import SourceImage  # loads httpx: only when a job runs
+
         payload = job.payload
         tag = payload.get("tag")
         image = SourceImage(
@@ -90,6 +98,8 @@ class ImageReplicator:
         await self._finish(image, target, (COMPLETE, None, None))
 
     async def _copy(self, image: SourceImage, target: tuple[str, str]) -> None:
+        from strongroom.replication.copy import replicate
+
         found = await self._destinations.find(*target)
         if found is None:
             raise ReplicationError(
@@ -101,11 +111,9 @@ class ImageReplicator:
         repository = image.repository
         if destination.kind == "strongroom":
             repository = f"{destination.registry_id}/{image.repository}"
-        endpoint = Endpoint(destination.url, repository, Login(destination.access_key_id, secret))
-        try:
-            await self._copier.copy(image, endpoint)
-        except httpx.TransportError as error:
-            raise ReplicationError("DESTINATION_UNREACHABLE", f"{destination.url}: {error!r}") from error
+        metadata, blobs, journal = self._source
+        login = (destination.access_key_id, secret)
+        await replicate(metadata, blobs, journal, image, destination.url, repository, login)
 
     async def _finish(
         self, image: SourceImage, target: tuple[str, str], outcome: tuple[str, str | None, str | None]

@@ -16,6 +16,7 @@ from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
 from strongroom.api.admin.pull_policies import PULL_POLICY_ROUTES
+from strongroom.api.admin.replication import REPLICATION_ROUTES
 from strongroom.api.admin.webhooks import WEBHOOK_ROUTES
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.events.catalogue import CATALOGUE
@@ -127,4 +128,5 @@ ADMIN_ROUTES = [
     AdminRoute("/findings", "GET", "ecr:DescribeImageScanFindings", _findings_resource, describe_findings),
     *WEBHOOK_ROUTES,
     *PULL_POLICY_ROUTES,
+    *REPLICATION_ROUTES,
 ]
