@@ -7,7 +7,6 @@ nothing, and a destination that was down catches up once it is back."""
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Iterator
@@ -36,7 +35,6 @@ class Site:
     source: RunningServer
     east: RunningServer
     eu: RunningServer
-    eu_env: dict[str, str]
 
 
 def serve(directory: Path, region: str, account: str, port: int | None = None) -> RunningServer:
@@ -69,7 +67,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                 ]
             }
         )  # fmt: skip
-        yield Site(source, east, eu, {})
+        site = Site(source, east, eu)
+        yield site
+        servers.append(site.eu)  # restarted by a test
     finally:
         for server in servers:
             server.stop()
