@@ -179,3 +179,28 @@ def test_a_destination_that_was_down_catches_up_when_it_is_back(
     took = wait_for(site, "team/app", "v2", {EAST: "COMPLETE", EU: "COMPLETE"}, seconds=120)
     print(f"caught up {took:.2f}s after the destination came back")
     assert_identical(pull(skopeo, site.eu, "team/app", "v2", tmp_path / "eu"), layout, "v2")
+
+
+def test_a_tag_move_replicates_and_bad_requests_get_ecr_errors(
+    site: Site, skopeo: Cli, tmp_path: Path
+) -> None:
+    layout = OciLayout.create(tmp_path / "source")
+    first, second = build_image(random.Random(31)), build_image(random.Random(37))
+    layout.add("prod", first)
+    push(skopeo, site.source, layout, "prod", "team/moving")
+    wait_for(site, "team/moving", "prod", {EAST: "COMPLETE", EU: "COMPLETE"})
+    layout = OciLayout.create(tmp_path / "source2")
+    layout.add("prod", second)
+    push(skopeo, site.source, layout, "prod", "team/moving")
+    wait_for(site, "team/moving", "prod", {EAST: "COMPLETE", EU: "COMPLETE"})
+    for server in (site.east, site.eu):
+        with server.client() as http:
+            answer = http.head(
+                "/v2/team/moving/manifests/prod", headers={"accept": first.manifest.media_type}
+            )
+        assert answer.headers["docker-content-digest"] == second.manifest.digest
+    client = ecr(site.source)
+    with pytest.raises(client.exceptions.ImageNotFoundException):
+        client.describe_image_replication_status(repositoryName="team/moving", imageId={"imageTag": "nope"})
+    with pytest.raises(client.exceptions.RepositoryNotFoundException):
+        client.describe_image_replication_status(repositoryName="team/none", imageId={"imageTag": "v1"})

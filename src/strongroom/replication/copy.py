@@ -137,10 +137,17 @@ class OciCopy:
             uploader = Uploader(http, endpoint.repository, self._journal, _Quiet(), chunk_size=self._chunk)
             stats = CopyStats()
             await self._manifest(image, image.digest, http, endpoint, uploader, stats, 0)
-            if image.tag is not None:
+            if image.tag is not None and await self._tag_still_names(image):
                 content, media_type = await self._content(image, image.digest)
                 await self._put_manifest(http, endpoint, image.tag, content, media_type)
             return stats
+
+    async def _tag_still_names(self, image: SourceImage) -> bool:
+        """Whether the source's tag still names the image: a tag moved again since is left
+        to the later push's job, so jobs finishing out of order never move a destination's
+        tag back (the image itself is copied either way)."""
+        found = await self._metadata.lookup_manifest(image.account_id, image.repository, tag=image.tag)
+        return found.manifest is not None and found.manifest.digest == image.digest
 
     async def _content(self, image: SourceImage, digest: str) -> tuple[bytes, str]:
         found = await self._metadata.lookup_manifest(image.account_id, image.repository, digest=digest)
