@@ -7,6 +7,7 @@ nothing, and a destination that was down catches up once it is back."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from support.aws import aws_client
-from support.images import OciLayout, build_image, build_index, sha256_digest
+from support.images import OCI_MANIFEST, OciLayout, build_image, build_index, sha256_digest
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer, start_server
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.e2e
 
 ACCOUNT, OTHER = "111111111111", "222222222222"
 EAST, EU = ("us-east-1", ACCOUNT), ("eu-west-1", OTHER)
+SIGNATURE = "application/vnd.example.signature"
 FAST_JOBS = {"STRONGROOM_JOB_POLL_SECONDS": "0.2", "STRONGROOM_JOB_RETRY_BASE_SECONDS": "0.5"}
 
 
@@ -204,3 +206,48 @@ def test_a_tag_move_replicates_and_bad_requests_get_ecr_errors(
         client.describe_image_replication_status(repositoryName="team/moving", imageId={"imageTag": "nope"})
     with pytest.raises(client.exceptions.RepositoryNotFoundException):
         client.describe_image_replication_status(repositoryName="team/none", imageId={"imageTag": "v1"})
+
+
+def upload(http: Any, repository: str, data: bytes) -> dict[str, Any]:
+    digest = sha256_digest(data)
+    location = http.post(f"/v2/{repository}/blobs/uploads/").headers["location"]
+    assert http.put(location, params={"digest": digest}, content=data).status_code == 201
+    return {"digest": digest, "size": len(data)}
+
+
+def test_a_referrer_pushed_alone_reaches_the_destinations_after_its_subject(
+    site: Site, skopeo: Cli, tmp_path: Path
+) -> None:
+    layout = OciLayout.create(tmp_path / "source")
+    image = build_image(random.Random(41))
+    layout.add("signed", image)
+    push(skopeo, site.source, layout, "signed", "team/signed")
+    wait_for(site, "team/signed", "signed", {EAST: "COMPLETE", EU: "COMPLETE"})
+    with site.source.client() as http:
+        config = {"mediaType": "application/vnd.oci.empty.v1+json", **upload(http, "team/signed", b"{}")}
+        layer = {"mediaType": SIGNATURE, **upload(http, "team/signed", b"sig-41")}
+        subject = {"mediaType": image.manifest.media_type, "digest": image.manifest.digest,
+                   "size": image.manifest.size}  # fmt: skip
+        body = json.dumps({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": SIGNATURE,
+                           "config": config, "layers": [layer], "subject": subject}).encode()  # fmt: skip
+        referrer = sha256_digest(body)
+        answer = http.put(f"/v2/team/signed/manifests/{referrer}", content=body,
+                          headers={"content-type": OCI_MANIFEST})  # fmt: skip
+        assert answer.status_code == 201, answer.text
+    started = time.monotonic()
+    while True:
+        found = ecr(site.source).describe_image_replication_status(
+            repositoryName="team/signed", imageId={"imageDigest": referrer}
+        )["replicationStatuses"]
+        if {s["status"] for s in found} == {"COMPLETE"} and len(found) == 2:
+            break
+        assert time.monotonic() - started < 60, found
+        time.sleep(0.05)
+    for server in (site.east, site.eu):
+        with server.client() as http:
+            listed = http.get(f"/v2/team/signed/referrers/{image.manifest.digest}").json()["manifests"]
+            assert [m["digest"] for m in listed] == [referrer]
+            assert (
+                http.get(f"/v2/team/signed/manifests/{referrer}", headers={"accept": OCI_MANIFEST}).content
+                == body
+            )
