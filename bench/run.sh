@@ -22,6 +22,9 @@
 # BENCH_SCAN=0 leaves the scan engine out; BENCH_MEMORY=0 leaves bench/memory.py out.
 # Then bench/scan_on_push.py: seconds from push to COMPLETE for a small image and a 1 GiB one
 # (BENCH_SCAN_PUSH_MB), and manifest PUT/s with scan on push off and on; BENCH_SCAN_PUSH=0 skips it.
+# Then bench/replication.py: push to COMPLETE at a second server for a small image and a 1 GiB
+# layer (BENCH_REPLICATION_MB, 256 with --quick), the source's peak RSS, and skopeo copy between
+# the same servers; BENCH_REPLICATION=0 skips it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -212,5 +215,12 @@ if [ "$status" = 0 ] && [ "${BENCH_SCAN_PUSH:-1}" != 0 ]; then
     puts=300
     for arg in "$@"; do if [ "$arg" = --quick ]; then puts=150; fi; done
     "$PY" "$HERE/scan_on_push.py" --large-mb "${BENCH_SCAN_PUSH_MB:-1024}" --puts "$puts" || status=$?
+fi
+if [ "$status" = 0 ] && [ "${BENCH_REPLICATION:-1}" != 0 ]; then
+    stop_server "$SR_PID"; SR_PID=""        # its own two servers (bench/serverproc.py)
+    stop_server "$DIST_PID"; DIST_PID=""
+    replication_mb=1024
+    for arg in "$@"; do if [ "$arg" = --quick ]; then replication_mb=256; fi; done
+    "$PY" "$HERE/replication.py" --large-mb "${BENCH_REPLICATION_MB:-$replication_mb}" || status=$?
 fi
 exit "$status"

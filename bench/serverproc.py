@@ -93,7 +93,10 @@ def basic_auth() -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_server(
-    workers: int, extra_args: tuple[str, ...] = (), source: str | None = None
+    workers: int,
+    extra_args: tuple[str, ...] = (),
+    source: str | None = None,
+    environment: dict[str, str] | None = None,
 ) -> Iterator[Server]:
     """With ``source`` (a directory holding the ``strongroom`` package, e.g. an unpacked
     ``git archive <commit> src``), that code is served instead of the installed one."""
@@ -108,6 +111,7 @@ def running_server(
             STRONGROOM_ADMIN_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
             STRONGROOM_LOG_LEVEL="warning",
         )
+        env.update(environment or {})
         if source:
             env["PYTHONPATH"] = source
         command = [

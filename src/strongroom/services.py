@@ -48,6 +48,7 @@ from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.models import SqlModelStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
+from strongroom.metadata.replication import SqlReplicationStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -70,6 +71,9 @@ from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.replication.destinations import Destinations
+from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
+from strongroom.replication.status import ReplicationStatuses
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
 from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
@@ -118,6 +122,8 @@ class Services:
     scans: ImageScans
     pull_policies: PullPolicies
     models: ModelCatalogue
+    replication: ReplicationStatuses
+    replication_destinations: Destinations
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -206,13 +212,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     ids = RandomIdFactory()
     push_jobs = (PROBE,) if settings.job_probe_file else ()
     outbox = ImagePushOutbox(
-        ids,
-        push_jobs,
-        settings.job_max_attempts,
-        dispatch_kind=DISPATCH,
-        scan=scan_on_push,
-        index=index_on_push,
-    )
+        ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push,
+        index=index_on_push, replicate=ReplicationOnPush(settings.region),
+    )  # fmt: skip
     metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
     account_id = await metadata.default_account_id()
@@ -277,6 +279,17 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     model_store = SqlModelStore(database)
     indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
     authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
+    replication_store = SqlReplicationStore(database)
+    destinations = Destinations(replication_store, secrets, clock)
+    replicator = ImageReplicator(
+        destinations,
+        replication_store,
+        (metadata, blob_store, settings.data_dir / "replication-uploads"),
+        clock,
+        ids,
+        settings.region,
+        dispatch_kind=DISPATCH,
+    )  # fmt: skip
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
     )
@@ -327,12 +340,15 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         scans=ImageScans(context, images, scan_store, repository_store),
         pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
         models=ModelCatalogue(model_store, authorizer, settings.region),
+        replication=ReplicationStatuses(images, replication_store),
+        replication_destinations=destinations,
         job_handlers={
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
+            REPLICATE: replicator,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )

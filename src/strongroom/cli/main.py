@@ -21,6 +21,7 @@ from strongroom.cli import lifecycle as lifecycle_commands
 from strongroom.cli import models as model_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.cli import pull_policies as pull_commands
+from strongroom.cli import replication as replication_commands
 from strongroom.cli import repository as repository_commands
 from strongroom.cli import scan as scan_commands
 from strongroom.cli import webhooks as webhook_commands
@@ -72,6 +73,7 @@ main.add_command(audit_commands.audit)
 main.add_command(jobs_commands.jobs)
 main.add_command(events_commands.events)
 main.add_command(webhook_commands.webhook)
+main.add_command(replication_commands.replication)
 main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 main.add_command(scan_commands.scan)

@@ -19,6 +19,7 @@ import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import httpx
@@ -33,6 +34,19 @@ PARTIAL = ".partial"
 
 class DigestMismatch(Exception):
     """What arrived is not what the manifest named."""
+
+
+class ChunkSource(Protocol):
+    """What an upload reads from: a blob's digest, size, and its bytes by range (called in a
+    worker thread, a piece at a time)."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    def read(self, offset: int, size: int) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +70,7 @@ class FileRange:
     """A chunk's bytes as a request body, read a MiB at a time when sent (and again if the
     request is sent again): a 16 MiB chunk never sits in memory whole."""
 
-    def __init__(self, blob: BlobSource, offset: int, length: int) -> None:
+    def __init__(self, blob: ChunkSource, offset: int, length: int) -> None:
         self._blob, self._offset, self._length = blob, offset, length
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
@@ -64,7 +78,7 @@ class FileRange:
         while at < end:
             piece = await anyio.to_thread.run_sync(self._blob.read, at, min(PIECE, end - at))
             if not piece:
-                raise OSError(f"{self._blob.path}: the file shrank while it was being sent")
+                raise OSError(f"{self._blob.digest}: the source shrank while it was being sent")
             at += len(piece)
             yield piece
 
@@ -126,7 +140,7 @@ class Uploader:
             scopes.append(f"repository:{mount_from}:pull")
         self._scopes = scopes
 
-    async def push(self, blob: BlobSource, name: str) -> None:
+    async def push(self, blob: ChunkSource, name: str) -> None:
         """Make ``blob`` present in the repository, sending what the server does not have."""
         self._progress.start(name, blob.size)
         try:
@@ -134,7 +148,7 @@ class Uploader:
         finally:
             self._progress.finish(name)
 
-    async def _push(self, blob: BlobSource, name: str) -> None:
+    async def _push(self, blob: ChunkSource, name: str) -> None:
         base = f"/v2/{self._repository}/blobs/"
         head = await self._http.request("HEAD", base + blob.digest, self._scopes)
         if head.status_code == 200:
@@ -187,7 +201,7 @@ class Uploader:
             offset = end + 1
         await self._finish(location, blob, b"", 0, name)
 
-    async def _resume(self, blob: BlobSource) -> tuple[str | None, int]:
+    async def _resume(self, blob: ChunkSource) -> tuple[str | None, int]:
         """An earlier upload of this blob the server still holds, and how far it got."""
         location = self._journal.get(self._http.base_url, self._repository, blob.digest)
         if location is None:
@@ -210,7 +224,7 @@ class Uploader:
         return answer.headers.get("location", location), offset
 
     async def _finish(
-        self, location: str, blob: BlobSource, content: bytes | FileRange, length: int, name: str
+        self, location: str, blob: ChunkSource, content: bytes | FileRange, length: int, name: str
     ) -> None:
         separator = "&" if "?" in location else "?"
         done = await self._http.request(

@@ -68,8 +68,21 @@ SCAN_FINDING_NEW = EventType(
 SCAN_FINDING_CLOSED = EventType(
     "scan.finding.closed", "a finding of the last scan is gone (up to 100 listed)", None, _FINDINGS
 )
-REPLICATION_COMPLETE = EventType("replication.complete", "an image reached a destination", ECR_REPLICATION)
-REPLICATION_FAILED = EventType("replication.failed", "an image could not be replicated", ECR_REPLICATION)
+# ECR's "ECR Replication Action" detail: action-type (REPLICATE), result, repository-name,
+# image-digest, image-tag, source-account, source-region; then where it went.
+_REPLICATION = (
+    "action-type", "result", "repository-name", "image-digest", "image-tag", "source-account",
+    "source-region", "destination-region", "destination-registry-id",
+)  # fmt: skip
+REPLICATION_COMPLETE = EventType(
+    "replication.complete", "an image reached a destination", ECR_REPLICATION, _REPLICATION
+)
+REPLICATION_FAILED = EventType(
+    "replication.failed",
+    "an image could not be replicated (after the job's last attempt)",
+    ECR_REPLICATION,
+    (*_REPLICATION, "failure-code", "failure-reason"),
+)
 LIFECYCLE_EXPIRED = EventType(
     "lifecycle.expired",
     "a lifecycle policy expired an image (its image.delete comes with it)",

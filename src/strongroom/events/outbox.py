@@ -24,12 +24,15 @@ class ImagePushOutbox:
         dispatch_kind: str | None = None,
         scan: Callable[[ManifestChange], NewJob | None] | None = None,
         index: Callable[[ManifestChange], NewJob | None] | None = None,
+        replicate: Callable[[ManifestChange], Sequence[tuple[tuple[str, str], NewJob]]] | None = None,
     ) -> None:
         """``dispatch_kind`` is queued too, but only when the account has a webhook
         subscription; ``scan`` says whether the push queues a scan (and which), ``index``
-        whether it queues the indexing of a model."""
+        whether it queues the indexing of a model; ``replicate``, the replication jobs it
+        queues, by destination (region, registry id)."""
         self._scan = scan
         self._index = index
+        self._replicate = replicate
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
         self._max_attempts = max_attempts
@@ -64,7 +67,14 @@ class ImagePushOutbox:
         index = None if self._index is None else self._index(change)
         if index is not None:
             jobs.append(index)
-        return Outbox(events=[event], jobs=jobs, pending_scan=scan is not None)
+        replications = () if self._replicate is None else self._replicate(change)
+        jobs.extend(job for _, job in replications)
+        return Outbox(
+            events=[event],
+            jobs=jobs,
+            pending_scan=scan is not None,
+            replicating=[target for target, _ in replications],
+        )
 
 
 class ImageDeletionOutbox:

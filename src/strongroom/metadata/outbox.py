@@ -54,6 +54,9 @@ class Outbox:
     pending_scan: bool = False
     """The change queued a scan of the manifest: its scan status becomes PENDING in the
     same transaction (only a manifest change can say so)."""
+    replicating: Sequence[tuple[str, str]] = ()
+    """The destinations (region, registry id) the change queued a replication to: the
+    image's status there becomes IN_PROGRESS in the same transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,9 @@ class ManifestChange:
     scanning: str | None = None
     """The account's registry scanning configuration (ECR's JSON), if it has one; read
     in the push's transaction with the repository, at no extra round trip."""
+    replication: str | None = None
+    """The account's replication configuration (ECR's JSON), if it has one; read as
+    :attr:`scanning` is."""
 
 
 ManifestOutbox = Callable[[ManifestChange], Outbox]

@@ -530,3 +530,34 @@ model_licenses = sa.Table(
     sa.Column("model_id", sa.ForeignKey("models.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("license", sa.String(128), primary_key=True),
 )
+
+replication_destinations = sa.Table(
+    "replication_destinations",
+    metadata,
+    # Where a replication destination (a region and registry id, as a rule names it)
+    # lives: another Strongroom instance or any OCI registry, and how to sign in there.
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("registry_id", sa.String(12), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    # strongroom | oci
+    sa.Column("access_key_id", sa.String(128), nullable=False),
+    sa.Column("secret", sa.LargeBinary, nullable=False),
+    # The secret, encrypted with the master key (auth.secretbox).
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+replication_statuses = sa.Table(
+    "replication_statuses",
+    metadata,
+    # Each image's replication to each destination (DescribeImageReplicationStatus).
+    sa.Column("repository_id", sa.ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("image_digest", sa.String(160), primary_key=True),
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("registry_id", sa.String(12), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    # IN_PROGRESS | COMPLETE | FAILED
+    sa.Column("failure_code", sa.String(64), nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -23,6 +23,7 @@ from strongroom.metadata.records import (
     Repository,
     StoredManifest,
 )
+from strongroom.metadata.replication import mark_in_progress
 from strongroom.metadata.scans import mark_pending
 from strongroom.metadata.schema import (
     account_settings,
@@ -53,6 +54,16 @@ _SCANNING = (
 )
 """The account's registry scanning rules, read in the same statement as the repository
 a push locks (a subquery in the select list: the row lock covers the repository only)."""
+
+_REPLICATION = (
+    sa.select(account_settings.c.value)
+    .where(
+        account_settings.c.account_id == repositories.c.account_id, account_settings.c.name == "replication"
+    )
+    .scalar_subquery()
+    .label("replication")
+)
+"""The account's replication configuration, read as :data:`_SCANNING` is."""
 
 
 class SqlMetadataStore(SqlBlobLinks):
@@ -288,11 +299,14 @@ class SqlMetadataStore(SqlBlobLinks):
             subscribed=bool(repository.subscribed),
             scan_on_push=bool(repository.scan_on_push),
             scanning=repository.scanning,
+            replication=repository.replication,
         )
         outbox = self._outbox(change)
         write_outbox(conn, self._db.insert, outbox, now)
         if outbox.pending_scan:
             mark_pending(conn, self._db.insert, repository_id, manifest.digest, now)
+        if outbox.replicating:
+            mark_in_progress(conn, self._db.insert, repository_id, manifest.digest, outbox.replicating, now)
 
     async def lookup_manifest(
         self, account_id: str, name: str, *, tag: str | None = None, digest: str | None = None
@@ -431,7 +445,7 @@ _REPOSITORY_FOR_PUSH = (
     .with_for_update(read=True, key_share=True)
 )
 _REPOSITORY_FOR_PUSH_SUBSCRIBED = _REPOSITORY_FOR_PUSH.add_columns(
-    repositories.c.scan_on_push, _SCANNING, _SUBSCRIBED
+    repositories.c.scan_on_push, _SCANNING, _REPLICATION, _SUBSCRIBED
 )
 """With what decides the push's outbox: whether it queues a scan, whether anyone is subscribed."""
 _MANIFEST_COLUMNS = sa.select(

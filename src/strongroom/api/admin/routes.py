@@ -17,6 +17,7 @@ from typing import Any
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
 from strongroom.api.admin.models import MODEL_ROUTES
 from strongroom.api.admin.pull_policies import PULL_POLICY_ROUTES
+from strongroom.api.admin.replication import REPLICATION_ROUTES
 from strongroom.api.admin.webhooks import WEBHOOK_ROUTES
 from strongroom.errors import AccessDenied, InvalidRequest
 from strongroom.events.catalogue import CATALOGUE
@@ -129,4 +130,5 @@ ADMIN_ROUTES = [
     *WEBHOOK_ROUTES,
     *PULL_POLICY_ROUTES,
     *MODEL_ROUTES,
+    *REPLICATION_ROUTES,
 ]

@@ -1,5 +1,5 @@
-"""Registry-wide operations: sign-in tokens, the registry policy and DescribeRegistry
-(reference/ecr-api.md §4.4, §4.5)."""
+"""Registry-wide operations: sign-in tokens, the registry policy, DescribeRegistry and
+replication (reference/ecr-api.md §4.4, §4.5)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, registry_resource, table
 from strongroom.api.ecr.errors import RegistryPolicyNotFound
 from strongroom.api.ecr.model import InvalidParameter
+from strongroom.api.ecr.operations.images import image_id_of, render_image_id
 from strongroom.auth.authenticator import REGISTRY_LOGIN_USER
+from strongroom.registry.images import ImageId
 from strongroom.registry.policy_review import audit_findings
+from strongroom.replication.status import status_document
 
 REPLICATION_SETTING = "replication"
 
@@ -80,7 +83,18 @@ async def put_replication_configuration(call: EcrCall) -> Result:
     return {"replicationConfiguration": configuration}
 
 
+async def describe_image_replication_status(call: EcrCall) -> Result:
+    image_id = image_id_of(call.params["imageId"])
+    digest, statuses = await call.services.replication.of(call.repository, image_id)
+    return {
+        "repositoryName": call.repository_name,
+        "imageId": render_image_id(ImageId(digest, image_id.tag)),
+        "replicationStatuses": [status_document(status) for status in statuses],
+    }
+
+
 OPERATIONS = table(
+    Operation(ECR, "DescribeImageReplicationStatus", describe_image_replication_status),
     Operation(ECR, "GetAuthorizationToken", get_authorization_token, resource=registry_resource),
     Operation(ECR, "PutRegistryPolicy", put_registry_policy, resource=registry_resource, mutates=True),
     Operation(ECR, "GetRegistryPolicy", get_registry_policy, resource=registry_resource),
