@@ -1,7 +1,7 @@
 """The SBOM as an OCI referrer of the scanned image, end to end: an image pushed with
 skopeo to a repository that scans on push gets one CycloneDX referrer, found through
 the referrers API (with and without the artifactType filter) and pulled with oras-py;
-the SBOM is scanned like anything pushed and makes no SBOM; a re-scan leaves exactly one; deleting the image
+the SBOM is not scanned itself; a re-scan leaves exactly one; deleting the image
 deletes it (ADR 0016)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from support import layers as img
 from support import osv
 from support.aws import aws_client
 from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from support.scans import APP, BASE, finished_scan, finished_scan_of, layout, push, put_blob, wait_for
+from support.scans import APP, BASE, finished_scan, layout, push, put_blob, wait_for
 from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -96,14 +96,11 @@ def test_a_scanned_image_gets_one_cyclonedx_referrer_that_oras_pulls(
         assert manifest["subject"]["digest"] == digest
         assert {k: manifest["config"][k] for k in EMPTY} == EMPTY
         assert [layer["mediaType"] for layer in manifest["layers"]] == [CYCLONEDX]
-        # The SBOM is untagged and has no SBOM of its own.
+        # The SBOM is untagged, has no scan and no SBOM of its own.
         assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v1"]
         assert referrers(http, "team/app", sbom["digest"]).json()["manifests"] == []
-    # It is scanned like anything pushed (what a manifest claims to be decides nothing):
-    # one small JSON file, no findings.
-    scanned = finished_scan_of(ecr, "team/app", {"imageDigest": sbom["digest"]})
-    assert scanned["imageScanStatus"]["status"] == "COMPLETE"
-    assert scanned["imageScanFindings"].get("findings", []) == []
+    with pytest.raises(ecr.exceptions.ScanNotFoundException):
+        ecr.describe_image_scan_findings(repositoryName="team/app", imageId={"imageDigest": sbom["digest"]})
 
     document = pull(server, f"{server.registry}/team/app@{sbom['digest']}", tmp_path)
     assert document["bomFormat"] == "CycloneDX"
@@ -198,15 +195,11 @@ def test_an_index_gets_one_sbom_per_platform_manifest_and_none_of_its_own(
         assert stored.status_code == 201, stored.text
 
         # Each platform is scanned twice (its own push, then the index's): still one SBOM each.
-        # (The SBOMs are scanned too; only the scans of the platforms and the index count.)
-        pushed = {platform["digest"] for platform in platforms} | {stored.headers["docker-content-digest"]}
-
         def all_scanned() -> bool | None:
             events = server.cli_json("events", "list", "--type", "scan.complete", "--output", "json")[
                 "events"
             ]
-            about = [e for e in events if e["data"].get("image-digest") in pushed]
-            return True if len(about) == 3 else None
+            return True if len(events) == 3 else None
 
         wait_for(all_scanned)
         assert finished_scan(ecr, name, "v1")["imageScanStatus"]["status"] == "COMPLETE"

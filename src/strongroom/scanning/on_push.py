@@ -35,6 +35,7 @@ from strongroom.metadata.scans import (
 )
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.metadata.vulndb import SqlVulnStore
+from strongroom.oci.mediatypes import CYCLONEDX_JSON
 from strongroom.scanning import configuration, findings, vulndb
 from strongroom.scanning.engine import MAX_MANIFEST_BYTES, Analyser, ImageScan, ScanError, scan_manifest
 from strongroom.scanning.registry_blobs import LayersInAnalysis, PersistentLayerCache, RegistryBlobs
@@ -61,12 +62,12 @@ def scan_on_push(change: ManifestChange) -> NewJob | None:
     """The scan a push queues, if scanning applies to its repository: only for a manifest
     new in the repository (a tag moved to a scanned image scans nothing), keyed by the
     image and the time it was stored, so a push retried is one scan and an image
-    deleted and pushed again is scanned again. What a manifest claims to be decides
-    nothing: an SBOM or a signature is pulled like an image, so it is scanned like one
-    (cheaply: its layers are small files), or a pickle labelled ``artifactType`` CycloneDX
-    would pass every pull policy unscanned. The registry's own SBOM is scanned too, and
-    scanning an SBOM publishes none (ADR 0016)."""
+    deleted and pushed again is scanned again. An SBOM (the registry's own referrer, or a
+    client's) is never scanned on push: it holds no packages, and the registry pushes one
+    after every scan (ADR 0016)."""
     if not change.created or (not change.scan_on_push and change.scanning is None):
+        return None
+    if change.artifact_type == CYCLONEDX_JSON:
         return None
     rules = configuration.parse(change.scanning)
     if not configuration.effective_scanning(rules, change.repository, change.scan_on_push).on_push:
