@@ -74,10 +74,16 @@ def wait_for(check: Callable[[], Any], timeout: float = 90) -> Any:
 
 
 def finished_scan(ecr: Any, repository: str, tag: str, **extra: Any) -> dict[str, Any]:
+    return finished_scan_of(ecr, repository, {"imageTag": tag}, **extra)
+
+
+def finished_scan_of(ecr: Any, repository: str, image_id: dict[str, str], **extra: Any) -> dict[str, Any]:
+    """The image's scan once it has finished (waiting for it)."""
+
     def check() -> dict[str, Any] | None:
         try:
             response: dict[str, Any] = ecr.describe_image_scan_findings(
-                repositoryName=repository, imageId={"imageTag": tag}, **extra
+                repositoryName=repository, imageId=image_id, **extra
             )
         except ecr.exceptions.ScanNotFoundException:
             return None

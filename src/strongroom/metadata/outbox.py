@@ -81,6 +81,8 @@ class ManifestChange:
     scanning: str | None = None
     """The account's registry scanning configuration (ECR's JSON), if it has one; read
     in the push's transaction with the repository, at no extra round trip."""
+    made_by_registry: bool = False
+    """The registry pushed it itself (the scan's SBOM referrer), not a client."""
     replication: str | None = None
     """The account's replication configuration (ECR's JSON), if it has one; read as
     :attr:`scanning` is."""

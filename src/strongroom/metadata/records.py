@@ -76,6 +76,8 @@ class NewManifest:
     annotations_json: str | None
     blob_digests: tuple[str, ...]
     child_digests: tuple[str, ...]
+    made_by_registry: bool = False
+    """The registry's own artifact (the scan's SBOM referrer), not a client's push."""
 
 
 @dataclass(frozen=True, slots=True)

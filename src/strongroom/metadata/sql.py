@@ -300,6 +300,7 @@ class SqlMetadataStore(SqlBlobLinks):
             scan_on_push=bool(repository.scan_on_push),
             scanning=repository.scanning,
             replication=repository.replication,
+            made_by_registry=manifest.made_by_registry,
         )
         outbox = self._outbox(change)
         write_outbox(conn, self._db.insert, outbox, now)

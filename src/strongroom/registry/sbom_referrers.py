@@ -107,7 +107,7 @@ class SbomReferrers:
         await self._uploads.upload_whole(ref, Digest.of(sbom.document), _once(sbom.document))
         body = sbom_manifest(subject, sbom.document, self._context.clock.now())
         pushed = await self._manifests.put(
-            ref, Reference(None, Digest.of(body)), body, mediatypes.OCI_MANIFEST
+            ref, Reference(None, Digest.of(body)), body, mediatypes.OCI_MANIFEST, made_by_registry=True
         )
         await self._record(ref, PUT_ACTION, {"digest": str(pushed.digest), "subject": subject.digest})
         return str(pushed.digest)

@@ -35,7 +35,6 @@ from strongroom.metadata.scans import (
 )
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.metadata.vulndb import SqlVulnStore
-from strongroom.oci.mediatypes import CYCLONEDX_JSON
 from strongroom.scanning import configuration, findings, vulndb
 from strongroom.scanning.engine import MAX_MANIFEST_BYTES, Analyser, ImageScan, ScanError, scan_manifest
 from strongroom.scanning.registry_blobs import LayersInAnalysis, PersistentLayerCache, RegistryBlobs
@@ -62,12 +61,13 @@ def scan_on_push(change: ManifestChange) -> NewJob | None:
     """The scan a push queues, if scanning applies to its repository: only for a manifest
     new in the repository (a tag moved to a scanned image scans nothing), keyed by the
     image and the time it was stored, so a push retried is one scan and an image
-    deleted and pushed again is scanned again. An SBOM (the registry's own referrer, or a
-    client's) is never scanned on push: it holds no packages, and the registry pushes one
-    after every scan (ADR 0016)."""
+    deleted and pushed again is scanned again. The registry's own SBOM (pushed after every
+    scan, ADR 0016) is not scanned; anything a client pushes is, whatever it claims to
+    be: a pickle pushed with ``artifactType`` CycloneDX must not pass the pull policies
+    unscanned (tests/e2e/test_pull_gate_referrers.py)."""
     if not change.created or (not change.scan_on_push and change.scanning is None):
         return None
-    if change.artifact_type == CYCLONEDX_JSON:
+    if change.made_by_registry:
         return None
     rules = configuration.parse(change.scanning)
     if not configuration.effective_scanning(rules, change.repository, change.scan_on_push).on_push:

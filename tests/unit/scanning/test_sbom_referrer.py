@@ -98,15 +98,19 @@ def test_only_images_with_an_inventoried_layer_get_an_sbom() -> None:
     ]
 
 
-def test_an_sbom_pushed_to_a_repository_that_scans_on_push_queues_no_scan() -> None:
-    def change(artifact_type: str | None) -> ManifestChange:
+def test_only_the_registrys_own_sbom_skips_the_scan_on_push() -> None:
+    """What a client's manifest claims to be spares it nothing: a pickle labelled CycloneDX
+    must not pass the pull policies unscanned (tests/e2e/test_pull_gate_referrers.py)."""
+
+    def change(artifact_type: str | None, made_by_registry: bool = False) -> ManifestChange:
         return ManifestChange(
             "123456789012", "team/app", "sha256:" + "d" * 64, mediatypes.OCI_MANIFEST,
-            None, True, artifact_type, IMAGE, NOW, scan_on_push=True,
+            None, True, artifact_type, IMAGE, NOW, scan_on_push=True, made_by_registry=made_by_registry,
         )  # fmt: skip
 
-    assert scan_on_push(change(mediatypes.CYCLONEDX_JSON)) is None
-    assert scan_on_push(change("application/vnd.example.signature")) is not None
+    assert scan_on_push(change(mediatypes.CYCLONEDX_JSON, made_by_registry=True)) is None
+    for artifact_type in (mediatypes.CYCLONEDX_JSON, "application/vnd.example.signature", None):
+        assert scan_on_push(change(artifact_type)) is not None, artifact_type
 
 
 def test_deleting_a_manifest_queues_the_prune_of_its_sboms_and_removing_a_tag_does_not() -> None:

