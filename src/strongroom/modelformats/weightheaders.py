@@ -127,7 +127,7 @@ def _by_weight(counts: Counter[str]) -> tuple[str, ...]:
     return tuple(name for name, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
-_SCALARS = {
+GGUF_SCALARS = {
     0: "<B",
     1: "<b",
     2: "<H",
@@ -140,7 +140,8 @@ _SCALARS = {
     11: "<q",
     12: "<d",
 }
-_STRING, _ARRAY = 8, 9
+"""GGUF metadata value types with a fixed size, and their ``struct`` formats (gguf.md)."""
+GGUF_STRING, GGUF_ARRAY = 8, 9
 
 
 class _Reader:
@@ -168,16 +169,16 @@ class _Reader:
         return self.take(self.u64()).decode("utf-8", errors="replace")
 
     def value(self, kind: int) -> object:
-        if kind == _STRING:
+        if kind == GGUF_STRING:
             return self.string()
-        if kind == _ARRAY:
+        if kind == GGUF_ARRAY:
             item_kind, count = self.u32(), self.u64()
             if count > _MAX_ITEMS:
                 raise BadHeader("GGUF array too long")
             return [self.value(item_kind) for _ in range(count)]
-        if kind not in _SCALARS:
+        if kind not in GGUF_SCALARS:
             raise BadHeader(f"GGUF value type {kind}")
-        fmt = _SCALARS[kind]
+        fmt = GGUF_SCALARS[kind]
         return struct.unpack(fmt, self.take(struct.calcsize(fmt)))[0]
 
 

@@ -14,9 +14,9 @@ import json
 import re
 import struct
 from dataclasses import dataclass
-from typing import ClassVar
 
 from strongroom.analysis.streams import Reader
+from strongroom.modelformats.weightheaders import GGUF_ARRAY, GGUF_SCALARS, GGUF_STRING
 
 NPY_MAGIC = b"\x93NUMPY"
 GGUF_MAGIC = b"GGUF"
@@ -166,19 +166,6 @@ def check_gguf(stream: Reader, max_entries: int = 1_000_000) -> list[str]:
 
 
 class _GgufReader:
-    _SCALARS: ClassVar[dict[int, str]] = {
-        0: "<B",
-        1: "<b",
-        2: "<H",
-        3: "<h",
-        4: "<I",
-        5: "<i",
-        6: "<f",
-        7: "<?",
-        10: "<Q",
-        11: "<q",
-        12: "<d",
-    }
     _MAX_STRING = 64 * 1024 * 1024
 
     def __init__(self, stream: Reader) -> None:
@@ -200,12 +187,12 @@ class _GgufReader:
         return self.exactly(length).decode("utf-8", "replace")
 
     def value(self, kind: int) -> object:
-        if kind in self._SCALARS:
-            fmt = self._SCALARS[kind]
+        if kind in GGUF_SCALARS:
+            fmt = GGUF_SCALARS[kind]
             return struct.unpack(fmt, self.exactly(struct.calcsize(fmt)))[0]
-        if kind == 8:
+        if kind == GGUF_STRING:
             return self.string()
-        if kind == 9:
+        if kind == GGUF_ARRAY:
             item_kind = self.u32()
             (count,) = struct.unpack("<Q", self.exactly(8))
             if count > 100_000_000:
