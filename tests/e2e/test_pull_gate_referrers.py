@@ -6,8 +6,6 @@ the registry's own SBOM skips the scan on push (ADR 0016)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +16,7 @@ import pytest
 from support import models, osv
 from support.aws import aws_client
 from support.images import OCI_MANIFEST
-from support.scans import finished_scan_of, put_blob
+from support.scans import finished_scan_of, put_blob, put_manifest
 from support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -43,16 +41,6 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 def ecr(server: RunningServer) -> Any:
     server.cli("vulndb", "import", str(osv.RECORDS_DIR))
     return aws_client(server, "ecr")
-
-
-def put_manifest(http: httpx.Client, name: str, manifest: dict[str, Any], tag: str | None = None) -> str:
-    body = json.dumps(manifest).encode()
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    put = http.put(
-        f"/v2/{name}/manifests/{tag or digest}", content=body, headers={"Content-Type": OCI_MANIFEST}
-    )
-    assert put.status_code == 201, put.text
-    return digest
 
 
 def get_manifest(http: httpx.Client, name: str, digest: str) -> httpx.Response:

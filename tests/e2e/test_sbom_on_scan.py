@@ -6,7 +6,6 @@ deletes it (ADR 0016)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from support import layers as img
 from support import osv
 from support.aws import aws_client
 from support.images import OCI_CONFIG, OCI_INDEX, OCI_MANIFEST
-from support.scans import APP, BASE, finished_scan, layout, push, put_blob, wait_for
+from support.scans import APP, BASE, finished_scan, layout, push, put_blob, put_manifest, wait_for
 from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
@@ -44,14 +43,6 @@ def referrers(http: httpx.Client, name: str, digest: str, **params: str) -> http
 def sboms(http: httpx.Client, name: str, digest: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = referrers(http, name, digest).json()["manifests"]
     return [m for m in found if m.get("artifactType") == CYCLONEDX]
-
-
-def put_manifest(http: httpx.Client, name: str, manifest: dict[str, Any]) -> str:
-    body = json.dumps(manifest).encode()
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    put = http.put(f"/v2/{name}/manifests/{digest}", content=body, headers={"Content-Type": OCI_MANIFEST})
-    assert put.status_code == 201, put.text
-    return digest
 
 
 def pull(server: RunningServer, target: str, directory: Path) -> dict[str, Any]:

@@ -5,6 +5,7 @@ tests/fixtures/osv, and ways to push them and wait for and read their scans."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import time
@@ -19,6 +20,7 @@ from botocore.credentials import Credentials
 
 from support import layers as img
 from support import models
+from support.images import OCI_MANIFEST
 from support.server import ADMIN_ACCESS_KEY_ID, ADMIN_SECRET_ACCESS_KEY, RunningServer
 from support.tools import require
 
@@ -117,6 +119,19 @@ def put_blob(client: httpx.Client, name: str, data: bytes) -> dict[str, Any]:
     done = client.put(started.headers["location"], params={"digest": digest}, content=data)
     assert done.status_code == 201, done.text
     return {"digest": digest, "size": len(data)}
+
+
+def put_manifest(client: httpx.Client, name: str, manifest: dict[str, Any], tag: str | None = None) -> str:
+    """PUT an OCI image manifest (by ``tag``, else by its digest); its digest."""
+    body = json.dumps(manifest).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    put = client.put(
+        f"/v2/{name}/manifests/{tag or digest}",
+        content=body,
+        headers={"Content-Type": OCI_MANIFEST},
+    )
+    assert put.status_code == 201, put.text
+    return digest
 
 
 def aws_cli(server: RunningServer, home: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
