@@ -7,7 +7,9 @@ one throwaway server, with the client's peak RSS (what `strongroom model` costs 
 The model is one safetensors file (a valid header, random float32 data) plus a config; the
 plain blob is different random bytes of the same size, sent as one streamed PUT and read
 back with one GET (what a registry client does at best; its digest is computed before the
-clock starts, while a model push's time includes packing, also shown alone). The SDK (its
+clock starts, while a model push's time includes packing, also shown alone). skopeo then
+copies the plain bytes as an image's one layer from an OCI layout to the server and back
+(wall time, start-up included; skipped with a line saying so when skopeo is absent). The SDK (its
 call timed alone) and `strongroom model push|pull` (wall time, start-up included) run in
 child processes, so their peak RSS (wait4's ru_maxrss) is the client's alone.
 """
@@ -18,6 +20,7 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -104,6 +107,43 @@ def plain_pull(url: str, repository: str, digest: str, target: Path) -> float:
     return time.perf_counter() - started
 
 
+def oci_layout(root: Path, blob: Path, digest: str) -> Path:
+    """An OCI image layout whose one layer is ``blob`` (hard-linked, not copied)."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    os.link(blob, blobs / digest.split(":", 1)[1])
+
+    def put(document: dict[str, object]) -> dict[str, object]:
+        data = json.dumps(document).encode()
+        named = hashlib.sha256(data).hexdigest()
+        (blobs / named).write_bytes(data)
+        return {"digest": f"sha256:{named}", "size": len(data)}
+
+    config = put({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [digest]}})
+    layer = {
+        "mediaType": "application/vnd.oci.image.layer.v1.tar",
+        "digest": digest,
+        "size": blob.stat().st_size,
+    }
+    manifest = put({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                    "config": {"mediaType": "application/vnd.oci.image.config.v1+json", **config},
+                    "layers": [layer]})  # fmt: skip
+    (root / "oci-layout").write_text('{"imageLayoutVersion": "1.0.0"}')
+    index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             **manifest, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}  # fmt: skip
+    (root / "index.json").write_text(json.dumps(index))
+    return root
+
+
+def skopeo_copy(skopeo: str, source: str, target: str, env: dict[str, str]) -> tuple[float, int]:
+    creds = f"{USER}:{PASSWORD}"
+    return timed_child(
+        [skopeo, "copy", "--quiet", "--src-tls-verify=false", "--dest-tls-verify=false",
+         "--src-creds", creds, "--dest-creds", creds, source, target],
+        env,
+    )  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -151,6 +191,17 @@ def main() -> None:
                 root / "model.safetensors"
             ).stat().st_size
         startup, _ = timed_child([*cli, "--help"], env)
+        skopeo = shutil.which("skopeo")
+        copies: list[tuple[str, float, int | None]] = []
+        if skopeo:
+            layout = oci_layout(root / "layout", root / "plain.bin", digest)
+            image = f"docker://{registry}/bench/skopeo:1"
+            pushed = skopeo_copy(skopeo, f"oci:{layout}:1", image, env)
+            pulled = skopeo_copy(skopeo, image, f"oci:{root / 'copied'}:1", env)
+            copies = [
+                ("skopeo copy, OCI layout to registry", *pushed),
+                ("skopeo copy, registry to OCI layout", *pulled),
+            ]
         server_rss = sum(memory.rss for memory in server.memory())
 
     mb = size / 1e6
@@ -159,15 +210,19 @@ def main() -> None:
         ("  packing alone (read + sha256, in-process)", packing, None),
         ("SDK push_model (pack + chunked upload)", sdk_push, sdk_push_rss),
         ("strongroom model push (CLI, wall)", push, push_rss),
+        *copies[:1],
         ("plain blob pull (one GET)", blob_pull, None),
         ("SDK pull_model (verified)", sdk_pull, sdk_pull_rss),
         ("strongroom model pull (CLI, wall)", pull, pull_rss),
+        *copies[1:],
     ]
     print(f"model of one {args.mb} MB weight file, server with {args.workers} workers (loopback)")
     for label, seconds, rss in rows:
         memory = f"   peak RSS {rss / 2**20:.0f} MiB" if rss else ""
         print(f"  {label:<40} {mb / seconds:7.1f} MB/s{memory}")
     print(f"  (CLI start-up alone: {startup:.2f} s; server RSS after the run: {server_rss / 2**20:.0f} MiB)")
+    if not copies:
+        print("  (skopeo is not installed: no skopeo rows; `make test-tools` installs it)")
 
 
 SDK = """

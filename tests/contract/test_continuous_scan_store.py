@@ -4,6 +4,7 @@ scan) and the vulnerability database's state, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -14,7 +15,14 @@ from strongroom.metadata.continuous_scans import SqlContinuousScanStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.outbox import NewJob
 from strongroom.metadata.repositories import SqlRepositoryStore
-from strongroom.metadata.scans import COMPLETE, FAILED, PENDING, SCAN_ELIGIBILITY_EXPIRED, SqlScanStore
+from strongroom.metadata.scans import (
+    COMPLETE,
+    FAILED,
+    PENDING,
+    REGISTRY_SBOM,
+    SCAN_ELIGIBILITY_EXPIRED,
+    SqlScanStore,
+)
 from strongroom.metadata.vulndb import SqlVulnStore
 from strongroom.scanning.vulndb import to_row
 from support import osv
@@ -51,6 +59,22 @@ async def test_complete_images_are_listed_in_pages_with_their_tags_and_dates(dat
     rules = json.dumps({"scanType": "ENHANCED", "rules": []})
     await SqlRepositoryStore(database).put_account_setting(ACCOUNT, "scanning", rules, NOW)
     assert await continuous.scanning_configurations() == {ACCOUNT: rules}
+
+
+async def test_the_registrys_own_sbom_is_recorded_as_scanned_and_never_re_evaluated(
+    database: Database,
+) -> None:
+    store, repository_id = await metadata_with(database)
+    sbom = dataclasses.replace(manifest(DIGESTS[0]), made_by_registry=True)
+    assert await store.put_manifest(repository_id, sbom, [], NOW)
+    await store.put_manifest(repository_id, manifest(DIGESTS[1]), [], NOW)  # a client's: no record
+
+    scans = await SqlScanStore(database).scans(repository_id, DIGESTS[:2])
+    assert list(scans) == [DIGESTS[0]]
+    record = scans[DIGESTS[0]]
+    assert (record.status, record.description, record.completed_at) == (COMPLETE, REGISTRY_SBOM, NOW)
+    assert record.severity_counts == {}
+    assert await SqlContinuousScanStore(database).complete_images(repository_id) == []
 
 
 async def test_expiry_applies_only_to_a_complete_scan_and_keeps_its_findings(database: Database) -> None:

@@ -36,7 +36,7 @@ READER_POLICY = json.dumps(
         "Statement": [
             {
                 "Effect": "Allow",
-                "Action": ["ecr:GetAuthorizationToken", "strongroom:ListModels"],
+                "Action": "ecr:GetAuthorizationToken",
                 "Resource": "*",
             },
             {
@@ -173,6 +173,11 @@ def test_a_user_without_describe_images_does_not_see_the_repository_s_models(
     one_by_one = _pages(shared_server, key)
     assert [page_names for page_names in one_by_one if HIDDEN in page_names] == []
     assert len(one_by_one[-1]) <= 1 and sum(map(len, one_by_one)) == len(pushed) - 1
+    # A signed-in user that may read nothing finds nothing; no one unsigned gets an answer.
+    nobody = _user_key(shared_server, "reads-nothing", json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"}]}))  # fmt: skip
+    assert Registry(shared_server.registry, nobody).list_models() == []
+    assert httpx.get(f"{shared_server.url}/admin/v1/models").status_code == 401
 
 
 def test_the_sdk_lists_with_the_same_filters(shared_server: RunningServer, pushed: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ import oras.client
 import pytest
 
 from e2e.conftest import Cli
+from strongroom.metadata.scans import REGISTRY_SBOM
 from support import layers as img
 from support import osv
 from support.aws import aws_client
@@ -87,11 +88,15 @@ def test_a_scanned_image_gets_one_cyclonedx_referrer_that_oras_pulls(
         assert manifest["subject"]["digest"] == digest
         assert {k: manifest["config"][k] for k in EMPTY} == EMPTY
         assert [layer["mediaType"] for layer in manifest["layers"]] == [CYCLONEDX]
-        # The SBOM is untagged, has no scan and no SBOM of its own.
+        # The SBOM is untagged, recorded as scanned when stored (it is not scanned itself:
+        # it holds what the image's scan found), and has no SBOM of its own.
         assert http.get("/v2/team/app/tags/list").json()["tags"] == ["v1"]
         assert referrers(http, "team/app", sbom["digest"]).json()["manifests"] == []
-    with pytest.raises(ecr.exceptions.ScanNotFoundException):
-        ecr.describe_image_scan_findings(repositoryName="team/app", imageId={"imageDigest": sbom["digest"]})
+    scanned = ecr.describe_image_scan_findings(
+        repositoryName="team/app", imageId={"imageDigest": sbom["digest"]}
+    )
+    assert scanned["imageScanStatus"] == {"status": "COMPLETE", "description": REGISTRY_SBOM}
+    assert scanned["imageScanFindings"].get("findings", []) == []
 
     document = pull(server, f"{server.registry}/team/app@{sbom['digest']}", tmp_path)
     assert document["bomFormat"] == "CycloneDX"

@@ -74,7 +74,7 @@ class SqlContinuousScanStore:
         self, repository_id: int, *, after: str | None = None, limit: int = _PAGE
     ) -> list[ScannedImage]:
         """A page of the repository's images whose last scan is COMPLETE, in digest order
-        after ``after``, with their tags."""
+        after ``after``, with their tags; the registry's own SBOMs are not among them."""
 
         def work() -> list[ScannedImage]:
             query = (
@@ -86,7 +86,11 @@ class SqlContinuousScanStore:
                         image_scans.c.image_digest == manifests.c.digest,
                     ),
                 )
-                .where(manifests.c.repository_id == repository_id, image_scans.c.status == COMPLETE)
+                .where(
+                    manifests.c.repository_id == repository_id,
+                    image_scans.c.status == COMPLETE,
+                    image_scans.c.made_by_registry.is_(False),  # the registry's SBOMs (ADR 0016)
+                )
                 .order_by(manifests.c.digest)
                 .limit(limit)
             )

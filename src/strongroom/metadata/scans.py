@@ -89,6 +89,35 @@ def mark_pending(conn: sa.Connection, insert: Any, repository_id: int, digest: s
     )
 
 
+REGISTRY_SBOM = (
+    "The registry's own SBOM of a scanned image: it holds what that image's scan found and "
+    "is not scanned itself."
+)
+
+
+def mark_made_by_registry(
+    conn: sa.Connection, insert: Any, repository_id: int, digest: str, now: datetime
+) -> None:
+    """The registry stored its own SBOM of an image (in the push's transaction): record it
+    as scanned, with nothing found, so ``--block-unscanned`` lets it be pulled. It is not
+    scanned on push nor re-evaluated; a client's manifest never gets this record."""
+    values = {
+        "status": COMPLETE,
+        "description": REGISTRY_SBOM,
+        "requested_at": now,
+        "started_at": now,
+        "completed_at": now,
+        "made_by_registry": True,
+        "updated_at": now,
+    }
+    statement = insert(image_scans).values(repository_id=repository_id, image_digest=digest, **values)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[image_scans.c.repository_id, image_scans.c.image_digest], set_=values
+        )
+    )
+
+
 @functools.cache
 def _pending_statement(insert: Any) -> Any:
     """The PENDING upsert for a dialect's ``insert``, built once: every push that queues a

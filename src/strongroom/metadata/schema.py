@@ -420,6 +420,8 @@ image_scans = sa.Table(
     sa.Column("layers_analysed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("layers_cached", sa.Integer, nullable=False, server_default="0"),
     # How many of the image's layers the last scan read, and how many it found analysed already.
+    sa.Column("made_by_registry", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The registry's own SBOM of a scanned image: COMPLETE when stored, never re-evaluated (ADR 0016).
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.ForeignKeyConstraint(
         ["repository_id", "image_digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"

@@ -24,7 +24,7 @@ from strongroom.metadata.records import (
     StoredManifest,
 )
 from strongroom.metadata.replication import mark_in_progress
-from strongroom.metadata.scans import mark_pending
+from strongroom.metadata.scans import mark_made_by_registry, mark_pending
 from strongroom.metadata.schema import (
     account_settings,
     accounts,
@@ -284,6 +284,8 @@ class SqlMetadataStore(SqlBlobLinks):
         now: datetime,
     ) -> None:
         """Write the events and jobs a pushed image causes, in the push's transaction."""
+        if manifest.made_by_registry:
+            mark_made_by_registry(conn, self._db.insert, repository_id, manifest.digest, now)
         if self._outbox is None:
             return
         change = ManifestChange(

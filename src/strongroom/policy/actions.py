@@ -201,8 +201,6 @@ STRONGROOM_ACTIONS = frozenset(
         "AcceptFindingRisk",
         "RevokeFindingRisk",
         "ListAcceptedRisks",
-        # the model index (ADR 0019): on ``model/*``; each repository's models need ecr:DescribeImages too
-        "ListModels",
         # replication destinations (ADR 0020): the deployment's, on ``replication-destination/*``
         "CreateReplicationDestination",
         "ListReplicationDestinations",

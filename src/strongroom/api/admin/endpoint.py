@@ -105,6 +105,10 @@ class AdminRoute:
     mutates: bool = False
     status: int = 200
     """201 for a creation; 204 answers with no body."""
+    per_resource: bool = False
+    """The handler authorizes ``action`` on each resource it would show, through the policy
+    engine, and shows only those; the route itself needs a signed-in caller, no action of
+    its own (a search across repositories, as ``GET /models``)."""
 
 
 def starlette_routes(routes: list[AdminRoute]) -> list[Route]:
@@ -132,7 +136,8 @@ async def _serve(request: Request, route: AdminRoute) -> Response:
         except AccessDenied as denied:
             await audit(request, principal, route.action, "*", "deny", message=denied.message)
             raise
-        await authorize(request, principal, route.action, resource)
+        if not route.per_resource:
+            await authorize(request, principal, route.action, resource)
         result = await route.handler(call)
         if route.mutates:
             await audit(request, principal, route.action, resource, "allow")

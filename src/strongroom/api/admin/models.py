@@ -1,9 +1,10 @@
 """``GET /admin/v1/models``: the model index, filtered, paginated, and limited to the
 models of repositories where the caller is allowed ``ecr:DescribeImages`` (ADR 0019).
 
-The route's own action is ``strongroom:ListModels`` on the caller's account
-(``model/*``); which models it then shows is decided per repository by
-:class:`strongroom.mlmodels.catalogue.ModelCatalogue`.
+The route has no action of its own: any signed-in caller may search, and which models it
+sees is decided per repository by :class:`strongroom.mlmodels.catalogue.ModelCatalogue`,
+so a role with the usual ECR read-only policy finds the models it may read, and a caller
+that may read nothing gets an empty list.
 """
 
 from __future__ import annotations
@@ -109,4 +110,4 @@ def _time(call: AdminCall, key: str, now: datetime) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-MODEL_ROUTES = [AdminRoute("/models", "GET", "strongroom:ListModels", _resource, list_models)]
+MODEL_ROUTES = [AdminRoute("/models", "GET", "ecr:DescribeImages", _resource, list_models, per_resource=True)]
