@@ -72,6 +72,7 @@ from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.replication.destinations import Destinations
+from strongroom.replication.internal import InternalCopy
 from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
 from strongroom.replication.status import ReplicationStatuses
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
@@ -281,6 +282,9 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     replication_store = SqlReplicationStore(database)
     destinations = Destinations(replication_store, secrets, clock)
+    internal_copy = InternalCopy(
+        metadata, blob_store, repositories, manifests, authorizer, clock, settings.region
+    )
     replicator = ImageReplicator(
         destinations,
         replication_store,
@@ -289,6 +293,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         ids,
         settings.region,
         dispatch_kind=DISPATCH,
+        internal=internal_copy,
     )  # fmt: skip
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration

@@ -19,10 +19,11 @@ from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.replication import rules
 from strongroom.replication.destinations import Destinations
 from strongroom.replication.failures import ReplicationError
+from strongroom.replication.walk import SourceImage
 from strongroom.storage.base import BlobStore
 
 if TYPE_CHECKING:
-    from strongroom.replication.copy import SourceImage
+    from strongroom.replication.internal import InternalCopy
 
 REPLICATE = "replication.image"
 REPLICATE_MAX_ATTEMPTS = 10
@@ -70,17 +71,16 @@ class ImageReplicator:
     def __init__(
         self, destinations: Destinations, store: SqlReplicationStore,
         source: tuple[SqlMetadataStore, BlobStore, Path], clock: Clock, ids: IdFactory, region: str, *,
-        dispatch_kind: str | None,
+        dispatch_kind: str | None, internal: InternalCopy | None = None,
     ) -> None:  # fmt: skip
         """``source``: the metadata and blob stores images are read from, and the folder
-        where uploads in progress are journaled (so a retry resumes them)."""
+        where uploads in progress are journaled (so a retry resumes them). ``internal``:
+        how a destination in another account of this registry is copied to."""
         self._destinations, self._store, self._source = destinations, store, source
         self._clock, self._ids, self._region = clock, ids, region
-        self._dispatch_kind = dispatch_kind
+        self._dispatch_kind, self._internal = dispatch_kind, internal
 
     async def __call__(self, job: Job) -> None:
-        from strongroom.replication.copy import SourceImage  # loads httpx: only when a job runs
-
         payload = job.payload
         tag = payload.get("tag")
         image = SourceImage(
@@ -90,23 +90,32 @@ class ImageReplicator:
         target = (str(payload["region"]), str(payload["registry_id"]))
         try:
             await self._copy(image, target)
+        except ReplicationError as error:
+            if error.permanent:  # trying again cannot help: FAILED now, and the job is done
+                await self._finish(image, target, (FAILED, error.code, str(error)[:MAX_REASON]))
+                return
+            if job.attempts >= job.max_attempts:
+                await self._finish(image, target, (FAILED, error.code, str(error)[:MAX_REASON]))
+            raise
         except Exception as error:
             if job.attempts >= job.max_attempts:
-                code = error.code if isinstance(error, ReplicationError) else "REPLICATION_ERROR"
-                await self._finish(image, target, (FAILED, code, str(error)[:MAX_REASON]))
+                await self._finish(image, target, (FAILED, "REPLICATION_ERROR", str(error)[:MAX_REASON]))
             raise
         await self._finish(image, target, (COMPLETE, None, None))
 
     async def _copy(self, image: SourceImage, target: tuple[str, str]) -> None:
-        from strongroom.replication.copy import replicate
-
         found = await self._destinations.find(*target)
+        if found is None and target[0] == self._region and self._internal is not None:
+            await self._internal.copy(image, target[1])  # another account of this registry
+            return
         if found is None:
             raise ReplicationError(
                 "DESTINATION_UNKNOWN",
                 f"no destination is registered for region {target[0]} and registry {target[1]} "
                 "(strongroom replication destination add)",
             )
+        from strongroom.replication.copy import replicate  # loads httpx: only when a job runs
+
         destination, secret = found
         repository = image.repository
         if destination.kind == "strongroom":
