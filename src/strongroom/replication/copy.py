@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.from_thread
 import httpx
 
@@ -169,28 +170,53 @@ class HttpSink:
 
     async def _list_under_referrers_tag(self, referrer: ParsedManifest) -> None:
         """Add ``referrer`` to the index its subject's referrers tag holds (spec v1.1,
-        "Referrers Tag Schema"): created when absent, unchanged when it lists it already."""
+        "Referrers Tag Schema"): created when absent, unchanged when it lists it already.
+
+        The tag is read, changed and written back, with no conditional write in
+        distribution 2.8: two jobs adding referrers of one subject at once would lose one.
+        Jobs of this process take turns (a lock per tag), and each reads the tag back after
+        writing, adding itself again if a writer elsewhere replaced the index meanwhile."""
         assert referrer.subject is not None
         tag = referrers_tag(str(referrer.subject))
+        async with _TAG_LOCKS.setdefault(f"{self._http.base_url}/{self._repository}:{tag}", anyio.Lock()):
+            for _ in range(_TAG_ATTEMPTS):
+                index = await self._referrers_index(tag)
+                listed = index.setdefault("manifests", [])
+                if any(entry.get("digest") == str(referrer.digest) for entry in listed):
+                    return
+                listed.append(_descriptor(referrer))
+                await self._put(tag, json.dumps(index, separators=(",", ":")).encode(), mediatypes.OCI_INDEX)
+        raise ReplicationError(
+            "REFERRERS_TAG_CONFLICT", f"{tag} kept changing while {referrer.digest} was added"
+        )
+
+    async def _referrers_index(self, tag: str) -> dict[str, Any]:
         path = f"/v2/{self._repository}/manifests/{tag}"
         answer = await self._http.request("GET", path, self._scopes, headers={"accept": mediatypes.OCI_INDEX})
-        index: dict[str, Any] = {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
-        if answer.status_code == 200:
-            index = json.loads(answer.content)
-        elif answer.status_code != 404:
-            await raise_for(answer, f"reading the tag {tag}")
-        listed = index.setdefault("manifests", [])
-        if any(entry.get("digest") == str(referrer.digest) for entry in listed):
-            return
-        descriptor: dict[str, Any] = {
-            "mediaType": referrer.media_type, "digest": str(referrer.digest), "size": referrer.size,
-        }  # fmt: skip
-        if referrer.artifact_type:
-            descriptor["artifactType"] = referrer.artifact_type
-        if referrer.annotations:
-            descriptor["annotations"] = referrer.annotations
-        listed.append(descriptor)
-        await self._put(tag, json.dumps(index, separators=(",", ":")).encode(), mediatypes.OCI_INDEX)
+        if answer.status_code == 404:
+            return {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+        await raise_for(answer, f"reading the tag {tag}")
+        index = json.loads(answer.content)
+        if not isinstance(index, dict):
+            raise ReplicationError("DESTINATION_MANIFEST_INVALID", f"the tag {tag} does not hold an index")
+        return index
+
+
+_TAG_ATTEMPTS = 5
+_TAG_LOCKS: dict[str, anyio.Lock] = {}
+"""Per referrers tag, for the jobs of this process (a few bytes a subject; a process's
+jobs replicate referrers of a bounded set of subjects between restarts)."""
+
+
+def _descriptor(referrer: ParsedManifest) -> dict[str, Any]:
+    descriptor: dict[str, Any] = {
+        "mediaType": referrer.media_type, "digest": str(referrer.digest), "size": referrer.size,
+    }  # fmt: skip
+    if referrer.artifact_type:
+        descriptor["artifactType"] = referrer.artifact_type
+    if referrer.annotations:
+        descriptor["annotations"] = referrer.annotations
+    return descriptor
 
 
 def referrers_tag(subject: str) -> str:
