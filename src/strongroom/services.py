@@ -73,7 +73,13 @@ from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
 from strongroom.replication.destinations import Destinations
 from strongroom.replication.internal import InternalCopy
-from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
+from strongroom.replication.on_push import (
+    REPLICATE,
+    REPLICATE_DELETE,
+    ImageReplicator,
+    ReplicationOnDelete,
+    ReplicationOnPush,
+)
 from strongroom.replication.status import ReplicationStatuses
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
@@ -242,7 +248,13 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     image_store = SqlImageStore(
         database,
-        ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH, prune_kind=SBOM_PRUNE),
+        ImageDeletionOutbox(
+            ids,
+            settings.job_max_attempts,
+            dispatch_kind=DISPATCH,
+            prune_kind=SBOM_PRUNE,
+            replicate=ReplicationOnDelete(settings.region),
+        ),
     )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
@@ -354,6 +366,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
             REPLICATE: replicator,
+            REPLICATE_DELETE: replicator.delete,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )

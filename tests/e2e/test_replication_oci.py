@@ -160,3 +160,35 @@ def test_referrers_are_listed_under_the_referrers_tag_schema(pair: Pair, skopeo:
                 f"/v2/dist/signed/manifests/{sha256_digest(body)}", headers={"accept": OCI_MANIFEST}
             )
             assert stored.content == body
+
+
+def test_a_deletion_replicates_to_docker_registry_when_enabled(
+    pair: Pair, skopeo: Cli, tmp_path: Path
+) -> None:
+    ecr(pair.source).put_account_setting(name="REPLICATION_DELETES", value="ENABLED")
+    layout = OciLayout.create(tmp_path / "source")
+    image = build_image(random.Random(227))
+    layout.add("v1", image)
+    skopeo.run(
+        "copy", "--all", "--quiet", "--preserve-digests", "--dest-tls-verify=false",
+        "--dest-creds", f"{pair.source.user}:{pair.source.password}",
+        f"oci:{layout.path}:v1", f"docker://{pair.source.registry}/dist/gone:v1",
+    )  # fmt: skip
+    wait_complete(pair.source, "dist/gone", {"imageTag": "v1"})
+    path = f"/v2/dist/gone/manifests/{image.manifest.digest}"
+    with pair.distribution.client() as http:
+        assert http.get(path, headers={"accept": OCI_MANIFEST}).status_code == 200
+        ecr(pair.source).batch_delete_image(
+            repositoryName="dist/gone", imageIds=[{"imageDigest": image.manifest.digest}]
+        )
+        started = time.monotonic()
+        while http.get(path, headers={"accept": OCI_MANIFEST}).status_code != 404:
+            assert time.monotonic() - started < 30, "the deletion never reached docker-registry"
+            time.sleep(0.1)
+    events = pair.source.cli_json("events", "list", "--type", "replication.complete", "--output", "json")[
+        "events"
+    ]
+    assert any(
+        e["data"]["action-type"] == "DELETE" and e["data"]["image-digest"] == image.manifest.digest
+        for e in events
+    )

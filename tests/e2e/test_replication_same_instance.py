@@ -229,3 +229,68 @@ def test_a_replication_template_shapes_b_s_repository_and_an_immutable_tag_is_a_
     assert failed["failureCode"].startswith("TAG_IMMUTABLE"), failed
     found = ecr(server, b_key).describe_images(repositoryName="team/frozen", imageIds=[{"imageTag": "prod"}])
     assert found["imageDetails"][0]["imageDigest"] == first.manifest.digest
+
+
+def replication_events(server: RunningServer, kind: str, digest: str) -> list[dict[str, Any]]:
+    events = server.cli_json("events", "list", "--type", f"replication.{kind}", "--output", "json")["events"]
+    return [
+        e["data"]
+        for e in events
+        if e["data"]["image-digest"] == digest and e["data"]["action-type"] == "DELETE"
+    ]
+
+
+def wait_for_event(server: RunningServer, kind: str, digest: str, seconds: float = 30) -> dict[str, Any]:
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        found = replication_events(server, kind, digest)
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError(f"no replication.{kind} of the deletion of {digest}")
+
+
+def push_and_delete(server: RunningServer, skopeo: Cli, tmp_path: Path, seed: int) -> str:
+    """Push team/gone:v<seed>, wait until B has it, delete it in A; its digest."""
+    layout = OciLayout.create(tmp_path / f"gone-{seed}")
+    image = build_image(random.Random(seed))
+    layout.add(f"v{seed}", image)
+    push(skopeo, server, layout, f"v{seed}", "team/gone")
+    wait_for(server, "team/gone", f"v{seed}", "COMPLETE")
+    ecr(server).batch_delete_image(
+        repositoryName="team/gone", imageIds=[{"imageDigest": image.manifest.digest}]
+    )
+    return image.manifest.digest
+
+
+def in_b(server: RunningServer, b_key: tuple[str, str], digest: str) -> bool:
+    found = ecr(server, b_key).batch_get_image(repositoryName="team/gone", imageIds=[{"imageDigest": digest}])
+    return bool(found["images"])
+
+
+def test_deletes_replicate_only_when_the_account_says_so_and_b_allows_them(
+    server: RunningServer, b_key: tuple[str, str], skopeo: Cli, tmp_path: Path
+) -> None:
+    ecr(server, b_key).put_registry_policy(policyText=registry_policy(ALLOW_A))
+    assert ecr(server).get_account_setting(name="REPLICATION_DELETES")["value"] == "DISABLED"
+    kept = push_and_delete(server, skopeo, tmp_path, 127)
+    time.sleep(2)  # several polls of the job runner: no job was queued
+    assert in_b(server, b_key, kept) and not replication_events(server, "complete", kept)
+    ecr(server).put_account_setting(name="REPLICATION_DELETES", value="ENABLED")
+    try:
+        # Enabled at A, but B's policy does not allow ecr:BatchDeleteImage: refused, at once.
+        refused = push_and_delete(server, skopeo, tmp_path, 131)
+        failed = wait_for_event(server, "failed", refused, seconds=10)
+        assert (
+            failed["failure-code"] == "REPLICATION_DENIED"
+            and "ecr:BatchDeleteImage" in failed["failure-reason"]
+        )
+        assert in_b(server, b_key, refused)
+        allow = {**ALLOW_A, "Action": [*ALLOW_A["Action"], "ecr:BatchDeleteImage"]}
+        ecr(server, b_key).put_registry_policy(policyText=registry_policy(allow))
+        deleted = push_and_delete(server, skopeo, tmp_path, 137)
+        wait_for_event(server, "complete", deleted)
+        assert not in_b(server, b_key, deleted)
+        assert in_b(server, b_key, kept)  # what went before the setting stays
+    finally:
+        ecr(server).put_account_setting(name="REPLICATION_DELETES", value="DISABLED")

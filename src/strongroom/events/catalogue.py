@@ -68,8 +68,9 @@ SCAN_FINDING_NEW = EventType(
 SCAN_FINDING_CLOSED = EventType(
     "scan.finding.closed", "a finding of the last scan is gone (up to 100 listed)", None, _FINDINGS
 )
-# ECR's "ECR Replication Action" detail: action-type (REPLICATE), result, repository-name,
-# image-digest, image-tag, source-account, source-region; then where it went.
+# ECR's "ECR Replication Action" detail: action-type (REPLICATE; DELETE for a replicated
+# deletion), result, repository-name, image-digest, image-tag, source-account, source-region;
+# then where it went.
 _REPLICATION = (
     "action-type", "result", "repository-name", "image-digest", "image-tag", "source-account",
     "source-region", "destination-region", "destination-registry-id",

@@ -203,6 +203,16 @@ class SqlReplicationStore:
 
         return await self._db.run(work)
 
+    async def announce(self, outbox: Outbox, now: datetime) -> None:
+        """Write a replicated deletion's event (and its dispatch job): a deletion has no
+        status to record, its image being gone at the source."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                write_outbox(conn, self._db.insert, outbox, now)
+
+        await self._db.write(work)
+
     async def finish(
         self,
         account_id: str,

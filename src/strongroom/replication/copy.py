@@ -35,7 +35,7 @@ from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import ParsedManifest
 from strongroom.replication.failures import ReplicationError, immutable_tag
-from strongroom.replication.walk import CopyStats, SourceImage, Walk
+from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
 
 
@@ -109,6 +109,38 @@ async def replicate(
     except RegistryError as error:
         if immutable_tag(error.code, error.message):
             raise ReplicationError("TAG_IMMUTABLE", f"{url}: {error.message}", permanent=True) from error
+        raise ReplicationError(f"DESTINATION_{error.code}", f"{url}: {error.message}") from error
+
+
+async def delete_remote(url: str, repository: str, login: tuple[str, str], deletion: Deletion) -> None:
+    """Delete at ``repository`` what was deleted at the source: the manifest by digest, or
+    each removed tag that still names the image there (a tag moved since is left alone).
+    Already gone is done; a registry that cannot delete a tag (distribution 2.8) is a
+    permanent ``DESTINATION_UNSUPPORTED``."""
+    scopes = [f"repository:{repository}:pull,push,delete"]
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            http = RegistryHttp(url, Login(*login), client)
+            references = [deletion.digest] if deletion.manifest_deleted else list(deletion.tags)
+            for reference in references:
+                if reference != deletion.digest:
+                    head = await http.request(
+                        "HEAD", f"/v2/{repository}/manifests/{reference}", scopes,
+                        headers={"accept": ", ".join(sorted(mediatypes.ACCEPTED_MANIFESTS))},
+                    )  # fmt: skip
+                    if head.headers.get("docker-content-digest") != deletion.digest:
+                        continue
+                answer = await http.request("DELETE", f"/v2/{repository}/manifests/{reference}", scopes)
+                if answer.status_code == 404:
+                    continue
+                if answer.status_code in (400, 405) and reference != deletion.digest:
+                    raise ReplicationError(
+                        "DESTINATION_UNSUPPORTED", f"{url}: the registry does not delete tags", permanent=True
+                    )
+                await raise_for(answer, f"deleting {reference}")
+    except httpx.TransportError as error:
+        raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
+    except RegistryError as error:
         raise ReplicationError(f"DESTINATION_{error.code}", f"{url}: {error.message}") from error
 
 

@@ -24,7 +24,13 @@ import json
 
 from strongroom.auth.iam_authorizer import IamAuthorizer
 from strongroom.clock import Clock
-from strongroom.errors import RepositoryAlreadyExists, TagImmutable
+from strongroom.errors import (
+    ManifestReferenced,
+    ManifestUnknown,
+    NameUnknown,
+    RepositoryAlreadyExists,
+    TagImmutable,
+)
 from strongroom.metadata.records import Repository
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.digest import Digest
@@ -35,10 +41,11 @@ from strongroom.policy.request import Caller
 from strongroom.registry.manifests import Manifests, Reference
 from strongroom.registry.repositories import REPLICATION, Repositories, RepositorySpec, TagMutability
 from strongroom.replication.failures import ReplicationError
-from strongroom.replication.walk import CopyStats, SourceImage, Walk
+from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
 
 REPLICATE_IMAGE, CREATE_REPOSITORY = "ecr:ReplicateImage", "ecr:CreateRepository"
+DELETE_IMAGE = "ecr:BatchDeleteImage"
 ROLE_NAME = "AWSServiceRoleForECRReplication"
 ROLE_PATH = "/aws-service-role/replication.ecr.amazonaws.com/"
 
@@ -46,8 +53,13 @@ ROLE_PATH = "/aws-service-role/replication.ecr.amazonaws.com/"
 @functools.cache
 def role_policy() -> Policy:
     """ECR's ``ECRReplicationServiceRolePolicy``: the source account's side of the
-    request, granted by its having configured the rule."""
-    statement = {"Effect": "Allow", "Action": [REPLICATE_IMAGE, CREATE_REPOSITORY], "Resource": "*"}
+    request, granted by its having configured the rule; with ``ecr:BatchDeleteImage`` for
+    replicated deletes (a Strongroom addition: the destination must allow it too)."""
+    statement = {
+        "Effect": "Allow",
+        "Action": [REPLICATE_IMAGE, CREATE_REPOSITORY, DELETE_IMAGE],
+        "Resource": "*",
+    }
     return Policy.from_json(
         json.dumps({"Version": "2012-10-17", "Statement": [statement]}), PolicyKind.IDENTITY
     )
@@ -88,6 +100,32 @@ class InternalCopy:
             raise ReplicationError(
                 "TAG_IMMUTABLE", f"{account_id}/{name}: {error.message}", permanent=True
             ) from error
+
+    async def delete(self, deletion: Deletion, account_id: str) -> None:
+        """Delete in account ``account_id`` what was deleted at the source, if its registry
+        policy allows ``ecr:BatchDeleteImage`` to the source account: the manifest, or each
+        removed tag that still names the image there."""
+        name = deletion.repository
+        if await self._metadata.get_repository(account_id, name) is None:
+            return
+        image = SourceImage(deletion.account_id, name, deletion.digest, None)
+        await self._authorize(DELETE_IMAGE, image, account_id)
+        ref = RepositoryRef(account_id, name, f"{account_id}/{name}")
+        if deletion.manifest_deleted:
+            references = [Reference(None, Digest.parse(deletion.digest))]
+        else:
+            references = [Reference(tag, None) for tag in deletion.tags]
+        for reference in references:
+            if reference.tag is not None:
+                found = await self._metadata.lookup_manifest(account_id, name, tag=reference.tag)
+                if found.manifest is None or found.manifest.digest != deletion.digest:
+                    continue  # moved since, or gone: not ours to delete
+            try:
+                await self._manifests.delete(ref, reference)
+            except (ManifestUnknown, NameUnknown):
+                continue
+            except ManifestReferenced as error:
+                raise ReplicationError("MANIFEST_REFERENCED", error.message, permanent=True) from error
 
     async def _authorize(self, action: str, image: SourceImage, account_id: str) -> None:
         source = repository_arn(self._region, image.account_id, image.repository)

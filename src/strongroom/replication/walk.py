@@ -32,6 +32,17 @@ class SourceImage:
     tag: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """An image deleted at the source (or tags removed from it), to delete at a destination."""
+
+    account_id: str
+    repository: str
+    digest: str
+    tags: tuple[str, ...]
+    manifest_deleted: bool
+
+
 @dataclass(slots=True)
 class CopyStats:
     manifests_sent: int = 0
