@@ -192,3 +192,10 @@ def test_a_deletion_replicates_to_docker_registry_when_enabled(
         e["data"]["action-type"] == "DELETE" and e["data"]["image-digest"] == image.manifest.digest
         for e in events
     )
+
+
+def test_destination_test_says_docker_registry_asks_for_no_credentials(pair: Pair) -> None:
+    name = f"{TARGET[0]}/{TARGET[1]}"
+    report = pair.source.cli_json("replication", "destination", "test", name, "--output", "json")
+    assert report["reachable"] is True and report["authentication"] == "none", report
+    assert report["mayReplicate"] is True and report["repository"] == "replication-test"

@@ -171,7 +171,7 @@ class ImageReplicator:
         destination, secret = found
         metadata, blobs, journal = self._source
         login = (destination.access_key_id, secret)
-        repository = _repository_at(destination.kind, destination.registry_id, image.repository)
+        repository = repository_at(destination.kind, destination.registry_id, image.repository)
         await replicate(metadata, blobs, journal, image, destination.url, repository, login)
 
     async def _delete(self, deletion: Deletion, target: tuple[str, str]) -> None:
@@ -184,7 +184,7 @@ class ImageReplicator:
         from strongroom.replication.copy import delete_remote
 
         destination, secret = found
-        repository = _repository_at(destination.kind, destination.registry_id, deletion.repository)
+        repository = repository_at(destination.kind, destination.registry_id, deletion.repository)
         await delete_remote(destination.url, repository, (destination.access_key_id, secret), deletion)
 
     def _outbox(
@@ -247,7 +247,7 @@ def _unknown(target: tuple[str, str]) -> ReplicationError:
     )
 
 
-def _repository_at(kind: str, registry_id: str, repository: str) -> str:
+def repository_at(kind: str, registry_id: str, repository: str) -> str:
     """The repository's path at a destination: ``<registry id>/<name>`` at a Strongroom one
     (so it lands in that account, DESIGN §10), the name at any other registry."""
     return f"{registry_id}/{repository}" if kind == "strongroom" else repository
