@@ -49,6 +49,7 @@ from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.models import SqlModelStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.replication import SqlReplicationStore
+from strongroom.metadata.replication_backfills import SqlBackfillStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -71,6 +72,7 @@ from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.replication.backfill import Backfills
 from strongroom.replication.destinations import Destinations
 from strongroom.replication.internal import InternalCopy
 from strongroom.replication.on_push import (
@@ -131,6 +133,7 @@ class Services:
     models: ModelCatalogue
     replication: ReplicationStatuses
     replication_destinations: Destinations
+    replication_backfills: Backfills
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -293,6 +296,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
     authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     replication_store = SqlReplicationStore(database)
+    backfill_store = SqlBackfillStore(database)
     destinations = Destinations(replication_store, secrets, clock)
     internal_copy = InternalCopy(
         metadata, blob_store, repositories, manifests, authorizer, clock, settings.region
@@ -306,6 +310,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         settings.region,
         dispatch_kind=DISPATCH,
         internal=internal_copy,
+        backfills=backfill_store,
     )  # fmt: skip
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
@@ -359,6 +364,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         models=ModelCatalogue(model_store, authorizer, settings.region),
         replication=ReplicationStatuses(images, replication_store),
         replication_destinations=destinations,
+        replication_backfills=Backfills(backfill_store, repository_store, clock, ids, settings.region),
         job_handlers={
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,

@@ -23,6 +23,7 @@ from strongroom.metadata.outbox import (
     Outbox,
 )
 from strongroom.metadata.replication import COMPLETE, FAILED, SqlReplicationStore
+from strongroom.metadata.replication_backfills import SqlBackfillStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.replication import rules
 from strongroom.replication.destinations import Destinations
@@ -117,13 +118,14 @@ class ImageReplicator:
         self, destinations: Destinations, store: SqlReplicationStore,
         source: tuple[SqlMetadataStore, BlobStore, Path], clock: Clock, ids: IdFactory, region: str, *,
         dispatch_kind: str | None, internal: InternalCopy | None = None,
+        backfills: SqlBackfillStore | None = None,
     ) -> None:  # fmt: skip
         """``source``: the metadata and blob stores images are read from, and the folder
         where uploads in progress are journaled (so a retry resumes them). ``internal``:
         how a destination in another account of this registry is copied to."""
         self._destinations, self._store, self._source = destinations, store, source
         self._clock, self._ids, self._region = clock, ids, region
-        self._dispatch_kind, self._internal = dispatch_kind, internal
+        self._dispatch_kind, self._internal, self._backfills = dispatch_kind, internal, backfills
 
     async def __call__(self, job: Job) -> None:
         payload = job.payload
@@ -133,13 +135,26 @@ class ImageReplicator:
             tag if isinstance(tag, str) else None,
         )  # fmt: skip
         target = (str(payload["region"]), str(payload["registry_id"]))
+        backfill_id = payload.get("backfill_id")
+        backfill = (str(backfill_id), image.tag) if backfill_id is not None else None
 
         async def finish(outcome: Outcome) -> None:
             await self._store.finish(
                 image.account_id, image.repository, image.digest, target, outcome,
-                self._outbox(image, "REPLICATE", target, outcome), self._clock.now(),
+                self._outbox(image, "REPLICATE", target, outcome), self._clock.now(), backfill,
             )  # fmt: skip
 
+        if (
+            backfill is not None
+            and self._backfills is not None
+            and await self._backfills.stopped(backfill[0])
+        ):
+            stopped = ReplicationError(
+                "BACKFILL_STOPPED", f"the backfill {backfill[0]} was stopped", permanent=True
+            )
+            backfill = None  # no result: the backfill ended without it
+            await _attempt(job, _raise(stopped), finish)
+            return
         await _attempt(job, self._copy(image, target), finish)
 
     async def delete(self, job: Job) -> None:
@@ -237,6 +252,10 @@ async def _attempt(job: Job, work: Awaitable[None], finish: Callable[[Outcome], 
             await finish((FAILED, "REPLICATION_ERROR", str(error)[:MAX_REASON]))
         raise
     await finish((COMPLETE, None, None))
+
+
+async def _raise(error: Exception) -> None:
+    raise error
 
 
 def _unknown(target: tuple[str, str]) -> ReplicationError:
