@@ -76,11 +76,11 @@ _REPLICATION = (
     "source-region", "destination-region", "destination-registry-id",
 )  # fmt: skip
 REPLICATION_COMPLETE = EventType(
-    "replication.complete", "an image reached a destination", ECR_REPLICATION, _REPLICATION
+    "replication.complete", "an image (or its deletion) reached a destination", ECR_REPLICATION, _REPLICATION
 )
 REPLICATION_FAILED = EventType(
     "replication.failed",
-    "an image could not be replicated (after the job's last attempt)",
+    "an image (or its deletion) could not be replicated (at once if retrying cannot help, else at last)",
     ECR_REPLICATION,
     (*_REPLICATION, "failure-code", "failure-reason"),
 )
