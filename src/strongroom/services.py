@@ -49,6 +49,7 @@ from strongroom.metadata.lifecycle import SqlLifecycleStore
 from strongroom.metadata.models import SqlModelStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.replication import SqlReplicationStore
+from strongroom.metadata.replication_backfills import SqlBackfillStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.scans import SqlScanStore
 from strongroom.metadata.sql import SqlMetadataStore
@@ -71,8 +72,16 @@ from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.replication.backfill import Backfills
 from strongroom.replication.destinations import Destinations
-from strongroom.replication.on_push import REPLICATE, ImageReplicator, ReplicationOnPush
+from strongroom.replication.internal import InternalCopy
+from strongroom.replication.on_push import (
+    REPLICATE,
+    REPLICATE_DELETE,
+    ImageReplicator,
+    ReplicationOnDelete,
+    ReplicationOnPush,
+)
 from strongroom.replication.status import ReplicationStatuses
 from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
@@ -124,6 +133,7 @@ class Services:
     models: ModelCatalogue
     replication: ReplicationStatuses
     replication_destinations: Destinations
+    replication_backfills: Backfills
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
@@ -241,7 +251,13 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     uploads = Uploads(context, blob_mounting_allowed(repository_store))
     image_store = SqlImageStore(
         database,
-        ImageDeletionOutbox(ids, settings.job_max_attempts, dispatch_kind=DISPATCH, prune_kind=SBOM_PRUNE),
+        ImageDeletionOutbox(
+            ids,
+            settings.job_max_attempts,
+            dispatch_kind=DISPATCH,
+            prune_kind=SBOM_PRUNE,
+            replicate=ReplicationOnDelete(settings.region),
+        ),
     )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
@@ -280,7 +296,11 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
     authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     replication_store = SqlReplicationStore(database)
+    backfill_store = SqlBackfillStore(database)
     destinations = Destinations(replication_store, secrets, clock)
+    internal_copy = InternalCopy(
+        metadata, blob_store, repositories, manifests, authorizer, clock, settings.region
+    )
     replicator = ImageReplicator(
         destinations,
         replication_store,
@@ -289,6 +309,8 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         ids,
         settings.region,
         dispatch_kind=DISPATCH,
+        internal=internal_copy,
+        backfills=backfill_store,
     )  # fmt: skip
     reevaluator = Reevaluator(
         SqlContinuousScanStore(database), scan_store, metadata, scanner, clock, settings.scan_rescan_duration
@@ -342,6 +364,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         models=ModelCatalogue(model_store, authorizer, settings.region),
         replication=ReplicationStatuses(images, replication_store),
         replication_destinations=destinations,
+        replication_backfills=Backfills(backfill_store, repository_store, clock, ids, settings.region),
         job_handlers={
             **_job_handlers(settings, housekeeping, webhooks),
             SCAN: scanner,
@@ -349,6 +372,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
             REPLICATE: replicator,
+            REPLICATE_DELETE: replicator.delete,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
     )

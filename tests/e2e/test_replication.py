@@ -251,3 +251,31 @@ def test_a_referrer_pushed_alone_reaches_the_destinations_after_its_subject(
                 http.get(f"/v2/team/signed/manifests/{referrer}", headers={"accept": OCI_MANIFEST}).content
                 == body
             )
+
+
+def test_an_immutable_tag_at_a_destination_is_a_named_failure_at_once(
+    site: Site, skopeo: Cli, tmp_path: Path
+) -> None:
+    aws_client(site.east, "ecr", region_name="us-east-1").create_repository(
+        repositoryName="team/frozen", imageTagMutability="IMMUTABLE"
+    )
+    first, second = build_image(random.Random(43)), build_image(random.Random(47))
+    layout = OciLayout.create(tmp_path / "one")
+    layout.add("prod", first)
+    push(skopeo, site.source, layout, "prod", "team/frozen")
+    wait_for(site, "team/frozen", "prod", {EAST: "COMPLETE", EU: "COMPLETE"})
+    layout = OciLayout.create(tmp_path / "two")
+    layout.add("prod", second)
+    started = time.monotonic()
+    push(skopeo, site.source, layout, "prod", "team/frozen")
+    wait_for(site, "team/frozen", "prod", {EAST: "FAILED", EU: "COMPLETE"}, seconds=20)
+    assert time.monotonic() - started < 10  # permanent: no ten attempts with backoff
+    answer = ecr(site.source).describe_image_replication_status(
+        repositoryName="team/frozen", imageId={"imageTag": "prod"}
+    )
+    east = next(s for s in answer["replicationStatuses"] if s["region"] == EAST[0])
+    assert east["failureCode"].startswith("TAG_IMMUTABLE: "), east
+    assert "immutable" in east["failureCode"]
+    with site.east.client() as http:
+        found = http.head("/v2/team/frozen/manifests/prod", headers={"accept": first.manifest.media_type})
+    assert found.headers["docker-content-digest"] == first.manifest.digest

@@ -146,3 +146,41 @@ def test_the_command_adds_with_the_secret_on_stdin_lists_and_removes(server: Run
         "replication", "destination", "remove", "--region", "us-east-2", "--registry-id", "444444444444"
     )
     assert server.cli_json("replication", "destination", "list", "--output", "json")["destinations"] == []
+
+
+def test_destination_test_signs_in_and_reports_what_the_credentials_may_do(server: RunningServer) -> None:
+    """The destination here is this server itself, reached over loopback: an administrator's
+    key may replicate, a pull-only user's may not, a wrong secret does not sign in."""
+    account = str(server.cli_json("migrate")["account_id"])
+    pull_only = policy(
+        "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability", "ecr:ListImages"
+    )
+    keys = {
+        "ap-south-1": ADMIN_KEY,
+        "ap-east-1": user_key(server, "puller", pull_only),
+        "ap-northeast-1": (ADMIN_ACCESS_KEY_ID, "not-the-secret"),
+    }
+    reports = {}
+    for region, (key_id, secret) in keys.items():
+        server.cli(
+            "replication", "destination", "add", "--region", region, "--registry-id", account,
+            "--url", server.url, "--access-key-id", key_id, "--secret-stdin", stdin=secret + "\n",
+        )  # fmt: skip
+        ran = server.cli(
+            "replication", "destination", "test", f"{region}/{account}", "--output", "json", check=False
+        )
+        reports[region] = (ran.returncode, json.loads(ran.stdout))
+        assert secret not in ran.stdout + ran.stderr
+        server.cli("replication", "destination", "remove", "--region", region, "--registry-id", account)
+    code, admin = reports["ap-south-1"]
+    assert code == 0 and admin["authentication"] == "bearer" and admin["signedIn"] is True, admin
+    assert admin["repository"] == f"{account}/replication-test"
+    assert admin["granted"] == ["pull", "push", "delete"] and admin["mayReplicate"] is True
+    code, puller = reports["ap-east-1"]
+    assert code == 1 and puller["signedIn"] is True and puller["granted"] == ["pull"], puller
+    assert puller["mayReplicate"] is False
+    code, wrong = reports["ap-northeast-1"]
+    assert code == 1 and wrong["signedIn"] is False and "refused the login" in " ".join(wrong["notes"]), wrong
+    # Nothing was written at the destination.
+    with server.client() as http:
+        assert http.get("/v2/replication-test/tags/list").status_code == 404

@@ -1,10 +1,11 @@
 """The outside tools the tests drive, in one table, and the one way a test asks for them.
 
-Required parts (skopeo, podman, the AWS CLIs, PostgreSQL, mounting a tmpfs) are installed by ``make test``
-before pytest starts (``python tests/support/tools.py install``: apt-get as root, otherwise
-it prints the one command to run). A test asks for a part with :func:`require`: when the part
-is missing the test fails with a message naming it, unless ``STRONGROOM_TEST_SKIP`` names the
-part (``STRONGROOM_TEST_SKIP=podman,postgres``), the only way to skip a required part.
+Required parts (skopeo, podman, docker-registry, the AWS CLIs, PostgreSQL, mounting a tmpfs)
+are installed by ``make test`` before pytest starts (``python tests/support/tools.py
+install``: apt-get as root, otherwise it prints the one command to run). A test asks for a
+part with :func:`require`: when the part is missing the test fails with a message naming
+it, unless ``STRONGROOM_TEST_SKIP`` names the part (``STRONGROOM_TEST_SKIP=podman,postgres``),
+the only way to skip a required part.
 
 Optional tools (Terraform with a local mirror of its AWS provider, which no package registry
 we reach carries) are asked for with :func:`optional`: absent, the test is skipped and
@@ -44,6 +45,10 @@ PARTS = {
     part.name: part
     for part in (
         Part("skopeo", ("skopeo",), ("skopeo",), "skopeo copies through the OCI API"),
+        Part(
+            "docker-registry", ("docker-registry",), ("docker-registry",),
+            "Debian's distribution 2.8, a plain OCI registry replicated to (and `make bench`'s baseline)",
+        ),
         Part(
             "podman", ("podman", "newuidmap"), ("podman", "uidmap"),
             "podman logs in, pushes and pulls (vfs storage)",

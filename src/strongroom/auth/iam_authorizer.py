@@ -89,25 +89,51 @@ class IamAuthorizer:
             logger.error("a stored policy no longer parses; denying: %s", error.message)
             return _INVALID
 
-    async def _by_repository(self, request: AccessRequest, service: str, account: str, name: str) -> Verdict:
-        principal = request.principal
-        access = await self._policies.repository_access(account, name)
+    async def explain_for(
+        self, caller: Caller, identity: Mapping[str, Policy], action: str, resource: str,
+        context: Mapping[str, str | list[str]],
+    ) -> Verdict:  # fmt: skip
+        """The decision on a request the registry makes itself on an account's behalf (a
+        replication into another account, ADR 0020): ``caller`` with ``identity`` as its
+        identity policies, against the repository's and registry's policies like any
+        request on a repository ARN. Fails closed as :meth:`explain` does."""
+        match = _REPOSITORY_ARN.match(resource)
+        if match is None:
+            return Verdict(False, Reason.IMPLICIT_DENY, (), f"no policy governs resource {resource}")
+        try:
+            account, name = match.group("account"), match.group("name")
+            access = await self._policies.repository_access(account, name)
+            where = (match.group("service"), account)
+            return self._on_repository(caller, identity, action, resource, context, where, access)
+        except StrongroomError as error:
+            logger.error("a stored policy no longer parses; denying: %s", error.message)
+            return _INVALID
+
+    def _on_repository(
+        self, caller: Caller, identity: Mapping[str, Policy], action: str, resource: str,
+        given: Mapping[str, str | list[str]], where: tuple[str, str], access: RepositoryAccess,
+    ) -> Verdict:  # fmt: skip
+        service, account = where
         if service == "ecr-public":
             repository, registry = access.public_policy, None
         else:
             repository, registry = access.repository_policy, access.registry_policy
-            if access.registry_policy_scope == "V1" and request.action not in V1_REGISTRY_ACTIONS:
+            if access.registry_policy_scope == "V1" and action not in V1_REGISTRY_ACTIONS:
                 registry = None
-        context = dict(request.context)
+        context = dict(given)
         for key, value in access.resource_tags:
             context[f"aws:ResourceTag/{key}"] = value
             context[f"ecr:ResourceTag/{key}"] = value
-        verdict = evaluate(
-            Request(caller_of(principal), request.action, request.resource, account, context),
-            await self._identity(principal),
-            _bound(repository),
-            _bound(registry),
-        )
+        request = Request(caller, action, resource, account, context)
+        return evaluate(request, identity, _bound(repository), _bound(registry))
+
+    async def _by_repository(self, request: AccessRequest, service: str, account: str, name: str) -> Verdict:
+        principal = request.principal
+        access = await self._policies.repository_access(account, name)
+        verdict = self._on_repository(
+            caller_of(principal), await self._identity(principal), request.action, request.resource,
+            request.context, (service, account), access,
+        )  # fmt: skip
         if verdict.allowed or verdict.reason is Reason.EXPLICIT_DENY:
             return verdict
         if access.public and request.action in PULL_ACTIONS:

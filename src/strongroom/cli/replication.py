@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -14,11 +14,12 @@ from strongroom.audit.log import AuditEvent
 from strongroom.auth.management import LOCAL_OPERATOR
 from strongroom.cli.output import Output, emit, output_option
 from strongroom.cli.store import run_on_store
-from strongroom.errors import InvalidRequest
+from strongroom.errors import InvalidRequest, NotFound
 from strongroom.metadata.database import Database
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.images import ImageId
-from strongroom.replication.destinations import KINDS, destination_document
+from strongroom.replication.destinations import KINDS, check_target, destination_document
+from strongroom.replication.on_push import repository_at
 from strongroom.replication.status import status_document
 from strongroom.services import Services, build_services
 from strongroom.settings import Settings
@@ -131,3 +132,34 @@ def status(image: str, account_id: str | None, output: Output | None) -> None:
         }
 
     emit(output, _with_services(work))
+
+
+@destination.command("test")
+@click.argument("name")
+@click.option(
+    "--repository", default="replication-test", show_default=True,
+    help="The repository whose permissions are reported (nothing is written there).",
+)  # fmt: skip
+@output_option
+def test_destination(name: str, repository: str, output: Output | None) -> None:
+    """Sign in at destination NAME (REGION/REGISTRY_ID, as `list` shows it) with its
+    registered credentials and report what they may do there; exit status 1 when they
+    cannot replicate (not signed in, or no pull and push)."""
+    region, _, registry_id = name.partition("/")
+
+    async def work(services: Services) -> dict[str, Any]:
+        from strongroom.replication.probe import probe  # loads httpx: only for this command
+
+        check_target(region, registry_id)
+        found = await services.replication_destinations.find(region, registry_id)
+        if found is None:
+            raise NotFound(f"no replication destination for region {region} and registry {registry_id}")
+        destination, secret = found
+        path = repository_at(destination.kind, destination.registry_id, repository)
+        report = await probe(destination.url, path, (destination.access_key_id, secret))
+        return {"region": region, "registryId": registry_id, "kind": destination.kind, **report.document()}
+
+    result = _with_services(work)
+    emit(output, result)
+    if result["mayReplicate"] is False:
+        sys.exit(1)

@@ -68,18 +68,19 @@ SCAN_FINDING_NEW = EventType(
 SCAN_FINDING_CLOSED = EventType(
     "scan.finding.closed", "a finding of the last scan is gone (up to 100 listed)", None, _FINDINGS
 )
-# ECR's "ECR Replication Action" detail: action-type (REPLICATE), result, repository-name,
-# image-digest, image-tag, source-account, source-region; then where it went.
+# ECR's "ECR Replication Action" detail: action-type (REPLICATE; DELETE for a replicated
+# deletion), result, repository-name, image-digest, image-tag, source-account, source-region;
+# then where it went.
 _REPLICATION = (
     "action-type", "result", "repository-name", "image-digest", "image-tag", "source-account",
     "source-region", "destination-region", "destination-registry-id",
 )  # fmt: skip
 REPLICATION_COMPLETE = EventType(
-    "replication.complete", "an image reached a destination", ECR_REPLICATION, _REPLICATION
+    "replication.complete", "an image (or its deletion) reached a destination", ECR_REPLICATION, _REPLICATION
 )
 REPLICATION_FAILED = EventType(
     "replication.failed",
-    "an image could not be replicated (after the job's last attempt)",
+    "an image (or its deletion) could not be replicated (at once if retrying cannot help, else at last)",
     ECR_REPLICATION,
     (*_REPLICATION, "failure-code", "failure-reason"),
 )

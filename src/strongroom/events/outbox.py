@@ -89,10 +89,13 @@ class ImageDeletionOutbox:
         *,
         dispatch_kind: str | None = None,
         prune_kind: str | None = None,
+        replicate: Callable[[ImageDeletion], Sequence[NewJob]] | None = None,
     ) -> None:
         """``prune_kind``: a job queued whenever a manifest goes, to delete the referrers
-        the registry made for it (its SBOMs, ADR 0016)."""
+        the registry made for it (its SBOMs, ADR 0016). ``replicate``: the jobs that
+        delete it at each replication destination, when the account replicates deletes."""
         self._prune_kind = prune_kind
+        self._replicate = replicate
         self._ids = ids
         self._max_attempts = max_attempts
         self._dispatch_kind = dispatch_kind
@@ -143,4 +146,6 @@ class ImageDeletionOutbox:
             jobs.append(
                 NewJob(self._prune_kind, payload, idempotency_key=key, max_attempts=self._max_attempts)
             )
+        if change.replication is not None and self._replicate is not None:
+            jobs.extend(self._replicate(change))
         return Outbox(events=found, jobs=jobs)

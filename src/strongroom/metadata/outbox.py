@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from strongroom.metadata.schema import events, jobs, repositories, webhooks
+from strongroom.metadata.schema import account_settings, events, jobs, repositories, webhooks
 
 QUEUED = "queued"
 DEFAULT_MAX_ATTEMPTS = 8
@@ -114,6 +114,9 @@ class ImageDeletion:
     """Set when a lifecycle policy deleted the image."""
     subscribed: bool = False
     """As :attr:`ManifestChange.subscribed`."""
+    replication: str | None = None
+    """The account's replication configuration when its ``REPLICATION_DELETES`` setting
+    is ``ENABLED`` (deletes replicate only then, ADR 0020); None otherwise."""
 
 
 DeletionOutbox = Callable[[ImageDeletion], Outbox]
@@ -127,6 +130,20 @@ _SUBSCRIBED = (
     .limit(1)
 )
 """Whether an account has an enabled webhook subscription (so a dispatch job is due)."""
+REPLICATION_DELETES_SETTING = "REPLICATION_DELETES"
+"""The account setting (ECR ``PutAccountSetting``, a Strongroom name) under which deletes
+replicate: ``ENABLED``, or ``DISABLED`` (unset)."""
+_deletes_enabled = sa.alias(account_settings, "deletes_enabled")
+_DELETE_REPLICATION = sa.select(account_settings.c.value).where(
+    account_settings.c.account_id == sa.bindparam("account_id"),
+    account_settings.c.name == "replication",
+    sa.exists().where(
+        _deletes_enabled.c.account_id == account_settings.c.account_id,
+        _deletes_enabled.c.name == REPLICATION_DELETES_SETTING,
+        _deletes_enabled.c.value == "ENABLED",
+    ),
+)
+"""The account's replication configuration, only when its deletes replicate."""
 
 
 def announce_deletion(
@@ -153,6 +170,7 @@ def announce_deletion(
         at=now,
         expiry=expiry,
         subscribed=conn.scalar(_SUBSCRIBED, {"account_id": repository.account_id}) is not None,
+        replication=conn.scalar(_DELETE_REPLICATION, {"account_id": repository.account_id}),
     )
     write_outbox(conn, insert, outbox(change), now)
 

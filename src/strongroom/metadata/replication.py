@@ -25,11 +25,18 @@ import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.outbox import Outbox, write_outbox
-from strongroom.metadata.schema import replication_destinations, replication_statuses, repositories
+from strongroom.metadata.schema import (
+    replication_backfill_results,
+    replication_backfills,
+    replication_destinations,
+    replication_statuses,
+    repositories,
+)
 
 IN_PROGRESS = "IN_PROGRESS"
 COMPLETE = "COMPLETE"
 FAILED = "FAILED"
+BACKFILL_IN_PROGRESS, BACKFILL_COMPLETE, BACKFILL_STOPPED = "IN_PROGRESS", "COMPLETE", "STOPPED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +82,35 @@ def mark_in_progress(
                 "now": now,
             },
         )
+
+
+def record_result(
+    conn: sa.Connection, backfill_id: str, image: tuple[str, str, str | None],
+    outcome: tuple[str, str | None], now: datetime,
+) -> None:  # fmt: skip
+    """Add an image's result to its backfill (in the transaction recording the image's
+    status); the last result completes it. A result already there is kept (a job retried)."""
+    repository, digest, tag = image
+    key = {
+        "backfill_id": backfill_id,
+        "repository": repository,
+        "image_digest": digest,
+        "image_tag": tag or "",
+    }
+    if conn.scalar(sa.select(sa.literal(1)).select_from(replication_backfill_results).filter_by(**key)):
+        return
+    status, code = outcome
+    conn.execute(replication_backfill_results.insert().values(**key, status=status, failure_code=code))
+    done = sa.select(sa.func.count()).where(replication_backfill_results.c.backfill_id == backfill_id)
+    conn.execute(
+        replication_backfills.update()
+        .where(
+            replication_backfills.c.id == backfill_id,
+            replication_backfills.c.status == BACKFILL_IN_PROGRESS,
+            replication_backfills.c.total <= done.scalar_subquery(),
+        )
+        .values(status=BACKFILL_COMPLETE, ended_at=now)
+    )
 
 
 @functools.cache
@@ -203,6 +239,16 @@ class SqlReplicationStore:
 
         return await self._db.run(work)
 
+    async def announce(self, outbox: Outbox, now: datetime) -> None:
+        """Write a replicated deletion's event (and its dispatch job): a deletion has no
+        status to record, its image being gone at the source."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                write_outbox(conn, self._db.insert, outbox, now)
+
+        await self._db.write(work)
+
     async def finish(
         self,
         account_id: str,
@@ -212,9 +258,11 @@ class SqlReplicationStore:
         outcome: tuple[str, str | None, str | None],
         outbox: Outbox,
         now: datetime,
+        backfill: tuple[str, str | None] | None = None,
     ) -> None:
         """Record the end of a replication (status, failure code and reason) with the
-        events and jobs it causes, in one transaction; nothing if the repository is gone."""
+        events and jobs it causes, in one transaction; nothing if the repository is gone.
+        ``backfill``: the backfill that queued it and the tag it queued, whose result this is."""
         region, registry_id = destination
         status, code, reason = outcome
 
@@ -236,6 +284,8 @@ class SqlReplicationStore:
                     )
                 )
                 write_outbox(conn, self._db.insert, outbox, now)
+                if backfill is not None:
+                    record_result(conn, backfill[0], (name, digest, backfill[1]), (status, code), now)
 
         await self._db.write(work)
 

@@ -563,3 +563,33 @@ replication_statuses = sa.Table(
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
+
+replication_backfills = sa.Table(
+    "replication_backfills",
+    metadata,
+    # StartReplicationBackfill: an account's existing images queued to one destination.
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("region", sa.String(32), nullable=False),
+    sa.Column("registry_id", sa.String(12), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    # IN_PROGRESS | COMPLETE | STOPPED
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    sa.Index(None, "account_id", "started_at"),
+)
+
+replication_backfill_results = sa.Table(
+    "replication_backfill_results",
+    metadata,
+    # Each image a backfill queued, once its job ended (DescribeReplicationBackfillResults).
+    sa.Column("backfill_id", sa.ForeignKey("replication_backfills.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("repository", sa.String(256), primary_key=True),
+    sa.Column("image_digest", sa.String(160), primary_key=True),
+    sa.Column("image_tag", sa.String(128), primary_key=True),
+    # "" for an image queued by digest
+    sa.Column("status", sa.String(16), nullable=False),
+    # COMPLETE | FAILED
+    sa.Column("failure_code", sa.String(64), nullable=True),
+)

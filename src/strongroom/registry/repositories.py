@@ -25,6 +25,7 @@ from strongroom.registry.policy_review import PolicyReview
 
 MUTABILITY_MODES = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
 CREATE_ON_PUSH = "CREATE_ON_PUSH"
+REPLICATION = "REPLICATION"
 ROOT_PREFIX = "ROOT"
 """The creation-template prefix that matches every repository."""
 

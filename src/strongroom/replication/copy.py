@@ -1,13 +1,13 @@
 """Copy one image from this registry to a destination over the destination's OCI API.
 
-The order is the one a registry that checks references accepts: for each manifest, its
-subject first (a referrer after what it refers to), then an index's children, then the
-blobs (config and layers), then the manifest by digest; the tag is moved last, once
-everything it names is there. A manifest the destination already has is skipped with
-everything under it (a registry holds a manifest only once all it names is there);
-a blob it has is skipped (``HEAD``). Blobs stream from the blob store through the client
-transport's chunked, resumable uploads: memory is one piece per transfer whatever the
-size. The destination checks every digest as it stores (OCI distribution spec).
+The order is :mod:`.walk`'s; this module is its :class:`~.walk.Sink` for another
+registry: a blob it has is skipped (``HEAD``), the others stream from the blob store
+through the client transport's chunked, resumable uploads (memory is one piece per
+transfer whatever the size), and the destination checks every digest as it stores (OCI
+distribution spec). A referrer pushed to a registry without the referrers API (no
+``OCI-Subject`` on the push, ``404`` at ``/referrers``: distribution 2.8) is also listed
+under the spec's referrers tag schema, ``sha256-<hex>`` of its subject, an index of the
+subject's referrers (OCI distribution spec v1.1, "Pushing Manifests with Subject").
 
 This module loads the HTTP client (httpx, which loads more): the job handler imports it
 when a replication runs, so serving processes never pay for it (ADR 0017).
@@ -18,9 +18,12 @@ access key as a login: Basic, or exchanged at the registry's token realm (ADR 00
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import anyio
 import anyio.from_thread
 import httpx
 
@@ -28,21 +31,12 @@ from strongroom.client.admin import Login
 from strongroom.client.blobs import Uploader, UploadJournal
 from strongroom.client.transport import TIMEOUT, RegistryError, RegistryHttp, raise_for
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
-from strongroom.oci.manifest import parse_manifest
-from strongroom.replication.failures import ReplicationError
+from strongroom.oci.manifest import ParsedManifest
+from strongroom.replication.failures import ReplicationError, immutable_tag
+from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
-
-_MAX_DEPTH = 4
-"""Subjects and index children nest; deeper than this is refused (a cycle or abuse)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SourceImage:
-    account_id: str
-    repository: str
-    digest: str
-    tag: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,16 +48,6 @@ class Endpoint:
     url: str
     repository: str
     login: Login
-
-
-@dataclass(slots=True)
-class CopyStats:
-    manifests_sent: int = 0
-    manifests_skipped: int = 0
-    blobs_sent: int = 0
-    blobs_skipped: int = 0
-    bytes_sent: int = 0
-    seen: set[str] = field(default_factory=set)
 
 
 class StoredBlob:
@@ -113,105 +97,161 @@ async def replicate(
 ) -> CopyStats:  # fmt: skip
     """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
     be reached is a :class:`ReplicationError` that says so."""
-    copier = OciCopy(metadata, blob_store, UploadJournal(journal_dir))
+    endpoint = Endpoint(url, repository, Login(*login))
     try:
-        return await copier.copy(image, Endpoint(url, repository, Login(*login)))
+        # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            http = RegistryHttp(endpoint.url, endpoint.login, client)
+            sink = HttpSink(http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir))
+            return await Walk(metadata, image, sink).run()
+    except httpx.TransportError as error:
+        raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
+    except RegistryError as error:
+        if immutable_tag(error.code, error.message):
+            raise ReplicationError("TAG_IMMUTABLE", f"{url}: {error.message}", permanent=True) from error
+        raise ReplicationError(f"DESTINATION_{error.code}", f"{url}: {error.message}") from error
+
+
+async def delete_remote(url: str, repository: str, login: tuple[str, str], deletion: Deletion) -> None:
+    """Delete at ``repository`` what was deleted at the source: the manifest by digest, or
+    each removed tag that still names the image there (a tag moved since is left alone).
+    Already gone is done; a registry that cannot delete a tag (distribution 2.8) is a
+    permanent ``DESTINATION_UNSUPPORTED``."""
+    scopes = [f"repository:{repository}:pull,push,delete"]
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            http = RegistryHttp(url, Login(*login), client)
+            references = [deletion.digest] if deletion.manifest_deleted else list(deletion.tags)
+            for reference in references:
+                if reference != deletion.digest:
+                    head = await http.request(
+                        "HEAD", f"/v2/{repository}/manifests/{reference}", scopes,
+                        headers={"accept": ", ".join(sorted(mediatypes.ACCEPTED_MANIFESTS))},
+                    )  # fmt: skip
+                    if head.headers.get("docker-content-digest") != deletion.digest:
+                        continue
+                answer = await http.request("DELETE", f"/v2/{repository}/manifests/{reference}", scopes)
+                if answer.status_code == 404:
+                    continue
+                if answer.status_code in (400, 405) and reference != deletion.digest:
+                    raise ReplicationError(
+                        "DESTINATION_UNSUPPORTED", f"{url}: the registry does not delete tags", permanent=True
+                    )
+                await raise_for(answer, f"deleting {reference}")
     except httpx.TransportError as error:
         raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
     except RegistryError as error:
         raise ReplicationError(f"DESTINATION_{error.code}", f"{url}: {error.message}") from error
 
 
-class OciCopy:
+class StoredBlobs:
+    def __init__(self, store: BlobStore) -> None:
+        self.store = store
+
+    def blob(self, digest: str, size: int) -> StoredBlob:
+        return StoredBlob(self.store, digest, size)
+
+
+class HttpSink:
+    """Another registry, over its OCI API (a :class:`~.walk.Sink`)."""
+
     def __init__(
-        self, metadata: SqlMetadataStore, blob_store: BlobStore, journal: UploadJournal, *,
+        self, http: RegistryHttp, repository: str, blobs: StoredBlobs, journal: UploadJournal, *,
         chunk_size: int = 16 * 1024 * 1024,
     ) -> None:  # fmt: skip
-        self._metadata, self._blobs = metadata, blob_store
-        self._journal, self._chunk = journal, chunk_size
+        self._http, self._repository, self._blobs = http, repository, blobs
+        self._uploader = Uploader(http, repository, journal, _Quiet(), chunk_size=chunk_size)
+        self._scopes = [f"repository:{repository}:pull,push"]
+        self._referrers_api: bool | None = None
 
-    async def copy(self, image: SourceImage, endpoint: Endpoint) -> CopyStats:
-        # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            http = RegistryHttp(endpoint.url, endpoint.login, client)
-            uploader = Uploader(http, endpoint.repository, self._journal, _Quiet(), chunk_size=self._chunk)
-            stats = CopyStats()
-            await self._manifest(image, image.digest, http, endpoint, uploader, stats, 0)
-            if image.tag is not None and await self._tag_still_names(image):
-                content, media_type = await self._content(image, image.digest)
-                await self._put_manifest(http, endpoint, image.tag, content, media_type)
-            return stats
+    async def has_manifest(self, digest: str, media_type: str) -> bool:
+        path = f"/v2/{self._repository}/manifests/{digest}"
+        head = await self._http.request("HEAD", path, self._scopes, headers={"accept": media_type})
+        return head.status_code == 200
 
-    async def _tag_still_names(self, image: SourceImage) -> bool:
-        """Whether the source's tag still names the image: a tag moved again since is left
-        to the later push's job, so jobs finishing out of order never move a destination's
-        tag back (the image itself is copied either way)."""
-        found = await self._metadata.lookup_manifest(image.account_id, image.repository, tag=image.tag)
-        return found.manifest is not None and found.manifest.digest == image.digest
-
-    async def _content(self, image: SourceImage, digest: str) -> tuple[bytes, str]:
-        found = await self._metadata.lookup_manifest(image.account_id, image.repository, digest=digest)
-        if found.manifest is None:
-            missing = f"{image.repository}@{digest} is no longer in the source"
-            raise ReplicationError("IMAGE_NOT_FOUND", missing)
-        return found.manifest.content, found.manifest.media_type
-
-    async def _manifest(
-        self, image: SourceImage, digest: str, http: RegistryHttp, endpoint: Endpoint, uploader: Uploader,
-        stats: CopyStats, depth: int,
-    ) -> None:  # fmt: skip
-        """Make the manifest present at the destination."""
-        if depth > _MAX_DEPTH:
-            raise ReplicationError("UNSUPPORTED_IMAGE", f"{digest}: subjects and children nest too deep")
-        content, media_type = await self._content(image, digest)
-        if digest in stats.seen:
-            return
-        stats.seen.add(digest)
-        scopes = [f"repository:{endpoint.repository}:pull,push"]
-        head = await http.request(
-            "HEAD", f"/v2/{endpoint.repository}/manifests/{digest}", scopes, headers={"accept": media_type}
-        )
-        if head.status_code == 200:
-            stats.manifests_skipped += 1
-            return
-        parsed = parse_manifest(content, media_type, Digest.parse(digest))
-        if parsed.subject is not None:
-            lookup = await self._metadata.lookup_manifest(
-                image.account_id, image.repository, digest=str(parsed.subject)
-            )
-            if lookup.manifest is not None:  # a referrer may name a subject not pushed (yet)
-                await self._manifest(image, str(parsed.subject), http, endpoint, uploader, stats, depth + 1)
-        for child in parsed.children:
-            await self._manifest(image, str(child.digest), http, endpoint, uploader, stats, depth + 1)
-        for blob in parsed.blobs:
-            if not blob.is_distributable:
-                continue
-            sent = await self._blob(uploader, endpoint, http, str(blob.digest), blob.size)
-            stats.blobs_sent += sent > 0
-            stats.blobs_skipped += sent == 0
-            stats.bytes_sent += sent
-        await self._put_manifest(http, endpoint, digest, content, media_type)
-        stats.manifests_sent += 1
-
-    async def _blob(
-        self, uploader: Uploader, endpoint: Endpoint, http: RegistryHttp, digest: str, size: int
-    ) -> int:
-        """Bytes sent for the blob: 0 when the destination had it."""
-        scopes = [f"repository:{endpoint.repository}:pull,push"]
-        head = await http.request("HEAD", f"/v2/{endpoint.repository}/blobs/{digest}", scopes)
+    async def put_blob(self, digest: str, size: int) -> int:
+        head = await self._http.request("HEAD", f"/v2/{self._repository}/blobs/{digest}", self._scopes)
         if head.status_code == 200:
             return 0
-        await uploader.push(StoredBlob(self._blobs, digest, size), digest)
+        await self._uploader.push(self._blobs.blob(digest, size), digest)
         return size
 
-    async def _put_manifest(
-        self, http: RegistryHttp, endpoint: Endpoint, reference: str, body: bytes, media_type: str
-    ) -> None:
-        answer = await http.request(
-            "PUT",
-            f"/v2/{endpoint.repository}/manifests/{reference}",
-            [f"repository:{endpoint.repository}:pull,push"],
-            headers={"content-type": media_type},
-            content=body,
-        )
+    async def put_manifest(self, reference: str, content: bytes, parsed: ParsedManifest) -> None:
+        answer = await self._put(reference, content, parsed.media_type)
+        if parsed.subject is None or reference != str(parsed.digest) or "oci-subject" in answer.headers:
+            return
+        if not await self._has_referrers_api(str(parsed.subject)):
+            await self._list_under_referrers_tag(parsed)
+
+    async def _put(self, reference: str, body: bytes, media_type: str) -> httpx.Response:
+        answer = await self._http.request(
+            "PUT", f"/v2/{self._repository}/manifests/{reference}", self._scopes,
+            headers={"content-type": media_type}, content=body,
+        )  # fmt: skip
         await raise_for(answer, f"storing the manifest {reference}")
+        return answer
+
+    async def _has_referrers_api(self, subject: str) -> bool:
+        if self._referrers_api is None:
+            path = f"/v2/{self._repository}/referrers/{subject}"
+            answer = await self._http.request(
+                "GET", path, self._scopes, headers={"accept": mediatypes.OCI_INDEX}
+            )
+            self._referrers_api = answer.status_code != 404
+        return self._referrers_api
+
+    async def _list_under_referrers_tag(self, referrer: ParsedManifest) -> None:
+        """Add ``referrer`` to the index its subject's referrers tag holds (spec v1.1,
+        "Referrers Tag Schema"): created when absent, unchanged when it lists it already.
+
+        The tag is read, changed and written back, with no conditional write in
+        distribution 2.8: two jobs adding referrers of one subject at once would lose one.
+        Jobs of this process take turns (a lock per tag), and each reads the tag back after
+        writing, adding itself again if a writer elsewhere replaced the index meanwhile."""
+        assert referrer.subject is not None
+        tag = referrers_tag(str(referrer.subject))
+        async with _TAG_LOCKS.setdefault(f"{self._http.base_url}/{self._repository}:{tag}", anyio.Lock()):
+            for _ in range(_TAG_ATTEMPTS):
+                index = await self._referrers_index(tag)
+                listed = index.setdefault("manifests", [])
+                if any(entry.get("digest") == str(referrer.digest) for entry in listed):
+                    return
+                listed.append(_descriptor(referrer))
+                await self._put(tag, json.dumps(index, separators=(",", ":")).encode(), mediatypes.OCI_INDEX)
+        raise ReplicationError(
+            "REFERRERS_TAG_CONFLICT", f"{tag} kept changing while {referrer.digest} was added"
+        )
+
+    async def _referrers_index(self, tag: str) -> dict[str, Any]:
+        path = f"/v2/{self._repository}/manifests/{tag}"
+        answer = await self._http.request("GET", path, self._scopes, headers={"accept": mediatypes.OCI_INDEX})
+        if answer.status_code == 404:
+            return {"schemaVersion": 2, "mediaType": mediatypes.OCI_INDEX, "manifests": []}
+        await raise_for(answer, f"reading the tag {tag}")
+        index = json.loads(answer.content)
+        if not isinstance(index, dict):
+            raise ReplicationError("DESTINATION_MANIFEST_INVALID", f"the tag {tag} does not hold an index")
+        return index
+
+
+_TAG_ATTEMPTS = 5
+_TAG_LOCKS: dict[str, anyio.Lock] = {}
+"""Per referrers tag, for the jobs of this process (a few bytes a subject; a process's
+jobs replicate referrers of a bounded set of subjects between restarts)."""
+
+
+def _descriptor(referrer: ParsedManifest) -> dict[str, Any]:
+    descriptor: dict[str, Any] = {
+        "mediaType": referrer.media_type, "digest": str(referrer.digest), "size": referrer.size,
+    }  # fmt: skip
+    if referrer.artifact_type:
+        descriptor["artifactType"] = referrer.artifact_type
+    if referrer.annotations:
+        descriptor["annotations"] = referrer.annotations
+    return descriptor
+
+
+def referrers_tag(subject: str) -> str:
+    """The referrers tag schema: ``<alg>-<ref>``, at most 128 characters (spec v1.1)."""
+    algorithm, _, encoded = subject.partition(":")
+    return f"{algorithm}-{encoded}"[:128]

@@ -50,10 +50,18 @@ def rule_matches(rule: dict[str, Any], repository: str) -> bool:
 def targets_for(rules: list[dict[str, Any]], repository: str, region: str, registry_id: str) -> list[Target]:
     """The distinct destinations of the rules that match ``repository``, in rule order,
     without this registry in this region."""
+    return _targets([rule for rule in rules if rule_matches(rule, repository)], region, registry_id)
+
+
+def all_targets(rules: list[dict[str, Any]], region: str, registry_id: str) -> list[Target]:
+    """Every destination the rules name, whatever the repository (without this registry in
+    this region): what a backfill may be started to."""
+    return _targets(rules, region, registry_id)
+
+
+def _targets(rules: list[dict[str, Any]], region: str, registry_id: str) -> list[Target]:
     found: list[Target] = []
     for rule in rules:
-        if not rule_matches(rule, repository):
-            continue
         for destination in rule.get("destinations") or []:
             if not isinstance(destination, dict):
                 continue

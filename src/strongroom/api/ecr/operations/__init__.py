@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from strongroom.api.ecr.call import Operation
 from strongroom.api.ecr.operations import (
+    backfills,
     image_scans,
     images,
     layers,
@@ -20,6 +21,7 @@ from strongroom.api.ecr.operations import (
 OPERATIONS: dict[tuple[str, str], Operation] = {
     **repositories.OPERATIONS,
     **registry.OPERATIONS,
+    **backfills.OPERATIONS,
     **images.OPERATIONS,
     **image_scans.OPERATIONS,
     **layers.OPERATIONS,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, registry_resource, table
 from strongroom.api.ecr.errors import ValidationFailed
 from strongroom.registry.uploads import BLOB_MOUNTING_SETTING
+from strongroom.replication.on_push import REPLICATION_DELETES_SETTING
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ ACCOUNT_SETTINGS = {
     "REGISTRY_POLICY_SCOPE": AccountSetting("V2", ("V1", "V2")),
     # DISABLED turns an OCI cross-repository mount into a normal upload (registry.uploads).
     BLOB_MOUNTING_SETTING: AccountSetting("ENABLED", ("ENABLED", "DISABLED")),
+    # A Strongroom name: ENABLED replicates image deletions to the destinations (ADR 0020).
+    REPLICATION_DELETES_SETTING: AccountSetting("DISABLED", ("ENABLED", "DISABLED")),
 }
 
 
