@@ -48,9 +48,12 @@ logger = logging.getLogger("strongroom.lineage")
 
 def lineage_on_push(change: ManifestChange) -> NewJob | None:
     """The lineage work a push queues: for an image new in the repository, or a tag moved
-    to an image or index; keyed by the image, the tag and when (a retried push runs once)."""
-    if change.made_by_registry or change.subject_digest is not None or change.artifact_type:
+    to an image or index; keyed by the image, the tag and when (a retried push runs once).
+    An image's ``artifact_type`` is its config's media type (an index has none)."""
+    if change.made_by_registry or change.subject_digest is not None:
         return None
+    if change.artifact_type is not None and change.artifact_type not in IMAGE_CONFIGS:
+        return None  # an artifact (a model, an SBOM): its "config" is not an image's
     if change.media_type not in IMAGE_MANIFESTS | INDEXES or not (change.created or change.tag):
         return None
     payload = {
@@ -99,21 +102,34 @@ class LineageDetector:
             await self.announce_moved(image, tag)
 
     async def detect(self, image: ImageRecord) -> LineageRow | None:
-        """Record what ``image`` is built on; None when it is not a container image."""
+        """Record what ``image`` is built on, and claim the images recorded before it that
+        are built on it (a base recorded after its dependents, as concurrent jobs may);
+        None when it is not a container image."""
         layers = layers_of(image.content)
         if layers is None:
             return None
         hashes = prefix_hashes(layers)
+        now = self._clock.now()
         row = LineageRow(
             image.repository_id, image.digest, len(layers), hashes[-1] if hashes else None,
-            None, None, None, None, None, None, image.created_at, self._clock.now(),
+            None, None, None, None, None, None, image.created_at, now,
         )  # fmt: skip
+        if not await self._store.record_chain(row, hashes, now):
+            return None  # deleted since
+        await self._find_parent(image, hashes)
+        if hashes:
+            for account_id, name, digest in await self._store.shallower_descendants(hashes[-1], len(hashes)):
+                child = await self._store.image(account_id, name, digest)
+                child_layers = None if child is None else layers_of(child.content)
+                if child is not None and child_layers is not None:
+                    await self._find_parent(child, prefix_hashes(child_layers))
+        return row
+
+    async def _find_parent(self, image: ImageRecord, hashes: Sequence[str]) -> None:
         base = annotated_base(image.annotations)
         parent = await (self._annotated(image, base, hashes) if base else self._by_layers(image, hashes))
         if parent is not None:
-            row = LineageRow(**{**_fields(row), **parent})
-        await self._store.record(row, self._clock.now())
-        return row
+            await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
 
     async def _by_layers(self, image: ImageRecord, hashes: Sequence[str]) -> dict[str, Any] | None:
         found = choose_parent(
@@ -129,6 +145,7 @@ class LineageDetector:
             "parent_digest": found.digest,
             "parent_tag": tags[0] if tags else None,
             "method": LAYERS,
+            "parent_layers": found.layer_count,
         }
 
     async def _annotated(
@@ -163,6 +180,7 @@ class LineageDetector:
         return {
             "parent_account_id": account, "parent_repository_id": repository_id,
             "parent_name": base.repository, "parent_digest": digest, "parent_tag": tag, "method": ANNOTATION,
+            "parent_layers": platform.layer_count if platform is not None else None,
         }  # fmt: skip
 
     async def announce_moved(self, image: ImageRecord, tag: str) -> int:
@@ -208,7 +226,3 @@ class LineageDetector:
             "moved-at": moved_at.isoformat(),
         }
         return NewEvent(self._ids.new_id(), LINEAGE_BASE_UPDATED.name, account_id, repository, data)
-
-
-def _fields(row: LineageRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in row.__dataclass_fields__}

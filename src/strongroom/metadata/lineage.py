@@ -12,7 +12,7 @@ someone asks. Which repositories a caller may see is decided above the store.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,6 +26,7 @@ from strongroom.metadata.outbox import Outbox, write_outbox
 from strongroom.metadata.schema import (
     image_scans,
     lineage_images,
+    lineage_prefixes,
     manifest_references,
     manifests,
     repositories,
@@ -67,6 +68,7 @@ class LineageRow:
     method: str | None
     pushed_at: datetime
     detected_at: datetime
+    parent_layers: int | None = None
     account_id: str = ""
     repository: str = ""
 
@@ -274,8 +276,10 @@ class SqlLineageStore:
 
         return await self._db.run(work)
 
-    async def record(self, row: LineageRow, now: datetime) -> bool:
-        """Store (or replace) the image's row; False, nothing written, when it is gone."""
+    async def record_chain(self, row: LineageRow, hashes: Sequence[str], now: datetime) -> bool:
+        """Store (or replace) the image's row, without a parent yet, and its prefixes' hashes;
+        False, nothing written, when the manifest is gone. Written before the parent is
+        looked for, so that of two images recorded at once the later finds the earlier."""
 
         def work() -> bool:
             with self._db.writing() as conn:
@@ -294,9 +298,64 @@ class SqlLineageStore:
                 )
                 values = {c.name: getattr(row, c.name) for c in lineage_images.columns}
                 conn.execute(lineage_images.insert().values(**{**values, "detected_at": now}))
+                if hashes:
+                    conn.execute(
+                        lineage_prefixes.insert(),
+                        [
+                            {"prefix_hash": h, "repository_id": row.repository_id, "digest": row.digest,
+                             "depth": depth}
+                            for depth, h in enumerate(hashes, start=1)
+                        ],
+                    )  # fmt: skip
                 return True
 
         return await self._db.write(work)
+
+    async def set_parent(
+        self, repository_id: int, digest: str, parent: Mapping[str, Any], now: datetime
+    ) -> None:
+        """Record the image's parent (the ``parent_*`` and ``method`` columns)."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(
+                    lineage_images.update()
+                    .where(lineage_images.c.repository_id == repository_id, lineage_images.c.digest == digest)
+                    .values(**parent, detected_at=now)
+                )
+
+        await self._db.write(work)
+
+    async def shallower_descendants(self, chain_hash: str, depth: int) -> list[tuple[str, str, str]]:
+        """The images whose layers start with the ``depth`` layers hashing to ``chain_hash``
+        and whose recorded parent (by layers) has fewer: (account, repository, digest) of
+        each, for a base recorded after them to claim them. One indexed lookup."""
+
+        def work() -> list[tuple[str, str, str]]:
+            query = (
+                sa.select(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
+                .select_from(lineage_prefixes)
+                .join(
+                    lineage_images,
+                    sa.and_(
+                        lineage_images.c.repository_id == lineage_prefixes.c.repository_id,
+                        lineage_images.c.digest == lineage_prefixes.c.digest,
+                    ),
+                )
+                .join(repositories, repositories.c.id == lineage_images.c.repository_id)
+                .where(
+                    lineage_prefixes.c.prefix_hash == chain_hash,
+                    lineage_prefixes.c.depth == depth,
+                    lineage_images.c.layer_count > depth,
+                    sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
+                    sa.or_(lineage_images.c.parent_layers.is_(None), lineage_images.c.parent_layers < depth),
+                )
+                .limit(MAX_DEPENDENTS)
+            )
+            with self._db.reading() as conn:
+                return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+
+        return await self._db.run(work)
 
     async def announce(self, outbox: Outbox, now: datetime) -> None:
         def work() -> None:

@@ -581,6 +581,8 @@ lineage_images = sa.Table(
     # The tag the image was built from: whose moving raises lineage.base-updated.
     sa.Column("method", sa.String(16), nullable=True),
     # annotation | layers
+    sa.Column("parent_layers", sa.Integer, nullable=True),
+    # How many layers the parent has (what a base recorded later must beat to replace it).
     sa.Column("pushed_at", UtcDateTime, nullable=False),
     sa.Column("detected_at", UtcDateTime, nullable=False),
     sa.ForeignKeyConstraint(
@@ -589,6 +591,22 @@ lineage_images = sa.Table(
     sa.Index(None, "chain_hash"),
     sa.Index(None, "parent_repository_id", "parent_digest"),
     sa.Index(None, "parent_repository_id", "parent_tag"),
+)
+
+lineage_prefixes = sa.Table(
+    "lineage_prefixes",
+    metadata,
+    # Every prefix of each image's layer list, by chain hash: a base recorded after the
+    # images built on it finds them in one indexed lookup of its own chain hash.
+    sa.Column("prefix_hash", sa.String(64), primary_key=True),
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "digest"],
+        ["lineage_images.repository_id", "lineage_images.digest"],
+        ondelete="CASCADE",
+    ),
 )
 
 lineage_policies = sa.Table(

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("parent_digest", sa.String(160), nullable=True),
         sa.Column("parent_tag", _name(128), nullable=True),
         sa.Column("method", sa.String(16), nullable=True),
+        sa.Column("parent_layers", sa.Integer(), nullable=True),
         sa.Column("pushed_at", _TIME, nullable=False),
         sa.Column("detected_at", _TIME, nullable=False),
         sa.ForeignKeyConstraint(
@@ -59,6 +60,20 @@ def upgrade() -> None:
         "lineage_images",
         ["parent_repository_id", "parent_tag"],
         unique=False,
+    )
+    op.create_table(
+        "lineage_prefixes",
+        sa.Column("prefix_hash", sa.String(64), nullable=False),
+        sa.Column("repository_id", sa.Integer(), nullable=False),
+        sa.Column("digest", sa.String(160), nullable=False),
+        sa.Column("depth", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["repository_id", "digest"],
+            ["lineage_images.repository_id", "lineage_images.digest"],
+            name=op.f("fk_lineage_prefixes_repository_id_lineage_images"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("prefix_hash", "repository_id", "digest", name=op.f("pk_lineage_prefixes")),
     )
     op.create_table(
         "lineage_policies",
@@ -88,6 +103,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("lineage_policies")
+    op.drop_table("lineage_prefixes")
     op.drop_index(op.f("ix_lineage_images_parent_repository_id_parent_tag"), table_name="lineage_images")
     op.drop_index(op.f("ix_lineage_images_parent_repository_id_parent_digest"), table_name="lineage_images")
     op.drop_index(op.f("ix_lineage_images_chain_hash"), table_name="lineage_images")
