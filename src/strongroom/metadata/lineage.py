@@ -328,8 +328,9 @@ class SqlLineageStore:
 
     async def shallower_descendants(self, chain_hash: str, depth: int) -> list[tuple[str, str, str]]:
         """The images whose layers start with the ``depth`` layers hashing to ``chain_hash``
-        and whose recorded parent (by layers) has fewer: (account, repository, digest) of
-        each, for a base recorded after them to claim them. One indexed lookup."""
+        and whose recorded parent (by layers) has no more (a tie is chosen again: a base's
+        role may win it): (account, repository, digest) of each, for a base recorded after
+        them to claim them. One indexed lookup."""
 
         def work() -> list[tuple[str, str, str]]:
             query = (
@@ -348,7 +349,7 @@ class SqlLineageStore:
                     lineage_prefixes.c.depth == depth,
                     lineage_images.c.layer_count > depth,
                     sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
-                    sa.or_(lineage_images.c.parent_layers.is_(None), lineage_images.c.parent_layers < depth),
+                    sa.or_(lineage_images.c.parent_layers.is_(None), lineage_images.c.parent_layers <= depth),
                 )
                 .limit(MAX_DEPENDENTS)
             )
