@@ -252,7 +252,10 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
-    gate = PullGate(pull_policy_store, audit, clock)
+    authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
+    lineage_store, lineage_policies = SqlLineageStore(database), SqlLineagePolicyStore(database)
+    lineage = LineageViews(lineage_store, lineage_policies, authorizer, clock, settings.region)
+    gate = PullGate(pull_policy_store, audit, clock, lineage)
     manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,
@@ -285,8 +288,6 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     model_store = SqlModelStore(database)
     indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
-    authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
-    lineage_store, lineage_policies = SqlLineageStore(database), SqlLineagePolicyStore(database)
     replication_store = SqlReplicationStore(database)
     destinations = Destinations(replication_store, secrets, clock)
     replicator = ImageReplicator(
@@ -348,7 +349,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         scans=ImageScans(context, images, scan_store, repository_store),
         pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
         models=ModelCatalogue(model_store, authorizer, settings.region),
-        lineage=LineageViews(lineage_store, lineage_policies, authorizer, clock, settings.region),
+        lineage=lineage,
         lineage_settings=LineageSettings(
             lineage_policies, metadata, repository_store, audit, clock, settings.region
         ),

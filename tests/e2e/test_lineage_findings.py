@@ -1,7 +1,8 @@
 """The inherited-CRITICAL rule against a real server: a base whose Debian packages carry a
 fixable CRITICAL vulnerability (a hand-written OSV record, imported offline; found by scan
 on push) has an application built on it; the base is rebuilt with the fixed package; the
-report names the application still on the old base and the fix the new base carries."""
+report names the application still on the old base and the fix the new base carries. The
+same policy, enforced, refuses the application's pull through the one pull gate."""
 
 from __future__ import annotations
 
@@ -94,6 +95,18 @@ def test_the_report_names_applications_on_a_base_whose_critical_finding_is_fixed
     assert [v["message"] for v in before["violations"]] == [
         f"base base/os:12 digest {old_base} has 1 fixable CRITICAL finding: {ADVISORY}"
     ]
+
+    # Enforced, the same policy refuses pulls through the pull gate, naming the rule.
+    h.remote(server, "lineage", "set-policy", "apps/", "--prefix", "--no-inherited-critical", "--enforce")
+    with server.client() as client:
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        refused = client.get("/v2/apps/shop/manifests/1", headers=accept)
+        assert refused.status_code == 403, refused.text
+        (error,) = refused.json()["errors"]
+        assert error["code"] == "DENIED"
+        assert f"lineage-no-inherited-critical: base base/os:12 digest {old_base}" in error["message"]
+        assert client.get("/v2/base/os/manifests/12", headers=accept).status_code == 200
+    h.remote(server, "lineage", "set-policy", "apps/", "--prefix", "--no-inherited-critical")
 
     # The base is rebuilt with the fixed package (a layer replacing the dpkg status).
     fixed_layer = h.layer("fix", {"var/lib/dpkg/status": _status("1:1.3.dfsg-2")})

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from strongroom.auth.authorizer import AccessRequest, Authorizer
@@ -23,6 +24,7 @@ from strongroom.lineage.compliance import Ancestor, applicable, evaluate
 from strongroom.metadata.lineage import LineageRow, SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.oci.names import RepositoryRef
+from strongroom.scanning.pull_policy import Refusal
 
 DESCRIBE_IMAGES = "ecr:DescribeImages"
 MAX_DEPTH = 16
@@ -142,6 +144,22 @@ class LineageViews:
                     "violations": [{"rule": v.rule, "message": v.message} for v in violations],
                 })  # fmt: skip
         return {"images": images, "checkedAt": now.isoformat()}
+
+    async def refusals(
+        self, ref: RepositoryRef, repository_id: int, digest: str, now: datetime
+    ) -> tuple[Refusal, ...]:
+        """The pull gate's lineage rules (:class:`strongroom.registry.pull_gate.LineageRules`):
+        what the patch policy that applies refuses of the image, when it is enforced. An
+        image whose lineage is not recorded (yet, or not a container image) is not refused."""
+        policies = [stored.policy for stored in await self._policies.policies(ref.account_id)]
+        policy = applicable(policies, ref.name)
+        if policy is None or not policy.enforce:
+            return ()
+        row = await self._store.row(repository_id, digest)
+        if row is None:
+            return ()
+        violations = evaluate(await self.ancestors(row, policy.no_inherited_critical), policy, now)
+        return tuple(Refusal(f"lineage-{v.rule}", v.message) for v in violations)
 
     async def ancestors(self, row: LineageRow, findings: bool) -> list[Ancestor]:
         """What the image is built on, its parent first, as the compliance rules read it."""
