@@ -6,7 +6,8 @@ hashes as the ``lineage.detect`` job writes them), then ``--pushes`` new applica
 are pushed by the store (``put_manifest``) and detected by the real handler. Reported,
 per store size: milliseconds per detection (median, p95) and SQL statements per
 detection (counted at the engine), so the cost shown flat from 1,000 to 10,000 images
-is the lookup's, not luck.
+is the lookup's, not luck; then the time of one ``lineage report`` over every image
+(a prefix policy on the applications), which grows with the images, unlike detection.
 
     .venv/bin/python bench/lineage.py                          # SQLite in a temp dir
     .venv/bin/python bench/lineage.py --sizes 1000,10000 --pushes 200
@@ -27,18 +28,24 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
+from strongroom.auth.iam_authorizer import IamAuthorizer
+from strongroom.auth.policy_cache import CachedPolicySource
 from strongroom.clock import RandomIdFactory, SystemClock
 from strongroom.hierarchy.detection import LineageDetector
+from strongroom.hierarchy.views import Caller, LineageViews
 from strongroom.lineage.chains import prefix_hashes
+from strongroom.lineage.compliance import PREFIX, PatchPolicy
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine, migrate
+from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.lineage import SqlLineageStore
+from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.schema import lineage_images, lineage_prefixes, manifests, repositories, tags
 from strongroom.metadata.sql import SqlMetadataStore
@@ -148,11 +155,20 @@ async def measure(url: str, size: int, pushes: int) -> dict[str, Any]:
             row = await lineage.row(repository.id, digest)
             found += row is not None and row.parent_layers == len(layers) - 1
         sa.event.remove(engine, "before_cursor_execute", count)
+        # The report reads every tagged image's ancestry: what it costs at this size.
+        await SqlLineagePolicyStore(database).put(
+            ACCOUNT, PatchPolicy(PREFIX, "apps/", max_base_age=timedelta(days=30)), "bench", now
+        )
+        authorizer = IamAuthorizer(CachedPolicySource(SqlIamStore(database), 0))
+        views = LineageViews(lineage, SqlLineagePolicyStore(database), authorizer, SystemClock(), "us-east-1")
+        began = time.perf_counter()
+        await views.report(Caller(None, {}))
+        report_s = time.perf_counter() - began
         return {
             "size": size, "seeded_s": seeded, "median_ms": 1000 * statistics.median(times),
             "p95_ms": 1000 * sorted(times)[int(len(times) * 0.95) - 1],
             "statements": statistics.median(counts), "max_statements": max(counts), "found": found,
-            "pushes": pushes,
+            "pushes": pushes, "report_s": report_s,
         }  # fmt: skip
     finally:
         database.close()
@@ -182,7 +198,8 @@ def report(backend: str, result: dict[str, Any]) -> None:
         f"{backend:<10} {result['size']:>6} images stored (seeded in {result['seeded_s']:.1f}s): detection "
         f"median {result['median_ms']:.2f} ms, p95 {result['p95_ms']:.2f} ms, "
         f"{result['statements']:.0f} SQL statements (max {result['max_statements']}); "
-        f"parent found for {result['found']}/{result['pushes']}"
+        f"parent found for {result['found']}/{result['pushes']}; report over every image "
+        f"{result['report_s']:.1f}s"
     )
 
 

@@ -128,6 +128,7 @@ class LineageViews:
         readable = _Readable(self._authorizer, self._region, caller)
         allowed = [r for r in await self._store.repositories() if await readable(r.account_id, r.name)]
         policies: dict[str, list[Any]] = {}
+        memos: dict[tuple[str, bool], dict[tuple[int, str], list[Ancestor]]] = {}
         now = self._clock.now()
         images = []
         for row, tags in await self._store.tagged_rows([r.id for r in allowed]):
@@ -136,7 +137,8 @@ class LineageViews:
             policy = applicable(policies[row.account_id], row.repository)
             if policy is None:
                 continue
-            violations = evaluate(await self.ancestors(row, policy.no_inherited_critical), policy, now)
+            memo = memos.setdefault((row.account_id, policy.no_inherited_critical), {})
+            violations = evaluate(await self.ancestors(row, policy.no_inherited_critical, memo), policy, now)
             if violations:
                 images.append({
                     "registryId": row.account_id, "repositoryName": row.repository, "imageDigest": row.digest,
@@ -161,26 +163,37 @@ class LineageViews:
         violations = evaluate(await self.ancestors(row, policy.no_inherited_critical), policy, now)
         return tuple(Refusal(f"lineage-{v.rule}", v.message) for v in violations)
 
-    async def ancestors(self, row: LineageRow, findings: bool) -> list[Ancestor]:
-        """What the image is built on, its parent first, as the compliance rules read it."""
+    async def ancestors(
+        self, row: LineageRow, findings: bool, memo: dict[tuple[int, str], list[Ancestor]] | None = None,
+        depth: int = 0, viewer: str | None = None,
+    ) -> list[Ancestor]:  # fmt: skip
+        """What the image is built on, its parent first, as the compliance rules read it.
+        ``memo`` (one per account and ``findings``) keeps each image's ancestors for the next
+        image built on the same ones: a report reads a framework's ancestry once for all its
+        applications. At most :data:`MAX_DEPTH` generations (annotations could loop)."""
+        memo = {} if memo is None else memo
+        viewer = viewer or row.account_id
+        key = (row.repository_id, row.digest)
+        if key in memo:
+            return memo[key]
         found: list[Ancestor] = []
-        current: LineageRow | None = row
-        for _ in range(MAX_DEPTH):
-            if current is None or current.parent_digest is None:
-                break
-            if current.parent_repository_id is None:
-                found.append(Ancestor(str(current.parent_name), None, current.parent_digest,
-                                      current.parent_tag, None))  # fmt: skip
-                break
-            found.append(await self._ancestor(current, row.account_id, findings))
-            current = await self._store.row(current.parent_repository_id, current.parent_digest)
+        if row.parent_digest is not None and depth < MAX_DEPTH:
+            if row.parent_repository_id is None:
+                found = [Ancestor(str(row.parent_name), None, row.parent_digest, row.parent_tag, None)]
+            else:
+                parent = await self._store.row(row.parent_repository_id, row.parent_digest)
+                found = [await self._ancestor(row, parent, viewer, findings)]
+                if parent is not None:
+                    found += await self.ancestors(parent, findings, memo, depth + 1, viewer)
+        memo[key] = found
         return found
 
-    async def _ancestor(self, child: LineageRow, account_id: str, findings: bool) -> Ancestor:
+    async def _ancestor(
+        self, child: LineageRow, parent: LineageRow | None, account_id: str, findings: bool
+    ) -> Ancestor:
         assert child.parent_repository_id is not None
         assert child.parent_digest is not None
         repository_id, digest = child.parent_repository_id, child.parent_digest
-        parent = await self._store.row(repository_id, digest)
         name = str(child.parent_name)
         shown = name if child.parent_account_id == account_id else f"{child.parent_account_id}/{name}"
         current = moved_at = None
