@@ -13,7 +13,8 @@
 # distribution runs without auth, so regbench only sends credentials to Strongroom (userinfo URL).
 # After the comparison it reports what one authorization decision costs (bench/authorizer.py) and
 # jobs per second through the job queue on SQLite and PostgreSQL (bench/jobs.py), what the outbox
-# adds to a manifest PUT at the store (bench/outbox.py), model push and pull throughput beside a
+# adds to a manifest PUT at the store (bench/outbox.py), what lineage detection costs per push with
+# 10,000 images stored (bench/lineage.py), model push and pull throughput beside a
 # plain blob push of the same bytes (bench/models.py), then the server's memory per process at
 # idle, at peak and after a warm-up (bench/memory.py: RSS, PSS, USS).
 # Environment: PYTHON (default python3; use the project venv's), BENCH_WAIT (startup timeout, s),
@@ -184,6 +185,9 @@ if [ "$status" = 0 ]; then
     # What the outbox (the push's event row, written in its transaction) adds to a manifest
     # PUT at the store, on SQLite: set it against regbench's server CPU per PUT above.
     "$PY" "$HERE/outbox.py" --puts 300 --rounds 4 --concurrency 1,32 || status=$?
+    # Lineage detection per push with 1,000 and 10,000 images stored (SQLite, then the tests'
+    # PostgreSQL if there is one): milliseconds and SQL statements per detection.
+    "$PY" "$HERE/lineage.py" --sizes 1000,10000 --pushes 200 || status=$?
     # Model push and pull (SDK and CLI) beside a plain blob push and pull of the same bytes,
     # with the client's peak RSS (BENCH_MODEL_MB, default 200).
     "$PY" "$HERE/models.py" --mb "${BENCH_MODEL_MB:-200}" || status=$?

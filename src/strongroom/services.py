@@ -30,6 +30,9 @@ from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
 from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
+from strongroom.hierarchy.detection import DETECT, LineageDetector, lineage_on_push
+from strongroom.hierarchy.settings import LineageSettings
+from strongroom.hierarchy.views import LineageViews
 from strongroom.jobs.admin import JobAdmin
 from strongroom.jobs.housekeeping import Housekeeping, HousekeepingSettings
 from strongroom.jobs.probe import PROBE, ProbeJob
@@ -46,6 +49,8 @@ from strongroom.metadata.iam import SqlIamStore
 from strongroom.metadata.images import SqlImageStore
 from strongroom.metadata.jobs import SqlJobStore
 from strongroom.metadata.lifecycle import SqlLifecycleStore
+from strongroom.metadata.lineage import SqlLineageStore
+from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.metadata.models import SqlModelStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.replication import SqlReplicationStore
@@ -131,6 +136,8 @@ class Services:
     scans: ImageScans
     pull_policies: PullPolicies
     models: ModelCatalogue
+    lineage: LineageViews
+    lineage_settings: LineageSettings
     replication: ReplicationStatuses
     replication_destinations: Destinations
     replication_backfills: Backfills
@@ -223,7 +230,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     push_jobs = (PROBE,) if settings.job_probe_file else ()
     outbox = ImagePushOutbox(
         ids, push_jobs, settings.job_max_attempts, dispatch_kind=DISPATCH, scan=scan_on_push,
-        index=index_on_push, replicate=ReplicationOnPush(settings.region),
+        index=index_on_push, lineage=lineage_on_push, replicate=ReplicationOnPush(settings.region),
     )  # fmt: skip
     metadata = SqlMetadataStore(database, outbox)
     iam = SqlIamStore(database)
@@ -261,7 +268,10 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     scan_store = SqlScanStore(database)
     pull_policy_store = SqlPullPolicyStore(database)
-    gate = PullGate(pull_policy_store, audit, clock)
+    authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
+    lineage_store, lineage_policies = SqlLineageStore(database), SqlLineagePolicyStore(database)
+    lineage = LineageViews(lineage_store, lineage_policies, authorizer, clock, settings.region)
+    gate = PullGate(pull_policy_store, audit, clock, lineage)
     manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,
@@ -294,7 +304,6 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     )
     model_store = SqlModelStore(database)
     indexer = ModelIndexer(metadata, model_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
-    authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     replication_store = SqlReplicationStore(database)
     backfill_store = SqlBackfillStore(database)
     destinations = Destinations(replication_store, secrets, clock)
@@ -362,6 +371,10 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
         scans=ImageScans(context, images, scan_store, repository_store),
         pull_policies=PullPolicies(pull_policy_store, audit, clock, ids, settings.region),
         models=ModelCatalogue(model_store, authorizer, settings.region),
+        lineage=lineage,
+        lineage_settings=LineageSettings(
+            lineage_policies, metadata, repository_store, audit, clock, settings.region
+        ),
         replication=ReplicationStatuses(images, replication_store),
         replication_destinations=destinations,
         replication_backfills=Backfills(backfill_store, repository_store, clock, ids, settings.region),
@@ -371,6 +384,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
+            DETECT: LineageDetector(lineage_store, clock, ids, dispatch_kind=DISPATCH),
             REPLICATE: replicator,
             REPLICATE_DELETE: replicator.delete,
         },

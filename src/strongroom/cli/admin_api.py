@@ -25,18 +25,22 @@ from strongroom.clock import RandomIdFactory, SystemClock
 from strongroom.errors import InvalidRequest
 from strongroom.events.log import event_document
 from strongroom.events.webhooks import Webhooks, delivery_document, webhook_document
+from strongroom.hierarchy.settings import policy_document as lineage_policy_document
+from strongroom.hierarchy.settings import policy_of
+from strongroom.hierarchy.views import Caller
 from strongroom.jobs.admin import JobAdmin, job_document
 from strongroom.metadata.audit import SqlAuditStore
 from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import SqlJobStore
+from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.metadata.pull_policies import SqlPullPolicyStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.images import ImageId
 from strongroom.registry.pull_policies import Actor, PullPolicies, expiry_of, policy_document, risk_document
 from strongroom.scanning.findings import scan_document
-from strongroom.services import build_clock, build_services, build_webhooks, open_secret_box
+from strongroom.services import Services, build_clock, build_services, build_webhooks, open_secret_box
 from strongroom.settings import Settings
 
 if TYPE_CHECKING:  # the client (httpx, and the pygments httpx's CLI loads) is for remote use only
@@ -45,6 +49,7 @@ if TYPE_CHECKING:  # the client (httpx, and the pygments httpx's CLI loads) is f
 T = TypeVar("T")
 _REMOTE = "strongroom.remote"
 ALL_FINDINGS = 1_000_000
+_OPERATOR = Caller(None, {})
 _SINCE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -259,6 +264,61 @@ class LocalAdminApi:
             self._account, repository, include_expired=include_expired, after=None, limit=ALL_FINDINGS
         )
         return [risk_document(risk, gate.now()) for risk in found]
+
+    # lineage, as the local operator (who reads every repository)
+
+    async def lineage_ancestry(self, repository: str, reference: str) -> Document:
+        return await self._lineage(lambda s: s.lineage.show(_OPERATOR, self._ref(repository), reference))
+
+    async def lineage_dependents(self, repository: str, reference: str) -> Document:
+        return await self._lineage(
+            lambda s: s.lineage.dependents(_OPERATOR, self._ref(repository), reference)
+        )
+
+    async def lineage_report(self) -> Document:
+        return await self._lineage(lambda s: s.lineage.report(_OPERATOR))
+
+    async def put_repository_role(self, repository: str, role: str | None) -> Document:
+        ref = self._ref(repository)
+        return await self._lineage(
+            lambda s: s.lineage_settings.set_role(ref.account_id, ref.name, role, Actor(LOCAL_OPERATOR))
+        )
+
+    async def put_lineage_policy(
+        self, *, scope: str, name: str, max_base_age: str | None, max_rebuild_delay: str | None,
+        no_inherited_critical: bool, allowed_bases: list[str], enforce: bool,
+    ) -> Document:  # fmt: skip
+        policy = policy_of(
+            scope, name, max_base_age=max_base_age, max_rebuild_delay=max_rebuild_delay,
+            no_inherited_critical=no_inherited_critical, allowed_bases=allowed_bases, enforce=enforce,
+        )  # fmt: skip
+
+        async def put(services: Services) -> Document:
+            return lineage_policy_document(
+                await services.lineage_settings.put(self._account, policy, Actor(LOCAL_OPERATOR))
+            )
+
+        return await self._lineage(put)
+
+    async def list_lineage_policies(self) -> list[Document]:
+        found = await SqlLineagePolicyStore(self._database).policies(self._account)
+        return [lineage_policy_document(policy) for policy in found]
+
+    async def delete_lineage_policy(self, *, scope: str, name: str) -> None:
+        async def delete(services: Services) -> None:
+            await services.lineage_settings.delete(self._account, scope, name, Actor(LOCAL_OPERATOR))
+
+        await self._lineage(delete)
+
+    def _ref(self, repository: str) -> RepositoryRef:
+        return RepositoryRef.parse(repository, self._account)
+
+    async def _lineage(self, work: Callable[[Services], Awaitable[T]]) -> T:
+        services = await build_services(self._settings)
+        try:
+            return await work(services)
+        finally:
+            services.close()
 
     def _gate(self) -> PullPolicies:
         store = SqlPullPolicyStore(self._database)

@@ -18,6 +18,7 @@ from strongroom.cli import events as events_commands
 from strongroom.cli import iam as iam_commands
 from strongroom.cli import jobs as jobs_commands
 from strongroom.cli import lifecycle as lifecycle_commands
+from strongroom.cli import lineage as lineage_commands
 from strongroom.cli import models as model_commands
 from strongroom.cli import policy as policy_commands
 from strongroom.cli import pull_policies as pull_commands
@@ -78,6 +79,7 @@ main.add_command(lifecycle_commands.lifecycle)
 main.add_command(lifecycle_commands.gc)
 main.add_command(scan_commands.scan)
 main.add_command(model_commands.model)
+main.add_command(lineage_commands.lineage)
 main.add_command(scan_commands.vulndb_group)
 iam_commands.iam.add_command(policy_commands.simulate)
 iam_commands.policy.add_command(policy_commands.policy_validate)

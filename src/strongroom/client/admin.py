@@ -1,5 +1,5 @@
 """``/admin/v1`` over HTTP: jobs, events, webhook subscriptions, findings, pull policies,
-accepted risks and the model index of a remote server.
+accepted risks, the model index and image lineage of a remote server.
 
 :class:`AdminApi` is the one interface the ``jobs``, ``events`` and ``webhook`` commands
 act through; :class:`HttpAdminApi` implements it on a server's ``/admin/v1`` (the local
@@ -73,6 +73,16 @@ class AdminApi(Protocol):
     async def list_accepted_risks(
         self, *, repository: str | None, include_expired: bool
     ) -> list[Document]: ...
+    async def lineage_ancestry(self, repository: str, reference: str) -> Document: ...
+    async def lineage_dependents(self, repository: str, reference: str) -> Document: ...
+    async def lineage_report(self) -> Document: ...
+    async def put_repository_role(self, repository: str, role: str | None) -> Document: ...
+    async def put_lineage_policy(
+        self, *, scope: str, name: str, max_base_age: str | None, max_rebuild_delay: str | None,
+        no_inherited_critical: bool, allowed_bases: list[str], enforce: bool,
+    ) -> Document: ...  # fmt: skip
+    async def list_lineage_policies(self) -> list[Document]: ...
+    async def delete_lineage_policy(self, *, scope: str, name: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +255,46 @@ class HttpAdminApi:
             if token is None:
                 break
         return found
+
+    # lineage (docs/adr/0021)
+
+    async def lineage_ancestry(self, repository: str, reference: str) -> Document:
+        """The image's ancestry, root first (per platform for an index)."""
+        return await self._call(
+            "GET", "/lineage/ancestry", {"repository": repository, "reference": reference}
+        )
+
+    async def lineage_dependents(self, repository: str, reference: str) -> Document:
+        """Every image built on the image, in repositories the caller may read."""
+        query = {"repository": repository, "reference": reference}
+        return await self._call("GET", "/lineage/dependents", query)
+
+    async def lineage_report(self) -> Document:
+        """The caller's images out of compliance with their patch policy, and why."""
+        return await self._call("GET", "/lineage/report")
+
+    async def put_repository_role(self, repository: str, role: str | None) -> Document:
+        return await self._call("PUT", "/lineage/roles", body={"repository": repository, "role": role})
+
+    async def put_lineage_policy(
+        self, *, scope: str, name: str, max_base_age: str | None, max_rebuild_delay: str | None,
+        no_inherited_critical: bool, allowed_bases: list[str], enforce: bool,
+    ) -> Document:  # fmt: skip
+        body: Document = {
+            "scope": scope, "name": name, "noInheritedCritical": no_inherited_critical,
+            "allowedBases": allowed_bases, "enforce": enforce,
+        }  # fmt: skip
+        if max_base_age is not None:
+            body["maxBaseAge"] = max_base_age
+        if max_rebuild_delay is not None:
+            body["maxRebuildDelay"] = max_rebuild_delay
+        return await self._call("PUT", "/lineage/policies", body=body)
+
+    async def list_lineage_policies(self) -> list[Document]:
+        return list((await self._call("GET", "/lineage/policies"))["lineagePolicies"])
+
+    async def delete_lineage_policy(self, *, scope: str, name: str) -> None:
+        await self._call("DELETE", "/lineage/policies", {"scope": scope, "name": name})
 
     async def _pages(self, path: str, query: Mapping[str, str | None], key: str) -> list[Document]:
         found: list[Document] = []

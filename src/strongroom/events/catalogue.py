@@ -90,7 +90,16 @@ LIFECYCLE_EXPIRED = EventType(
     ECR_IMAGE_ACTION,
     (*_IMAGE_ACTION, "image-tags", "rule-priority", "reason"),
 )
-LINEAGE_BASE_UPDATED = EventType("lineage.base-updated", "an image's base image has a newer digest")
+LINEAGE_BASE_UPDATED = EventType(
+    "lineage.base-updated",
+    "a tag that images were built from moved to a new digest: one event per dependent repository "
+    "(its subject), naming the base that moved and the images to rebuild",
+    None,
+    (
+        "repository-name", "image-digests", "base-registry-id", "base-repository-name", "base-tag",
+        "base-digest", "previous-base-digests", "moved-at",
+    ),
+)  # fmt: skip
 MODEL_INDEXED = EventType(
     "model.indexed",
     "a pushed model's metadata (ModelPack or KitOps) was recorded in the model index",

@@ -24,14 +24,17 @@ class ImagePushOutbox:
         dispatch_kind: str | None = None,
         scan: Callable[[ManifestChange], NewJob | None] | None = None,
         index: Callable[[ManifestChange], NewJob | None] | None = None,
+        lineage: Callable[[ManifestChange], NewJob | None] | None = None,
         replicate: Callable[[ManifestChange], Sequence[tuple[tuple[str, str], NewJob]]] | None = None,
     ) -> None:
         """``dispatch_kind`` is queued too, but only when the account has a webhook
         subscription; ``scan`` says whether the push queues a scan (and which), ``index``
-        whether it queues the indexing of a model; ``replicate``, the replication jobs it
+        whether it queues the indexing of a model, ``lineage`` whether it queues lineage
+        detection; ``replicate``, the replication jobs it
         queues, by destination (region, registry id)."""
         self._scan = scan
         self._index = index
+        self._lineage = lineage
         self._replicate = replicate
         self._ids = ids
         self._job_kinds = tuple(job_kinds)
@@ -67,6 +70,9 @@ class ImagePushOutbox:
         index = None if self._index is None else self._index(change)
         if index is not None:
             jobs.append(index)
+        lineage = None if self._lineage is None else self._lineage(change)
+        if lineage is not None:
+            jobs.append(lineage)
         replications = () if self._replicate is None else self._replicate(change)
         jobs.extend(job for _, job in replications)
         return Outbox(

@@ -593,3 +593,72 @@ replication_backfill_results = sa.Table(
     # COMPLETE | FAILED
     sa.Column("failure_code", sa.String(64), nullable=True),
 )
+
+lineage_images = sa.Table(
+    "lineage_images",
+    metadata,
+    # What each image manifest is built on (docs/adr/0021), recorded by the lineage job;
+    # goes with its manifest, and stays when tags move (the report follows the tags).
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("layer_count", sa.Integer, nullable=False),
+    sa.Column("chain_hash", sa.String(64), nullable=True),
+    # lineage.chains' hash of the whole layer list: what a later image's prefixes look up.
+    sa.Column("parent_account_id", sa.String(12), nullable=True),
+    sa.Column("parent_repository_id", sa.Integer, nullable=True),
+    # NULL for a base outside this registry (named by annotations only).
+    sa.Column("parent_name", sa.String(512), nullable=True),
+    sa.Column("parent_digest", DIGEST, nullable=True),
+    sa.Column("parent_tag", _byte_ordered(128), nullable=True),
+    # The tag the image was built from: whose moving raises lineage.base-updated.
+    sa.Column("method", sa.String(16), nullable=True),
+    # annotation | layers
+    sa.Column("parent_layers", sa.Integer, nullable=True),
+    # How many layers the parent has (what a base recorded later must beat to replace it).
+    sa.Column("pushed_at", UtcDateTime, nullable=False),
+    sa.Column("detected_at", UtcDateTime, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"
+    ),
+    sa.Index(None, "chain_hash"),
+    sa.Index(None, "parent_repository_id", "parent_digest"),
+    sa.Index(None, "parent_repository_id", "parent_tag"),
+)
+
+lineage_prefixes = sa.Table(
+    "lineage_prefixes",
+    metadata,
+    # Every prefix of each image's layer list, by chain hash: a base recorded after the
+    # images built on it finds them in one indexed lookup of its own chain hash.
+    sa.Column("prefix_hash", sa.String(64), primary_key=True),
+    sa.Column("repository_id", sa.Integer, primary_key=True),
+    sa.Column("digest", DIGEST, primary_key=True),
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(
+        ["repository_id", "digest"],
+        ["lineage_images.repository_id", "lineage_images.digest"],
+        ondelete="CASCADE",
+    ),
+)
+
+lineage_policies = sa.Table(
+    "lineage_policies",
+    metadata,
+    # Patch policies (lineage.compliance) of one repository or of every repository under a
+    # prefix; the most specific applies.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False),
+    # repository | prefix
+    sa.Column("name", _byte_ordered(256), nullable=False),
+    sa.Column("max_base_age_seconds", sa.BigInteger, nullable=True),
+    sa.Column("max_rebuild_delay_seconds", sa.BigInteger, nullable=True),
+    sa.Column("no_inherited_critical", sa.Boolean, nullable=False),
+    sa.Column("allowed_bases", sa.Text, nullable=True),
+    # A JSON list of repository names and prefixes (ending in ``*``).
+    sa.Column("enforce", sa.Boolean, nullable=False),
+    # Whether the pull gate refuses images that break it.
+    sa.Column("updated_by", sa.String(2048), nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "scope", "name"),
+)

@@ -28,6 +28,7 @@ from strongroom.metadata.scans import mark_made_by_registry, mark_pending
 from strongroom.metadata.schema import (
     account_settings,
     accounts,
+    lineage_policies,
     manifest_references,
     manifests,
     pull_policies,
@@ -439,9 +440,15 @@ _BY_NAME = (
 _REPOSITORY = sa.select(*REPOSITORY_COLUMNS).where(*_BY_NAME)
 _REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
 _REPOSITORY_GATED = _REPOSITORY_ID.add_columns(
-    sa.exists().where(pull_policies.c.account_id == repositories.c.account_id).label("gated")
+    sa.or_(
+        sa.exists().where(pull_policies.c.account_id == repositories.c.account_id),
+        sa.exists().where(
+            lineage_policies.c.account_id == repositories.c.account_id, lineage_policies.c.enforce
+        ),
+    ).label("gated")
 )
-"""With whether the account has any pull policy (its unique index answers)."""
+"""With whether the account has any pull policy or enforced patch policy (their unique
+indexes answer)."""
 _REPOSITORY_FOR_PUSH = (
     sa.select(repositories.c.account_id, repositories.c.name)
     .where(repositories.c.id == sa.bindparam("repository_id"))

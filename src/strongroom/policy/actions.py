@@ -205,6 +205,14 @@ STRONGROOM_ACTIONS = frozenset(
         "CreateReplicationDestination",
         "ListReplicationDestinations",
         "DeleteReplicationDestination",
+        # lineage (ADR 0021): roles and patch policies on a repository's ARN (a prefix's:
+        # ``repository/<prefix>*``); the report on ``lineage/*``, each repository's images
+        # needing ecr:DescribeImages too
+        "PutRepositoryRole",
+        "PutLineagePolicy",
+        "DescribeLineagePolicy",
+        "DeleteLineagePolicy",
+        "GetLineageReport",
     )
 )
 

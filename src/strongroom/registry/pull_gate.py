@@ -10,14 +10,18 @@ that covers its name — turns it into rules (:func:`rules_of`), gathers the fac
 image's last scan, its open findings, the repository's accepted risks that have not
 expired) and asks the pure :func:`decide`. A refusal is audited and raised as
 :class:`PullRefused` (OCI ``DENIED``; an ECR failure); a pull that went ahead only because
-a risk was accepted is audited too, naming the findings waived. Other concerns (lineage)
-add their rules to the list the policy gives; the gate stays one evaluator.
+a risk was accepted is audited too, naming the findings waived. Other concerns add their
+rules to the list the policy gives, and the gate stays one evaluator: lineage's patch
+policies marked ``enforce`` (:class:`LineageRules`, docs/adr/0021) refuse an image built on
+an unapproved base or on one past its age, named ``lineage-<rule>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 from strongroom.analysis.severity import Severity
 from strongroom.audit.log import AuditEvent, AuditLog, JsonValue
@@ -33,6 +37,9 @@ from strongroom.scanning.pull_policy import (
     PullDecision,
     PullFacts,
     PullPolicy,
+    PullRule,
+    Refusal,
+    Stated,
     decide,
     rules_of,
 )
@@ -98,11 +105,22 @@ def _severity(text: str) -> Severity:
         return Severity.UNDEFINED
 
 
+class LineageRules(Protocol):
+    async def refusals(
+        self, ref: RepositoryRef, repository_id: int, digest: str, now: datetime
+    ) -> tuple[Refusal, ...]:
+        """What an enforced patch policy refuses of the image (empty: nothing)."""
+        ...
+
+
 class PullGate:
-    def __init__(self, policies: SqlPullPolicyStore, audit: AuditLog, clock: Clock) -> None:
+    def __init__(
+        self, policies: SqlPullPolicyStore, audit: AuditLog, clock: Clock, lineage: LineageRules | None = None
+    ) -> None:
         self._policies = policies
         self._audit = audit
         self._clock = clock
+        self._lineage = lineage
 
     async def check(self, ref: RepositoryRef, repository_id: int, digest: str, puller: Puller) -> None:
         """Return when the pull may go ahead; raise :class:`PullRefused` when it may not."""
@@ -111,7 +129,11 @@ class PullGate:
             ref.account_id, ref.name, repository_id, digest, now, MAX_FINDINGS
         )
         stored = most_specific(gathered.policies)
-        if stored is None:
+        rules: list[PullRule] = [] if stored is None else rules_of(policy_of(stored))
+        if self._lineage is not None:
+            lineage = await self._lineage.refusals(ref, repository_id, digest, now)
+            rules += [Stated(refusal) for refusal in lineage]
+        if not rules:
             return
         facts = PullFacts(
             digest,
@@ -123,12 +145,12 @@ class PullGate:
             ],
             now,
         )
-        decision = decide(rules_of(policy_of(stored)), facts)
+        decision = decide(rules, facts)
         if decision.allowed and not decision.waived:
             return
         detail: dict[str, JsonValue] = {
             "refusedBy": GATE if not decision.allowed else None,
-            "policy": {"scope": stored.scope, "name": stored.name},
+            "policy": None if stored is None else {"scope": stored.scope, "name": stored.name},
             "imageDigest": digest,
         }
         if decision.allowed:

@@ -138,6 +138,21 @@ class ScanComplete:
         return Refusal(self.name, f"the image has no complete scan (status: {status})")
 
 
+@dataclass(frozen=True, slots=True)
+class Stated:
+    """A refusal another concern decided from its own facts (lineage: a base too old, an
+    unapproved base), added to the gate's rules so one evaluator answers."""
+
+    refusal: Refusal
+
+    @property
+    def name(self) -> str:
+        return self.refusal.rule
+
+    def refuses(self, facts: PullFacts, open_findings: Sequence[FindingFacts]) -> Refusal | None:
+        return self.refusal
+
+
 def rules_of(policy: PullPolicy) -> list[PullRule]:
     rules: list[PullRule] = []
     if policy.block_unscanned:

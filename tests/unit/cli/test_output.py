@@ -36,6 +36,7 @@ SILENT = {
     "webhook enable": "prints nothing, as the AWS CLI",
     "repo set-visibility": "prints nothing, as the AWS CLI",
     "repo delete-pull-policy": "prints nothing, as repo delete-policy",
+    "lineage delete-policy": "prints nothing, as repo delete-pull-policy",
     "replication destination remove": "prints nothing, as webhook delete",
 }
 WRITES_FILES = {"audit export"}

@@ -1,7 +1,7 @@
 """The ``/admin/v1`` routes, each with its ``strongroom:`` action and resource.
 
 Webhook subscriptions are in :mod:`.webhooks`; pull policies and accepted risks in
-:mod:`.pull_policies`; the model index in :mod:`.models`.
+:mod:`.pull_policies`; the model index in :mod:`.models`; lineage in :mod:`.lineage`.
 
 Jobs belong to the deployment, not to an account: only principals of the default
 account (the operators') may act on them, and then only as policy allows. Events belong
@@ -15,6 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
+from strongroom.api.admin.lineage import LINEAGE_ROUTES
 from strongroom.api.admin.models import MODEL_ROUTES
 from strongroom.api.admin.pull_policies import PULL_POLICY_ROUTES
 from strongroom.api.admin.replication import REPLICATION_ROUTES
@@ -131,4 +132,5 @@ ADMIN_ROUTES = [
     *PULL_POLICY_ROUTES,
     *MODEL_ROUTES,
     *REPLICATION_ROUTES,
+    *LINEAGE_ROUTES,
 ]

@@ -1,0 +1,228 @@
+"""The ``lineage.detect`` job: which image a pushed image is built on, and who must rebuild
+when a tag moves.
+
+A push of an image manifest or an index (not a referrer, not an artifact, not the
+registry's own SBOM) queues the job in the push's own transaction (the outbox), as a
+scan or a model index is queued. The job then:
+
+- for a manifest new in its repository, reads its layers and annotations, finds its parent
+  (:mod:`strongroom.lineage.parents`: the base annotations, else the longest stored layer
+  prefix, one indexed lookup of its prefix hashes) and records one ``lineage_images`` row;
+  an index has no row of its own, its platform manifests (pushed before it) each have one;
+- for a tag that moved, finds the tagged images built from that tag at another digest
+  and announces ``lineage.base-updated`` once per dependent repository, in that
+  repository's account (a webhook's ``--repository-prefix`` matches who must rebuild).
+
+Idempotent: run again, it records the same row again; a manifest deleted meanwhile
+records nothing. Events are at least once, as every event is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from strongroom.clock import Clock, IdFactory
+from strongroom.events.catalogue import LINEAGE_BASE_UPDATED
+from strongroom.lineage.chains import MAX_LAYERS, prefix_hashes
+from strongroom.lineage.parents import AnnotatedBase, annotated_base, choose_parent
+from strongroom.metadata.jobs import Job
+from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore
+from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
+from strongroom.oci.mediatypes import IMAGE_MANIFESTS, INDEXES
+
+DETECT = "lineage.detect"
+DETECT_MAX_ATTEMPTS = 4
+ANNOTATION, LAYERS = "annotation", "layers"
+IMAGE_CONFIGS = frozenset(
+    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
+)
+"""Container images (image-spec config.md; Docker's image config): artifacts carry others."""
+MAX_IMAGES_PER_EVENT = 100
+
+logger = logging.getLogger("strongroom.lineage")
+
+
+def lineage_on_push(change: ManifestChange) -> NewJob | None:
+    """The lineage work a push queues: for an image new in the repository, or a tag moved
+    to an image or index; keyed by the image, the tag and when (a retried push runs once).
+    An image's ``artifact_type`` is its config's media type (an index has none)."""
+    if change.made_by_registry or change.subject_digest is not None:
+        return None
+    if change.artifact_type is not None and change.artifact_type not in IMAGE_CONFIGS:
+        return None  # an artifact (a model, an SBOM): its "config" is not an image's
+    if change.media_type not in IMAGE_MANIFESTS | INDEXES or not (change.created or change.tag):
+        return None
+    payload = {
+        "account_id": change.account_id,
+        "repository": change.repository,
+        "digest": change.digest,
+        "tag": change.tag,
+        "created": change.created,
+    }
+    key = (
+        f"{DETECT}:{change.account_id}/{change.repository}@{change.digest}:{change.tag or ''}:"
+        f"{change.at.isoformat()}"
+    )
+    return NewJob(DETECT, payload, idempotency_key=key, max_attempts=DETECT_MAX_ATTEMPTS)
+
+
+def layers_of(content: bytes) -> list[str] | None:
+    """The layer digests of a container image manifest; None when it is not one."""
+    try:
+        manifest: Any = json.loads(content)
+        if (manifest.get("config") or {}).get("mediaType") not in IMAGE_CONFIGS:
+            return None
+        layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
+    except (ValueError, TypeError, AttributeError, KeyError):
+        return None
+    return layers[:MAX_LAYERS]
+
+
+class LineageDetector:
+    """The ``lineage.detect`` job handler."""
+
+    def __init__(
+        self, store: SqlLineageStore, clock: Clock, ids: IdFactory, *, dispatch_kind: str | None
+    ) -> None:
+        self._store, self._clock, self._ids, self._dispatch_kind = store, clock, ids, dispatch_kind
+
+    async def __call__(self, job: Job) -> None:
+        account_id, name = str(job.payload["account_id"]), str(job.payload["repository"])
+        image = await self._store.image(account_id, name, str(job.payload["digest"]))
+        if image is None:
+            return  # deleted since
+        if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
+            await self.detect(image)
+        tag = job.payload.get("tag")
+        if isinstance(tag, str) and tag:
+            await self.announce_moved(image, tag)
+
+    async def detect(self, image: ImageRecord) -> LineageRow | None:
+        """Record what ``image`` is built on, and claim the images recorded before it that
+        are built on it (a base recorded after its dependents, as concurrent jobs may);
+        None when it is not a container image."""
+        layers = layers_of(image.content)
+        if layers is None:
+            return None
+        hashes = prefix_hashes(layers)
+        now = self._clock.now()
+        row = LineageRow(
+            image.repository_id, image.digest, len(layers), hashes[-1] if hashes else None,
+            None, None, None, None, None, None, image.created_at, now,
+        )  # fmt: skip
+        if not await self._store.record_chain(row, hashes, now):
+            return None  # deleted since
+        await self._find_parent(image, hashes)
+        if hashes:
+            for account_id, name, digest in await self._store.shallower_descendants(hashes[-1], len(hashes)):
+                child = await self._store.image(account_id, name, digest)
+                child_layers = None if child is None else layers_of(child.content)
+                if child is not None and child_layers is not None:
+                    await self._find_parent(child, prefix_hashes(child_layers))
+        return row
+
+    async def _find_parent(self, image: ImageRecord, hashes: Sequence[str]) -> None:
+        base = annotated_base(image.annotations)
+        parent = await (self._annotated(image, base, hashes) if base else self._by_layers(image, hashes))
+        if parent is not None:
+            await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
+
+    async def _by_layers(self, image: ImageRecord, hashes: Sequence[str]) -> dict[str, Any] | None:
+        found = choose_parent(
+            await self._store.candidates(hashes[:-1]), len(hashes), (image.repository_id, image.digest)
+        )
+        if found is None:
+            return None
+        tags = await self._store.tags_of(found.repository_id, found.digest)
+        return {
+            "parent_account_id": found.account_id,
+            "parent_repository_id": found.repository_id,
+            "parent_name": found.repository,
+            "parent_digest": found.digest,
+            "parent_tag": tags[0] if tags else None,
+            "method": LAYERS,
+            "parent_layers": found.layer_count,
+        }
+
+    async def _annotated(
+        self, image: ImageRecord, base: AnnotatedBase, hashes: Sequence[str]
+    ) -> dict[str, Any]:
+        """The parent the annotations name: in this registry when it holds the repository
+        (an index resolved to the platform manifest whose layers this image starts with),
+        else recorded by name only."""
+        account = base.account_id or image.account_id
+        found = await self._store.manifest_in(account, base.repository, tag=base.tag, digest=base.digest)
+        if found is None:
+            return {
+                "parent_name": base.name[:512], "parent_digest": base.digest, "parent_tag": base.tag,
+                "method": ANNOTATION,
+            }  # fmt: skip
+        repository_id, digest = found
+        candidates = [
+            c for c in await self._store.candidates(hashes[:-1]) if c.repository_id == repository_id
+        ]
+        state = await self._store.tag_state(repository_id, base.tag) if base.tag else None
+        within = {digest, *(state.children if state is not None and state.digest == digest else ())}
+        platform = choose_parent(
+            [c for c in candidates if c.digest in within] or candidates, len(hashes),
+            (image.repository_id, image.digest),
+        )  # fmt: skip
+        if platform is not None:
+            digest = platform.digest
+        tag = base.tag
+        if tag is None:
+            tags = await self._store.tags_of(repository_id, digest)
+            tag = tags[0] if tags else None
+        return {
+            "parent_account_id": account, "parent_repository_id": repository_id,
+            "parent_name": base.repository, "parent_digest": digest, "parent_tag": tag, "method": ANNOTATION,
+            "parent_layers": platform.layer_count if platform is not None else None,
+        }  # fmt: skip
+
+    async def announce_moved(self, image: ImageRecord, tag: str) -> int:
+        """Announce ``lineage.base-updated`` to each repository with tagged images built
+        from ``tag`` at an older digest; how many events."""
+        state = await self._store.tag_state(image.repository_id, tag)
+        if state is None:
+            return 0
+        left_behind = await self._store.built_from_tag(
+            image.repository_id, tag, {state.digest, *state.children}
+        )
+        by_repository: dict[tuple[str, str], list[LineageRow]] = {}
+        for row in left_behind:
+            by_repository.setdefault((row.account_id, row.repository), []).append(row)
+        if not by_repository:
+            return 0
+        events = [
+            self._event(account_id, repository, rows, image, tag, state.digest, state.updated_at)
+            for (account_id, repository), rows in sorted(by_repository.items())
+        ]
+        jobs = []
+        if self._dispatch_kind is not None:
+            kind = self._dispatch_kind
+            jobs = [
+                NewJob(kind, {"event_id": e.id, "account_id": e.account_id}, idempotency_key=f"{kind}:{e.id}")
+                for e in events
+            ]
+        await self._store.announce(Outbox(events=events, jobs=jobs), self._clock.now())
+        return len(events)
+
+    def _event(
+        self, account_id: str, repository: str, rows: list[LineageRow], base: ImageRecord, tag: str,
+        digest: str, moved_at: datetime,
+    ) -> NewEvent:  # fmt: skip
+        data = {
+            "repository-name": repository,
+            "image-digests": sorted(row.digest for row in rows)[:MAX_IMAGES_PER_EVENT],
+            "base-registry-id": base.account_id,
+            "base-repository-name": base.repository,
+            "base-tag": tag,
+            "base-digest": digest,
+            "previous-base-digests": sorted({str(row.parent_digest) for row in rows}),
+            "moved-at": moved_at.isoformat(),
+        }
+        return NewEvent(self._ids.new_id(), LINEAGE_BASE_UPDATED.name, account_id, repository, data)

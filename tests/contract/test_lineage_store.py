@@ -1,0 +1,176 @@
+"""The lineage stores on SQLite and PostgreSQL, driven by the real ``lineage.detect`` handler:
+a push queues detection in its own transaction (an image, a moved tag; not an artifact or a
+referrer), a parent is found by one lookup of prefix hashes (and a base recorded after its
+dependents claims them), a moved tag finds the tagged images left behind and announces
+them per repository, rows go with their manifests, and patch policies are kept per scope."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from strongroom.clock import RandomIdFactory
+from strongroom.events.outbox import ImagePushOutbox
+from strongroom.hierarchy.detection import DETECT, IMAGE_CONFIGS, LineageDetector, lineage_on_push
+from strongroom.lineage.compliance import PREFIX, REPOSITORY, PatchPolicy
+from strongroom.lineage.roles import ROLE_TAG
+from strongroom.metadata.database import Database
+from strongroom.metadata.events import SqlEventStore
+from strongroom.metadata.jobs import SqlJobStore
+from strongroom.metadata.lineage import ImageRecord, SqlLineageStore
+from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.records import NewManifest
+from strongroom.metadata.repositories import SqlRepositoryStore
+from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.oci.mediatypes import OCI_MANIFEST
+
+pytestmark = pytest.mark.anyio
+
+ACCOUNT = "123456789012"
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+L = ["sha256:" + hashlib.sha256(str(n).encode()).hexdigest() for n in range(8)]
+OCI_CONFIG = sorted(IMAGE_CONFIGS)[1]
+
+
+class Clock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def image(layers: list[str], annotations: dict[str, str] | None = None) -> NewManifest:
+    document = {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": L[7], "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": 1}
+                   for d in layers],
+        **({"annotations": annotations} if annotations else {}),
+    }  # fmt: skip
+    body = json.dumps(document).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    notes = json.dumps(annotations) if annotations else None
+    return NewManifest(digest, OCI_MANIFEST, body, None, OCI_CONFIG, notes, (), ())
+
+
+async def setup(database: Database) -> tuple[SqlMetadataStore, SqlLineageStore, LineageDetector]:
+    store = SqlMetadataStore(database, ImagePushOutbox(RandomIdFactory(), (), 8, lineage=lineage_on_push))
+    await store.create_default_account(ACCOUNT, NOW)
+    lineage = SqlLineageStore(database)
+    return store, lineage, LineageDetector(lineage, Clock(), RandomIdFactory(), dispatch_kind=None)
+
+
+async def push(
+    store: SqlMetadataStore, lineage: SqlLineageStore, name: str, manifest: NewManifest, tag: str | None
+) -> ImageRecord:
+    repository = await store.ensure_repository(ACCOUNT, name, NOW)
+    await store.put_manifest(repository.id, manifest, [tag] if tag else [], NOW)
+    found = await lineage.image(ACCOUNT, name, manifest.digest)
+    assert found is not None
+    return found
+
+
+async def test_a_push_queues_detection_for_images_and_moved_tags_only(database: Database) -> None:
+    store, lineage, _ = await setup(database)
+    base = image(L[:1])
+    await push(store, lineage, "base/os", base, "12")
+    await push(store, lineage, "base/os", base, "latest")  # a tag moved to it: queued again
+    repository = await store.ensure_repository(ACCOUNT, "ml/model", NOW)
+    model_config = "application/vnd.cncf.model.config.v1+json"
+    model = NewManifest("sha256:" + "d" * 64, OCI_MANIFEST, b"{}", None, model_config, None, (), ())
+    await store.put_manifest(repository.id, model, ["1"], NOW)
+    jobs = [job for job in await SqlJobStore(database).list_jobs() if job.kind == DETECT]
+    assert sorted((j.payload["repository"], j.payload["tag"], j.payload["created"]) for j in jobs) == [
+        ("base/os", "12", True), ("base/os", "latest", False),
+    ]  # fmt: skip
+
+
+async def test_the_longest_prefix_is_the_parent_and_a_late_base_claims_its_dependents(
+    database: Database,
+) -> None:
+    store, lineage, detector = await setup(database)
+    public = await push(store, lineage, "public/debian", image(L[:1]), "12")
+    app = await push(store, lineage, "apps/web", image(L[:4]), "1")
+    base = await push(store, lineage, "base/python", image(L[:2]), "3.11")
+    await SqlRepositoryStore(database).tag_repository(base.repository_id, {ROLE_TAG: "base"})
+    mirror = await push(store, lineage, "mirror/python", image(L[:2]), None)
+    for pushed in (public, app, mirror):
+        await detector.detect(pushed)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None and (row.parent_name, row.parent_layers) == ("mirror/python", 2)
+    await detector.detect(base)  # recorded last, yet claimed: same depth, and the role base wins
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None
+    assert (row.parent_name, row.parent_tag, row.method) == ("base/python", "3.11", "layers")
+    candidates = await lineage.candidates([h for h in _hashes(L[:4])])
+    assert {(c.repository, c.role, c.tagged) for c in candidates} == {
+        ("public/debian", None, True), ("base/python", "base", True), ("mirror/python", None, False),
+        ("apps/web", None, True),
+    }  # fmt: skip
+
+
+def _hashes(layers: list[str]) -> list[str]:
+    from strongroom.lineage.chains import prefix_hashes
+
+    return prefix_hashes(layers)
+
+
+async def test_annotations_name_the_parent_and_an_outside_base_is_kept_by_name(database: Database) -> None:
+    store, lineage, detector = await setup(database)
+    framework = await push(store, lineage, "framework/tf", image(L[:2]), "2.15")
+    await detector.detect(framework)
+    named = image(L[:3], {"org.opencontainers.image.base.name": "registry.example/framework/tf:2.15"})
+    outside = image(L[4:6], {"org.opencontainers.image.base.name": "docker.io/library/debian:12"})
+    for name, manifest in (("apps/api", named), ("apps/other", outside)):
+        await detector.detect(await push(store, lineage, name, manifest, "1"))
+    api = await lineage.row(framework.repository_id + 1, named.digest)
+    assert api is not None and (api.parent_name, api.parent_digest, api.parent_tag, api.method) == (
+        "framework/tf", framework.digest, "2.15", "annotation",
+    )  # fmt: skip
+    other = await lineage.row(framework.repository_id + 2, outside.digest)
+    assert other is not None
+    assert (other.parent_repository_id, other.parent_name) == (None, "docker.io/library/debian:12")
+
+
+async def test_a_moved_tag_announces_the_images_left_behind_per_repository(database: Database) -> None:
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), "12")
+    await detector.detect(base)
+    for name in ("apps/a", "apps/b"):
+        await detector.detect(await push(store, lineage, name, image([L[0], L[1]]), "1"))
+    untagged = await push(store, lineage, "apps/c", image([L[0], L[2]]), None)
+    await detector.detect(untagged)
+    moved = await push(store, lineage, "base/os", image(L[3:4]), "12")
+    assert await detector.announce_moved(moved, "12") == 2
+    found = await SqlEventStore(database).find(type="lineage.base-updated")
+    assert sorted((e.account_id, e.subject) for e in found) == [(ACCOUNT, "apps/a"), (ACCOUNT, "apps/b")]
+    assert all(e.data["previous-base-digests"] == [base.digest] and e.data["base-digest"] == moved.digest
+               for e in found)  # fmt: skip
+    assert await detector.announce_moved(moved, "latest") == 0  # no such tag
+
+
+async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), "12")
+    await detector.detect(base)
+    assert await store.delete_manifest(base.repository_id, base.digest)
+    assert await lineage.row(base.repository_id, base.digest) is None
+    assert await lineage.candidates(_hashes(L[:2])) == []
+
+
+async def test_patch_policies_are_kept_per_scope_and_replaced(database: Database) -> None:
+    await setup(database)
+    policies = SqlLineagePolicyStore(database)
+    first = PatchPolicy(PREFIX, "apps/", max_base_age=timedelta(days=30), allowed_bases=("framework/*",))
+    await policies.put(ACCOUNT, first, "arn:aws:iam::123456789012:user/admin", NOW)
+    await policies.put(ACCOUNT, PatchPolicy(REPOSITORY, "apps/web", no_inherited_critical=True), "me", NOW)
+    replaced = PatchPolicy(PREFIX, "apps/", max_rebuild_delay=timedelta(days=7), enforce=True)
+    await policies.put(ACCOUNT, replaced, "me", NOW)
+    assert [p.policy for p in await policies.policies(ACCOUNT)] == [
+        replaced, PatchPolicy(REPOSITORY, "apps/web", no_inherited_critical=True),
+    ]  # fmt: skip
+    assert await policies.any_enforced(ACCOUNT)
+    assert await policies.delete(ACCOUNT, PREFIX, "apps/")
+    assert not await policies.delete(ACCOUNT, PREFIX, "apps/")
+    assert not await policies.any_enforced(ACCOUNT)
