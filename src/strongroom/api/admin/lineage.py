@@ -15,12 +15,12 @@ from __future__ import annotations
 from typing import Any
 
 from strongroom.api.admin.endpoint import AdminCall, AdminRoute
-from strongroom.api.admin.pull_policies import _actor, _arn, _own
+from strongroom.api.admin.pull_policies import actor, own_name, scope_and_name, scoped_arn
 from strongroom.api.requests import request_context
 from strongroom.errors import InvalidRequest
 from strongroom.hierarchy.settings import policy_document, policy_of
 from strongroom.hierarchy.views import Caller
-from strongroom.lineage.compliance import PREFIX, REPOSITORY
+from strongroom.lineage.compliance import PREFIX
 from strongroom.oci.names import RepositoryRef
 
 _POLICY_FIELDS = {
@@ -65,7 +65,7 @@ async def report(call: AdminCall) -> dict[str, Any]:
 
 
 def _role_resource(call: AdminCall) -> str:
-    return _arn(call, _own(call, call.json().get("repository"), "repository"))
+    return scoped_arn(call, own_name(call, call.json().get("repository"), "repository"))
 
 
 async def put_role(call: AdminCall) -> dict[str, Any]:
@@ -73,28 +73,15 @@ async def put_role(call: AdminCall) -> dict[str, Any]:
     role = document.get("role")
     if role is not None and not isinstance(role, str):
         raise InvalidRequest("role is a string: public, base, framework or application (null: none)")
-    name = _own(call, document.get("repository"), "repository")
-    return await call.services.lineage_settings.set_role(call.principal.account_id, name, role, _actor(call))
-
-
-def _scope_and_name(call: AdminCall) -> tuple[str, str]:
-    if call.request.method == "PUT":
-        document = call.json()
-        scope, name = document.get("scope", REPOSITORY), document.get("name")
-    else:
-        scope, name = call.query("scope") or REPOSITORY, call.query("name")
-    if scope not in (REPOSITORY, PREFIX):
-        raise InvalidRequest("scope is repository or prefix")
-    if name is None:
-        raise InvalidRequest("name is required")
-    return str(scope), _own(call, name, "name")
+    name = own_name(call, document.get("repository"), "repository")
+    return await call.services.lineage_settings.set_role(call.principal.account_id, name, role, actor(call))
 
 
 def _policy_resource(call: AdminCall) -> str:
     if call.request.method == "GET":
-        return _arn(call, "*")
-    scope, name = _scope_and_name(call)
-    return _arn(call, name, prefix=scope == PREFIX)
+        return scoped_arn(call, "*")
+    scope, name = scope_and_name(call)
+    return scoped_arn(call, name, prefix=scope == PREFIX)
 
 
 async def put_policy(call: AdminCall) -> dict[str, Any]:
@@ -102,7 +89,7 @@ async def put_policy(call: AdminCall) -> dict[str, Any]:
     unknown = sorted(set(document) - _POLICY_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown fields {unknown[:5]}; known: {', '.join(sorted(_POLICY_FIELDS))}")
-    scope, name = _scope_and_name(call)
+    scope, name = scope_and_name(call)
     flags = {key: document.get(key, False) for key in ("noInheritedCritical", "enforce")}
     if not all(isinstance(value, bool) for value in flags.values()):
         raise InvalidRequest("noInheritedCritical and enforce are true or false")
@@ -114,7 +101,7 @@ async def put_policy(call: AdminCall) -> dict[str, Any]:
         max_rebuild_delay=_text(document, "maxRebuildDelay"),
         no_inherited_critical=flags["noInheritedCritical"], allowed_bases=bases, enforce=flags["enforce"],
     )  # fmt: skip
-    stored = await call.services.lineage_settings.put(call.principal.account_id, policy, _actor(call))
+    stored = await call.services.lineage_settings.put(call.principal.account_id, policy, actor(call))
     return policy_document(stored)
 
 
@@ -124,8 +111,8 @@ async def list_policies(call: AdminCall) -> dict[str, Any]:
 
 
 async def delete_policy(call: AdminCall) -> None:
-    scope, name = _scope_and_name(call)
-    await call.services.lineage_settings.delete(call.principal.account_id, scope, name, _actor(call))
+    scope, name = scope_and_name(call)
+    await call.services.lineage_settings.delete(call.principal.account_id, scope, name, actor(call))
 
 
 def _text(document: dict[str, Any], name: str) -> str | None:

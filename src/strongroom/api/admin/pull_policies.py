@@ -28,11 +28,11 @@ _RISK_FIELDS = {"repository", "findingId", "reason", "expiresAt", "imageDigest"}
 MAX_NAME = 256
 
 
-def _actor(call: AdminCall) -> Actor:
+def actor(call: AdminCall) -> Actor:
     return Actor(call.principal.arn, call.request.client.host if call.request.client else None)
 
 
-def _own(call: AdminCall, name: object, field: str) -> str:
+def own_name(call: AdminCall, name: object, field: str) -> str:
     """A repository name (or prefix) of the caller's account."""
     if not isinstance(name, str) or len(name) > MAX_NAME:
         raise InvalidRequest(f"{field} must be a string of at most {MAX_NAME} characters")
@@ -47,7 +47,7 @@ def _own(call: AdminCall, name: object, field: str) -> str:
     return name
 
 
-def _scope_and_name(call: AdminCall) -> tuple[str, str]:
+def scope_and_name(call: AdminCall) -> tuple[str, str]:
     if call.request.method == "PUT":
         document = call.json()
         scope, name = document.get("scope", REPOSITORY), document.get("name")
@@ -57,19 +57,19 @@ def _scope_and_name(call: AdminCall) -> tuple[str, str]:
         raise InvalidRequest("scope is repository or prefix")
     if name is None:
         raise InvalidRequest("name is required")
-    return str(scope), _own(call, name, "name")
+    return str(scope), own_name(call, name, "name")
 
 
-def _arn(call: AdminCall, name: str, *, prefix: bool = False) -> str:
+def scoped_arn(call: AdminCall, name: str, *, prefix: bool = False) -> str:
     ref = RepositoryRef(call.principal.account_id, name, name)
     return ref.arn(call.services.settings.region) + ("*" if prefix else "")
 
 
 def _policy_resource(call: AdminCall) -> str:
     if call.request.method == "GET" and call.query("name") is None:
-        return _arn(call, "*")
-    scope, name = _scope_and_name(call)
-    return _arn(call, name, prefix=scope == PREFIX)
+        return scoped_arn(call, "*")
+    scope, name = scope_and_name(call)
+    return scoped_arn(call, name, prefix=scope == PREFIX)
 
 
 def _risk_resource(call: AdminCall) -> str:
@@ -78,8 +78,8 @@ def _risk_resource(call: AdminCall) -> str:
     if repository is None:
         if call.request.method != "GET":
             raise InvalidRequest("repository is required")
-        return _arn(call, "*")
-    return _arn(call, _own(call, repository, "repository"))
+        return scoped_arn(call, "*")
+    return scoped_arn(call, own_name(call, repository, "repository"))
 
 
 async def put_pull_policy(call: AdminCall) -> dict[str, Any]:
@@ -87,7 +87,7 @@ async def put_pull_policy(call: AdminCall) -> dict[str, Any]:
     unknown = sorted(set(document) - _POLICY_FIELDS)
     if unknown:
         raise InvalidRequest(f"unknown fields {unknown[:5]}; known: {', '.join(sorted(_POLICY_FIELDS))}")
-    scope, name = _scope_and_name(call)
+    scope, name = scope_and_name(call)
     block = document.get("blockUnscanned", False)
     if not isinstance(block, bool):
         raise InvalidRequest("blockUnscanned is true or false")
@@ -95,7 +95,7 @@ async def put_pull_policy(call: AdminCall) -> dict[str, Any]:
         call.principal.account_id, scope, name,
         max_severity=_optional_text(document, "maxSeverity"),
         unsafe_model_severity=_optional_text(document, "unsafeModelSeverity"),
-        block_unscanned=block, actor=_actor(call),
+        block_unscanned=block, actor=actor(call),
     )  # fmt: skip
     return policy_document(policy)
 
@@ -104,7 +104,7 @@ async def describe_pull_policies(call: AdminCall) -> dict[str, Any]:
     """With ``name``: the policy that applies; without: a page of the account's policies."""
     policies = call.services.pull_policies
     if call.query("name") is not None:
-        scope, name = _scope_and_name(call)
+        scope, name = scope_and_name(call)
         return policy_document(await policies.describe(call.principal.account_id, scope, name))
     token = call.query("nextToken")
     after = None
@@ -122,8 +122,8 @@ async def describe_pull_policies(call: AdminCall) -> dict[str, Any]:
 
 
 async def delete_pull_policy(call: AdminCall) -> None:
-    scope, name = _scope_and_name(call)
-    await call.services.pull_policies.delete(call.principal.account_id, scope, name, _actor(call))
+    scope, name = scope_and_name(call)
+    await call.services.pull_policies.delete(call.principal.account_id, scope, name, actor(call))
 
 
 async def accept_risk(call: AdminCall) -> dict[str, Any]:
@@ -135,9 +135,9 @@ async def accept_risk(call: AdminCall) -> dict[str, Any]:
     if finding is None or reason is None:
         raise InvalidRequest("findingId and reason are required")
     risk = await call.services.pull_policies.accept(
-        call.principal.account_id, _own(call, document.get("repository"), "repository"), finding,
+        call.principal.account_id, own_name(call, document.get("repository"), "repository"), finding,
         reason=reason, expires_at=_expiry(call, document.get("expiresAt")),
-        image_digest=_optional_text(document, "imageDigest"), actor=_actor(call),
+        image_digest=_optional_text(document, "imageDigest"), actor=actor(call),
     )  # fmt: skip
     return risk_document(risk, call.services.clock.now())
 
@@ -147,7 +147,7 @@ async def list_accepted_risks(call: AdminCall) -> dict[str, Any]:
     limit = call.max_results()
     found = await call.services.pull_policies.accepted(
         call.principal.account_id,
-        None if repository is None else _own(call, repository, "repository"),
+        None if repository is None else own_name(call, repository, "repository"),
         include_expired=call.query("includeExpired") == "true",
         after=call.query("nextToken"),
         limit=limit + 1,
@@ -160,10 +160,10 @@ async def list_accepted_risks(call: AdminCall) -> dict[str, Any]:
 
 
 async def revoke_risk(call: AdminCall) -> dict[str, Any]:
-    repository = _own(call, call.query("repository"), "repository")
+    repository = own_name(call, call.query("repository"), "repository")
     risk_id = str(call.request.path_params["risk_id"])
     revoked = await call.services.pull_policies.revoke(
-        call.principal.account_id, repository, risk_id, _actor(call)
+        call.principal.account_id, repository, risk_id, actor(call)
     )
     return risk_document(revoked, call.services.clock.now())
 
