@@ -15,8 +15,10 @@ import base64
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -28,6 +30,7 @@ from hypothesis import strategies as st
 
 from strongroom.api.iam.operations import OPERATIONS as IAM_OPERATIONS
 from strongroom.metadata.engine import create_engine
+from strongroom.metadata.schema import jobs
 from support.aws import JSON_TARGETS, QUERY_VERSIONS, aws_client, signed_post
 from support.aws_shapes import json_input, operation_shape, query_input, service_model
 from support.databases import isolated_database_url
@@ -77,7 +80,22 @@ class Target:
     log_offset: int = field(default=0)
 
     def snapshot(self) -> dict[str, Any]:
+        """What is stored once the jobs that earlier requests queued have run: a lineage or
+        index job of an earlier push must not land between a refused request's two snapshots."""
+        self.settle()
         return snapshot(self.server.data_dir, self.database)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.database.connect() as connection:
+                due = sa.select(sa.func.count()).select_from(jobs).where(
+                    jobs.c.state.in_(("queued", "running")), jobs.c.run_at <= datetime.now(UTC)
+                )
+                if not connection.execute(due).scalar():
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"jobs still due after {timeout} s")
 
     def new_log(self) -> str:
         with self.server.log_path.open("rb") as log:
