@@ -44,15 +44,24 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
         app.state.services = await build_services(settings) if own else services
         runner = None
         if settings.jobs:
-            # The host's job concurrency is shared by the worker processes.
-            runner = build_job_runner(app.state.services, -(-settings.job_concurrency // settings.workers))
+            # An app run on its own (embedded, or under another ASGI server) runs its jobs
+            # here; ``strongroom serve`` runs them in a job process and its workers get
+            # ``jobs=False`` (strongroom.cli.job_process).
+            runner = build_job_runner(app.state.services, settings.job_concurrency)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_close_sign_in_windows, app.state.services)
+            windows = anyio.CancelScope()
+
+            async def close_sign_in_windows() -> None:
+                with windows:
+                    await _close_sign_in_windows(app.state.services)
+
+            tasks.start_soon(close_sign_in_windows)
             if runner is not None:
                 tasks.start_soon(runner.run)
             try:
                 yield
             finally:
+                windows.cancel()  # it would wait for ever, and the worker with it
                 if runner is not None:
                     runner.stop()  # the task group waits for its jobs to finish or go back
         if own:

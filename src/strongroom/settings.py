@@ -81,9 +81,10 @@ class Settings(BaseModel):
     hash); a deactivated or deleted key, a deleted user or a changed password is refused
     within it in every process (docs/adr/0005)."""
     jobs: bool = True
-    """The server runs job runners itself; ``--no-jobs`` leaves jobs to ``strongroom jobs run``."""
+    """The server runs job runners itself, in a process of its own beside the HTTP workers
+    (strongroom.cli.job_process); ``--no-jobs`` leaves jobs to ``strongroom jobs run``."""
     job_concurrency: int = Field(default_factory=lambda: min(os.cpu_count() or 1, 8), ge=1, le=256)
-    """Jobs run at once by ``strongroom jobs run``, and by a server across its worker processes."""
+    """Jobs run at once by ``strongroom jobs run``, and by a server's job process."""
     job_lease_seconds: float = Field(60.0, ge=0.5)
     """A claimed job whose runner stops renewing it for this long is taken by another runner."""
     job_poll_seconds: float = Field(1.0, gt=0)

@@ -225,3 +225,47 @@ def test_a_stopping_server_gives_back_the_job_it_cannot_finish(tmp_path: Path) -
         assert (shown["state"], shown["attempts"], shown["leaseOwner"]) == ("queued", 0, None)
     finally:
         server.stop()
+
+
+def children(pid: int) -> dict[int, int]:
+    """The processes ``pid`` started, each with its niceness (field 19 of /proc/PID/stat)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                stat = Path(f"/proc/{child}/stat").read_text()
+                found[int(child)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return found
+
+
+def job_process(server: RunningServer) -> int:
+    """The server's one niced child: its job process (HTTP workers keep the niceness 0)."""
+    niced = {pid for pid, nice in children(server.process.pid).items() if nice > 0}
+    assert len(niced) == 1, children(server.process.pid)
+    return niced.pop()
+
+
+def test_the_server_runs_jobs_in_a_niced_process_of_its_own_replaced_when_it_dies(tmp_path: Path) -> None:
+    """Jobs leave the HTTP workers' CPU to requests (docs/adr/0022); the job process comes
+    back after a SIGKILL, and a SIGTERM to the server ends every process it started."""
+    probe = tmp_path / "probe.jsonl"
+    server = start_server(tmp_path / "data", env=queue_env(probe), args=["--workers", "1"])
+    try:
+        wait_for(lambda: len(children(server.process.pid)) == 2, 30, "a worker and the job process")
+        first = job_process(server)
+        assert push_random_image(server, "jobs/niced", "v1", seed=1).status_code == 201
+        wait_for(lambda: any(run["step"] == "done" for run in probe_runs(probe)), 60, "the probe job")
+        assert {run["pid"] for run in probe_runs(probe)} == {first}
+        os.kill(first, signal.SIGKILL)
+        wait_for(lambda: first not in children(server.process.pid), 30, "the killed job process to go")
+        wait_for(lambda: len(children(server.process.pid)) == 2, 30, "another job process")
+        second = job_process(server)
+        assert push_random_image(server, "jobs/niced", "v2", seed=2).status_code == 201
+        wait_for(lambda: sum(run["step"] == "done" for run in probe_runs(probe)) == 2, 60, "the second probe")
+        assert probe_runs(probe)[-1]["pid"] == second
+        started = set(children(server.process.pid))
+        server.process.send_signal(signal.SIGTERM)  # the serving process only, as systemd would
+        assert server.process.wait(timeout=20) == 0
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in started), 10, "no process left")
+    finally:
+        server.stop()

@@ -5,18 +5,16 @@ the queue: of the store the settings name, or of a server's ``/admin/v1`` with
 from __future__ import annotations
 
 import logging
-import signal
 from typing import Any, TypeVar
 
 import anyio
 import click
 
 from strongroom.cli.admin_api import remote_options, run_admin_api
+from strongroom.cli.job_process import run_until_signalled
 from strongroom.cli.output import Output, Table, emit, output_option, resolve
 from strongroom.cli.store import root_settings
 from strongroom.metadata.jobs import STATES
-from strongroom.services import build_job_runner, build_services
-from strongroom.settings import Settings
 
 T = TypeVar("T")
 TABLE_COLUMNS = ("jobId", "kind", "state", "attempts", "runAt", "lastError")
@@ -37,27 +35,7 @@ def run(concurrency: int | None) -> None:
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    anyio.run(_run_until_signalled, settings, concurrency or settings.job_concurrency)
-
-
-async def _run_until_signalled(settings: Settings, concurrency: int) -> None:
-    services = await build_services(settings)
-    try:
-        runner = build_job_runner(services, concurrency)
-        async with anyio.create_task_group() as tasks:
-
-            async def stop_on_signal() -> None:
-                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-                    async for _ in signals:
-                        runner.stop()
-                        return
-
-            tasks.start_soon(stop_on_signal)
-            logging.getLogger("strongroom.jobs").info("job runner %s started", runner.owner)
-            await runner.run()
-            tasks.cancel_scope.cancel()
-    finally:
-        services.close()
+    anyio.run(run_until_signalled, settings, concurrency or settings.job_concurrency)
 
 
 @jobs.command("list")

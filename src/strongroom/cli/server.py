@@ -13,7 +13,10 @@ from granian import Granian
 from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
+from strongroom.cli.job_process import JobProcess
 from strongroom.settings import PROMETHEUS_MULTIPROCESS_ENV, Settings
+
+JOB_STOP_MARGIN_SECONDS = 5.0
 
 
 def _load_app(settings: Settings, _target: str) -> Any:
@@ -71,6 +74,18 @@ def run_server(settings: Settings) -> None:
     os.umask(0o077)
     prepare_multiprocess_dir(settings)
     preload_application(settings)
+    jobs = JobProcess(settings) if settings.jobs else None
+    if jobs is not None:
+        jobs.start()  # forked now: after the preload, before granian's threads and workers
+    workers = settings.model_copy(update={"jobs": False})  # the job process runs them
+    try:
+        _serve(settings, workers)
+    finally:
+        if jobs is not None:
+            jobs.stop(settings.job_shutdown_grace_seconds + JOB_STOP_MARGIN_SECONDS)
+
+
+def _serve(settings: Settings, workers: Settings) -> None:
     server = Granian(
         "strongroom.app:create_app",
         address=settings.host,
@@ -85,4 +100,4 @@ def run_server(settings: Settings) -> None:
         ssl_key=settings.tls_key,
         respawn_failed_workers=True,
     )
-    server.serve(target_loader=partial(_load_app, settings))
+    server.serve(target_loader=partial(_load_app, workers))
