@@ -124,7 +124,8 @@ def running_server(
         )
         server = Server(port, process, data_dir)
         try:
-            _wait_ready(server, workers, Path(scratch) / "server.log")
+            children = workers + (0 if "--no-jobs" in extra_args else 1)  # the job process
+            _wait_ready(server, children, Path(scratch) / "server.log")
             yield server
         finally:
             with contextlib.suppress(ProcessLookupError):
@@ -136,7 +137,7 @@ def running_server(
             log.close()
 
 
-def _wait_ready(server: Server, workers: int, log: Path, timeout: float = 120) -> None:
+def _wait_ready(server: Server, children: int, log: Path, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -149,7 +150,7 @@ def _wait_ready(server: Server, workers: int, log: Path, timeout: float = 120) -
         except OSError:
             ready = False
         # Every worker has started when the tree holds them all and none is still importing.
-        if ready and len(server.tree()) > workers:
+        if ready and len(server.tree()) > children:
             return
         time.sleep(0.2)
     raise RuntimeError(f"strongroom was not ready in {timeout}s:\n{log.read_text(errors='replace')[-4000:]}")
