@@ -152,6 +152,20 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
 
 
+async def test_find_blob_answers_a_linked_blob_or_else_the_manifest_in_one_read(store: SqlMetadataStore) -> None:
+    repository = await repo(store)
+    await store.link_blob(repository, D1, 42, NOW)
+    assert await store.find_blob(ACCOUNT, "team/model", D1) == (42, None)
+    await store.put_manifest(repository, manifest(M1, blobs=(D1,)), ["v1"], NOW)
+    size, found = await store.find_blob(ACCOUNT, "team/model", M1)
+    assert size is None and found is not None and found.repository_id == repository
+    assert found.manifest is not None and found.manifest.digest == M1
+    size, found = await store.find_blob(ACCOUNT, "team/model", D2)
+    assert size is None and found is not None and found.repository_exists and found.manifest is None
+    size, found = await store.find_blob(ACCOUNT, "team/none", D1)
+    assert size is None and found is not None and not found.repository_exists
+
+
 async def test_an_upload_has_one_writer_at_a_time(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     upload_id = "d" * 32

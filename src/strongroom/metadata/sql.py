@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
-from strongroom.metadata.blob_links import SqlBlobLinks
+from strongroom.metadata.blob_links import LINKED_BLOB_SIZE, SqlBlobLinks
 from strongroom.metadata.database import Database
 from strongroom.metadata.outbox import ManifestChange, ManifestOutbox, write_outbox
 from strongroom.metadata.records import (
@@ -317,17 +317,21 @@ class SqlMetadataStore(SqlBlobLinks):
     ) -> ManifestLookup:
         def work() -> ManifestLookup:
             with self._db.reading() as conn:
-                found = conn.execute(_REPOSITORY_GATED, {"account_id": account_id, "name": name}).first()
-                if found is None:
-                    return ManifestLookup(False, None)
-                repository_id, gated = found
-                if tag is not None:
-                    query, params = _MANIFEST_BY_TAG, {"repository_id": repository_id, "tag": tag}
-                else:
-                    query, params = _MANIFEST_BY_DIGEST, {"repository_id": repository_id, "digest": digest}
-                row = conn.execute(query, params).first()
-            manifest = None if row is None else StoredManifest(*row)
-            return ManifestLookup(True, manifest, repository_id, bool(gated))
+                return _lookup_manifest(conn, account_id, name, tag, digest)
+
+        return await self._db.run(work)
+
+    async def find_blob(
+        self, account_id: str, name: str, digest: str
+    ) -> tuple[int | None, ManifestLookup | None]:
+        def work() -> tuple[int | None, ManifestLookup | None]:
+            with self._db.reading() as conn:
+                size = conn.scalar(
+                    LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
+                )
+                if size is not None:
+                    return size, None
+                return None, _lookup_manifest(conn, account_id, name, None, digest)
 
         return await self._db.run(work)
 
@@ -526,3 +530,19 @@ def _require_references(conn: sa.Connection, repository_id: int, manifest: NewMa
         missing += [d for d in dict.fromkeys(manifest.child_digests) if d not in present]
     if missing:
         raise ManifestBlobUnknown(missing)
+
+
+def _lookup_manifest(
+    conn: sa.Connection, account_id: str, name: str, tag: str | None, digest: str | None
+) -> ManifestLookup:
+    found = conn.execute(_REPOSITORY_GATED, {"account_id": account_id, "name": name}).first()
+    if found is None:
+        return ManifestLookup(False, None)
+    repository_id, gated = found
+    if tag is not None:
+        query, params = _MANIFEST_BY_TAG, {"repository_id": repository_id, "tag": tag}
+    else:
+        query, params = _MANIFEST_BY_DIGEST, {"repository_id": repository_id, "digest": digest}
+    row = conn.execute(query, params).first()
+    manifest = None if row is None else StoredManifest(*row)
+    return ManifestLookup(True, manifest, repository_id, bool(gated))

@@ -49,6 +49,13 @@ class BlobLinkStore(Protocol):
         """Size of a blob linked in the repository, or None."""
         ...
 
+    async def find_blob(
+        self, account_id: str, name: str, digest: str
+    ) -> tuple[int | None, ManifestLookup | None]:
+        """In one read: the size of a blob linked in the repository; or else (a manifest
+        is a blob too) the lookup of the manifest with that digest."""
+        ...
+
     async def repositories_linking(
         self, digest: str, first_account_id: str, limit: int
     ) -> list[tuple[str, str]]:

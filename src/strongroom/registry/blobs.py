@@ -46,12 +46,10 @@ class Blobs:
         """The blob, or the manifest with that digest. A manifest read this way (``pull``:
         a GET by this puller) passes the pull gate as a manifest GET does, or a client
         could read past the gate by asking ``blobs/`` for what ``manifests/`` refuses."""
-        metadata = self._context.metadata
-        size = await metadata.linked_blob_size(ref.account_id, ref.name, str(digest))
+        size, found = await self._context.metadata.find_blob(ref.account_id, ref.name, str(digest))
         if size is not None:
             return FoundBlob(size)
-        found = await metadata.lookup_manifest(ref.account_id, ref.name, digest=str(digest))
-        if found.manifest is None:
+        if found is None or found.manifest is None:
             raise BlobUnknown(str(digest))
         if pull is not None and found.gated and self._gate is not None and found.repository_id is not None:
             await self._gate.check(ref, found.repository_id, found.manifest.digest, pull)
