@@ -152,7 +152,7 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
 
 
-async def test_find_blob_answers_a_linked_blob_or_else_the_manifest_in_one_read(store: SqlMetadataStore) -> None:
+async def test_find_blob_answers_a_linked_blob_or_else_the_manifest(store: SqlMetadataStore) -> None:
     repository = await repo(store)
     await store.link_blob(repository, D1, 42, NOW)
     assert await store.find_blob(ACCOUNT, "team/model", D1) == (42, None)

@@ -6,31 +6,16 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anyio
 import click
 
-from strongroom.auth.bootstrap import Bootstrap
-from strongroom.auth.passwords import Passwords, generate_password
-from strongroom.cli import audit as audit_commands
-from strongroom.cli import events as events_commands
-from strongroom.cli import iam as iam_commands
-from strongroom.cli import jobs as jobs_commands
-from strongroom.cli import lifecycle as lifecycle_commands
-from strongroom.cli import lineage as lineage_commands
-from strongroom.cli import models as model_commands
-from strongroom.cli import policy as policy_commands
-from strongroom.cli import pull_policies as pull_commands
-from strongroom.cli import replication as replication_commands
-from strongroom.cli import repository as repository_commands
-from strongroom.cli import scan as scan_commands
-from strongroom.cli import webhooks as webhook_commands
+from strongroom.cli.lazy import LazyGroup
 from strongroom.cli.output import Output, emit, output_option
-from strongroom.metadata.iam import SqlIamStore
-from strongroom.metadata.sql import SqlMetadataStore
-from strongroom.services import open_database, prepare
 from strongroom.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from strongroom.auth.bootstrap import Bootstrap
 
 INITIAL_PASSWORD_FILE = "initial-admin-password"  # noqa: S105 (a file name)
 INITIAL_SECRET_FILE = "initial-admin-secret-access-key"  # noqa: S105 (a file name)
@@ -55,7 +40,7 @@ def _settings(config_file: Path | None, **flags: Any) -> Settings:
         raise click.UsageError(str(error)) from None
 
 
-@click.group()
+@click.group(cls=LazyGroup)
 @click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML settings file.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory.")
 def main(config_file: Path | None, data_dir: Path | None) -> None:
@@ -67,31 +52,49 @@ def main(config_file: Path | None, data_dir: Path | None) -> None:
     otherwise); commands that write a file take --file."""
 
 
-main.add_command(iam_commands.account)
-main.add_command(iam_commands.iam)
-main.add_command(iam_commands.repo)
-main.add_command(audit_commands.audit)
-main.add_command(jobs_commands.jobs)
-main.add_command(events_commands.events)
-main.add_command(webhook_commands.webhook)
-main.add_command(replication_commands.replication)
-main.add_command(lifecycle_commands.lifecycle)
-main.add_command(lifecycle_commands.gc)
-main.add_command(scan_commands.scan)
-main.add_command(model_commands.model)
-main.add_command(lineage_commands.lineage)
-main.add_command(scan_commands.vulndb_group)
-iam_commands.iam.add_command(policy_commands.simulate)
-iam_commands.policy.add_command(policy_commands.policy_validate)
-iam_commands.repo.add_command(repository_commands.describe)
-for command in (
-    pull_commands.set_pull_policy,
-    pull_commands.delete_pull_policy,
-    pull_commands.describe_pull_policy,
-):
-    iam_commands.repo.add_command(command)
-for command in (pull_commands.accept, pull_commands.revoke, pull_commands.accepted):
-    scan_commands.scan.add_command(command)
+def _iam() -> click.Command:
+    from strongroom.cli import iam, policy
+
+    iam.iam.add_command(policy.simulate)
+    iam.policy.add_command(policy.policy_validate)
+    return iam.iam
+
+
+def _repo() -> click.Command:
+    from strongroom.cli import iam, pull_policies, repository
+
+    for command in (
+        repository.describe,
+        pull_policies.set_pull_policy,
+        pull_policies.delete_pull_policy,
+        pull_policies.describe_pull_policy,
+    ):
+        iam.repo.add_command(command)
+    return iam.repo
+
+
+def _scan() -> click.Command:
+    from strongroom.cli import pull_policies, scan
+
+    for command in (pull_policies.accept, pull_policies.revoke, pull_policies.accepted):
+        scan.scan.add_command(command)
+    return scan.scan
+
+
+main.add_lazy("account", "strongroom.cli.iam:account")
+main.add_lazy("iam", _iam)
+main.add_lazy("repo", _repo)
+main.add_lazy("audit", "strongroom.cli.audit:audit")
+main.add_lazy("jobs", "strongroom.cli.jobs:jobs")
+main.add_lazy("events", "strongroom.cli.events:events")
+main.add_lazy("webhook", "strongroom.cli.webhooks:webhook")
+main.add_lazy("replication", "strongroom.cli.replication:replication")
+main.add_lazy("lifecycle", "strongroom.cli.lifecycle:lifecycle")
+main.add_lazy("gc", "strongroom.cli.lifecycle:gc")
+main.add_lazy("scan", _scan)
+main.add_lazy("model", "strongroom.cli.models:model")
+main.add_lazy("lineage", "strongroom.cli.lineage:lineage")
+main.add_lazy("vulndb", "strongroom.cli.scan:vulndb_group")
 
 
 @main.command()
@@ -122,6 +125,10 @@ def serve(config_file: Path | None, no_jobs: bool, **flags: Any) -> None:
 def migrate(config_file: Path | None, output: Output | None, **flags: Any) -> None:
     """Create or upgrade the metadata schema, and the default account and administrator."""
     settings = _settings(config_file, **flags)
+    import anyio
+
+    from strongroom.services import prepare
+
     boot = anyio.run(prepare, settings)
     emit(
         output,
@@ -146,6 +153,13 @@ def reset_password(
     config_file: Path | None, username: str | None, password_stdin: bool, **flags: Any
 ) -> None:
     """Replace an administrator's password (a new one is generated unless given)."""
+    import anyio
+
+    from strongroom.auth.passwords import Passwords, generate_password
+    from strongroom.metadata.iam import SqlIamStore
+    from strongroom.metadata.sql import SqlMetadataStore
+    from strongroom.services import open_database
+
     settings = _settings(config_file, **flags)
     username = username or settings.admin_user
     password = sys.stdin.readline().rstrip("\r\n") if password_stdin else generate_password()

@@ -17,7 +17,10 @@ ROW = re.compile(r"^\| `strongroom (?P<command>[a-z][a-z -]*?)` \|", re.MULTILIN
 
 def leaf_commands(command: click.Command, path: tuple[str, ...] = ()) -> Iterator[str]:
     if isinstance(command, click.Group):
-        for name, sub in command.commands.items():
+        context = click.Context(command)
+        for name in command.list_commands(context):  # main loads its groups lazily
+            sub = command.get_command(context, name)
+            assert sub is not None, name
             yield from leaf_commands(sub, (*path, name))
     else:
         yield " ".join(path)

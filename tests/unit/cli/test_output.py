@@ -44,7 +44,10 @@ REPO = "arn:aws:ecr:us-east-1:111122223333:repository/ml/a"
 
 
 def commands(group: click.Group, prefix: str = "") -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    context = click.Context(group)
+    for name in group.list_commands(context):  # the public way: main loads its groups lazily
+        command = group.get_command(context, name)
+        assert command is not None, name
         path = f"{prefix}{name}"
         if isinstance(command, click.Group):
             yield from commands(command, f"{path} ")
