@@ -156,6 +156,28 @@ async def test_a_job_whose_runner_stalls_is_taken_over_and_runs_to_completion(st
     assert claimed.id == job_id and done == [2]
 
 
+async def test_a_job_whose_runner_died_on_its_last_attempt_is_dead_and_its_handler_hears_it(
+    store: SqlJobStore,
+) -> None:
+    [job_id] = await store.enqueue([NewJob("work", max_attempts=1)], CLOCK.now())
+    now = CLOCK.now()
+    await store.claim("crashed-runner", ["work"], 1, now + timedelta(seconds=0.5), now)
+    ran: list[int] = []
+    abandoned: list[tuple[int, int]] = []
+
+    class Work:
+        async def __call__(self, job: Job) -> None:
+            ran.append(job.id)
+
+        async def abandoned(self, job: Job) -> None:
+            abandoned.append((job.id, job.attempts))
+
+    async with running(runner(store, {"work": Work()})):
+        await until(lambda: _has(store, dead=1))
+        await until(lambda: _true(abandoned == [(job_id, 1)]))
+    assert ran == []  # never run again: it may be what killed its runner
+
+
 async def test_schedulers_agree_on_one_job_per_slot(store: SqlJobStore) -> None:
     periodic = [Periodic("tidy", timedelta(hours=1)), Periodic("off", timedelta(0))]
     schedulers = [Scheduler(store, CLOCK, periodic) for _ in range(3)]

@@ -150,7 +150,9 @@ async def test_a_lapsed_lease_is_reclaimed_and_the_old_runner_can_no_longer_fini
     assert not await queue.succeed(job_id, "a", later)
     # b's runner dies too: no attempts are left, so the job is dead rather than claimed again.
     after = later + LEASE + timedelta(seconds=1)
-    assert await queue.claim("c", ["k"], 1, after + LEASE, after) == []
+    claimed, buried = await queue.claim_and_bury("c", ["k"], 1, after + LEASE, after)
+    assert claimed == [] and [(job.id, job.state, job.attempts) for job in buried] == [(job_id, "dead", 2)]
+    assert await queue.claim_and_bury("c", ["k"], 1, after + LEASE, after) == ([], [])  # buried once
     dead = await queue.get(job_id)
     assert dead is not None and (dead.state, dead.last_error) == ("dead", LEASE_LAPSED)
 

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -207,6 +208,44 @@ def test_a_scan_survives_sigkill_of_the_server_and_of_the_runner_scanning(
             response = finished_scan(ecr, "crash/app", "v1")
         assert response["imageScanStatus"]["status"] == "COMPLETE"
         assert response["imageScanFindings"]["findingSeverityCounts"] == EXPECTED_COUNTS
+    finally:
+        server.stop()
+
+
+def test_a_scan_whose_runner_dies_on_its_last_attempt_is_failed_not_in_progress_for_ever(
+    tmp_path: Path, skopeo: Cli
+) -> None:
+    env = {"STRONGROOM_JOB_LEASE_SECONDS": "2", "STRONGROOM_JOB_POLL_SECONDS": "0.1"}
+    server = start_server(tmp_path / "data", env=env, args=["--no-jobs"])
+    try:
+        ecr = aws_client(server, "ecr")
+        ecr.create_repository(repositoryName="crash/last", imageScanningConfiguration={"scanOnPush": True})
+        filler = img.layer({"srv/zeros": bytes(192 * 1024 * 1024)})  # a scan that takes a moment
+        source = tmp_path / "last"
+        img.write_layout(source, [(BASE, img.media_type("gzip")), (filler, img.media_type("gzip"))], tag="v1")
+        push(skopeo, server, source, "crash/last:v1")
+        # This attempt is the last: the queue allows the job one (the runner's death is the proof).
+        database = sqlite3.connect(server.data_dir / "strongroom.db")
+        with database:
+            assert (
+                database.execute("UPDATE jobs SET max_attempts = 1 WHERE kind = 'scan.image'").rowcount == 1
+            )
+        database.close()
+
+        def status() -> dict[str, str]:
+            answer = ecr.describe_image_scan_findings(repositoryName="crash/last", imageId={"imageTag": "v1"})
+            return dict(answer["imageScanStatus"])
+
+        with job_runner(server, "killed-runner") as first:
+            wait_for(lambda: True if status()["status"] == "IN_PROGRESS" else None, timeout=60)
+            os.killpg(first.pid, signal.SIGKILL)  # mid-scan, on the last attempt
+        assert status()["status"] == "IN_PROGRESS"
+        with job_runner(server, "next-runner"):  # buries the job once its lease lapsed
+            final = wait_for(lambda: status() if status()["status"] != "IN_PROGRESS" else None, timeout=60)
+        assert final["status"] == "FAILED", final
+        assert "last attempt" in final["description"], final
+        [job] = server.cli_json("jobs", "list", "--kind", "scan.image", "--output", "json")["jobs"]
+        assert job["state"] == "dead", job
     finally:
         server.stop()
 

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol, runtime_checkable
 
 import anyio
 
@@ -25,6 +26,18 @@ logger = logging.getLogger("strongroom.jobs")
 
 Handler = Callable[[Job], Awaitable[None]]
 """Does a job's work. Must be idempotent: it may run again after a crash."""
+
+
+@runtime_checkable
+class Abandonable(Protocol):
+    """A handler that must hear when its job died with its runner on the last attempt
+    (killed, out of memory): nothing of the handler ran to say so, and what it tracks
+    (a scan's IN_PROGRESS status) would otherwise stay as it was for ever."""
+
+    async def __call__(self, job: Job) -> None: ...
+
+    async def abandoned(self, job: Job) -> None: ...
+
 
 MAX_ERROR_LENGTH = 2000
 
@@ -99,11 +112,14 @@ class JobRunner:
             if free > 0:
                 now = self._clock.now()
                 try:
-                    claimed = await self._store.claim(
+                    claimed, buried = await self._store.claim_and_bury(
                         self._owner, self._handlers, free, now + settings.lease, now
                     )
                 except Exception:
                     logger.exception("claiming jobs failed; will retry")
+                else:
+                    for job in buried:
+                        await self._abandon(job)
             for job in claimed:
                 self._running[job.id] = anyio.CancelScope()
                 work.start_soon(self._execute, job)
@@ -139,6 +155,21 @@ class JobRunner:
             self._wake.set()
             if self._stopping and not self._running:
                 self._drained.set()
+
+    async def _abandon(self, job: Job) -> None:
+        logger.warning(
+            "job %d (%s) is dead: its runner stopped on attempt %d of %d",
+            job.id,
+            job.kind,
+            job.attempts,
+            job.max_attempts,
+        )
+        handler = self._handlers.get(job.kind)
+        if isinstance(handler, Abandonable):
+            try:
+                await handler.abandoned(job)
+            except Exception:
+                logger.exception("the handler of dead job %d (%s) failed to record it", job.id, job.kind)
 
     async def _record_failure(self, job: Job, error: Exception) -> None:
         now = self._clock.now()

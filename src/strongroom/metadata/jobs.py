@@ -85,8 +85,15 @@ class SqlJobStore:
     ) -> list[Job]:
         """Take up to ``limit`` due jobs of ``kinds`` (and jobs whose lease lapsed) under a
         lease held by ``owner`` until ``lease_until``; each claim counts an attempt."""
+        return (await self.claim_and_bury(owner, kinds, limit, lease_until, now))[0]
+
+    async def claim_and_bury(
+        self, owner: str, kinds: Collection[str], limit: int, lease_until: datetime, now: datetime
+    ) -> tuple[list[Job], list[Job]]:
+        """:meth:`claim`, and the jobs it buried: those whose runner lapsed on their last
+        attempt, now dead (the runner tells their handlers: strongroom.jobs.runner.Abandonable)."""
         if limit <= 0 or not kinds:
-            return []
+            return [], []
         due = _claimable(kinds, now)
 
         def peek() -> bool:
@@ -94,9 +101,9 @@ class SqlJobStore:
             with self._db.reading() as conn:
                 return conn.scalar(sa.select(jobs.c.id).where(due).limit(1)) is not None
 
-        def work() -> list[Job]:
+        def work() -> tuple[list[Job], list[Job]]:
             with self._db.writing() as conn:
-                _bury_lapsed(conn, kinds, now)
+                buried = _bury_lapsed(conn, kinds, now)
                 chosen = conn.scalars(
                     sa.select(jobs.c.id)
                     .where(due)
@@ -105,7 +112,7 @@ class SqlJobStore:
                     .with_for_update(skip_locked=True)
                 ).all()
                 if not chosen:
-                    return []
+                    return [], buried
                 rows = conn.execute(
                     jobs.update()
                     .where(jobs.c.id.in_(chosen))
@@ -118,10 +125,10 @@ class SqlJobStore:
                     )
                     .returning(*jobs.c)
                 ).all()
-                return sorted((_job(row) for row in rows), key=lambda job: (job.run_at, job.id))
+                return sorted((_job(row) for row in rows), key=lambda job: (job.run_at, job.id)), buried
 
         if not await self._db.run(peek):
-            return []
+            return [], []
         return await self._db.write(work)
 
     async def renew(self, owner: str, ids: Collection[int], lease_until: datetime, now: datetime) -> set[int]:
@@ -298,10 +305,10 @@ def _claimable(kinds: Collection[str], now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _bury_lapsed(conn: sa.Connection, kinds: Collection[str], now: datetime) -> None:
+def _bury_lapsed(conn: sa.Connection, kinds: Collection[str], now: datetime) -> list[Job]:
     """A job whose runner lapsed on its last attempt is dead, not claimed again: a job
     that crashes its runner must not crash every runner in turn forever."""
-    conn.execute(
+    rows = conn.execute(
         jobs.update()
         .where(
             jobs.c.kind.in_(list(kinds)),
@@ -317,7 +324,9 @@ def _bury_lapsed(conn: sa.Connection, kinds: Collection[str], now: datetime) -> 
             finished_at=now,
             updated_at=now,
         )
-    )
+        .returning(*jobs.c)
+    ).all()
+    return [_job(row) for row in rows]
 
 
 def _held(owner: str, ids: Collection[int]) -> sa.ColumnElement[bool]:

@@ -28,6 +28,7 @@ from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.metadata.scans import (
     COMPLETE,
     FAILED,
+    IN_PROGRESS,
     UNSUPPORTED_IMAGE,
     NewFinding,
     ScanOutcome,
@@ -105,16 +106,13 @@ class ImageScanner:
         self._layers = LayersInAnalysis()
 
     async def __call__(self, job: Job) -> None:
-        account_id = str(job.payload["account_id"])
-        name = str(job.payload["repository"])
-        digest = str(job.payload["digest"])
+        account_id, name, digest = _scanned(job)
         repository = await self._metadata.get_repository(account_id, name)
         found = await self._metadata.lookup_manifest(account_id, name, digest=digest)
         if repository is None or found.manifest is None:
             return  # deleted since: nothing to scan
         await self._scans.start(repository.id, digest, self._clock.now())
-        tag = job.payload.get("tag")
-        target = ScanTarget(account_id, name, repository.id, digest, tag if isinstance(tag, str) else None)
+        target = _target(job, repository.id)
         try:
             await self._scan(target, found.manifest.content)
         except Exception as error:
@@ -123,6 +121,16 @@ class ImageScanner:
                 reason = f"The scan failed on its last attempt: {type(error).__name__}"
                 await self.finish(target, FAILED, reason)
             raise
+
+    async def abandoned(self, job: Job) -> None:
+        """The runner stopped (killed, out of memory) on the scan's last attempt, maybe
+        on this very image: the scan is FAILED, not IN_PROGRESS for ever."""
+        account_id, name, _ = _scanned(job)
+        repository = await self._metadata.get_repository(account_id, name)
+        if repository is None:
+            return
+        reason = "The scan stopped with its runner on its last attempt (killed or out of memory)."
+        await self.finish(_target(job, repository.id), FAILED, reason, only_if_status=IN_PROGRESS)
 
     async def _scan(self, target: ScanTarget, content: bytes) -> None:
         account_id, name, digest = target.account_id, target.repository, target.digest
@@ -292,3 +300,14 @@ def _keys(inventory: Inventory) -> set[tuple[str, str]]:
         if ecosystem is not None:
             keys.add((ecosystem, normalise_name(ecosystem, located.package.advisory_name)))
     return keys
+
+
+def _scanned(job: Job) -> tuple[str, str, str]:
+    """The account, repository and digest a scan job names."""
+    return str(job.payload["account_id"]), str(job.payload["repository"]), str(job.payload["digest"])
+
+
+def _target(job: Job, repository_id: int) -> ScanTarget:
+    account_id, name, digest = _scanned(job)
+    tag = job.payload.get("tag")
+    return ScanTarget(account_id, name, repository_id, digest, tag if isinstance(tag, str) else None)
