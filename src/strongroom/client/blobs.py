@@ -4,7 +4,9 @@ An upload is ``POST`` → ``PATCH`` chunks with ``Content-Range`` → ``PUT ?dig
 (OCI distribution spec, "Pushing a blob in chunks"). Its location is journaled, so a push
 that was interrupted, even in another process, asks the server for the offset it holds
 (``GET`` the location → ``Range: 0-<last>``) and sends only the rest. Blobs the
-repository has are skipped (``HEAD``); with ``mount_from`` they are mounted from there.
+repository has are skipped (``HEAD``); with ``mount_from`` they are mounted from there,
+with ``discover_mounts`` from wherever the registry finds them (a ``mount`` without
+``from``: OCI distribution spec v1.1, "Mounting a blob from another repository").
 
 A download streams into ``<file>.partial`` while hashing; an interrupted one is continued
 with a ``Range`` GET and the whole file's digest is checked before it takes its name.
@@ -130,41 +132,49 @@ class Uploader:
         *,
         chunk_size: int = CHUNK,
         mount_from: str | None = None,
+        discover_mounts: bool = False,
         attempts: int = 5,
     ) -> None:
         self._http, self._repository, self._journal = http, repository, journal
         self._progress, self._chunk, self._mount_from = progress, chunk_size, mount_from
+        self._discover = discover_mounts
         self._attempts = attempts
         scopes = [f"repository:{repository}:pull,push"]
         if mount_from:
             scopes.append(f"repository:{mount_from}:pull")
         self._scopes = scopes
 
-    async def push(self, blob: ChunkSource, name: str) -> None:
-        """Make ``blob`` present in the repository, sending what the server does not have."""
+    async def push(self, blob: ChunkSource, name: str) -> int:
+        """Make ``blob`` present in the repository, sending what the server does not have;
+        the bytes sent (0 when it had the blob or mounted it)."""
         self._progress.start(name, blob.size)
         try:
-            await self._push(blob, name)
+            return await self._push(blob, name)
         finally:
             self._progress.finish(name)
 
-    async def _push(self, blob: ChunkSource, name: str) -> None:
+    async def _push(self, blob: ChunkSource, name: str) -> int:
         base = f"/v2/{self._repository}/blobs/"
         head = await self._http.request("HEAD", base + blob.digest, self._scopes)
         if head.status_code == 200:
-            return
+            return 0
         location, offset = await self._resume(blob)
         self._progress.advance(name, offset)
+        sending = blob.size - offset
         if location is None:
-            params = {"mount": blob.digest, "from": self._mount_from} if self._mount_from else None
+            params = None
+            if self._mount_from:
+                params = {"mount": blob.digest, "from": self._mount_from}
+            elif self._discover:
+                params = {"mount": blob.digest}
             started = await self._http.request("POST", base + "uploads/", self._scopes, params=params)
             if started.status_code == 201:
-                return  # mounted
+                return 0  # mounted
             await raise_for(started, f"starting the upload of {name}")
             location = started.headers["location"]
             if blob.size <= self._chunk:  # one request: the bytes go with the closing PUT
                 await self._finish(location, blob, FileRange(blob, 0, blob.size), blob.size, name)
-                return
+                return sending
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
         failures = 0
         while offset < blob.size:
@@ -200,6 +210,7 @@ class Uploader:
             self._progress.advance(name, length)
             offset = end + 1
         await self._finish(location, blob, b"", 0, name)
+        return sending
 
     async def _resume(self, blob: ChunkSource) -> tuple[str | None, int]:
         """An earlier upload of this blob the server still holds, and how far it got."""

@@ -35,6 +35,7 @@ from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import ParsedManifest
 from strongroom.replication.failures import ReplicationError, immutable_tag
+from strongroom.replication.rules import SOURCE_HEADER
 from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
 
@@ -93,16 +94,22 @@ class _Quiet:
 
 async def replicate(
     metadata: SqlMetadataStore, blob_store: BlobStore, journal_dir: Path, image: SourceImage,
-    url: str, repository: str, login: tuple[str, str],
+    url: str, repository: str, login: tuple[str, str], source_arn: str | None = None,
 ) -> CopyStats:  # fmt: skip
     """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
-    be reached is a :class:`ReplicationError` that says so."""
+    be reached is a :class:`ReplicationError` that says so. ``source_arn``: the source
+    repository, named on every request (:data:`~.rules.SOURCE_HEADER`) to a Strongroom
+    destination, which then also mounts blobs it holds elsewhere rather than receive them."""
     endpoint = Endpoint(url, repository, Login(*login))
+    headers = {SOURCE_HEADER: source_arn} if source_arn is not None else {}
     try:
         # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as client:
             http = RegistryHttp(endpoint.url, endpoint.login, client)
-            sink = HttpSink(http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir))
+            sink = HttpSink(
+                http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir),
+                mount=source_arn is not None,
+            )  # fmt: skip
             return await Walk(metadata, image, sink).run()
     except httpx.TransportError as error:
         raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
@@ -157,10 +164,15 @@ class HttpSink:
 
     def __init__(
         self, http: RegistryHttp, repository: str, blobs: StoredBlobs, journal: UploadJournal, *,
-        chunk_size: int = 16 * 1024 * 1024,
+        chunk_size: int = 16 * 1024 * 1024, mount: bool = False,
     ) -> None:  # fmt: skip
+        """``mount``: ask the destination to mount a blob it holds in another repository
+        this login may read (a ``mount`` without ``from``, which Strongroom answers) before
+        sending it."""
         self._http, self._repository, self._blobs = http, repository, blobs
-        self._uploader = Uploader(http, repository, journal, _Quiet(), chunk_size=chunk_size)
+        self._uploader = Uploader(
+            http, repository, journal, _Quiet(), chunk_size=chunk_size, discover_mounts=mount
+        )
         self._scopes = [f"repository:{repository}:pull,push"]
         self._referrers_api: bool | None = None
 
@@ -170,11 +182,8 @@ class HttpSink:
         return head.status_code == 200
 
     async def put_blob(self, digest: str, size: int) -> int:
-        head = await self._http.request("HEAD", f"/v2/{self._repository}/blobs/{digest}", self._scopes)
-        if head.status_code == 200:
-            return 0
-        await self._uploader.push(self._blobs.blob(digest, size), digest)
-        return size
+        """``HEAD``, then a mount, then the bytes (from where an earlier attempt stopped)."""
+        return await self._uploader.push(self._blobs.blob(digest, size), digest)
 
     async def put_manifest(self, reference: str, content: bytes, parsed: ParsedManifest) -> None:
         answer = await self._put(reference, content, parsed.media_type)

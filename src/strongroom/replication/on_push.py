@@ -49,8 +49,8 @@ class ReplicationOnPush:
         self._region = region
 
     def __call__(self, change: ManifestChange) -> Sequence[tuple[tuple[str, str], NewJob]]:
-        if change.replication is None:
-            return ()
+        if change.replication is None or change.replicated:
+            return ()  # content replicated here is not replicated onward (as in ECR)
         targets = rules.targets_for(
             rules.parse(change.replication), change.repository, self._region, change.account_id
         )
@@ -187,7 +187,10 @@ class ImageReplicator:
         metadata, blobs, journal = self._source
         login = (destination.access_key_id, secret)
         repository = repository_at(destination.kind, destination.registry_id, image.repository)
-        await replicate(metadata, blobs, journal, image, destination.url, repository, login)
+        source = None
+        if destination.kind == "strongroom":  # marked as replication (ADR 0020, decision 16)
+            source = rules.repository_arn(self._region, image.account_id, image.repository)
+        await replicate(metadata, blobs, journal, image, destination.url, repository, login, source)
 
     async def _delete(self, deletion: Deletion, target: tuple[str, str]) -> None:
         found = await self._destinations.find(*target)

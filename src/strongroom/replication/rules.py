@@ -12,10 +12,36 @@ check is ignored here).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 PREFIX_MATCH = "PREFIX_MATCH"
+
+SOURCE_HEADER = "X-Strongroom-Replication-Source"
+"""Sent by a replication on every request to a Strongroom destination: the source
+repository's ARN. The destination honours it only for a principal its policies allow
+``ecr:ReplicateImage`` with that ARN as ``aws:SourceArn`` (ADR 0020, decision 16)."""
+
+_SOURCE_ARN = re.compile(
+    r"^arn:aws:ecr:(?P<region>[a-z0-9-]{1,32}):(?P<account>[0-9]{12}):repository/(?P<name>[a-z0-9][a-z0-9._/-]{0,255})$"
+)
+
+
+def repository_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
+
+
+def source_keys(header: str | None) -> dict[str, str | list[str]] | None:
+    """The condition keys a replication request claims (``aws:SourceArn``,
+    ``aws:SourceAccount`` taken from the ARN, so the two never disagree); None when the
+    header is absent or is not an ECR repository ARN."""
+    if header is None:
+        return None
+    match = _SOURCE_ARN.match(header.strip())
+    if match is None:
+        return None
+    return {"aws:SourceArn": match.group(0), "aws:SourceAccount": match.group("account")}
 
 
 @dataclass(frozen=True, slots=True, order=True)
