@@ -1,5 +1,5 @@
 """Replication to another Strongroom instance marked as replication (ADR 0020, decisions
-16 to 19): two real servers on loopback, a source (us-west-2) and a destination (us-east-1)
+16 to 20): two real servers on loopback, a source (us-west-2) and a destination (us-east-1)
 of the same account, the destination reached through a counting proxy
 (``support/proxy.py``) so the test sees every byte it receives.
 
@@ -8,24 +8,28 @@ only for a principal the destination's policies allow ``ecr:ReplicateImage`` wit
 claim as ``aws:SourceArn``; sent by anyone else, or with a source its policy does not
 allow, it changes nothing. Then an honoured replication takes the destination's
 ``REPLICATION`` template and is not replicated onward; a blob the destination holds in
-another repository is mounted, not sent."""
+another repository is mounted, not sent; and a destination killed in the middle of a
+multi-layer copy, then restarted, ends COMPLETE without receiving again any blob (or
+chunk) that had fully arrived."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 
 from support.aws import aws_client
-from support.images import OCI_MANIFEST, build_image
-from support.proxy import CountingProxy, Seen
+from support.images import OCI_MANIFEST, build_image, encode_json
+from support.proxy import CountingProxy, Hold, Seen
 from support.server import RunningServer, start_server
 
 pytestmark = pytest.mark.e2e
@@ -37,6 +41,8 @@ ONWARD = ("eu-west-1", "333333333333")
 IN_PROGRESS, which is enough to see whether a push was queued for onward replication."""
 HEADER = "X-Strongroom-Replication-Source"
 FAST_JOBS = {"STRONGROOM_JOB_POLL_SECONDS": "0.2", "STRONGROOM_JOB_RETRY_BASE_SECONDS": "0.5"}
+CHUNK = 16 * 1024 * 1024
+"""The size of the pieces replication sends (replication/copy.py)."""
 
 
 def source_arn(name: str, account: str = ACCOUNT) -> str:
@@ -150,6 +156,24 @@ def small_image(seed: int) -> Artifact:
     return Artifact(image.manifest.data, tuple(blob.data for blob in (image.config, *image.layers)))
 
 
+def big_image(sizes: tuple[int, ...]) -> Artifact:
+    layers = tuple(os.urandom(size) for size in sizes)
+    config = encode_json({"e2e": "kill mid-blob"})
+    part = "application/vnd.example.part"
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.example.bundle",
+        "config": {
+            "mediaType": "application/vnd.example.config+json",
+            "digest": digest_of(config),
+            "size": len(config),
+        },
+        "layers": [{"mediaType": part, "digest": digest_of(layer), "size": len(layer)} for layer in layers],
+    }
+    return Artifact(encode_json(manifest), (config, *layers))
+
+
 def push(
     url: str, login: tuple[str, str], repository: str, tag: str, artifact: Artifact, header: str | None = None
 ) -> None:
@@ -259,3 +283,58 @@ def test_blobs_the_destination_holds_elsewhere_are_mounted_not_sent(site: Site) 
     with site.east.client() as http:
         for blob in image.blobs:
             assert http.get(f"/v2/team/second/blobs/{digest_of(blob)}").content == blob
+
+
+def test_a_destination_killed_mid_blob_completes_without_receiving_an_arrived_blob_again(site: Site) -> None:
+    sizes = (4 * 1024 * 1024, 2 * CHUNK + 8 * 1024 * 1024, 4 * 1024 * 1024)
+    image = big_image(sizes)
+    config, small, big, last = image.blobs
+    # Hold the second chunk of the big layer half-sent: by then the config, the first
+    # layer and the big layer's first chunk have fully arrived.
+    hold = Hold(
+        lambda seen: seen.method == "PATCH" and seen.headers.get("content-range", "").startswith(f"{CHUNK}-"),
+        after=CHUNK // 2,
+    )
+    site.proxy.hold = hold
+    push(site.source.url, site.source.auth, "team/big", "v1", image)
+    assert hold.held.wait(timeout=60), "the big layer's second chunk never started"
+    site.east.kill()
+    killed = time.monotonic()
+    site.east = serve(site.east.data_dir, EAST_REGION, port=site.east.port)
+    hold.released.set()
+    took = wait_complete(site, "team/big", "v1", seconds=120)
+    print(f"kill mid-blob: COMPLETE {time.monotonic() - killed:.2f}s after the kill ({took:.2f}s of waiting)")
+    uploads = upload_requests(site.proxy.seen, "team/big")
+    by_upload: dict[str, list[Seen]] = {}
+    for seen in uploads:
+        path = seen.target.split("?", 1)[0]
+        if path.rstrip("/").endswith("/uploads"):
+            continue  # POST: starts an upload, carries no bytes here
+        by_upload.setdefault(path, []).append(seen)
+    received: dict[str, int] = {}
+    for requests in by_upload.values():
+        finished = [s for s in requests if s.method == "PUT" and "digest=" in s.target]
+        digest = (
+            unquote(finished[-1].target.split("digest=", 1)[1].split("&")[0]) if finished else "unfinished"
+        )
+        received[digest] = received.get(digest, 0) + sum(s.body_bytes for s in requests)
+    print("bytes received by blob:", {d[:19]: n for d, n in received.items()})
+    for blob in (config, small, last):
+        assert received[digest_of(blob)] == len(blob)
+    # The big layer: its first chunk arrived once; of the chunk cut by the kill, only what
+    # the destination had not stored was sent again (the upload resumed where it stood).
+    first_chunks = [
+        s for s in uploads if s.method == "PATCH" and s.headers.get("content-range", "").startswith("0-")
+    ]
+    assert len(first_chunks) == 1, [(s.method, s.target, s.headers.get("content-range")) for s in uploads]
+    (cut,) = [s for s in uploads if not s.complete]
+    resent = received[digest_of(big)] - len(big)
+    print(f"the kill cut a chunk after {cut.body_bytes} bytes; {resent} bytes of it were sent again")
+    assert 0 <= resent <= cut.body_bytes
+    assert "unfinished" not in received
+    with site.east.client() as http:
+        pulled = http.get(f"/v2/team/big/blobs/{digest_of(big)}")
+        assert pulled.status_code == 200 and digest_of(pulled.content) == digest_of(big)
+        assert (
+            http.get("/v2/team/big/manifests/v1", headers={"accept": OCI_MANIFEST}).content == image.manifest
+        )

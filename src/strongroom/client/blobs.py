@@ -30,6 +30,8 @@ from strongroom.client.progress import Progress
 from strongroom.client.transport import RegistryError, RegistryHttp, raise_for
 
 CHUNK = 16 * 1024 * 1024
+MAX_WAIT = 15
+"""The longest a client waits on one ``Retry-After`` of an upload's status (seconds)."""
 PIECE = 1024 * 1024
 PARTIAL = ".partial"
 
@@ -195,14 +197,14 @@ class Uploader:
                 if failures >= self._attempts:
                     raise
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
-                location, offset = await self._status(location)
+                location, offset = await self._status(location, wait=True)
                 continue
             # 5xx: the server may or may not have kept the chunk; 416: it holds another offset
             # than ours (an answer lost earlier). Either way, ask it where the upload stands.
             if (sent.status_code >= 500 or sent.status_code == 416) and failures + 1 < self._attempts:
                 failures += 1
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
-                location, offset = await self._status(location)
+                location, offset = await self._status(location, wait=True)
                 continue
             await raise_for(sent, f"uploading {name}")
             location = sent.headers.get("location", location)
@@ -224,10 +226,18 @@ class Uploader:
             return None, 0
         return location, offset
 
-    async def _status(self, location: str) -> tuple[str, int]:
-        """``GET`` the upload: the server says how many bytes it has (``Range: 0-<last>``)."""
+    async def _status(self, location: str, *, wait: bool = False) -> tuple[str, int]:
+        """``GET`` the upload: the server says how many bytes it has (``Range: 0-<last>``).
+        With ``wait``, a ``Retry-After`` on the answer (Strongroom's, while another request,
+        perhaps one whose connection died, still holds the upload) is waited out, up to
+        :data:`MAX_WAIT` seconds at a time, so the next chunk is not sent only to be refused."""
         answer = await self._http.request("GET", location, self._scopes)
         await raise_for(answer, "asking for an upload's offset")
+        retry_after = answer.headers.get("retry-after", "")
+        if wait and retry_after.isdigit() and int(retry_after) > 0:
+            await anyio.sleep(min(int(retry_after), MAX_WAIT))
+            answer = await self._http.request("GET", location, self._scopes)
+            await raise_for(answer, "asking for an upload's offset")
         received = answer.headers.get("range", "0-0")
         last = int(received.split("-", 1)[1]) if "-" in received else 0
         # "0-0" is both "nothing yet" and "one byte"; OCI servers answer 0-0 for empty uploads.
