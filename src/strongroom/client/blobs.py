@@ -146,16 +146,17 @@ class Uploader:
             scopes.append(f"repository:{mount_from}:pull")
         self._scopes = scopes
 
-    async def push(self, blob: ChunkSource, name: str) -> int:
+    async def push(self, blob: ChunkSource, name: str, *, mount_from: str | None = None) -> int:
         """Make ``blob`` present in the repository, sending what the server does not have;
-        the bytes sent (0 when it had the blob or mounted it)."""
+        the bytes sent (0 when it had the blob or mounted it). ``mount_from``: a repository
+        to mount this blob from, instead of the uploader's own."""
         self._progress.start(name, blob.size)
         try:
-            return await self._push(blob, name)
+            return await self._push(blob, name, mount_from or self._mount_from)
         finally:
             self._progress.finish(name)
 
-    async def _push(self, blob: ChunkSource, name: str) -> int:
+    async def _push(self, blob: ChunkSource, name: str, mount_from: str | None) -> int:
         base = f"/v2/{self._repository}/blobs/"
         head = await self._http.request("HEAD", base + blob.digest, self._scopes)
         if head.status_code == 200:
@@ -164,12 +165,14 @@ class Uploader:
         self._progress.advance(name, offset)
         sending = blob.size - offset
         if location is None:
-            params = None
-            if self._mount_from:
-                params = {"mount": blob.digest, "from": self._mount_from}
+            params, scopes = None, self._scopes
+            if mount_from:
+                params = {"mount": blob.digest, "from": mount_from}
+                if mount_from != self._mount_from:  # a token must grant the pull there too
+                    scopes = [*scopes, f"repository:{mount_from}:pull"]
             elif self._discover:
                 params = {"mount": blob.digest}
-            started = await self._http.request("POST", base + "uploads/", self._scopes, params=params)
+            started = await self._http.request("POST", base + "uploads/", scopes, params=params)
             if started.status_code == 201:
                 return 0  # mounted
             await raise_for(started, f"starting the upload of {name}")

@@ -19,6 +19,7 @@ access key as a login: Basic, or exchanged at the registry's token realm (ADR 00
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,14 +93,41 @@ class _Quiet:
         pass
 
 
+MountFrom = Callable[[str], Awaitable[str | None]]
+"""Given a blob's digest, a repository at the destination that may hold it (for a mount's
+``from``), or None."""
+
+
+def held_elsewhere(
+    metadata: SqlMetadataStore, image: SourceImage, name_there: Callable[[str], str]
+) -> MountFrom:
+    """Another repository of the source's account holding the blob, by its name at the
+    destination: replicated there too, the destination mounts the blob from it; if not, it
+    answers with an ordinary upload session (OCI distribution spec, "Mounting a blob"), so a
+    wrong guess costs nothing more. One indexed query per blob the destination lacks."""
+
+    async def find(digest: str) -> str | None:
+        for account_id, name in await metadata.repositories_linking(digest, image.account_id, _CANDIDATES):
+            if account_id == image.account_id and name != image.repository:
+                return name_there(name)
+        return None
+
+    return find
+
+
+_CANDIDATES = 4
+
+
 async def replicate(
     metadata: SqlMetadataStore, blob_store: BlobStore, journal_dir: Path, image: SourceImage,
     url: str, repository: str, login: tuple[str, str], source_arn: str | None = None,
+    mount_from: MountFrom | None = None,
 ) -> CopyStats:  # fmt: skip
     """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
     be reached is a :class:`ReplicationError` that says so. ``source_arn``: the source
     repository, named on every request (:data:`~.rules.SOURCE_HEADER`) to a Strongroom
-    destination, which then also mounts blobs it holds elsewhere rather than receive them."""
+    destination, which then also mounts blobs it holds elsewhere rather than receive them.
+    ``mount_from``: where else, for a registry that needs the mount's ``from``."""
     endpoint = Endpoint(url, repository, Login(*login))
     headers = {SOURCE_HEADER: source_arn} if source_arn is not None else {}
     try:
@@ -108,7 +136,7 @@ async def replicate(
             http = RegistryHttp(endpoint.url, endpoint.login, client)
             sink = HttpSink(
                 http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir),
-                mount=source_arn is not None,
+                mount=source_arn is not None, mount_from=mount_from,
             )  # fmt: skip
             return await Walk(metadata, image, sink).run()
     except httpx.TransportError as error:
@@ -164,12 +192,13 @@ class HttpSink:
 
     def __init__(
         self, http: RegistryHttp, repository: str, blobs: StoredBlobs, journal: UploadJournal, *,
-        chunk_size: int = 16 * 1024 * 1024, mount: bool = False,
+        chunk_size: int = 16 * 1024 * 1024, mount: bool = False, mount_from: MountFrom | None = None,
     ) -> None:  # fmt: skip
         """``mount``: ask the destination to mount a blob it holds in another repository
         this login may read (a ``mount`` without ``from``, which Strongroom answers) before
-        sending it."""
+        sending it; ``mount_from``: name the repository to mount from."""
         self._http, self._repository, self._blobs = http, repository, blobs
+        self._mount_from = mount_from
         self._uploader = Uploader(
             http, repository, journal, _Quiet(), chunk_size=chunk_size, discover_mounts=mount
         )
@@ -183,7 +212,8 @@ class HttpSink:
 
     async def put_blob(self, digest: str, size: int) -> int:
         """``HEAD``, then a mount, then the bytes (from where an earlier attempt stopped)."""
-        return await self._uploader.push(self._blobs.blob(digest, size), digest)
+        source = await self._mount_from(digest) if self._mount_from is not None else None
+        return await self._uploader.push(self._blobs.blob(digest, size), digest, mount_from=source)
 
     async def put_manifest(self, reference: str, content: bytes, parsed: ParsedManifest) -> None:
         answer = await self._put(reference, content, parsed.media_type)

@@ -181,16 +181,21 @@ class ImageReplicator:
             return
         if found is None:
             raise _unknown(target)
-        from strongroom.replication.copy import replicate  # loads httpx: only when a job runs
+        from strongroom.replication.copy import held_elsewhere, replicate  # loads httpx: only in a job
 
         destination, secret = found
         metadata, blobs, journal = self._source
         login = (destination.access_key_id, secret)
-        repository = repository_at(destination.kind, destination.registry_id, image.repository)
-        source = None
-        if destination.kind == "strongroom":  # marked as replication (ADR 0020, decision 16)
+        kind, registry_id = destination.kind, destination.registry_id
+        repository = repository_at(kind, registry_id, image.repository)
+        source, mount_from = None, None
+        if kind == "strongroom":  # marked as replication; mounts found there (ADR 0020, 16 and 19)
             source = rules.repository_arn(self._region, image.account_id, image.repository)
-        await replicate(metadata, blobs, journal, image, destination.url, repository, login, source)
+        else:
+            mount_from = held_elsewhere(metadata, image, lambda name: repository_at(kind, registry_id, name))
+        await replicate(
+            metadata, blobs, journal, image, destination.url, repository, login, source, mount_from
+        )
 
     async def _delete(self, deletion: Deletion, target: tuple[str, str]) -> None:
         found = await self._destinations.find(*target)
