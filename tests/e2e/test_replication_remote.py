@@ -40,6 +40,11 @@ ONWARD = ("eu-west-1", "333333333333")
 """The destination's own rule names a registry nobody registered: its statuses stay
 IN_PROGRESS, which is enough to see whether a push was queued for onward replication."""
 HEADER = "X-Strongroom-Replication-Source"
+SETTINGS = "X-Strongroom-Replication-Settings"
+CLAIMED_SETTINGS = json.dumps(
+    {"imageTagMutability": "IMMUTABLE", "imageTagMutabilityExclusionFilters": [], "scanOnPush": True,
+     "encryptionType": "AES256"}
+)  # fmt: skip
 FAST_JOBS = {"STRONGROOM_JOB_POLL_SECONDS": "0.2", "STRONGROOM_JOB_RETRY_BASE_SECONDS": "0.5"}
 CHUNK = 16 * 1024 * 1024
 """The size of the pieces replication sends (replication/copy.py)."""
@@ -62,8 +67,8 @@ class Site:
     pusher: tuple[str, str]
     """A user of the destination allowed everything but ``ecr:ReplicateImage``."""
     replicator: tuple[str, str]
-    """A user allowed ``ecr:ReplicateImage`` only for sources under ``team/`` of the source
-    region and account: the credentials the source replicates with."""
+    """A user allowed ``ecr:ReplicateImage`` only for sources under ``team/`` and ``solo/``
+    of the source region and account: the credentials the source replicates with."""
 
 
 def policy(*statements: dict[str, Any]) -> str:
@@ -75,7 +80,7 @@ REPLICATE_FROM_TEAM = {
     "Effect": "Allow",
     "Action": "ecr:ReplicateImage",
     "Resource": "*",
-    "Condition": {"ArnLike": {"aws:SourceArn": source_arn("team/*")}},
+    "Condition": {"ArnLike": {"aws:SourceArn": [source_arn("team/*"), source_arn("solo/*")]}},
 }
 
 
@@ -119,7 +124,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             replicationConfiguration={
                 "rules": [
                     {"destinations": [{"region": EAST_REGION, "registryId": ACCOUNT}],
-                     "repositoryFilters": [{"filter": "team/", "filterType": "PREFIX_MATCH"}]}
+                     "repositoryFilters": [{"filter": "team/", "filterType": "PREFIX_MATCH"},
+                                           {"filter": "solo/", "filterType": "PREFIX_MATCH"}]}
                 ]
             }
         )  # fmt: skip
@@ -175,10 +181,13 @@ def big_image(sizes: tuple[int, ...]) -> Artifact:
 
 
 def push(
-    url: str, login: tuple[str, str], repository: str, tag: str, artifact: Artifact, header: str | None = None
-) -> None:
-    """A plain push over HTTP (monolithic blob uploads), with the replication header if given."""
+    url: str, login: tuple[str, str], repository: str, tag: str, artifact: Artifact,
+    header: str | None = None, settings: str | None = None,
+) -> None:  # fmt: skip
+    """A plain push over HTTP (monolithic blob uploads), with the replication headers if given."""
     headers = {HEADER: header} if header is not None else {}
+    if settings is not None:
+        headers[SETTINGS] = settings
     with httpx.Client(base_url=url, auth=login, headers=headers, timeout=60) as http:
         for blob in artifact.blobs:
             answer = http.post(
@@ -217,11 +226,14 @@ def wait_complete(site: Site, name: str, tag: str, seconds: float = 60) -> float
 
 def test_the_header_from_a_principal_without_replicate_image_changes_nothing(site: Site) -> None:
     image = small_image(201)
-    push(site.proxy.url, site.pusher, "team/claimed", "v1", image, header=source_arn("team/claimed"))
+    claim = source_arn("team/claimed")
+    push(site.proxy.url, site.pusher, "team/claimed", "v1", image, header=claim, settings=CLAIMED_SETTINGS)
     push(site.proxy.url, site.pusher, "team/control", "v1", image)
     claimed, control = repository(site.east, "team/claimed"), repository(site.east, "team/control")
-    # No REPLICATION template: created as any push creates a repository.
+    # No REPLICATION template, no claimed settings: created as any push creates a repository.
     assert claimed["imageTagMutability"] == control["imageTagMutability"] == "MUTABLE"
+    assert claimed["imageScanningConfiguration"] == control["imageScanningConfiguration"]
+    assert claimed["imageScanningConfiguration"]["scanOnPush"] is False
     assert claimed["tags"] == control["tags"] == []
     # And the push is a push: the destination's own rules replicate it onward.
     assert statuses(site.east, "team/claimed", "v1") == {ONWARD: "IN_PROGRESS"}
@@ -262,6 +274,21 @@ def test_a_replicated_repository_takes_the_template_and_is_not_replicated_onward
         assert pulled.content == image.manifest
         for blob in image.blobs:
             assert http.get(f"/v2/team/app/blobs/{digest_of(blob)}").content == blob
+
+
+def test_without_a_template_there_the_replicated_repository_takes_the_source_s_settings(site: Site) -> None:
+    ecr(site.source).create_repository(
+        repositoryName="solo/app", imageTagMutability="IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters=[{"filter": "latest", "filterType": "WILDCARD"}],
+        imageScanningConfiguration={"scanOnPush": True},
+    )  # fmt: skip
+    push(site.source.url, site.source.auth, "solo/app", "v1", small_image(209))
+    wait_complete(site, "solo/app", "v1")
+    created = repository(site.east, "solo/app")
+    assert created["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert created["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
+    assert created["imageScanningConfiguration"]["scanOnPush"] is True
+    assert created["tags"] == []  # no template
 
 
 def upload_requests(seen: list[Seen], name: str) -> list[Seen]:

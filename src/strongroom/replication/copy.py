@@ -19,7 +19,7 @@ access key as a login: Basic, or exchanged at the registry's token realm (ADR 00
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,23 +120,24 @@ _CANDIDATES = 4
 
 async def replicate(
     metadata: SqlMetadataStore, blob_store: BlobStore, journal_dir: Path, image: SourceImage,
-    url: str, repository: str, login: tuple[str, str], source_arn: str | None = None,
+    url: str, repository: str, login: tuple[str, str], marks: Mapping[str, str] | None = None,
     mount_from: MountFrom | None = None,
 ) -> CopyStats:  # fmt: skip
     """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
-    be reached is a :class:`ReplicationError` that says so. ``source_arn``: the source
-    repository, named on every request (:data:`~.rules.SOURCE_HEADER`) to a Strongroom
-    destination, which then also mounts blobs it holds elsewhere rather than receive them.
-    ``mount_from``: where else, for a registry that needs the mount's ``from``."""
+    be reached is a :class:`ReplicationError` that says so. ``marks``: the headers that say
+    a request is a replication (:data:`~.rules.SOURCE_HEADER`, :data:`~.rules.SETTINGS_HEADER`),
+    sent on every request to a Strongroom destination, which then also mounts blobs it holds
+    elsewhere rather than receive them. ``mount_from``: where else, for a registry that
+    needs the mount's ``from``."""
     endpoint = Endpoint(url, repository, Login(*login))
-    headers = {SOURCE_HEADER: source_arn} if source_arn is not None else {}
+    headers = dict(marks or {})
     try:
         # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
         async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as client:
             http = RegistryHttp(endpoint.url, endpoint.login, client)
             sink = HttpSink(
                 http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir),
-                mount=source_arn is not None, mount_from=mount_from,
+                mount=SOURCE_HEADER in headers, mount_from=mount_from,
             )  # fmt: skip
             return await Walk(metadata, image, sink).run()
     except httpx.TransportError as error:

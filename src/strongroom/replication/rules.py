@@ -28,6 +28,62 @@ _SOURCE_ARN = re.compile(
 )
 
 
+SETTINGS_HEADER = "X-Strongroom-Replication-Settings"
+"""Sent with :data:`SOURCE_HEADER`: the source repository's settings, as ECR's
+``CreateRepository`` names them (compact JSON), which a repository the replication creates
+takes when no ``REPLICATION`` template matches there (ADR 0020, decision 21)."""
+
+_MUTABILITY = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
+_ENCRYPTION = ("AES256", "KMS", "KMS_DSSE")
+_MAX_FILTERS, _MAX_FILTER = 5, 128
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """A source repository's settings a replicated repository takes (no KMS key: the
+    source's key is of the source's region and account)."""
+
+    tag_mutability: str
+    tag_mutability_filters: tuple[str, ...]
+    scan_on_push: bool
+    encryption_type: str
+
+    def header(self) -> str:
+        return json.dumps(
+            {
+                "imageTagMutability": self.tag_mutability,
+                "imageTagMutabilityExclusionFilters": list(self.tag_mutability_filters),
+                "scanOnPush": self.scan_on_push,
+                "encryptionType": self.encryption_type,
+            },
+            separators=(",", ":"),
+        )
+
+
+def source_settings(header: str | None) -> SourceSettings | None:
+    """The settings :data:`SETTINGS_HEADER` names; None when absent or not as
+    :meth:`SourceSettings.header` writes them (nothing of a malformed header is used)."""
+    if not header:
+        return None
+    try:
+        found = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    mutability, filters = found.get("imageTagMutability"), found.get("imageTagMutabilityExclusionFilters", [])
+    scan, encryption = found.get("scanOnPush"), found.get("encryptionType")
+    if mutability not in _MUTABILITY or encryption not in _ENCRYPTION or not isinstance(scan, bool):
+        return None
+    if not isinstance(filters, list) or len(filters) > _MAX_FILTERS:
+        return None
+    if not all(isinstance(item, str) and 0 < len(item) <= _MAX_FILTER for item in filters):
+        return None
+    if bool(filters) != str(mutability).endswith("_WITH_EXCLUSION"):
+        return None
+    return SourceSettings(str(mutability), tuple(filters), scan, str(encryption))
+
+
 def repository_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
 

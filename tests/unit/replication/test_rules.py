@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from strongroom.replication.rules import Target, parse, repository_arn, source_keys, targets_for
+from strongroom.replication.rules import (
+    SourceSettings,
+    Target,
+    parse,
+    repository_arn,
+    source_keys,
+    source_settings,
+    targets_for,
+)
 
 HERE = ("us-west-2", "111111111111")
 EAST = {"region": "us-east-1", "registryId": "111111111111"}
@@ -79,3 +87,29 @@ def test_the_replication_header_claims_the_arn_and_its_own_account() -> None:
 )
 def test_anything_but_an_ecr_repository_arn_claims_nothing(header: str | None) -> None:
     assert source_keys(header) is None
+
+
+def test_the_source_settings_header_round_trips() -> None:
+    settings = SourceSettings("IMMUTABLE_WITH_EXCLUSION", ("latest", "dev-*"), True, "KMS")
+    assert source_settings(settings.header()) == settings
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "not json",
+        "[]",
+        '{"imageTagMutability":"FROZEN","scanOnPush":true,"encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE","scanOnPush":"yes","encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE","scanOnPush":true,"encryptionType":"ROT13"}',
+        '{"imageTagMutability":"IMMUTABLE","imageTagMutabilityExclusionFilters":["a"],'
+        '"scanOnPush":true,"encryptionType":"AES256"}',  # filters without an exclusion mode
+        '{"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","scanOnPush":true,"encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":'
+        '["1","2","3","4","5","6"],"scanOnPush":true,"encryptionType":"AES256"}',
+    ],
+)
+def test_malformed_source_settings_are_not_used(header: str | None) -> None:
+    assert source_settings(header) is None

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
-from strongroom.api.oci.replication import honoured_source
+from strongroom.api.oci.replication import Replication, honoured_source
 from strongroom.api.requests import audit, audit_failed_sign_in, request_context
 from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import JsonValue
@@ -234,22 +234,23 @@ async def _authorize_creation(
     principal: Principal,
     repository: RepositoryRef,
     context: dict[str, str | list[str]],
-    replicated: dict[str, str | list[str]] | None,
+    replicated: Replication | None,
 ) -> Repository | None:
     """A push to a repository that does not exist creates it: the caller must be allowed
     that too, decided now by policy (never by a token's grant, which names no creation).
-    Returns the repository's row when it exists. ``replicated``: the context with the
-    source keys of an honoured replication, which creates the repository now, as a
-    replication does (the ``REPLICATION`` creation template)."""
+    Returns the repository's row when it exists. ``replicated``: an honoured replication,
+    decided with its source keys, which creates the repository now, as a replication does
+    (the ``REPLICATION`` creation template, else the source's settings)."""
     if (existing := await services.repositories.find(repository)) is not None:
         return existing
     resource = repository.arn(services.settings.region)
-    request = AccessRequest(principal, Action.CREATE_REPOSITORY, resource, replicated or context)
+    context = replicated.context if replicated is not None else context
+    request = AccessRequest(principal, Action.CREATE_REPOSITORY, resource, context)
     decision = await services.authorizer.decide(request)
     if not decision.allowed:
         raise AccessDenied(denial_message(principal, Action.CREATE_REPOSITORY, resource, decision))
     if replicated is not None:
-        return await services.repositories.ensure_replicated(repository)
+        return await services.repositories.ensure_replicated(repository, replicated.source)
     return None
 
 
