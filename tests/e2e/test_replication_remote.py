@@ -1,5 +1,5 @@
 """Replication to another Strongroom instance marked as replication (ADR 0020, decisions
-16 to 20): two real servers on loopback, a source (us-west-2) and a destination (us-east-1)
+16 to 21): two real servers on loopback, a source (us-west-2) and a destination (us-east-1)
 of the same account, the destination reached through a counting proxy
 (``support/proxy.py``) so the test sees every byte it receives.
 
