@@ -1,10 +1,13 @@
 """Replication between two real servers (``make bench``; ADR 0020).
 
 A source (us-west-2) replicates ``big/`` to a Strongroom destination (us-east-1, the same
-account id). Measured: seconds from the manifest PUT's answer to COMPLETE (polled every
-50 ms) for a small image and for one layer of ``--large-mb`` MiB, the source's peak RSS
-(server and workers) during the large copy, and ``skopeo copy`` of the same image between
-the same two servers for comparison.
+account id) and ``inside/`` to another account of its own instance (an internal copy).
+Measured: seconds from the manifest PUT's answer to COMPLETE (polled every 50 ms) for a
+small image and for one layer of ``--large-mb`` MiB, the source's peak RSS (server and
+workers) during the large copy; the same layer pushed to a second ``big/`` repository,
+which the destination mounts (no bytes sent); the same layer copied internally to the other
+account (linked, not copied); and ``skopeo copy`` of the same image between the same two
+servers for comparison.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import boto3
 import httpx
 from serverproc import ACCESS_KEY_ID, PASSWORD, SECRET_ACCESS_KEY, USER, Server, running_server
 
-ACCOUNT = "111111111111"
+ACCOUNT, OTHER = "111111111111", "222222222222"
 FAST = {"STRONGROOM_JOB_POLL_SECONDS": "0.2", "STRONGROOM_ACCOUNT_ID": ACCOUNT}
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 LAYER = "application/vnd.oci.image.layer.v1.tar"
@@ -80,6 +83,32 @@ def wait_complete(ecr: Any, repository: str, tag: str, since: float) -> float:
         time.sleep(0.05)
 
 
+def allow_internal_copies(source: Server, env: dict[str, str]) -> None:
+    """Account OTHER of the source's instance, whose registry policy lets ACCOUNT replicate in
+    (set by a user of OTHER, as ECR wants it)."""
+
+    def cli(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "strongroom", *args], text=True, check=True, capture_output=True,
+            env={**env, "STRONGROOM_DATA_DIR": str(source.data_dir)},
+        ).stdout  # fmt: skip
+
+    cli("account", "create", "--id", OTHER)
+    cli("iam", "create-user", "--user-name", "other-admin", "--account-id", OTHER)
+    everything = {"Version": "2012-10-17",
+                  "Statement": [{"Effect": "Allow", "Action": "ecr:*", "Resource": "*"}]}  # fmt: skip
+    cli("iam", "put-user-policy", "--user-name", "other-admin", "--account-id", OTHER,
+        "--policy-name", "all", "--policy-document", json.dumps(everything))  # fmt: skip
+    key = json.loads(cli("iam", "create-access-key", "--user-name", "other-admin", "--account-id", OTHER))
+    other = boto3.client("ecr", endpoint_url=source.url, region_name="us-west-2",
+                         aws_access_key_id=key["AccessKey"]["AccessKeyId"],
+                         aws_secret_access_key=key["AccessKey"]["SecretAccessKey"])  # fmt: skip
+    statement = {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                 "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+                 "Resource": f"arn:aws:ecr:us-west-2:{OTHER}:repository/*"}  # fmt: skip
+    other.put_registry_policy(policyText=json.dumps({"Version": "2012-10-17", "Statement": [statement]}))
+
+
 def random_layer(path: Path, size: int) -> str:
     hasher = hashlib.sha256()
     with path.open("wb") as handle:
@@ -114,7 +143,10 @@ def main() -> int:
                            aws_secret_access_key=SECRET_ACCESS_KEY)  # fmt: skip
         rule = {"destinations": [{"region": "us-east-1", "registryId": ACCOUNT}],
                 "repositoryFilters": [{"filter": "big/", "filterType": "PREFIX_MATCH"}]}  # fmt: skip
-        ecr.put_replication_configuration(replicationConfiguration={"rules": [rule]})
+        inside = {"destinations": [{"region": "us-west-2", "registryId": OTHER}],
+                  "repositoryFilters": [{"filter": "inside/", "filterType": "PREFIX_MATCH"}]}  # fmt: skip
+        ecr.put_replication_configuration(replicationConfiguration={"rules": [rule, inside]})
+        allow_internal_copies(source, env)
         small = Path(scratch) / "small"
         small_digest = random_layer(small, 64 << 10)
         pushed = push_image(source, "big/small", "v1", small, 64 << 10, small_digest)
@@ -138,6 +170,14 @@ def main() -> int:
         print(f"replication: {args.large_mb} MiB layer, push to COMPLETE {took:.2f} s "
               f"({args.large_mb / took:.0f} MiB/s); source RSS {before >> 10} MiB before, "
               f"peak {peak[0] >> 10} MiB during")  # fmt: skip
+        pushed = push_image(source, "big/again", "v1", large, size, digest)
+        took = wait_complete(ecr, "big/again", "v1", pushed)
+        print(f"replication: the same layer in another repository (mounted at the destination), "
+              f"push to COMPLETE {took:.2f} s")  # fmt: skip
+        pushed = push_image(source, "inside/model", "v1", large, size, digest)
+        took = wait_complete(ecr, "inside/model", "v1", pushed)
+        print(f"replication: {args.large_mb} MiB layer to another account of the same instance "
+              f"(internal copy), push to COMPLETE {took:.2f} s")  # fmt: skip
         skopeo = shutil.which("skopeo")
         if skopeo:
             started = time.monotonic()

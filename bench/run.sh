@@ -24,8 +24,9 @@
 # Then bench/scan_on_push.py: seconds from push to COMPLETE for a small image and a 1 GiB one
 # (BENCH_SCAN_PUSH_MB), and manifest PUT/s with scan on push off and on; BENCH_SCAN_PUSH=0 skips it.
 # Then bench/replication.py: push to COMPLETE at a second server for a small image and a 1 GiB
-# layer (BENCH_REPLICATION_MB, 256 with --quick), the source's peak RSS, and skopeo copy between
-# the same servers; BENCH_REPLICATION=0 skips it.
+# layer (BENCH_REPLICATION_MB, 256 with --quick), the source's peak RSS, the same layer again
+# (mounted at the destination) and copied to another account of the source (internal copy), and
+# skopeo copy between the same servers; BENCH_REPLICATION=0 skips it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -20,6 +20,7 @@ import pytest
 from support.aws import aws_client
 from support.distribution import Distribution, running_distribution
 from support.images import OCI_MANIFEST, OciLayout, build_image, build_index, sha256_digest
+from support.proxy import CountingProxy
 from support.server import RunningServer, start_server
 
 if TYPE_CHECKING:
@@ -199,3 +200,42 @@ def test_destination_test_says_docker_registry_asks_for_no_credentials(pair: Pai
     report = pair.source.cli_json("replication", "destination", "test", name, "--output", "json")
     assert report["reachable"] is True and report["authentication"] == "none", report
     assert report["mayReplicate"] is True and report["repository"] == "replication-test"
+
+
+def test_a_blob_docker_registry_holds_in_another_replicated_repository_is_mounted(pair: Pair) -> None:
+    """Distribution needs the mount's ``from``: the source names another of its repositories
+    that holds the blob (ADR 0020, decision 19). Seen through a counting proxy: the second
+    repository's copy sends no blob bytes, every blob mounted."""
+    mounting = ("ap-south-1", "444444444444")
+    proxy = CountingProxy(pair.distribution.port)
+    try:
+        pair.source.cli(
+            "replication", "destination", "add", "--region", mounting[0], "--registry-id", mounting[1],
+            "--url", proxy.url, "--kind", "oci", "--access-key-id", "unused", "--secret-stdin",
+            stdin="no-authentication-there\n",
+        )  # fmt: skip
+        rules = ecr(pair.source).describe_registry()["replicationConfiguration"]["rules"]
+        mnt = {"destinations": [{"region": mounting[0], "registryId": mounting[1]}],
+               "repositoryFilters": [{"filter": "mnt/", "filterType": "PREFIX_MATCH"}]}  # fmt: skip
+        ecr(pair.source).put_replication_configuration(replicationConfiguration={"rules": [*rules, mnt]})
+        image = build_image(random.Random(229), layers=3)
+        blobs = (image.config, *image.layers)
+        for name in ("mnt/one", "mnt/two"):
+            with pair.source.client() as http:
+                for blob in blobs:
+                    upload(http, name, blob.data)
+                answer = http.put(f"/v2/{name}/manifests/v1", content=image.manifest.data,
+                                  headers={"content-type": OCI_MANIFEST})  # fmt: skip
+                assert answer.status_code == 201, answer.text
+            wait_complete(pair.source, name, {"imageTag": "v1"})
+        one = [s for s in proxy.seen if s.target.startswith("/v2/mnt/one/blobs/uploads/")]
+        two = [s for s in proxy.seen if s.target.startswith("/v2/mnt/two/blobs/uploads/")]
+        assert sum(s.body_bytes for s in one) == sum(blob.size for blob in blobs)
+        assert sum(s.body_bytes for s in two) == 0, [(s.method, s.target, s.status) for s in two]
+        mounted = [s for s in two if "from=mnt%2Fone" in s.target or "from=mnt/one" in s.target]
+        assert len(mounted) == len(blobs) and {s.status for s in mounted} == {201}
+        with pair.distribution.client() as http:
+            for blob in blobs:
+                assert http.get(f"/v2/mnt/two/blobs/{blob.digest}").content == blob.data
+    finally:
+        proxy.close()

@@ -4,7 +4,9 @@ An upload is ``POST`` → ``PATCH`` chunks with ``Content-Range`` → ``PUT ?dig
 (OCI distribution spec, "Pushing a blob in chunks"). Its location is journaled, so a push
 that was interrupted, even in another process, asks the server for the offset it holds
 (``GET`` the location → ``Range: 0-<last>``) and sends only the rest. Blobs the
-repository has are skipped (``HEAD``); with ``mount_from`` they are mounted from there.
+repository has are skipped (``HEAD``); with ``mount_from`` they are mounted from there,
+with ``discover_mounts`` from wherever the registry finds them (a ``mount`` without
+``from``: OCI distribution spec v1.1, "Mounting a blob from another repository").
 
 A download streams into ``<file>.partial`` while hashing; an interrupted one is continued
 with a ``Range`` GET and the whole file's digest is checked before it takes its name.
@@ -28,6 +30,8 @@ from strongroom.client.progress import Progress
 from strongroom.client.transport import RegistryError, RegistryHttp, raise_for
 
 CHUNK = 16 * 1024 * 1024
+MAX_WAIT = 15
+"""The longest a client waits on one ``Retry-After`` of an upload's status (seconds)."""
 PIECE = 1024 * 1024
 PARTIAL = ".partial"
 
@@ -130,41 +134,52 @@ class Uploader:
         *,
         chunk_size: int = CHUNK,
         mount_from: str | None = None,
+        discover_mounts: bool = False,
         attempts: int = 5,
     ) -> None:
         self._http, self._repository, self._journal = http, repository, journal
         self._progress, self._chunk, self._mount_from = progress, chunk_size, mount_from
+        self._discover = discover_mounts
         self._attempts = attempts
         scopes = [f"repository:{repository}:pull,push"]
         if mount_from:
             scopes.append(f"repository:{mount_from}:pull")
         self._scopes = scopes
 
-    async def push(self, blob: ChunkSource, name: str) -> None:
-        """Make ``blob`` present in the repository, sending what the server does not have."""
+    async def push(self, blob: ChunkSource, name: str, *, mount_from: str | None = None) -> int:
+        """Make ``blob`` present in the repository, sending what the server does not have;
+        the bytes sent (0 when it had the blob or mounted it). ``mount_from``: a repository
+        to mount this blob from, instead of the uploader's own."""
         self._progress.start(name, blob.size)
         try:
-            await self._push(blob, name)
+            return await self._push(blob, name, mount_from or self._mount_from)
         finally:
             self._progress.finish(name)
 
-    async def _push(self, blob: ChunkSource, name: str) -> None:
+    async def _push(self, blob: ChunkSource, name: str, mount_from: str | None) -> int:
         base = f"/v2/{self._repository}/blobs/"
         head = await self._http.request("HEAD", base + blob.digest, self._scopes)
         if head.status_code == 200:
-            return
+            return 0
         location, offset = await self._resume(blob)
         self._progress.advance(name, offset)
+        sending = blob.size - offset
         if location is None:
-            params = {"mount": blob.digest, "from": self._mount_from} if self._mount_from else None
-            started = await self._http.request("POST", base + "uploads/", self._scopes, params=params)
+            params, scopes = None, self._scopes
+            if mount_from:
+                params = {"mount": blob.digest, "from": mount_from}
+                if mount_from != self._mount_from:  # a token must grant the pull there too
+                    scopes = [*scopes, f"repository:{mount_from}:pull"]
+            elif self._discover:
+                params = {"mount": blob.digest}
+            started = await self._http.request("POST", base + "uploads/", scopes, params=params)
             if started.status_code == 201:
-                return  # mounted
+                return 0  # mounted
             await raise_for(started, f"starting the upload of {name}")
             location = started.headers["location"]
             if blob.size <= self._chunk:  # one request: the bytes go with the closing PUT
                 await self._finish(location, blob, FileRange(blob, 0, blob.size), blob.size, name)
-                return
+                return sending
             self._journal.put(self._http.base_url, self._repository, blob.digest, location)
         failures = 0
         while offset < blob.size:
@@ -185,14 +200,14 @@ class Uploader:
                 if failures >= self._attempts:
                     raise
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
-                location, offset = await self._status(location)
+                location, offset = await self._status(location, wait=True)
                 continue
             # 5xx: the server may or may not have kept the chunk; 416: it holds another offset
             # than ours (an answer lost earlier). Either way, ask it where the upload stands.
             if (sent.status_code >= 500 or sent.status_code == 416) and failures + 1 < self._attempts:
                 failures += 1
                 await anyio.sleep(0.5 * 2 ** (failures - 1))
-                location, offset = await self._status(location)
+                location, offset = await self._status(location, wait=True)
                 continue
             await raise_for(sent, f"uploading {name}")
             location = sent.headers.get("location", location)
@@ -200,6 +215,7 @@ class Uploader:
             self._progress.advance(name, length)
             offset = end + 1
         await self._finish(location, blob, b"", 0, name)
+        return sending
 
     async def _resume(self, blob: ChunkSource) -> tuple[str | None, int]:
         """An earlier upload of this blob the server still holds, and how far it got."""
@@ -213,10 +229,18 @@ class Uploader:
             return None, 0
         return location, offset
 
-    async def _status(self, location: str) -> tuple[str, int]:
-        """``GET`` the upload: the server says how many bytes it has (``Range: 0-<last>``)."""
+    async def _status(self, location: str, *, wait: bool = False) -> tuple[str, int]:
+        """``GET`` the upload: the server says how many bytes it has (``Range: 0-<last>``).
+        With ``wait``, a ``Retry-After`` on the answer (Strongroom's, while another request,
+        perhaps one whose connection died, still holds the upload) is waited out, up to
+        :data:`MAX_WAIT` seconds at a time, so the next chunk is not sent only to be refused."""
         answer = await self._http.request("GET", location, self._scopes)
         await raise_for(answer, "asking for an upload's offset")
+        retry_after = answer.headers.get("retry-after", "")
+        if wait and retry_after.isdigit() and int(retry_after) > 0:
+            await anyio.sleep(min(int(retry_after), MAX_WAIT))
+            answer = await self._http.request("GET", location, self._scopes)
+            await raise_for(answer, "asking for an upload's offset")
         received = answer.headers.get("range", "0-0")
         last = int(received.split("-", 1)[1]) if "-" in received else 0
         # "0-0" is both "nothing yet" and "one byte"; OCI servers answer 0-0 for empty uploads.

@@ -402,10 +402,10 @@ async def _unpack(
     archive.unlink()
 
 
-async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[None]]]) -> None:
+async def _bounded(limit: int, calls: Sequence[Callable[[], Awaitable[object]]]) -> None:
     limiter = anyio.CapacityLimiter(limit)
 
-    async def run(call: Callable[[], Awaitable[None]]) -> None:
+    async def run(call: Callable[[], Awaitable[object]]) -> None:
         async with limiter:
             await call()
 

@@ -83,6 +83,8 @@ class ManifestChange:
     in the push's transaction with the repository, at no extra round trip."""
     made_by_registry: bool = False
     """The registry pushed it itself (the scan's SBOM referrer), not a client."""
+    replicated: bool = False
+    """A replication stored it: this registry's rules do not replicate it again."""
     replication: str | None = None
     """The account's replication configuration (ECR's JSON), if it has one; read as
     :attr:`scanning` is."""

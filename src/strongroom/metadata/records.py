@@ -78,6 +78,9 @@ class NewManifest:
     child_digests: tuple[str, ...]
     made_by_registry: bool = False
     """The registry's own artifact (the scan's SBOM referrer), not a client's push."""
+    replicated: bool = False
+    """Stored by a replication (from another account, or another registry whose request
+    was honoured as one): not replicated onward (ADR 0020)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -304,6 +304,7 @@ class SqlMetadataStore(SqlBlobLinks):
             scanning=repository.scanning,
             replication=repository.replication,
             made_by_registry=manifest.made_by_registry,
+            replicated=manifest.replicated,
         )
         outbox = self._outbox(change)
         write_outbox(conn, self._db.insert, outbox, now)

@@ -95,12 +95,15 @@ class Manifests:
         known: Repository | None = None,
         *,
         made_by_registry: bool = False,
+        replicated: bool = False,
     ) -> PushedManifest:
         """Store the manifest under ``reference`` and every tag of ``extra_tags`` (OCI
         1.1 ``?tag=``), all in one transaction: one immutable tag that would move
         refuses the whole push. ``known``: the repository's row, if the caller has just
         read it (see :meth:`RegistryContext.repository_for_push`). ``made_by_registry``:
-        the registry pushes its own artifact (the scan's SBOM), which no scan needs."""
+        the registry pushes its own artifact (the scan's SBOM), which no scan needs.
+        ``replicated``: a replication stores it, and this registry does not replicate it
+        onward (ECR's rule; ADR 0020)."""
         tag_names = list(dict.fromkeys([*([reference.tag] if reference.tag else []), *extra_tags]))
         if len(tag_names) > MAX_TAGS_PER_PUSH:
             raise TooManyTagsRequested(f"a manifest PUT may name at most {MAX_TAGS_PER_PUSH} tags")
@@ -125,6 +128,7 @@ class Manifests:
                 blob_digests=tuple(str(d.digest) for d in parsed.blobs),
                 child_digests=tuple(str(d.digest) for d in parsed.children),
                 made_by_registry=made_by_registry,
+                replicated=replicated,
             ),
             tag_names,
             now,

@@ -139,6 +139,24 @@ class Repositories:
         except RepositoryAlreadyExists:  # another push created it first
             return await self.get(ref.account_id, ref.name)
 
+    async def ensure_replicated(self, ref: RepositoryRef, source: RepositorySpec | None = None) -> Repository:
+        """The repository a replication writes to, created on first replication: with the
+        creation template applied for ``REPLICATION`` when one matches; else with
+        ``source`` (the source repository's settings, when the registry knows them: a copy
+        within this instance); else as a push creates it (:meth:`ensure`). The caller has
+        been allowed ``ecr:ReplicateImage`` and ``ecr:CreateRepository`` (ADR 0020)."""
+        existing = await self._metadata.get_repository(ref.account_id, ref.name)
+        if existing is not None:
+            return existing
+        template = await self.matching_template(ref.account_id, ref.name, REPLICATION)
+        if template is None and source is None:
+            return await self.ensure(ref)
+        spec = source if template is None and source is not None else RepositorySpec()
+        try:
+            return await self.create(ref.account_id, ref.name, spec, applied_for=REPLICATION)
+        except RepositoryAlreadyExists:  # a push or another replication created it first
+            return await self.get(ref.account_id, ref.name)
+
     async def get(self, account_id: str, name: str) -> Repository:
         repository = await self._metadata.get_repository(account_id, name)
         if repository is None:

@@ -59,6 +59,10 @@ async def _mounting_always_allowed(account_id: str) -> bool:
 class UploadState:
     id: str
     size: int
+    busy_for: float = 0.0
+    """Seconds until the claim of the request writing to the upload lapses (0 when none
+    writes): a client that lost its connection waits that long rather than send a chunk
+    the server must refuse while a writer that may have died holds the upload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +136,12 @@ class Uploads:
 
     async def status(self, ref: RepositoryRef, upload_id: str) -> UploadState:
         """The bytes stored so far, also while a request is still writing them."""
-        await self._upload(ref, upload_id)
-        return UploadState(upload_id, await self._stored_size(upload_id))
+        upload = await self._upload(ref, upload_id)
+        busy_for = 0.0
+        if upload.writer is not None:
+            lapses = upload.updated_at + WRITE_CLAIM - self._context.clock.now()
+            busy_for = max(0.0, lapses.total_seconds())
+        return UploadState(upload_id, await self._stored_size(upload_id), busy_for)
 
     async def append(
         self,

@@ -19,6 +19,7 @@ access key as a login: Basic, or exchanged at the registry's token realm (ADR 00
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from strongroom.oci import mediatypes
 from strongroom.oci.digest import Digest
 from strongroom.oci.manifest import ParsedManifest
 from strongroom.replication.failures import ReplicationError, immutable_tag
+from strongroom.replication.rules import SOURCE_HEADER
 from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
 
@@ -91,18 +93,52 @@ class _Quiet:
         pass
 
 
+MountFrom = Callable[[str], Awaitable[str | None]]
+"""Given a blob's digest, a repository at the destination that may hold it (for a mount's
+``from``), or None."""
+
+
+def held_elsewhere(
+    metadata: SqlMetadataStore, image: SourceImage, name_there: Callable[[str], str]
+) -> MountFrom:
+    """Another repository of the source's account holding the blob, by its name at the
+    destination: replicated there too, the destination mounts the blob from it; if not, it
+    answers with an ordinary upload session (OCI distribution spec, "Mounting a blob"), so a
+    wrong guess costs nothing more. One indexed query per blob the destination lacks."""
+
+    async def find(digest: str) -> str | None:
+        for account_id, name in await metadata.repositories_linking(digest, image.account_id, _CANDIDATES):
+            if account_id == image.account_id and name != image.repository:
+                return name_there(name)
+        return None
+
+    return find
+
+
+_CANDIDATES = 4
+
+
 async def replicate(
     metadata: SqlMetadataStore, blob_store: BlobStore, journal_dir: Path, image: SourceImage,
-    url: str, repository: str, login: tuple[str, str],
+    url: str, repository: str, login: tuple[str, str], marks: Mapping[str, str] | None = None,
+    mount_from: MountFrom | None = None,
 ) -> CopyStats:  # fmt: skip
     """Copy ``image`` to ``repository`` at ``url`` as ``login``; a destination that cannot
-    be reached is a :class:`ReplicationError` that says so."""
+    be reached is a :class:`ReplicationError` that says so. ``marks``: the headers that say
+    a request is a replication (:data:`~.rules.SOURCE_HEADER`, :data:`~.rules.SETTINGS_HEADER`),
+    sent on every request to a Strongroom destination, which then also mounts blobs it holds
+    elsewhere rather than receive them. ``mount_from``: where else, for a registry that
+    needs the mount's ``from``."""
     endpoint = Endpoint(url, repository, Login(*login))
+    headers = dict(marks or {})
     try:
         # A client per copy: nothing is opened before a job runs (nor crosses a worker's fork).
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with httpx.AsyncClient(timeout=TIMEOUT, headers=headers) as client:
             http = RegistryHttp(endpoint.url, endpoint.login, client)
-            sink = HttpSink(http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir))
+            sink = HttpSink(
+                http, endpoint.repository, StoredBlobs(blob_store), UploadJournal(journal_dir),
+                mount=SOURCE_HEADER in headers, mount_from=mount_from,
+            )  # fmt: skip
             return await Walk(metadata, image, sink).run()
     except httpx.TransportError as error:
         raise ReplicationError("DESTINATION_UNREACHABLE", f"{url}: {error!r}") from error
@@ -157,10 +193,16 @@ class HttpSink:
 
     def __init__(
         self, http: RegistryHttp, repository: str, blobs: StoredBlobs, journal: UploadJournal, *,
-        chunk_size: int = 16 * 1024 * 1024,
+        chunk_size: int = 16 * 1024 * 1024, mount: bool = False, mount_from: MountFrom | None = None,
     ) -> None:  # fmt: skip
+        """``mount``: ask the destination to mount a blob it holds in another repository
+        this login may read (a ``mount`` without ``from``, which Strongroom answers) before
+        sending it; ``mount_from``: name the repository to mount from."""
         self._http, self._repository, self._blobs = http, repository, blobs
-        self._uploader = Uploader(http, repository, journal, _Quiet(), chunk_size=chunk_size)
+        self._mount_from = mount_from
+        self._uploader = Uploader(
+            http, repository, journal, _Quiet(), chunk_size=chunk_size, discover_mounts=mount
+        )
         self._scopes = [f"repository:{repository}:pull,push"]
         self._referrers_api: bool | None = None
 
@@ -170,11 +212,9 @@ class HttpSink:
         return head.status_code == 200
 
     async def put_blob(self, digest: str, size: int) -> int:
-        head = await self._http.request("HEAD", f"/v2/{self._repository}/blobs/{digest}", self._scopes)
-        if head.status_code == 200:
-            return 0
-        await self._uploader.push(self._blobs.blob(digest, size), digest)
-        return size
+        """``HEAD``, then a mount, then the bytes (from where an earlier attempt stopped)."""
+        source = await self._mount_from(digest) if self._mount_from is not None else None
+        return await self._uploader.push(self._blobs.blob(digest, size), digest, mount_from=source)
 
     async def put_manifest(self, reference: str, content: bytes, parsed: ParsedManifest) -> None:
         answer = await self._put(reference, content, parsed.media_type)

@@ -28,7 +28,6 @@ from strongroom.errors import (
     ManifestReferenced,
     ManifestUnknown,
     NameUnknown,
-    RepositoryAlreadyExists,
     TagImmutable,
 )
 from strongroom.metadata.records import Repository
@@ -39,8 +38,9 @@ from strongroom.oci.names import RepositoryRef
 from strongroom.policy.document import Policy, PolicyKind
 from strongroom.policy.request import Caller
 from strongroom.registry.manifests import Manifests, Reference
-from strongroom.registry.repositories import REPLICATION, Repositories, RepositorySpec, TagMutability
+from strongroom.registry.repositories import Repositories, RepositorySpec, TagMutability
 from strongroom.replication.failures import ReplicationError
+from strongroom.replication.rules import repository_arn
 from strongroom.replication.walk import CopyStats, Deletion, SourceImage, Walk
 from strongroom.storage.base import BlobStore
 
@@ -63,10 +63,6 @@ def role_policy() -> Policy:
     return Policy.from_json(
         json.dumps({"Version": "2012-10-17", "Statement": [statement]}), PolicyKind.IDENTITY
     )
-
-
-def repository_arn(region: str, account_id: str, name: str) -> str:
-    return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
 
 
 class InternalCopy:
@@ -145,20 +141,17 @@ class InternalCopy:
 
     async def _create(self, image: SourceImage, account_id: str) -> Repository:
         name = image.repository
+        source = await self._metadata.get_repository(image.account_id, name)
         spec = RepositorySpec()
-        if await self._repositories.matching_template(account_id, name, REPLICATION) is None:
-            source = await self._metadata.get_repository(image.account_id, name)
-            if source is not None:
-                spec = RepositorySpec(
-                    mutability=TagMutability(source.tag_mutability, source.tag_mutability_filters),
-                    scan_on_push=source.scan_on_push,
-                    encryption_type=source.encryption_type,
-                    kms_key=source.kms_key,
-                )
-        try:
-            return await self._repositories.create(account_id, name, spec, applied_for=REPLICATION)
-        except RepositoryAlreadyExists:  # a push or another job created it first
-            return await self._repositories.get(account_id, name)
+        if source is not None:
+            spec = RepositorySpec(
+                mutability=TagMutability(source.tag_mutability, source.tag_mutability_filters),
+                scan_on_push=source.scan_on_push,
+                encryption_type=source.encryption_type,
+                kms_key=source.kms_key,
+            )
+        ref = RepositoryRef(account_id, name, f"{account_id}/{name}")
+        return await self._repositories.ensure_replicated(ref, spec)
 
     # what LocalSink needs
 
@@ -179,7 +172,9 @@ class InternalCopy:
     async def put_manifest(
         self, ref: RepositoryRef, repository: Repository, reference: str, content: bytes, media_type: str
     ) -> None:
-        await self._manifests.put(ref, Reference.parse(reference), content, media_type, known=repository)
+        await self._manifests.put(
+            ref, Reference.parse(reference), content, media_type, known=repository, replicated=True
+        )
 
 
 class LocalSink:

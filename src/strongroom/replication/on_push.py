@@ -49,8 +49,8 @@ class ReplicationOnPush:
         self._region = region
 
     def __call__(self, change: ManifestChange) -> Sequence[tuple[tuple[str, str], NewJob]]:
-        if change.replication is None:
-            return ()
+        if change.replication is None or change.replicated:
+            return ()  # content replicated here is not replicated onward (as in ECR)
         targets = rules.targets_for(
             rules.parse(change.replication), change.repository, self._region, change.account_id
         )
@@ -181,13 +181,36 @@ class ImageReplicator:
             return
         if found is None:
             raise _unknown(target)
-        from strongroom.replication.copy import replicate  # loads httpx: only when a job runs
+        from strongroom.replication.copy import held_elsewhere, replicate  # loads httpx: only in a job
 
         destination, secret = found
         metadata, blobs, journal = self._source
         login = (destination.access_key_id, secret)
-        repository = repository_at(destination.kind, destination.registry_id, image.repository)
-        await replicate(metadata, blobs, journal, image, destination.url, repository, login)
+        kind, registry_id = destination.kind, destination.registry_id
+        repository = repository_at(kind, registry_id, image.repository)
+        marks, mount_from = None, None
+        if kind == "strongroom":  # marked as replication; mounts found there (ADR 0020, 16 and 19)
+            marks = await self._marks(metadata, image)
+        else:
+            mount_from = held_elsewhere(metadata, image, lambda name: repository_at(kind, registry_id, name))
+        await replicate(
+            metadata, blobs, journal, image, destination.url, repository, login, marks, mount_from
+        )
+
+    async def _marks(self, metadata: SqlMetadataStore, image: SourceImage) -> dict[str, str]:
+        """The headers that say a copy is a replication: the source repository's ARN, and its
+        settings for a repository the copy creates (ADR 0020, decisions 16 and 21)."""
+        marks = {rules.SOURCE_HEADER: rules.repository_arn(self._region, image.account_id, image.repository)}
+        source = await metadata.get_repository(image.account_id, image.repository)
+        if source is not None:
+            settings = rules.SourceSettings(
+                source.tag_mutability,
+                source.tag_mutability_filters,
+                source.scan_on_push,
+                source.encryption_type,
+            )
+            marks[rules.SETTINGS_HEADER] = settings.header()
+        return marks
 
     async def _delete(self, deletion: Deletion, target: tuple[str, str]) -> None:
         found = await self._destinations.find(*target)

@@ -12,10 +12,92 @@ check is ignored here).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 PREFIX_MATCH = "PREFIX_MATCH"
+
+SOURCE_HEADER = "X-Strongroom-Replication-Source"
+"""Sent by a replication on every request to a Strongroom destination: the source
+repository's ARN. The destination honours it only for a principal its policies allow
+``ecr:ReplicateImage`` with that ARN as ``aws:SourceArn`` (ADR 0020, decision 16)."""
+
+_SOURCE_ARN = re.compile(
+    r"^arn:aws:ecr:(?P<region>[a-z0-9-]{1,32}):(?P<account>[0-9]{12}):repository/(?P<name>[a-z0-9][a-z0-9._/-]{0,255})$"
+)
+
+
+SETTINGS_HEADER = "X-Strongroom-Replication-Settings"
+"""Sent with :data:`SOURCE_HEADER`: the source repository's settings, as ECR's
+``CreateRepository`` names them (compact JSON), which a repository the replication creates
+takes when no ``REPLICATION`` template matches there (ADR 0020, decision 21)."""
+
+_MUTABILITY = ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION", "IMMUTABLE_WITH_EXCLUSION")
+_ENCRYPTION = ("AES256", "KMS", "KMS_DSSE")
+_MAX_FILTERS, _MAX_FILTER = 5, 128
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSettings:
+    """A source repository's settings a replicated repository takes (no KMS key: the
+    source's key is of the source's region and account)."""
+
+    tag_mutability: str
+    tag_mutability_filters: tuple[str, ...]
+    scan_on_push: bool
+    encryption_type: str
+
+    def header(self) -> str:
+        return json.dumps(
+            {
+                "imageTagMutability": self.tag_mutability,
+                "imageTagMutabilityExclusionFilters": list(self.tag_mutability_filters),
+                "scanOnPush": self.scan_on_push,
+                "encryptionType": self.encryption_type,
+            },
+            separators=(",", ":"),
+        )
+
+
+def source_settings(header: str | None) -> SourceSettings | None:
+    """The settings :data:`SETTINGS_HEADER` names; None when absent or not as
+    :meth:`SourceSettings.header` writes them (nothing of a malformed header is used)."""
+    if not header:
+        return None
+    try:
+        found = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(found, dict):
+        return None
+    mutability, filters = found.get("imageTagMutability"), found.get("imageTagMutabilityExclusionFilters", [])
+    scan, encryption = found.get("scanOnPush"), found.get("encryptionType")
+    if mutability not in _MUTABILITY or encryption not in _ENCRYPTION or not isinstance(scan, bool):
+        return None
+    if not isinstance(filters, list) or len(filters) > _MAX_FILTERS:
+        return None
+    if not all(isinstance(item, str) and 0 < len(item) <= _MAX_FILTER for item in filters):
+        return None
+    if bool(filters) != str(mutability).endswith("_WITH_EXCLUSION"):
+        return None
+    return SourceSettings(str(mutability), tuple(filters), scan, str(encryption))
+
+
+def repository_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:ecr:{region}:{account_id}:repository/{name}"
+
+
+def source_keys(header: str | None) -> dict[str, str | list[str]] | None:
+    """The condition keys a replication request claims (``aws:SourceArn``,
+    ``aws:SourceAccount`` taken from the ARN, so the two never disagree); None when the
+    header is absent or is not an ECR repository ARN."""
+    if header is None:
+        return None
+    match = _SOURCE_ARN.match(header.strip())
+    if match is None:
+        return None
+    return {"aws:SourceArn": match.group(0), "aws:SourceAccount": match.group("account")}
 
 
 @dataclass(frozen=True, slots=True, order=True)

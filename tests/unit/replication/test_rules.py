@@ -7,7 +7,15 @@ from typing import Any
 
 import pytest
 
-from strongroom.replication.rules import Target, parse, targets_for
+from strongroom.replication.rules import (
+    SourceSettings,
+    Target,
+    parse,
+    repository_arn,
+    source_keys,
+    source_settings,
+    targets_for,
+)
 
 HERE = ("us-west-2", "111111111111")
 EAST = {"region": "us-east-1", "registryId": "111111111111"}
@@ -57,3 +65,51 @@ def test_targets(why: str, configuration: Any, repository: str, expected: list[t
 @pytest.mark.parametrize("stored", ["", "not json", "[]", '{"rules": 3}', '{"rules": ["x", null]}'])
 def test_an_unreadable_configuration_replicates_nothing(stored: str) -> None:
     assert targets_for(parse(stored), "a", *HERE) == []
+
+
+def test_the_replication_header_claims_the_arn_and_its_own_account() -> None:
+    arn = repository_arn("us-west-2", "111111111111", "team/app")
+    assert source_keys(arn) == {"aws:SourceArn": arn, "aws:SourceAccount": "111111111111"}
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "team/app",
+        "arn:aws:ecr:us-west-2:1111:repository/team/app",  # not a 12-digit account
+        "arn:aws:ecr-public:us-west-2:111111111111:repository/team/app",
+        "arn:aws:iam::111111111111:role/x",
+        "arn:aws:ecr:us-west-2:111111111111:repository/team/app\nx",
+        "arn:aws:ecr:us-west-2:111111111111:repository/*",  # a pattern is not a source
+    ],
+)
+def test_anything_but_an_ecr_repository_arn_claims_nothing(header: str | None) -> None:
+    assert source_keys(header) is None
+
+
+def test_the_source_settings_header_round_trips() -> None:
+    settings = SourceSettings("IMMUTABLE_WITH_EXCLUSION", ("latest", "dev-*"), True, "KMS")
+    assert source_settings(settings.header()) == settings
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "",
+        "not json",
+        "[]",
+        '{"imageTagMutability":"FROZEN","scanOnPush":true,"encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE","scanOnPush":"yes","encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE","scanOnPush":true,"encryptionType":"ROT13"}',
+        '{"imageTagMutability":"IMMUTABLE","imageTagMutabilityExclusionFilters":["a"],'
+        '"scanOnPush":true,"encryptionType":"AES256"}',  # filters without an exclusion mode
+        '{"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","scanOnPush":true,"encryptionType":"AES256"}',
+        '{"imageTagMutability":"IMMUTABLE_WITH_EXCLUSION","imageTagMutabilityExclusionFilters":'
+        '["1","2","3","4","5","6"],"scanOnPush":true,"encryptionType":"AES256"}',
+    ],
+)
+def test_malformed_source_settings_are_not_used(header: str | None) -> None:
+    assert source_settings(header) is None

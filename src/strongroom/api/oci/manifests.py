@@ -32,7 +32,13 @@ async def put_manifest(call: Call) -> Response:
     extra_tags = call.request.query_params.getlist("tag")
     body = await _read_capped(call, MAX_MANIFEST_BYTES)
     pushed = await call.services.manifests.put(
-        call.repository, reference, body, call.request.headers.get("content-type"), extra_tags, call.known
+        call.repository,
+        reference,
+        body,
+        call.request.headers.get("content-type"),
+        extra_tags,
+        call.known,
+        replicated=call.replicated,
     )
     headers = {
         "Location": f"/v2/{call.repository.path}/manifests/{pushed.digest}",

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
+from strongroom.api.oci.replication import Replication, honoured_source
 from strongroom.api.requests import audit, audit_failed_sign_in, request_context
 from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import JsonValue
@@ -31,6 +32,7 @@ from strongroom.errors import AccessDenied, AuthenticationRequired, StrongroomEr
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.pull_gate import Puller
 from strongroom.registry.repositories import Repository
+from strongroom.replication.rules import SOURCE_HEADER
 from strongroom.services import Services
 
 logger = logging.getLogger("strongroom.api")
@@ -56,6 +58,8 @@ class Call:
     known: Repository | None = None
     """The repository's row, when the route has read it (a push, to decide whether it
     creates the repository); handlers hand it on so the push does not read it again."""
+    replicated: bool = False
+    """A push honoured as another Strongroom's replication (:mod:`.replication`)."""
 
     @property
     def head(self) -> bool:
@@ -113,16 +117,19 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
         try:
             principal, grant = await _authenticate(request, services)
             repository = _repository(request, services)
-            known = None
+            known, replicated = None, None
             try:
                 context = request_context(request)
                 await _authorize(services, route, principal, repository, context, grant)
                 if route.creates:
-                    known = await _authorize_creation(services, principal, repository, context)
+                    if SOURCE_HEADER in request.headers:
+                        replicated = await honoured_source(request, services, principal, repository, context)
+                    known = await _authorize_creation(services, principal, repository, context, replicated)
             except AccessDenied as error:
                 await _audit(request, services, route, principal, "deny", {"message": error.message})
                 raise
-            response = await route.handler(Call(request, services, repository, principal, known))
+            call = Call(request, services, repository, principal, known, replicated is not None)
+            response = await route.handler(call)
             if head and route.method == "GET":
                 response.body = b""
             if route.action in AUDITED_ACTIONS and response.status_code < 400:
@@ -223,18 +230,27 @@ async def _authorize(
 
 
 async def _authorize_creation(
-    services: Services, principal: Principal, repository: RepositoryRef, context: dict[str, str | list[str]]
+    services: Services,
+    principal: Principal,
+    repository: RepositoryRef,
+    context: dict[str, str | list[str]],
+    replicated: Replication | None,
 ) -> Repository | None:
     """A push to a repository that does not exist creates it: the caller must be allowed
     that too, decided now by policy (never by a token's grant, which names no creation).
-    Returns the repository's row when it exists."""
+    Returns the repository's row when it exists. ``replicated``: an honoured replication,
+    decided with its source keys, which creates the repository now, as a replication does
+    (the ``REPLICATION`` creation template, else the source's settings)."""
     if (existing := await services.repositories.find(repository)) is not None:
         return existing
     resource = repository.arn(services.settings.region)
+    context = replicated.context if replicated is not None else context
     request = AccessRequest(principal, Action.CREATE_REPOSITORY, resource, context)
     decision = await services.authorizer.decide(request)
     if not decision.allowed:
         raise AccessDenied(denial_message(principal, Action.CREATE_REPOSITORY, resource, decision))
+    if replicated is not None:
+        return await services.repositories.ensure_replicated(repository, replicated.source)
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 
 from starlette.responses import Response
@@ -86,7 +87,10 @@ async def finish_upload(call: Call) -> Response:
 
 async def upload_status(call: Call) -> Response:
     state = await call.services.uploads.status(call.repository, call.request.path_params["upload_id"])
-    return Response(status_code=204, headers=_session_headers(call, state))
+    headers = _session_headers(call, state)
+    if state.busy_for > 0:  # another request holds the upload (RFC 9110 §10.2.3)
+        headers["Retry-After"] = str(math.ceil(state.busy_for))
+    return Response(status_code=204, headers=headers)
 
 
 async def cancel_upload(call: Call) -> Response:
