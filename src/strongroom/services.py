@@ -384,7 +384,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
-            DETECT: LineageDetector(lineage_store, clock, ids, dispatch_kind=DISPATCH),
+            DETECT: LineageDetector(lineage_store, blob_store, clock, ids, dispatch_kind=DISPATCH),
             REPLICATE: replicator,
             REPLICATE_DELETE: replicator.delete,
         },

@@ -1,11 +1,14 @@
 """The lineage stores on SQLite and PostgreSQL, driven by the real ``lineage.detect`` handler:
 a push queues detection in its own transaction (an image, a moved tag; not an artifact or a
 referrer), a parent is found by one lookup of prefix hashes (and a base recorded after its
-dependents claims them), a moved tag finds the tagged images left behind and announces
+dependents claims them), layers are compared by the diff ids of the image's config (a base
+recompressed otherwise is still the parent; an unreadable config falls back to compressed
+digests and says so), a moved tag finds the tagged images left behind and announces
 them per repository, rows go with their manifests, and patch policies are kept per scope."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -25,7 +28,9 @@ from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.oci.digest import Digest
 from strongroom.oci.mediatypes import OCI_MANIFEST
+from strongroom.storage.memory import MemoryBlobStore
 
 pytestmark = pytest.mark.anyio
 
@@ -40,10 +45,12 @@ class Clock:
         return NOW
 
 
-def image(layers: list[str], annotations: dict[str, str] | None = None) -> NewManifest:
+def image(
+    layers: list[str], annotations: dict[str, str] | None = None, config: dict[str, object] | None = None
+) -> NewManifest:
     document = {
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": L[7], "size": 2},
+        "config": config or {"mediaType": OCI_CONFIG, "digest": L[7], "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": 1}
                    for d in layers],
         **({"annotations": annotations} if annotations else {}),
@@ -54,11 +61,40 @@ def image(layers: list[str], annotations: dict[str, str] | None = None) -> NewMa
     return NewManifest(digest, OCI_MANIFEST, body, None, OCI_CONFIG, notes, (), ())
 
 
-async def setup(database: Database) -> tuple[SqlMetadataStore, SqlLineageStore, LineageDetector]:
+async def setup(
+    database: Database, blobs: MemoryBlobStore | None = None
+) -> tuple[SqlMetadataStore, SqlLineageStore, LineageDetector]:
     store = SqlMetadataStore(database, ImagePushOutbox(RandomIdFactory(), (), 8, lineage=lineage_on_push))
     await store.create_default_account(ACCOUNT, NOW)
     lineage = SqlLineageStore(database)
-    return store, lineage, LineageDetector(lineage, Clock(), RandomIdFactory(), dispatch_kind=None)
+    detector = LineageDetector(
+        lineage, blobs or MemoryBlobStore(), Clock(), RandomIdFactory(), dispatch_kind=None
+    )
+    return store, lineage, detector
+
+
+async def built(blobs: MemoryBlobStore, tars: list[bytes], level: int) -> NewManifest:
+    """An image of the layer ``tars`` gzipped at ``level``, its config (with their diff ids)
+    stored as a blob: the same tars at another level share diff ids, not digests."""
+    diff_ids = ["sha256:" + hashlib.sha256(tar).hexdigest() for tar in tars]
+    layers = ["sha256:" + hashlib.sha256(gzip.compress(tar, compresslevel=level, mtime=0)).hexdigest()
+              for tar in tars]  # fmt: skip
+    rootfs = {"type": "layers", "diff_ids": diff_ids}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": rootfs}).encode()
+    return image(layers, config=await stored(blobs, config))
+
+
+async def stored(blobs: MemoryBlobStore, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    upload = hashlib.sha256(data).hexdigest()[:32]
+    await blobs.create_upload(upload)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield data
+
+    await blobs.append(upload, chunks(), None)
+    await blobs.commit_upload(upload, Digest.parse(digest))
+    return {"mediaType": OCI_CONFIG, "digest": digest, "size": len(data)}
 
 
 async def push(
@@ -108,6 +144,53 @@ async def test_the_longest_prefix_is_the_parent_and_a_late_base_claims_its_depen
         ("public/debian", None, True), ("base/python", "base", True), ("mirror/python", None, False),
         ("apps/web", None, True),
     }  # fmt: skip
+
+
+async def test_layers_are_compared_by_diff_id_so_a_recompressed_base_is_still_the_parent(
+    database: Database,
+) -> None:
+    blobs = MemoryBlobStore()
+    store, lineage, detector = await setup(database, blobs)
+    tars = [f"layer {n} ".encode() * 400 for n in range(3)]
+    base_image, app_image = await built(blobs, tars[:2], 1), await built(blobs, tars, 9)
+    base_layers = json.loads(base_image.content)["layers"]
+    assert {d["digest"] for d in base_layers}.isdisjoint(
+        d["digest"] for d in json.loads(app_image.content)["layers"]
+    )
+    base = await push(store, lineage, "base/python", base_image, "3.11")
+    app = await push(store, lineage, "apps/web", app_image, "1")
+    await detector.detect(base)
+    await detector.detect(app)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None
+    assert (row.parent_name, row.parent_digest, row.parent_layers, row.layers_by) == (
+        "base/python", base.digest, 2, "diff_ids",
+    )  # fmt: skip
+    # recorded the other way round, the base claims the application (by its diff-id chain)
+    again = await push(store, lineage, "base/other", await built(blobs, tars[:2], 6), "1")
+    await SqlRepositoryStore(database).tag_repository(again.repository_id, {ROLE_TAG: "base"})
+    await detector.detect(again)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None and row.parent_name == "base/other"
+
+
+async def test_an_unreadable_config_falls_back_to_compressed_digests_and_says_so(database: Database) -> None:
+    blobs = MemoryBlobStore()
+    store, lineage, detector = await setup(database, blobs)
+    base = await push(store, lineage, "base/os", await built(blobs, [b"os " * 300], 1), "12")
+    await detector.detect(base)
+    os_layer = json.loads((await lineage.image(ACCOUNT, "base/os", base.digest)).content)["layers"][0]  # type: ignore[union-attr]
+    for name, config in (
+        ("apps/broken", await stored(blobs, b'{"rootfs": {"diff_ids": "not a list"}}')),
+        ("apps/missing", {"mediaType": OCI_CONFIG, "digest": L[6], "size": 10}),
+        ("apps/huge", {"mediaType": OCI_CONFIG, "digest": L[6], "size": 1 << 40}),
+    ):
+        pushed = await push(store, lineage, name, image([os_layer["digest"], L[5]], config=config), "1")
+        await detector.detect(pushed)
+        row = await lineage.row(pushed.repository_id, pushed.digest)
+        assert row is not None and row.layers_by == "digests", name
+        # a base recorded by diff ids is still found by its compressed digests' chain
+        assert (row.parent_name, row.parent_layers) == ("base/os", 1), name
 
 
 def _hashes(layers: list[str]) -> list[str]:

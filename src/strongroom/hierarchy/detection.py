@@ -19,7 +19,6 @@ records nothing. Events are at least once, as every event is.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -27,20 +26,17 @@ from typing import Any
 
 from strongroom.clock import Clock, IdFactory
 from strongroom.events.catalogue import LINEAGE_BASE_UPDATED
-from strongroom.lineage.chains import MAX_LAYERS, prefix_hashes
+from strongroom.hierarchy.layers import IMAGE_CONFIGS, image_layers
 from strongroom.lineage.parents import AnnotatedBase, annotated_base, choose_parent
 from strongroom.metadata.jobs import Job
 from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.oci.mediatypes import IMAGE_MANIFESTS, INDEXES
+from strongroom.storage.base import BlobReader
 
 DETECT = "lineage.detect"
 DETECT_MAX_ATTEMPTS = 4
 ANNOTATION, LAYERS = "annotation", "layers"
-IMAGE_CONFIGS = frozenset(
-    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
-)
-"""Container images (image-spec config.md; Docker's image config): artifacts carry others."""
 MAX_IMAGES_PER_EVENT = 100
 
 logger = logging.getLogger("strongroom.lineage")
@@ -70,25 +66,15 @@ def lineage_on_push(change: ManifestChange) -> NewJob | None:
     return NewJob(DETECT, payload, idempotency_key=key, max_attempts=DETECT_MAX_ATTEMPTS)
 
 
-def layers_of(content: bytes) -> list[str] | None:
-    """The layer digests of a container image manifest; None when it is not one."""
-    try:
-        manifest: Any = json.loads(content)
-        if (manifest.get("config") or {}).get("mediaType") not in IMAGE_CONFIGS:
-            return None
-        layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
-    except (ValueError, TypeError, AttributeError, KeyError):
-        return None
-    return layers[:MAX_LAYERS]
-
-
 class LineageDetector:
     """The ``lineage.detect`` job handler."""
 
     def __init__(
-        self, store: SqlLineageStore, clock: Clock, ids: IdFactory, *, dispatch_kind: str | None
-    ) -> None:
-        self._store, self._clock, self._ids, self._dispatch_kind = store, clock, ids, dispatch_kind
+        self, store: SqlLineageStore, blobs: BlobReader, clock: Clock, ids: IdFactory, *,
+        dispatch_kind: str | None,
+    ) -> None:  # fmt: skip
+        self._store, self._blobs, self._clock, self._ids = store, blobs, clock, ids
+        self._dispatch_kind = dispatch_kind
 
     async def __call__(self, job: Job) -> None:
         account_id, name = str(job.payload["account_id"]), str(job.payload["repository"])
@@ -104,36 +90,49 @@ class LineageDetector:
     async def detect(self, image: ImageRecord) -> LineageRow | None:
         """Record what ``image`` is built on, and claim the images recorded before it that
         are built on it (a base recorded after its dependents, as concurrent jobs may);
-        None when it is not a container image."""
-        layers = layers_of(image.content)
+        None when it is not a container image. Reads the image's config (its diff ids)."""
+        layers = await image_layers(self._blobs, image.content)
         if layers is None:
             return None
-        hashes = prefix_hashes(layers)
-        now = self._clock.now()
+        if layers.why_digests is not None and layers.hashes:
+            logger.info(
+                "lineage of %s/%s@%s compares compressed digests: %s",
+                image.account_id, image.repository, image.digest, layers.why_digests,
+            )  # fmt: skip
+        hashes, now = layers.hashes, self._clock.now()
         row = LineageRow(
-            image.repository_id, image.digest, len(layers), hashes[-1] if hashes else None,
-            None, None, None, None, None, None, image.created_at, now,
+            image.repository_id, image.digest, len(hashes), hashes[-1] if hashes else None,
+            None, None, None, None, None, None, image.created_at, now, layers_by=layers.layers_by,
+            digest_chain_hash=layers.by_digest[-1] if layers.by_digest != hashes else None,
         )  # fmt: skip
         if not await self._store.record_chain(row, hashes, now):
             return None  # deleted since
-        await self._find_parent(image, hashes)
+        await self._find_parent(image, layers.lookup(), len(hashes))
         if hashes:
-            for account_id, name, digest in await self._store.shallower_descendants(hashes[-1], len(hashes)):
+            own = layers.own()
+            for account_id, name, digest in await self._store.shallower_descendants(own, len(hashes)):
                 child = await self._store.image(account_id, name, digest)
-                child_layers = None if child is None else layers_of(child.content)
-                if child is not None and child_layers is not None:
-                    await self._find_parent(child, prefix_hashes(child_layers))
+                if child is not None:  # its stored prefixes, and this base's chains of both kinds
+                    keys = await self._store.prefixes_of(child.repository_id, child.digest)
+                    await self._find_parent(child, [*keys[:-1], *own], len(keys))
         return row
 
-    async def _find_parent(self, image: ImageRecord, hashes: Sequence[str]) -> None:
+    async def _find_parent(self, image: ImageRecord, keys: Sequence[str], layer_count: int) -> None:
+        """``keys``: the chain hashes of the image's proper prefixes (both kinds)."""
         base = annotated_base(image.annotations)
-        parent = await (self._annotated(image, base, hashes) if base else self._by_layers(image, hashes))
+        parent = await (
+            self._annotated(image, base, keys, layer_count)
+            if base
+            else self._by_layers(image, keys, layer_count)
+        )
         if parent is not None:
             await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
 
-    async def _by_layers(self, image: ImageRecord, hashes: Sequence[str]) -> dict[str, Any] | None:
+    async def _by_layers(
+        self, image: ImageRecord, keys: Sequence[str], layer_count: int
+    ) -> dict[str, Any] | None:
         found = choose_parent(
-            await self._store.candidates(hashes[:-1]), len(hashes), (image.repository_id, image.digest)
+            await self._store.candidates(keys), layer_count, (image.repository_id, image.digest)
         )
         if found is None:
             return None
@@ -149,7 +148,7 @@ class LineageDetector:
         }
 
     async def _annotated(
-        self, image: ImageRecord, base: AnnotatedBase, hashes: Sequence[str]
+        self, image: ImageRecord, base: AnnotatedBase, keys: Sequence[str], layer_count: int
     ) -> dict[str, Any]:
         """The parent the annotations name: in this registry when it holds the repository
         (an index resolved to the platform manifest whose layers this image starts with),
@@ -162,13 +161,11 @@ class LineageDetector:
                 "method": ANNOTATION,
             }  # fmt: skip
         repository_id, digest = found
-        candidates = [
-            c for c in await self._store.candidates(hashes[:-1]) if c.repository_id == repository_id
-        ]
+        candidates = [c for c in await self._store.candidates(keys) if c.repository_id == repository_id]
         state = await self._store.tag_state(repository_id, base.tag) if base.tag else None
         within = {digest, *(state.children if state is not None and state.digest == digest else ())}
         platform = choose_parent(
-            [c for c in candidates if c.digest in within] or candidates, len(hashes),
+            [c for c in candidates if c.digest in within] or candidates, layer_count,
             (image.repository_id, image.digest),
         )  # fmt: skip
         if platform is not None:

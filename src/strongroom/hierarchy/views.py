@@ -20,6 +20,7 @@ from strongroom.auth.authorizer import AccessRequest, Authorizer
 from strongroom.auth.principals import Principal
 from strongroom.clock import Clock
 from strongroom.errors import ManifestUnknown, NameUnknown
+from strongroom.lineage.chains import DIGESTS
 from strongroom.lineage.compliance import Ancestor, applicable, evaluate
 from strongroom.metadata.lineage import LineageRow, SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
@@ -244,6 +245,7 @@ class LineageViews:
             "tag": tag or (tags[0] if tags else None), "imageTags": tags,
             "role": await self._role(account_id, name),
             "pushedAt": row.pushed_at.isoformat() if row else None, "builtOnBy": None,
+            "layersComparedBy": (row.layers_by or DIGESTS) if row else None,
         }  # fmt: skip
 
     async def _dependent(self, row: LineageRow, depth: int) -> dict[str, Any]:

@@ -69,6 +69,10 @@ class LineageRow:
     pushed_at: datetime
     detected_at: datetime
     parent_layers: int | None = None
+    layers_by: str | None = None
+    """What the chain hashes: ``diff_ids``, or ``digests`` (None: recorded before 0016)."""
+    digest_chain_hash: str | None = None
+    """By diff ids: the chain of the compressed digests too (what a fallback looks up)."""
     account_id: str = ""
     repository: str = ""
 
@@ -158,11 +162,21 @@ class SqlLineageStore:
         return await self._db.run(work)
 
     async def candidates(self, hashes: Sequence[str]) -> list[Candidate]:
-        """The images whose whole layer list hashes to one of ``hashes``: one indexed query."""
+        """The images whose whole layer list hashes to one of ``hashes`` (by diff id or by
+        digest): one query of two indexes."""
         if not hashes:
             return []
 
         def work() -> list[Candidate]:
+            # A union, not an OR, so that each side is one index's lookup on PostgreSQL too.
+            found = sa.union(
+                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+                    lineage_images.c.chain_hash.in_(list(hashes))
+                ),
+                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+                    lineage_images.c.digest_chain_hash.in_(list(hashes))
+                ),
+            ).subquery("found")
             query = (
                 sa.select(
                     lineage_images.c.repository_id,
@@ -174,11 +188,18 @@ class SqlLineageStore:
                     tagged(lineage_images.c.repository_id, lineage_images.c.digest).label("tagged"),
                     lineage_images.c.pushed_at,
                 )
+                .select_from(found)
+                .join(
+                    lineage_images,
+                    sa.and_(
+                        lineage_images.c.repository_id == found.c.repository_id,
+                        lineage_images.c.digest == found.c.digest,
+                    ),
+                )
                 .join(repositories, repositories.c.id == lineage_images.c.repository_id)
                 .outerjoin(
                     _ROLE, sa.and_(_ROLE.c.repository_id == repositories.c.id, _ROLE.c.key == ROLE_TAG)
                 )
-                .where(lineage_images.c.chain_hash.in_(list(hashes)))
                 .limit(MAX_CANDIDATES)
             )
             with self._db.reading() as conn:
@@ -326,8 +347,11 @@ class SqlLineageStore:
 
         await self._db.write(work)
 
-    async def shallower_descendants(self, chain_hash: str, depth: int) -> list[tuple[str, str, str]]:
-        """The images whose layers start with the ``depth`` layers hashing to ``chain_hash``
+    async def shallower_descendants(
+        self, chain_hashes: Collection[str], depth: int
+    ) -> list[tuple[str, str, str]]:
+        """The images whose layers start with the ``depth`` layers hashing to one of
+        ``chain_hashes`` (the base's by diff id and by digest)
         and whose recorded parent (by layers) has no more (a tie is chosen again: a base's
         role may win it): (account, repository, digest) of each, for a base recorded after
         them to claim them. One indexed lookup."""
@@ -345,7 +369,7 @@ class SqlLineageStore:
                 )
                 .join(repositories, repositories.c.id == lineage_images.c.repository_id)
                 .where(
-                    lineage_prefixes.c.prefix_hash == chain_hash,
+                    lineage_prefixes.c.prefix_hash.in_(list(chain_hashes)),
                     lineage_prefixes.c.depth == depth,
                     lineage_images.c.layer_count > depth,
                     sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
@@ -355,6 +379,20 @@ class SqlLineageStore:
             )
             with self._db.reading() as conn:
                 return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+
+        return await self._db.run(work)
+
+    async def prefixes_of(self, repository_id: int, digest: str) -> list[str]:
+        """The image's stored prefix hashes, shortest first."""
+
+        def work() -> list[str]:
+            query = (
+                sa.select(lineage_prefixes.c.prefix_hash)
+                .where(lineage_prefixes.c.repository_id == repository_id, lineage_prefixes.c.digest == digest)
+                .order_by(lineage_prefixes.c.depth)
+            )
+            with self._db.reading() as conn:
+                return list(conn.scalars(query))
 
         return await self._db.run(work)
 
