@@ -89,8 +89,10 @@ class Target:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self.database.connect() as connection:
-                due = sa.select(sa.func.count()).select_from(jobs).where(
-                    jobs.c.state.in_(("queued", "running")), jobs.c.run_at <= datetime.now(UTC)
+                due = (
+                    sa.select(sa.func.count())
+                    .select_from(jobs)
+                    .where(jobs.c.state.in_(("queued", "running")), jobs.c.run_at <= datetime.now(UTC))
                 )
                 if not connection.execute(due).scalar():
                     return
