@@ -117,16 +117,28 @@ class LineageDetector:
                     await self._find_parent(child, [*keys[:-1], *own], len(keys))
         return row
 
+    async def parent_of(self, image: ImageRecord) -> tuple[int, dict[str, Any] | None] | None:
+        """What ``image`` would be recorded as built on, without recording anything (the
+        push gate asks before the manifest is stored): its layer count and the ``parent_*``
+        columns (None: no parent found); None when it is not a container image."""
+        layers = await image_layers(self._blobs, image.content)
+        if layers is None:
+            return None
+        return len(layers.hashes), await self._parent(image, layers.lookup(), len(layers.hashes))
+
     async def _find_parent(self, image: ImageRecord, keys: Sequence[str], layer_count: int) -> None:
-        """``keys``: the chain hashes of the image's proper prefixes (both kinds)."""
-        base = annotated_base(image.annotations)
-        parent = await (
-            self._annotated(image, base, keys, layer_count)
-            if base
-            else self._by_layers(image, keys, layer_count)
-        )
+        parent = await self._parent(image, keys, layer_count)
         if parent is not None:
             await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
+
+    async def _parent(
+        self, image: ImageRecord, keys: Sequence[str], layer_count: int
+    ) -> dict[str, Any] | None:
+        """``keys``: the chain hashes of the image's proper prefixes (both kinds)."""
+        base = annotated_base(image.annotations)
+        if base is not None:
+            return await self._annotated(image, base, keys, layer_count)
+        return await self._by_layers(image, keys, layer_count)
 
     async def _by_layers(
         self, image: ImageRecord, keys: Sequence[str], layer_count: int

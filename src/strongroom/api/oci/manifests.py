@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.responses import Response
 
 from strongroom.api.oci.headers import not_modified
 from strongroom.api.oci.routing import Call
+from strongroom.auth.actions import Action
 from strongroom.errors import ManifestTooLarge
 from strongroom.oci.mediatypes import MAX_MANIFEST_BYTES
 from strongroom.registry.manifests import Reference
@@ -32,8 +35,9 @@ async def put_manifest(call: Call) -> Response:
     extra_tags = call.request.query_params.getlist("tag")
     body = await _read_capped(call, MAX_MANIFEST_BYTES)
     pushed = await call.services.manifests.put(
-        call.repository, reference, body, call.request.headers.get("content-type"), extra_tags, call.known
-    )
+        call.repository, reference, body, call.request.headers.get("content-type"), extra_tags, call.known,
+        pusher=replace(call.puller, action=Action.PUT_IMAGE),
+    )  # fmt: skip
     headers = {
         "Location": f"/v2/{call.repository.path}/manifests/{pushed.digest}",
         "Docker-Content-Digest": str(pushed.digest),
