@@ -3,7 +3,8 @@ one pull gate (docs/adr/0021): an application image built on an unapproved base 
 at its manifest PUT with OCI ``DENIED`` naming the rule, whether its base annotations name
 the base or only its layers show it (over HTTP, with skopeo, and as AccessDeniedException
 through ECR PutImage); nothing is stored and the refusal is audited. An image on an
-approved base, and any push while the policy is not enforced, go through."""
+approved base, and any push while the policy is not enforced, go through. The report pages
+by the images it examines (``maxResults``/``nextToken`` on /admin/v1)."""
 
 from __future__ import annotations
 
@@ -104,6 +105,22 @@ def test_a_push_on_an_unapproved_base_is_refused_when_the_policy_is_enforced(
     on_base = h.build([PUBLIC, BASE, h.layer("ok")])
     status, body = _put(server, "apps/ok", "1", on_base)
     assert status == 201, body
+
+    # The report pages by the images it examines; the CLI follows the pages.
+    h.wait_for(lambda: h.lineage_jobs_done(server), what="lineage jobs")
+    listed, token, pages = [], None, 0
+    with server.client() as client:
+        while True:
+            query = {"maxResults": "1", **({"nextToken": token} if token else {})}
+            page = client.get("/admin/v1/lineage/report", params=query).json()
+            pages, listed, token = pages + 1, listed + page["images"], page.get("nextToken")
+            if token is None:
+                break
+        bad = client.get("/admin/v1/lineage/report", params={"nextToken": "nonsense"})
+        assert bad.status_code == 400, bad.text
+    assert pages >= 4  # public/debian, base/python, apps/early, apps/ok (examined one by one)
+    assert [image["repositoryName"] for image in listed] == ["apps/early"]
+    assert [i["repositoryName"] for i in h.remote(server, "lineage", "report")["images"]] == ["apps/early"]
 
     lines = server.cli("audit", "export").stdout.splitlines()
     events = [json.loads(line)["event"] for line in lines if line.strip()]

@@ -463,38 +463,66 @@ class SqlLineageStore:
 
         return await self._db.run(work)
 
-    async def tagged_rows(self, repository_ids: Collection[int]) -> list[tuple[LineageRow, list[str]]]:
-        """The tagged images of the repositories, with their tags (an index's count for its
-        platform manifests)."""
+    async def tagged_rows(
+        self, repository_ids: Collection[int], *, after: tuple[str, str, str] | None = None,
+        limit: int | None = None,
+    ) -> list[LineageRow]:  # fmt: skip
+        """The tagged images of the repositories in (account, repository, digest) order,
+        after ``after`` (keyset paging), at most ``limit``: one query."""
         if not repository_ids:
             return []
 
-        def work() -> list[tuple[LineageRow, list[str]]]:
+        def work() -> list[LineageRow]:
+            order = (repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
             query = _ROW.where(
                 lineage_images.c.repository_id.in_(list(repository_ids)),
                 tagged(lineage_images.c.repository_id, lineage_images.c.digest),
-            ).order_by(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
+            ).order_by(*order)
+            if after is not None:
+                query = query.where(sa.tuple_(*order) > sa.tuple_(*(sa.literal(v) for v in after)))
+            if limit is not None:
+                query = query.limit(limit)
             with self._db.reading() as conn:
-                rows = [_row(r) for r in conn.execute(query)]
-            return [(row, self._sync_tags(row.repository_id, row.digest)) for row in rows]
+                return [_row(r) for r in conn.execute(query)]
 
         return await self._db.run(work)
 
-    def _sync_tags(self, repository_id: int, digest: str) -> list[str]:
-        parent = manifest_references.alias("parent_index")
-        query = sa.select(tags.c.name).where(
-            tags.c.repository_id == repository_id,
-            sa.or_(
-                tags.c.manifest_digest == digest,
-                tags.c.manifest_digest.in_(
-                    sa.select(parent.c.manifest_digest).where(
-                        parent.c.repository_id == repository_id, parent.c.child_digest == digest
-                    )
-                ),
-            ),
-        )
-        with self._db.reading() as conn:
-            return sorted(conn.scalars(query))
+    async def tags_for(self, images: Collection[tuple[int, str]]) -> dict[tuple[int, str], list[str]]:
+        """The tags of each image (repository id, digest): its own and those of the indexes
+        of its repository that name it, sorted; two queries for the lot."""
+        if not images:
+            return {}
+
+        def work() -> dict[tuple[int, str], list[str]]:
+            found: dict[tuple[int, str], set[str]] = {}
+            pairs = list(images)
+            direct = sa.select(tags.c.repository_id, tags.c.manifest_digest, tags.c.name).where(
+                sa.tuple_(tags.c.repository_id, tags.c.manifest_digest).in_(pairs)
+            )
+            through = (
+                sa.select(
+                    manifest_references.c.repository_id, manifest_references.c.child_digest, tags.c.name
+                )
+                .join(
+                    tags,
+                    sa.and_(
+                        tags.c.repository_id == manifest_references.c.repository_id,
+                        tags.c.manifest_digest == manifest_references.c.manifest_digest,
+                    ),
+                )
+                .where(
+                    sa.tuple_(manifest_references.c.repository_id, manifest_references.c.child_digest).in_(
+                        pairs
+                    ),
+                    manifest_references.c.kind == "manifest",
+                )
+            )
+            with self._db.reading() as conn:
+                for repository_id, digest, name in [*conn.execute(direct), *conn.execute(through)]:
+                    found.setdefault((repository_id, digest), set()).add(name)
+            return {key: sorted(names) for key, names in found.items()}
+
+        return await self._db.run(work)
 
     async def tag_state(self, repository_id: int, tag: str) -> TagState | None:
         """What the tag names now, since when, and an index's manifests."""
