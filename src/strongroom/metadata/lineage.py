@@ -37,6 +37,7 @@ from strongroom.metadata.schema import (
 
 MAX_CANDIDATES = 1000
 MAX_DEPENDENTS = 10_000
+PAIRS_PER_QUERY = 500
 CRITICAL = "CRITICAL"
 
 
@@ -489,40 +490,35 @@ class SqlLineageStore:
 
     async def tags_for(self, images: Collection[tuple[int, str]]) -> dict[tuple[int, str], list[str]]:
         """The tags of each image (repository id, digest): its own and those of the indexes
-        of its repository that name it, sorted; two queries for the lot."""
-        if not images:
-            return {}
+        of its repository that name it, sorted; two queries per :data:`PAIRS_PER_QUERY`
+        images (a row-value ``IN`` of 10,000 pairs exceeds PostgreSQL's stack depth)."""
+        found: dict[tuple[int, str], set[str]] = {}
+        listed = list(images)
+        for start in range(0, len(listed), PAIRS_PER_QUERY):
+            await self._db.run(self._tags_for, listed[start : start + PAIRS_PER_QUERY], found)
+        return {key: sorted(names) for key, names in found.items()}
 
-        def work() -> dict[tuple[int, str], list[str]]:
-            found: dict[tuple[int, str], set[str]] = {}
-            pairs = list(images)
-            direct = sa.select(tags.c.repository_id, tags.c.manifest_digest, tags.c.name).where(
-                sa.tuple_(tags.c.repository_id, tags.c.manifest_digest).in_(pairs)
+    def _tags_for(self, pairs: list[tuple[int, str]], found: dict[tuple[int, str], set[str]]) -> None:
+        direct = sa.select(tags.c.repository_id, tags.c.manifest_digest, tags.c.name).where(
+            sa.tuple_(tags.c.repository_id, tags.c.manifest_digest).in_(pairs)
+        )
+        through = (
+            sa.select(manifest_references.c.repository_id, manifest_references.c.child_digest, tags.c.name)
+            .join(
+                tags,
+                sa.and_(
+                    tags.c.repository_id == manifest_references.c.repository_id,
+                    tags.c.manifest_digest == manifest_references.c.manifest_digest,
+                ),
             )
-            through = (
-                sa.select(
-                    manifest_references.c.repository_id, manifest_references.c.child_digest, tags.c.name
-                )
-                .join(
-                    tags,
-                    sa.and_(
-                        tags.c.repository_id == manifest_references.c.repository_id,
-                        tags.c.manifest_digest == manifest_references.c.manifest_digest,
-                    ),
-                )
-                .where(
-                    sa.tuple_(manifest_references.c.repository_id, manifest_references.c.child_digest).in_(
-                        pairs
-                    ),
-                    manifest_references.c.kind == "manifest",
-                )
+            .where(
+                sa.tuple_(manifest_references.c.repository_id, manifest_references.c.child_digest).in_(pairs),
+                manifest_references.c.kind == "manifest",
             )
-            with self._db.reading() as conn:
-                for repository_id, digest, name in [*conn.execute(direct), *conn.execute(through)]:
-                    found.setdefault((repository_id, digest), set()).add(name)
-            return {key: sorted(names) for key, names in found.items()}
-
-        return await self._db.run(work)
+        )
+        with self._db.reading() as conn:
+            for repository_id, digest, name in [*conn.execute(direct), *conn.execute(through)]:
+                found.setdefault((repository_id, digest), set()).add(name)
 
     async def tag_state(self, repository_id: int, tag: str) -> TagState | None:
         """What the tag names now, since when, and an index's manifests."""
