@@ -233,6 +233,31 @@ async def test_a_moved_tag_announces_the_images_left_behind_per_repository(datab
     assert await detector.announce_moved(moved, "latest") == 0  # no such tag
 
 
+async def test_a_base_tag_moved_before_its_dependents_were_recorded_still_announces_them(
+    database: Database,
+) -> None:
+    """The race: the base's tag moved before the dependents' detection jobs ran, so the
+    moved tag's job found nobody to tell; each dependent's detection notices instead."""
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), "12")
+    by_layers = await push(store, lineage, "apps/a", image([L[0], L[1]]), "1")
+    named = {"org.opencontainers.image.base.name": "base/os:12"}
+    annotated = await push(store, lineage, "apps/b", image([L[0], L[2]], named), "1")
+    untagged = await push(store, lineage, "apps/c", image([L[0], L[3]]), None)
+    moved = await push(store, lineage, "base/os", image(L[4:5]), "12")  # before any job ran
+    await detector.detect(base, "12")
+    await detector.detect(moved, "12")
+    assert await detector.announce_moved(moved, "12") == 0  # no dependent recorded yet
+    for dependent in (by_layers, annotated, untagged):
+        await detector.detect(dependent)
+    found = await SqlEventStore(database).find(type="lineage.base-updated")
+    assert sorted(e.subject for e in found) == ["apps/a", "apps/b"]
+    assert all((e.data["previous-base-digests"], e.data["base-digest"], e.data["base-tag"])
+               == ([base.digest], moved.digest, "12") for e in found)  # fmt: skip
+    row = await lineage.row(by_layers.repository_id, by_layers.digest)
+    assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
+
+
 async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:
     store, lineage, detector = await setup(database)
     base = await push(store, lineage, "base/os", image(L[:1]), "12")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from strongroom.clock import Clock, IdFactory
@@ -29,7 +28,7 @@ from strongroom.events.catalogue import LINEAGE_BASE_UPDATED
 from strongroom.hierarchy.layers import IMAGE_CONFIGS, image_layers
 from strongroom.lineage.parents import AnnotatedBase, annotated_base, choose_parent
 from strongroom.metadata.jobs import Job
-from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore
+from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore, TagState
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.oci.mediatypes import IMAGE_MANIFESTS, INDEXES
 from strongroom.storage.base import BlobReader
@@ -81,16 +80,19 @@ class LineageDetector:
         image = await self._store.image(account_id, name, str(job.payload["digest"]))
         if image is None:
             return  # deleted since
-        if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
-            await self.detect(image)
         tag = job.payload.get("tag")
-        if isinstance(tag, str) and tag:
+        tag = tag if isinstance(tag, str) and tag else None
+        if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
+            await self.detect(image, tag)
+        if tag is not None:
             await self.announce_moved(image, tag)
 
-    async def detect(self, image: ImageRecord) -> LineageRow | None:
+    async def detect(self, image: ImageRecord, tag: str | None = None) -> LineageRow | None:
         """Record what ``image`` is built on, and claim the images recorded before it that
         are built on it (a base recorded after its dependents, as concurrent jobs may);
-        None when it is not a container image. Reads the image's config (its diff ids)."""
+        None when it is not a container image. Reads the image's config (its diff ids).
+        ``tag``: the tag it was pushed with, kept as the tag images built on it were built
+        from when no tag names it any more by the time they are recorded."""
         layers = await image_layers(self._blobs, image.content)
         if layers is None:
             return None
@@ -103,7 +105,7 @@ class LineageDetector:
         row = LineageRow(
             image.repository_id, image.digest, len(hashes), hashes[-1] if hashes else None,
             None, None, None, None, None, None, image.created_at, now, layers_by=layers.layers_by,
-            digest_chain_hash=layers.by_digest[-1] if layers.by_digest != hashes else None,
+            digest_chain_hash=layers.by_digest[-1] if layers.by_digest != hashes else None, pushed_tag=tag,
         )  # fmt: skip
         if not await self._store.record_chain(row, hashes, now):
             return None  # deleted since
@@ -130,6 +132,25 @@ class LineageDetector:
         parent = await self._parent(image, keys, layer_count)
         if parent is not None:
             await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
+            await self._announce_if_superseded(image, parent)
+
+    async def _announce_if_superseded(self, image: ImageRecord, parent: dict[str, Any]) -> None:
+        """What the tag-moved job could not see: the tag the image was built from had
+        already moved on when the image was recorded (its job ran after the base's next
+        push): ``lineage.base-updated`` for the image's repository, if it is tagged."""
+        repository_id, tag, digest = (
+            parent.get(k) for k in ("parent_repository_id", "parent_tag", "parent_digest")
+        )
+        if not isinstance(repository_id, int) or not isinstance(tag, str) or not isinstance(digest, str):
+            return
+        state = await self._store.tag_state(repository_id, tag)
+        if state is None or digest in (state.digest, *state.children):
+            return
+        if not await self._store.tags_of(image.repository_id, image.digest):
+            return  # untagged: nobody builds from it, nobody is told
+        base = (str(parent["parent_account_id"]), str(parent["parent_name"]))
+        event = self._event(image.account_id, image.repository, [(image.digest, digest)], base, tag, state)
+        await self._announce([event])
 
     async def _parent(
         self, image: ImageRecord, keys: Sequence[str], layer_count: int
@@ -154,7 +175,7 @@ class LineageDetector:
             "parent_repository_id": found.repository_id,
             "parent_name": found.repository,
             "parent_digest": found.digest,
-            "parent_tag": tags[0] if tags else None,
+            "parent_tag": tags[0] if tags else found.pushed_tag,
             "method": LAYERS,
             "parent_layers": found.layer_count,
         }
@@ -185,7 +206,7 @@ class LineageDetector:
         tag = base.tag
         if tag is None:
             tags = await self._store.tags_of(repository_id, digest)
-            tag = tags[0] if tags else None
+            tag = tags[0] if tags else (platform.pushed_tag if platform is not None else None)
         return {
             "parent_account_id": account, "parent_repository_id": repository_id,
             "parent_name": base.repository, "parent_digest": digest, "parent_tag": tag, "method": ANNOTATION,
@@ -206,10 +227,17 @@ class LineageDetector:
             by_repository.setdefault((row.account_id, row.repository), []).append(row)
         if not by_repository:
             return 0
+        base = (image.account_id, image.repository)
         events = [
-            self._event(account_id, repository, rows, image, tag, state.digest, state.updated_at)
+            self._event(
+                account_id, repository, [(r.digest, str(r.parent_digest)) for r in rows], base, tag, state
+            )
             for (account_id, repository), rows in sorted(by_repository.items())
         ]
+        await self._announce(events)
+        return len(events)
+
+    async def _announce(self, events: list[NewEvent]) -> None:
         jobs = []
         if self._dispatch_kind is not None:
             kind = self._dispatch_kind
@@ -218,20 +246,21 @@ class LineageDetector:
                 for e in events
             ]
         await self._store.announce(Outbox(events=events, jobs=jobs), self._clock.now())
-        return len(events)
 
     def _event(
-        self, account_id: str, repository: str, rows: list[LineageRow], base: ImageRecord, tag: str,
-        digest: str, moved_at: datetime,
+        self, account_id: str, repository: str, images: list[tuple[str, str]], base: tuple[str, str],
+        tag: str, state: TagState,
     ) -> NewEvent:  # fmt: skip
+        """``images``: each image to rebuild and the digest it was built on; ``base``: the
+        account and repository whose ``tag`` moved to ``state``."""
         data = {
             "repository-name": repository,
-            "image-digests": sorted(row.digest for row in rows)[:MAX_IMAGES_PER_EVENT],
-            "base-registry-id": base.account_id,
-            "base-repository-name": base.repository,
+            "image-digests": sorted(digest for digest, _ in images)[:MAX_IMAGES_PER_EVENT],
+            "base-registry-id": base[0],
+            "base-repository-name": base[1],
             "base-tag": tag,
-            "base-digest": digest,
-            "previous-base-digests": sorted({str(row.parent_digest) for row in rows}),
-            "moved-at": moved_at.isoformat(),
+            "base-digest": state.digest,
+            "previous-base-digests": sorted({previous for _, previous in images}),
+            "moved-at": state.updated_at.isoformat(),
         }
         return NewEvent(self._ids.new_id(), LINEAGE_BASE_UPDATED.name, account_id, repository, data)

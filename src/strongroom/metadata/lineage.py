@@ -74,6 +74,8 @@ class LineageRow:
     """What the chain hashes: ``diff_ids``, or ``digests`` (None: recorded before 0016)."""
     digest_chain_hash: str | None = None
     """By diff ids: the chain of the compressed digests too (what a fallback looks up)."""
+    pushed_tag: str | None = None
+    """The tag the image was pushed with (None: pushed by digest, or recorded before 0016)."""
     account_id: str = ""
     repository: str = ""
 
@@ -188,6 +190,7 @@ class SqlLineageStore:
                     _ROLE.c.value,
                     tagged(lineage_images.c.repository_id, lineage_images.c.digest).label("tagged"),
                     lineage_images.c.pushed_at,
+                    lineage_images.c.pushed_tag,
                 )
                 .select_from(found)
                 .join(
@@ -205,7 +208,9 @@ class SqlLineageStore:
             )
             with self._db.reading() as conn:
                 rows = conn.execute(query).all()
-            return [Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7]) for r in rows]
+            return [
+                Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7], r[8]) for r in rows
+            ]
 
         return await self._db.run(work)
 

@@ -623,6 +623,9 @@ lineage_images = sa.Table(
     sa.Column("digest_chain_hash", sa.String(64), nullable=True),
     # A row by diff ids: the chain of its compressed digests, which an image whose config
     # cannot be read looks up (NULL otherwise: chain_hash is that chain).
+    sa.Column("pushed_tag", _byte_ordered(128), nullable=True),
+    # The tag the image was pushed with: the tag its dependents were built from when no
+    # tag names it any more by the time they are recorded (a base tag moved meanwhile).
     sa.ForeignKeyConstraint(
         ["repository_id", "digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"
     ),
