@@ -23,8 +23,9 @@ from strongroom.lineage.roles import ROLE_TAG
 from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import SqlJobStore
-from strongroom.metadata.lineage import ImageRecord, SqlLineageStore
+from strongroom.metadata.lineage import SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.lineage_reads import ImageRecord
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore

@@ -28,7 +28,8 @@ from strongroom.events.catalogue import LINEAGE_BASE_UPDATED
 from strongroom.hierarchy.layers import IMAGE_CONFIGS, image_layers
 from strongroom.lineage.parents import AnnotatedBase, annotated_base, choose_parent
 from strongroom.metadata.jobs import Job
-from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore, TagState
+from strongroom.metadata.lineage import SqlLineageStore
+from strongroom.metadata.lineage_reads import ImageRecord, LineageRow, TagState
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.oci.mediatypes import IMAGE_MANIFESTS, INDEXES
 from strongroom.storage.base import BlobReader

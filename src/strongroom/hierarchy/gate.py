@@ -24,8 +24,8 @@ from datetime import datetime
 from strongroom.hierarchy.detection import LineageDetector
 from strongroom.hierarchy.views import LineageViews
 from strongroom.lineage.compliance import PatchPolicy, applicable, evaluate
-from strongroom.metadata.lineage import ImageRecord, LineageRow
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.lineage_reads import ImageRecord, LineageRow
 from strongroom.oci.names import RepositoryRef
 from strongroom.scanning.pull_policy import Refusal
 

@@ -22,8 +22,9 @@ from strongroom.clock import Clock
 from strongroom.errors import InvalidRequest, ManifestUnknown, NameUnknown
 from strongroom.lineage.chains import DIGESTS
 from strongroom.lineage.compliance import Ancestor, applicable, evaluate
-from strongroom.metadata.lineage import LineageRow, SqlLineageStore, TagState
+from strongroom.metadata.lineage import SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.lineage_reads import LineageRow, TagState
 from strongroom.oci.names import RepositoryRef
 from strongroom.scanning.pull_policy import Refusal
 
