@@ -232,6 +232,7 @@ async def test_a_moved_tag_announces_the_images_left_behind_per_repository(datab
     assert all(e.data["previous-base-digests"] == [base.digest] and e.data["base-digest"] == moved.digest
                for e in found)  # fmt: skip
     assert await detector.announce_moved(moved, "latest") == 0  # no such tag
+    assert await detector.announce_moved(moved, "12") == 0  # told already: a retried job repeats nothing
 
 
 async def test_a_base_tag_moved_before_its_dependents_were_recorded_still_announces_them(
@@ -257,6 +258,11 @@ async def test_a_base_tag_moved_before_its_dependents_were_recorded_still_announ
                == ([base.digest], moved.digest, "12") for e in found)  # fmt: skip
     row = await lineage.row(by_layers.repository_id, by_layers.digest)
     assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
+    # The tag-moved job, run again now (or late), does not tell them twice; nor does a
+    # detection run again.
+    assert await detector.announce_moved(moved, "12") == 0
+    await detector.detect(by_layers)
+    assert len(await SqlEventStore(database).find(type="lineage.base-updated")) == 2
 
 
 async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:

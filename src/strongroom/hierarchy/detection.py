@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from strongroom.clock import Clock, IdFactory
@@ -38,6 +39,9 @@ DETECT = "lineage.detect"
 DETECT_MAX_ATTEMPTS = 4
 ANNOTATION, LAYERS = "annotation", "layers"
 MAX_IMAGES_PER_EVENT = 100
+CLOCK_SKEW = timedelta(minutes=1)
+"""How far before a tag's recorded move an announcement of it is looked for (processes'
+clocks differ a little)."""
 
 logger = logging.getLogger("strongroom.lineage")
 
@@ -150,6 +154,11 @@ class LineageDetector:
         if not await self._store.tags_of(image.repository_id, image.digest):
             return  # untagged: nobody builds from it, nobody is told
         base = (str(parent["parent_account_id"]), str(parent["parent_name"]))
+        told = await self._store.announced(
+            LINEAGE_BASE_UPDATED.name, state.updated_at - CLOCK_SKEW, base, tag, state.digest
+        )
+        if (image.account_id, image.repository, image.digest) in told:
+            return  # the tag-moved job ran after this image's row was written, and told it
         event = self._event(image.account_id, image.repository, [(image.digest, digest)], base, tag, state)
         await self._announce([event])
 
@@ -223,12 +232,17 @@ class LineageDetector:
         left_behind = await self._store.built_from_tag(
             image.repository_id, tag, {state.digest, *state.children}
         )
+        base = (image.account_id, image.repository)
+        if left_behind:  # a late detection may have told some already (the race)
+            told = await self._store.announced(
+                LINEAGE_BASE_UPDATED.name, state.updated_at - CLOCK_SKEW, base, tag, state.digest
+            )
+            left_behind = [r for r in left_behind if (r.account_id, r.repository, r.digest) not in told]
         by_repository: dict[tuple[str, str], list[LineageRow]] = {}
         for row in left_behind:
             by_repository.setdefault((row.account_id, row.repository), []).append(row)
         if not by_repository:
             return 0
-        base = (image.account_id, image.repository)
         events = [
             self._event(
                 account_id, repository, [(r.digest, str(r.parent_digest)) for r in rows], base, tag, state

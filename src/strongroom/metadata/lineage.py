@@ -33,6 +33,7 @@ from strongroom.metadata.lineage_reads import (
 )
 from strongroom.metadata.outbox import Outbox, write_outbox
 from strongroom.metadata.schema import (
+    events,
     lineage_images,
     lineage_prefixes,
     manifests,
@@ -267,6 +268,33 @@ class SqlLineageStore(SqlLineageReads):
                 write_outbox(conn, self._db.insert, outbox, now)
 
         await self._db.write(work)
+
+    async def announced(
+        self, event_type: str, since: datetime, base: tuple[str, str], tag: str, digest: str
+    ) -> set[tuple[str, str, str]]:
+        """(account, repository, image digest) of the images already told, by an
+        ``event_type`` event at or after ``since``, that ``tag`` of ``base`` (account,
+        repository) moved to ``digest``: the tag-moved job and a late detection both
+        announce a move, and the second is told not to repeat it. One query of the events'
+        time index (a move is seconds old when it is announced)."""
+
+        def work() -> set[tuple[str, str, str]]:
+            query = (
+                sa.select(events.c.account_id, events.c.subject, events.c.data)
+                .where(events.c.at >= since, events.c.type == event_type)
+                .limit(MAX_DEPENDENTS)
+            )
+            with self._db.reading() as conn:
+                rows = conn.execute(query).all()
+            told: set[tuple[str, str, str]] = set()
+            for account_id, subject, text in rows:
+                data = json.loads(text)
+                moved = (data.get("base-registry-id"), data.get("base-repository-name"), data.get("base-tag"))
+                if moved == (*base, tag) and data.get("base-digest") == digest:
+                    told |= {(account_id, str(subject), str(d)) for d in data.get("image-digests") or ()}
+            return told
+
+        return await self._db.run(work)
 
     async def built_from_tag(self, repository_id: int, tag: str, keep: Collection[str]) -> list[LineageRow]:
         """The tagged images built from ``tag`` of the repository at a digest not in
