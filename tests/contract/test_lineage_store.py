@@ -265,6 +265,23 @@ async def test_a_base_tag_moved_before_its_dependents_were_recorded_still_announ
     assert len(await SqlEventStore(database).find(type="lineage.base-updated")) == 2
 
 
+async def test_a_base_pushed_by_digest_and_tagged_later_keeps_that_tag_for_late_dependents(
+    database: Database,
+) -> None:
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), None)
+    await detector.detect(base)
+    await store.put_manifest(base.repository_id, image(L[:1]), ["12"], NOW)  # tagged afterwards
+    await detector.announce_moved(base, "12")
+    app = await push(store, lineage, "apps/a", image([L[0], L[1]]), "1")
+    await push(store, lineage, "base/os", image(L[2:3]), "12")  # moved before the app's detection
+    await detector.detect(app)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
+    (event,) = await SqlEventStore(database).find(type="lineage.base-updated")
+    assert (event.subject, event.data["previous-base-digests"]) == ("apps/a", [base.digest])
+
+
 async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:
     store, lineage, detector = await setup(database)
     base = await push(store, lineage, "base/os", image(L[:1]), "12")

@@ -225,7 +225,9 @@ class LineageDetector:
 
     async def announce_moved(self, image: ImageRecord, tag: str) -> int:
         """Announce ``lineage.base-updated`` to each repository with tagged images built
-        from ``tag`` at an older digest; how many events."""
+        from ``tag`` at an older digest; how many events. Also keeps ``tag`` as the image's
+        ``pushed_tag`` when it had none (pushed by digest, tagged later)."""
+        await self._store.note_tag(image.repository_id, image.digest, tag)
         state = await self._store.tag_state(image.repository_id, tag)
         if state is None:
             return 0

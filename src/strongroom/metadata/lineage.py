@@ -198,6 +198,23 @@ class SqlLineageStore(SqlLineageReads):
 
         return await self._db.write(work)
 
+    async def note_tag(self, repository_id: int, digest: str, tag: str) -> None:
+        """Keep ``tag`` as the image's ``pushed_tag`` when it has none yet."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(
+                    lineage_images.update()
+                    .where(
+                        lineage_images.c.repository_id == repository_id,
+                        lineage_images.c.digest == digest,
+                        lineage_images.c.pushed_tag.is_(None),
+                    )
+                    .values(pushed_tag=tag)
+                )
+
+        await self._db.write(work)
+
     async def set_parent(
         self, repository_id: int, digest: str, parent: Mapping[str, Any], now: datetime
     ) -> None:

@@ -68,7 +68,8 @@ class LineageRow:
     digest_chain_hash: str | None = None
     """By diff ids: the chain of the compressed digests too (what a fallback looks up)."""
     pushed_tag: str | None = None
-    """The tag the image was pushed with (None: pushed by digest, or recorded before 0016)."""
+    """The tag the image was pushed with, else the first it was given after (None: never
+    tagged since its row was written, or recorded before 0016)."""
     account_id: str = ""
     repository: str = ""
 
