@@ -31,6 +31,7 @@ from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
 from strongroom.events.webhooks import DELIVER, DISPATCH, Webhooks
 from strongroom.hierarchy.detection import DETECT, LineageDetector, lineage_on_push
+from strongroom.hierarchy.gate import LineageGate
 from strongroom.hierarchy.settings import LineageSettings
 from strongroom.hierarchy.views import LineageViews
 from strongroom.jobs.admin import JobAdmin
@@ -271,7 +272,8 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
     authorizer = IamAuthorizer(CachedPolicySource(iam, settings.policy_cache_seconds))
     lineage_store, lineage_policies = SqlLineageStore(database), SqlLineagePolicyStore(database)
     lineage = LineageViews(lineage_store, lineage_policies, authorizer, clock, settings.region)
-    gate = PullGate(pull_policy_store, audit, clock, lineage)
+    detector = LineageDetector(lineage_store, blob_store, clock, ids, dispatch_kind=DISPATCH)
+    gate = PullGate(pull_policy_store, audit, clock, LineageGate(lineage, detector, lineage_policies))
     manifests, discovery = Manifests(context, image_store, gate), Discovery(context)
     lifecycle = Lifecycle(
         context,
@@ -384,7 +386,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             REEVALUATE: reevaluator,
             SBOM_PRUNE: sboms.prune_job,
             INDEX: indexer,
-            DETECT: LineageDetector(lineage_store, clock, ids, dispatch_kind=DISPATCH),
+            DETECT: detector,
             REPLICATE: replicator,
             REPLICATE_DELETE: replicator.delete,
         },

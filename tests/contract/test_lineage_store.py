@@ -1,11 +1,14 @@
 """The lineage stores on SQLite and PostgreSQL, driven by the real ``lineage.detect`` handler:
 a push queues detection in its own transaction (an image, a moved tag; not an artifact or a
 referrer), a parent is found by one lookup of prefix hashes (and a base recorded after its
-dependents claims them), a moved tag finds the tagged images left behind and announces
+dependents claims them), layers are compared by the diff ids of the image's config (a base
+recompressed otherwise is still the parent; an unreadable config falls back to compressed
+digests and says so), a moved tag finds the tagged images left behind and announces
 them per repository, rows go with their manifests, and patch policies are kept per scope."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -20,12 +23,15 @@ from strongroom.lineage.roles import ROLE_TAG
 from strongroom.metadata.database import Database
 from strongroom.metadata.events import SqlEventStore
 from strongroom.metadata.jobs import SqlJobStore
-from strongroom.metadata.lineage import ImageRecord, SqlLineageStore
+from strongroom.metadata.lineage import SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.lineage_reads import ImageRecord
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
+from strongroom.oci.digest import Digest
 from strongroom.oci.mediatypes import OCI_MANIFEST
+from strongroom.storage.memory import MemoryBlobStore
 
 pytestmark = pytest.mark.anyio
 
@@ -40,10 +46,12 @@ class Clock:
         return NOW
 
 
-def image(layers: list[str], annotations: dict[str, str] | None = None) -> NewManifest:
+def image(
+    layers: list[str], annotations: dict[str, str] | None = None, config: dict[str, object] | None = None
+) -> NewManifest:
     document = {
         "schemaVersion": 2, "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": L[7], "size": 2},
+        "config": config or {"mediaType": OCI_CONFIG, "digest": L[7], "size": 2},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": d, "size": 1}
                    for d in layers],
         **({"annotations": annotations} if annotations else {}),
@@ -54,11 +62,40 @@ def image(layers: list[str], annotations: dict[str, str] | None = None) -> NewMa
     return NewManifest(digest, OCI_MANIFEST, body, None, OCI_CONFIG, notes, (), ())
 
 
-async def setup(database: Database) -> tuple[SqlMetadataStore, SqlLineageStore, LineageDetector]:
+async def setup(
+    database: Database, blobs: MemoryBlobStore | None = None
+) -> tuple[SqlMetadataStore, SqlLineageStore, LineageDetector]:
     store = SqlMetadataStore(database, ImagePushOutbox(RandomIdFactory(), (), 8, lineage=lineage_on_push))
     await store.create_default_account(ACCOUNT, NOW)
     lineage = SqlLineageStore(database)
-    return store, lineage, LineageDetector(lineage, Clock(), RandomIdFactory(), dispatch_kind=None)
+    detector = LineageDetector(
+        lineage, blobs or MemoryBlobStore(), Clock(), RandomIdFactory(), dispatch_kind=None
+    )
+    return store, lineage, detector
+
+
+async def built(blobs: MemoryBlobStore, tars: list[bytes], level: int) -> NewManifest:
+    """An image of the layer ``tars`` gzipped at ``level``, its config (with their diff ids)
+    stored as a blob: the same tars at another level share diff ids, not digests."""
+    diff_ids = ["sha256:" + hashlib.sha256(tar).hexdigest() for tar in tars]
+    layers = ["sha256:" + hashlib.sha256(gzip.compress(tar, compresslevel=level, mtime=0)).hexdigest()
+              for tar in tars]  # fmt: skip
+    rootfs = {"type": "layers", "diff_ids": diff_ids}
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": rootfs}).encode()
+    return image(layers, config=await stored(blobs, config))
+
+
+async def stored(blobs: MemoryBlobStore, data: bytes) -> dict[str, object]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    upload = hashlib.sha256(data).hexdigest()[:32]
+    await blobs.create_upload(upload)
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        yield data
+
+    await blobs.append(upload, chunks(), None)
+    await blobs.commit_upload(upload, Digest.parse(digest))
+    return {"mediaType": OCI_CONFIG, "digest": digest, "size": len(data)}
 
 
 async def push(
@@ -110,6 +147,53 @@ async def test_the_longest_prefix_is_the_parent_and_a_late_base_claims_its_depen
     }  # fmt: skip
 
 
+async def test_layers_are_compared_by_diff_id_so_a_recompressed_base_is_still_the_parent(
+    database: Database,
+) -> None:
+    blobs = MemoryBlobStore()
+    store, lineage, detector = await setup(database, blobs)
+    tars = [f"layer {n} ".encode() * 400 for n in range(3)]
+    base_image, app_image = await built(blobs, tars[:2], 1), await built(blobs, tars, 9)
+    base_layers = json.loads(base_image.content)["layers"]
+    assert {d["digest"] for d in base_layers}.isdisjoint(
+        d["digest"] for d in json.loads(app_image.content)["layers"]
+    )
+    base = await push(store, lineage, "base/python", base_image, "3.11")
+    app = await push(store, lineage, "apps/web", app_image, "1")
+    await detector.detect(base)
+    await detector.detect(app)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None
+    assert (row.parent_name, row.parent_digest, row.parent_layers, row.layers_by) == (
+        "base/python", base.digest, 2, "diff_ids",
+    )  # fmt: skip
+    # recorded the other way round, the base claims the application (by its diff-id chain)
+    again = await push(store, lineage, "base/other", await built(blobs, tars[:2], 6), "1")
+    await SqlRepositoryStore(database).tag_repository(again.repository_id, {ROLE_TAG: "base"})
+    await detector.detect(again)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None and row.parent_name == "base/other"
+
+
+async def test_an_unreadable_config_falls_back_to_compressed_digests_and_says_so(database: Database) -> None:
+    blobs = MemoryBlobStore()
+    store, lineage, detector = await setup(database, blobs)
+    base = await push(store, lineage, "base/os", await built(blobs, [b"os " * 300], 1), "12")
+    await detector.detect(base)
+    os_layer = json.loads((await lineage.image(ACCOUNT, "base/os", base.digest)).content)["layers"][0]  # type: ignore[union-attr]
+    for name, config in (
+        ("apps/broken", await stored(blobs, b'{"rootfs": {"diff_ids": "not a list"}}')),
+        ("apps/missing", {"mediaType": OCI_CONFIG, "digest": L[6], "size": 10}),
+        ("apps/huge", {"mediaType": OCI_CONFIG, "digest": L[6], "size": 1 << 40}),
+    ):
+        pushed = await push(store, lineage, name, image([os_layer["digest"], L[5]], config=config), "1")
+        await detector.detect(pushed)
+        row = await lineage.row(pushed.repository_id, pushed.digest)
+        assert row is not None and row.layers_by == "digests", name
+        # a base recorded by diff ids is still found by its compressed digests' chain
+        assert (row.parent_name, row.parent_layers) == ("base/os", 1), name
+
+
 def _hashes(layers: list[str]) -> list[str]:
     from strongroom.lineage.chains import prefix_hashes
 
@@ -148,6 +232,54 @@ async def test_a_moved_tag_announces_the_images_left_behind_per_repository(datab
     assert all(e.data["previous-base-digests"] == [base.digest] and e.data["base-digest"] == moved.digest
                for e in found)  # fmt: skip
     assert await detector.announce_moved(moved, "latest") == 0  # no such tag
+    assert await detector.announce_moved(moved, "12") == 0  # told already: a retried job repeats nothing
+
+
+async def test_a_base_tag_moved_before_its_dependents_were_recorded_still_announces_them(
+    database: Database,
+) -> None:
+    """The race: the base's tag moved before the dependents' detection jobs ran, so the
+    moved tag's job found nobody to tell; each dependent's detection notices instead."""
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), "12")
+    by_layers = await push(store, lineage, "apps/a", image([L[0], L[1]]), "1")
+    named = {"org.opencontainers.image.base.name": "base/os:12"}
+    annotated = await push(store, lineage, "apps/b", image([L[0], L[2]], named), "1")
+    untagged = await push(store, lineage, "apps/c", image([L[0], L[3]]), None)
+    moved = await push(store, lineage, "base/os", image(L[4:5]), "12")  # before any job ran
+    await detector.detect(base, "12")
+    await detector.detect(moved, "12")
+    assert await detector.announce_moved(moved, "12") == 0  # no dependent recorded yet
+    for dependent in (by_layers, annotated, untagged):
+        await detector.detect(dependent)
+    found = await SqlEventStore(database).find(type="lineage.base-updated")
+    assert sorted(e.subject for e in found) == ["apps/a", "apps/b"]
+    assert all((e.data["previous-base-digests"], e.data["base-digest"], e.data["base-tag"])
+               == ([base.digest], moved.digest, "12") for e in found)  # fmt: skip
+    row = await lineage.row(by_layers.repository_id, by_layers.digest)
+    assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
+    # The tag-moved job, run again now (or late), does not tell them twice; nor does a
+    # detection run again.
+    assert await detector.announce_moved(moved, "12") == 0
+    await detector.detect(by_layers)
+    assert len(await SqlEventStore(database).find(type="lineage.base-updated")) == 2
+
+
+async def test_a_base_pushed_by_digest_and_tagged_later_keeps_that_tag_for_late_dependents(
+    database: Database,
+) -> None:
+    store, lineage, detector = await setup(database)
+    base = await push(store, lineage, "base/os", image(L[:1]), None)
+    await detector.detect(base)
+    await store.put_manifest(base.repository_id, image(L[:1]), ["12"], NOW)  # tagged afterwards
+    await detector.announce_moved(base, "12")
+    app = await push(store, lineage, "apps/a", image([L[0], L[1]]), "1")
+    await push(store, lineage, "base/os", image(L[2:3]), "12")  # moved before the app's detection
+    await detector.detect(app)
+    row = await lineage.row(app.repository_id, app.digest)
+    assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
+    (event,) = await SqlEventStore(database).find(type="lineage.base-updated")
+    assert (event.subject, event.data["previous-base-digests"]) == ("apps/a", [base.digest])
 
 
 async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:

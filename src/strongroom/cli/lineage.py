@@ -134,7 +134,7 @@ def set_role(repository: str, role: str, account_id: str | None, output: Output 
               help="No ancestor may have an open fixable CRITICAL finding.")  # fmt: skip
 @click.option("--allowed-base", "allowed_bases", multiple=True,
               help="A repository (or prefix*) images must be built on; repeat for more.")  # fmt: skip
-@click.option("--enforce", is_flag=True, help="Refuse pulls of images that break it (the pull gate).")
+@click.option("--enforce", is_flag=True, help="Refuse pulls and pushes of images that break it (the gate).")
 @remote_options
 @_ACCOUNT
 @output_option

@@ -270,8 +270,16 @@ class HttpAdminApi:
         return await self._call("GET", "/lineage/dependents", query)
 
     async def lineage_report(self) -> Document:
-        """The caller's images out of compliance with their patch policy, and why."""
-        return await self._call("GET", "/lineage/report")
+        """The caller's images out of compliance with their patch policy, and why: every
+        page of the report, followed."""
+        images: list[Document] = []
+        token: str | None = None
+        while True:
+            page = await self._call("GET", "/lineage/report", {"maxResults": str(PAGE), "nextToken": token})
+            images += page["images"]
+            token = page.get("nextToken")
+            if token is None:
+                return {**page, "images": images}
 
     async def put_repository_role(self, repository: str, role: str | None) -> Document:
         return await self._call("PUT", "/lineage/roles", body={"repository": repository, "role": role})

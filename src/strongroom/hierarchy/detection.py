@@ -19,29 +19,29 @@ records nothing. Events are at least once, as every event is.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from strongroom.clock import Clock, IdFactory
 from strongroom.events.catalogue import LINEAGE_BASE_UPDATED
-from strongroom.lineage.chains import MAX_LAYERS, prefix_hashes
+from strongroom.hierarchy.layers import IMAGE_CONFIGS, image_layers
 from strongroom.lineage.parents import AnnotatedBase, annotated_base, choose_parent
 from strongroom.metadata.jobs import Job
-from strongroom.metadata.lineage import ImageRecord, LineageRow, SqlLineageStore
+from strongroom.metadata.lineage import SqlLineageStore
+from strongroom.metadata.lineage_reads import ImageRecord, LineageRow, TagState
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.oci.mediatypes import IMAGE_MANIFESTS, INDEXES
+from strongroom.storage.base import BlobReader
 
 DETECT = "lineage.detect"
 DETECT_MAX_ATTEMPTS = 4
 ANNOTATION, LAYERS = "annotation", "layers"
-IMAGE_CONFIGS = frozenset(
-    {"application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json"}
-)
-"""Container images (image-spec config.md; Docker's image config): artifacts carry others."""
 MAX_IMAGES_PER_EVENT = 100
+CLOCK_SKEW = timedelta(minutes=1)
+"""How far before a tag's recorded move an announcement of it is looked for (processes'
+clocks differ a little)."""
 
 logger = logging.getLogger("strongroom.lineage")
 
@@ -70,70 +70,112 @@ def lineage_on_push(change: ManifestChange) -> NewJob | None:
     return NewJob(DETECT, payload, idempotency_key=key, max_attempts=DETECT_MAX_ATTEMPTS)
 
 
-def layers_of(content: bytes) -> list[str] | None:
-    """The layer digests of a container image manifest; None when it is not one."""
-    try:
-        manifest: Any = json.loads(content)
-        if (manifest.get("config") or {}).get("mediaType") not in IMAGE_CONFIGS:
-            return None
-        layers = [str(layer["digest"]) for layer in manifest.get("layers") or []]
-    except (ValueError, TypeError, AttributeError, KeyError):
-        return None
-    return layers[:MAX_LAYERS]
-
-
 class LineageDetector:
     """The ``lineage.detect`` job handler."""
 
     def __init__(
-        self, store: SqlLineageStore, clock: Clock, ids: IdFactory, *, dispatch_kind: str | None
-    ) -> None:
-        self._store, self._clock, self._ids, self._dispatch_kind = store, clock, ids, dispatch_kind
+        self, store: SqlLineageStore, blobs: BlobReader, clock: Clock, ids: IdFactory, *,
+        dispatch_kind: str | None,
+    ) -> None:  # fmt: skip
+        self._store, self._blobs, self._clock, self._ids = store, blobs, clock, ids
+        self._dispatch_kind = dispatch_kind
 
     async def __call__(self, job: Job) -> None:
         account_id, name = str(job.payload["account_id"]), str(job.payload["repository"])
         image = await self._store.image(account_id, name, str(job.payload["digest"]))
         if image is None:
             return  # deleted since
-        if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
-            await self.detect(image)
         tag = job.payload.get("tag")
-        if isinstance(tag, str) and tag:
+        tag = tag if isinstance(tag, str) and tag else None
+        if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
+            await self.detect(image, tag)
+        if tag is not None:
             await self.announce_moved(image, tag)
 
-    async def detect(self, image: ImageRecord) -> LineageRow | None:
+    async def detect(self, image: ImageRecord, tag: str | None = None) -> LineageRow | None:
         """Record what ``image`` is built on, and claim the images recorded before it that
         are built on it (a base recorded after its dependents, as concurrent jobs may);
-        None when it is not a container image."""
-        layers = layers_of(image.content)
+        None when it is not a container image. Reads the image's config (its diff ids).
+        ``tag``: the tag it was pushed with, kept as the tag images built on it were built
+        from when no tag names it any more by the time they are recorded."""
+        layers = await image_layers(self._blobs, image.content)
         if layers is None:
             return None
-        hashes = prefix_hashes(layers)
-        now = self._clock.now()
+        if layers.why_digests is not None and layers.hashes:
+            logger.info(
+                "lineage of %s/%s@%s compares compressed digests: %s",
+                image.account_id, image.repository, image.digest, layers.why_digests,
+            )  # fmt: skip
+        hashes, now = layers.hashes, self._clock.now()
         row = LineageRow(
-            image.repository_id, image.digest, len(layers), hashes[-1] if hashes else None,
-            None, None, None, None, None, None, image.created_at, now,
+            image.repository_id, image.digest, len(hashes), hashes[-1] if hashes else None,
+            None, None, None, None, None, None, image.created_at, now, layers_by=layers.layers_by,
+            digest_chain_hash=layers.by_digest[-1] if layers.by_digest != hashes else None, pushed_tag=tag,
         )  # fmt: skip
         if not await self._store.record_chain(row, hashes, now):
             return None  # deleted since
-        await self._find_parent(image, hashes)
+        await self._find_parent(image, layers.lookup(), len(hashes))
         if hashes:
-            for account_id, name, digest in await self._store.shallower_descendants(hashes[-1], len(hashes)):
+            own = layers.own()
+            for account_id, name, digest in await self._store.shallower_descendants(own, len(hashes)):
                 child = await self._store.image(account_id, name, digest)
-                child_layers = None if child is None else layers_of(child.content)
-                if child is not None and child_layers is not None:
-                    await self._find_parent(child, prefix_hashes(child_layers))
+                if child is not None:  # its stored prefixes, and this base's chains of both kinds
+                    keys = await self._store.prefixes_of(child.repository_id, child.digest)
+                    await self._find_parent(child, [*keys[:-1], *own], len(keys))
         return row
 
-    async def _find_parent(self, image: ImageRecord, hashes: Sequence[str]) -> None:
-        base = annotated_base(image.annotations)
-        parent = await (self._annotated(image, base, hashes) if base else self._by_layers(image, hashes))
+    async def parent_of(self, image: ImageRecord) -> tuple[int, dict[str, Any] | None] | None:
+        """What ``image`` would be recorded as built on, without recording anything (the
+        push gate asks before the manifest is stored): its layer count and the ``parent_*``
+        columns (None: no parent found); None when it is not a container image."""
+        layers = await image_layers(self._blobs, image.content)
+        if layers is None:
+            return None
+        return len(layers.hashes), await self._parent(image, layers.lookup(), len(layers.hashes))
+
+    async def _find_parent(self, image: ImageRecord, keys: Sequence[str], layer_count: int) -> None:
+        parent = await self._parent(image, keys, layer_count)
         if parent is not None:
             await self._store.set_parent(image.repository_id, image.digest, parent, self._clock.now())
+            await self._announce_if_superseded(image, parent)
 
-    async def _by_layers(self, image: ImageRecord, hashes: Sequence[str]) -> dict[str, Any] | None:
+    async def _announce_if_superseded(self, image: ImageRecord, parent: dict[str, Any]) -> None:
+        """What the tag-moved job could not see: the tag the image was built from had
+        already moved on when the image was recorded (its job ran after the base's next
+        push): ``lineage.base-updated`` for the image's repository, if it is tagged."""
+        repository_id, tag, digest = (
+            parent.get(k) for k in ("parent_repository_id", "parent_tag", "parent_digest")
+        )
+        if not isinstance(repository_id, int) or not isinstance(tag, str) or not isinstance(digest, str):
+            return
+        state = await self._store.tag_state(repository_id, tag)
+        if state is None or digest in (state.digest, *state.children):
+            return
+        if not await self._store.tags_of(image.repository_id, image.digest):
+            return  # untagged: nobody builds from it, nobody is told
+        base = (str(parent["parent_account_id"]), str(parent["parent_name"]))
+        told = await self._store.announced(
+            LINEAGE_BASE_UPDATED.name, state.updated_at - CLOCK_SKEW, base, tag, state.digest
+        )
+        if (image.account_id, image.repository, image.digest) in told:
+            return  # the tag-moved job ran after this image's row was written, and told it
+        event = self._event(image.account_id, image.repository, [(image.digest, digest)], base, tag, state)
+        await self._announce([event])
+
+    async def _parent(
+        self, image: ImageRecord, keys: Sequence[str], layer_count: int
+    ) -> dict[str, Any] | None:
+        """``keys``: the chain hashes of the image's proper prefixes (both kinds)."""
+        base = annotated_base(image.annotations)
+        if base is not None:
+            return await self._annotated(image, base, keys, layer_count)
+        return await self._by_layers(image, keys, layer_count)
+
+    async def _by_layers(
+        self, image: ImageRecord, keys: Sequence[str], layer_count: int
+    ) -> dict[str, Any] | None:
         found = choose_parent(
-            await self._store.candidates(hashes[:-1]), len(hashes), (image.repository_id, image.digest)
+            await self._store.candidates(keys), layer_count, (image.repository_id, image.digest)
         )
         if found is None:
             return None
@@ -143,13 +185,13 @@ class LineageDetector:
             "parent_repository_id": found.repository_id,
             "parent_name": found.repository,
             "parent_digest": found.digest,
-            "parent_tag": tags[0] if tags else None,
+            "parent_tag": tags[0] if tags else found.pushed_tag,
             "method": LAYERS,
             "parent_layers": found.layer_count,
         }
 
     async def _annotated(
-        self, image: ImageRecord, base: AnnotatedBase, hashes: Sequence[str]
+        self, image: ImageRecord, base: AnnotatedBase, keys: Sequence[str], layer_count: int
     ) -> dict[str, Any]:
         """The parent the annotations name: in this registry when it holds the repository
         (an index resolved to the platform manifest whose layers this image starts with),
@@ -162,13 +204,11 @@ class LineageDetector:
                 "method": ANNOTATION,
             }  # fmt: skip
         repository_id, digest = found
-        candidates = [
-            c for c in await self._store.candidates(hashes[:-1]) if c.repository_id == repository_id
-        ]
+        candidates = [c for c in await self._store.candidates(keys) if c.repository_id == repository_id]
         state = await self._store.tag_state(repository_id, base.tag) if base.tag else None
         within = {digest, *(state.children if state is not None and state.digest == digest else ())}
         platform = choose_parent(
-            [c for c in candidates if c.digest in within] or candidates, len(hashes),
+            [c for c in candidates if c.digest in within] or candidates, layer_count,
             (image.repository_id, image.digest),
         )  # fmt: skip
         if platform is not None:
@@ -176,7 +216,7 @@ class LineageDetector:
         tag = base.tag
         if tag is None:
             tags = await self._store.tags_of(repository_id, digest)
-            tag = tags[0] if tags else None
+            tag = tags[0] if tags else (platform.pushed_tag if platform is not None else None)
         return {
             "parent_account_id": account, "parent_repository_id": repository_id,
             "parent_name": base.repository, "parent_digest": digest, "parent_tag": tag, "method": ANNOTATION,
@@ -185,22 +225,36 @@ class LineageDetector:
 
     async def announce_moved(self, image: ImageRecord, tag: str) -> int:
         """Announce ``lineage.base-updated`` to each repository with tagged images built
-        from ``tag`` at an older digest; how many events."""
+        from ``tag`` at an older digest; how many events. Also keeps ``tag`` as the image's
+        ``pushed_tag`` when it had none (pushed by digest, tagged later)."""
+        await self._store.note_tag(image.repository_id, image.digest, tag)
         state = await self._store.tag_state(image.repository_id, tag)
         if state is None:
             return 0
         left_behind = await self._store.built_from_tag(
             image.repository_id, tag, {state.digest, *state.children}
         )
+        base = (image.account_id, image.repository)
+        if left_behind:  # a late detection may have told some already (the race)
+            told = await self._store.announced(
+                LINEAGE_BASE_UPDATED.name, state.updated_at - CLOCK_SKEW, base, tag, state.digest
+            )
+            left_behind = [r for r in left_behind if (r.account_id, r.repository, r.digest) not in told]
         by_repository: dict[tuple[str, str], list[LineageRow]] = {}
         for row in left_behind:
             by_repository.setdefault((row.account_id, row.repository), []).append(row)
         if not by_repository:
             return 0
         events = [
-            self._event(account_id, repository, rows, image, tag, state.digest, state.updated_at)
+            self._event(
+                account_id, repository, [(r.digest, str(r.parent_digest)) for r in rows], base, tag, state
+            )
             for (account_id, repository), rows in sorted(by_repository.items())
         ]
+        await self._announce(events)
+        return len(events)
+
+    async def _announce(self, events: list[NewEvent]) -> None:
         jobs = []
         if self._dispatch_kind is not None:
             kind = self._dispatch_kind
@@ -209,20 +263,21 @@ class LineageDetector:
                 for e in events
             ]
         await self._store.announce(Outbox(events=events, jobs=jobs), self._clock.now())
-        return len(events)
 
     def _event(
-        self, account_id: str, repository: str, rows: list[LineageRow], base: ImageRecord, tag: str,
-        digest: str, moved_at: datetime,
+        self, account_id: str, repository: str, images: list[tuple[str, str]], base: tuple[str, str],
+        tag: str, state: TagState,
     ) -> NewEvent:  # fmt: skip
+        """``images``: each image to rebuild and the digest it was built on; ``base``: the
+        account and repository whose ``tag`` moved to ``state``."""
         data = {
             "repository-name": repository,
-            "image-digests": sorted(row.digest for row in rows)[:MAX_IMAGES_PER_EVENT],
-            "base-registry-id": base.account_id,
-            "base-repository-name": base.repository,
+            "image-digests": sorted(digest for digest, _ in images)[:MAX_IMAGES_PER_EVENT],
+            "base-registry-id": base[0],
+            "base-repository-name": base[1],
             "base-tag": tag,
-            "base-digest": digest,
-            "previous-base-digests": sorted({str(row.parent_digest) for row in rows}),
-            "moved-at": moved_at.isoformat(),
+            "base-digest": state.digest,
+            "previous-base-digests": sorted({previous for _, previous in images}),
+            "moved-at": state.updated_at.isoformat(),
         }
         return NewEvent(self._ids.new_id(), LINEAGE_BASE_UPDATED.name, account_id, repository, data)

@@ -19,10 +19,12 @@ from typing import Any
 from strongroom.auth.authorizer import AccessRequest, Authorizer
 from strongroom.auth.principals import Principal
 from strongroom.clock import Clock
-from strongroom.errors import ManifestUnknown, NameUnknown
+from strongroom.errors import InvalidRequest, ManifestUnknown, NameUnknown
+from strongroom.lineage.chains import DIGESTS
 from strongroom.lineage.compliance import Ancestor, applicable, evaluate
-from strongroom.metadata.lineage import LineageRow, SqlLineageStore
+from strongroom.metadata.lineage import SqlLineageStore
 from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
+from strongroom.metadata.lineage_reads import LineageRow, TagState
 from strongroom.oci.names import RepositoryRef
 from strongroom.scanning.pull_policy import Refusal
 
@@ -54,6 +56,28 @@ class _Readable:
             request = AccessRequest(self._caller.principal, DESCRIBE_IMAGES, arn, self._caller.context)
             self._decided[key] = (await self._authorizer.decide(request)).allowed
         return self._decided[key]
+
+
+class _Reads:
+    """The rows and tag states one request reads, each once: the report's images share a
+    few hundred parents, whose rows and tags need not be read again per image."""
+
+    def __init__(self, store: SqlLineageStore) -> None:
+        self._store = store
+        self._rows: dict[tuple[int, str], LineageRow | None] = {}
+        self._tags: dict[tuple[int, str], TagState | None] = {}
+
+    async def row(self, repository_id: int, digest: str) -> LineageRow | None:
+        key = (repository_id, digest)
+        if key not in self._rows:
+            self._rows[key] = await self._store.row(repository_id, digest)
+        return self._rows[key]
+
+    async def tag_state(self, repository_id: int, tag: str) -> TagState | None:
+        key = (repository_id, tag)
+        if key not in self._tags:
+            self._tags[key] = await self._store.tag_state(repository_id, tag)
+        return self._tags[key]
 
 
 class LineageViews:
@@ -122,30 +146,48 @@ class LineageViews:
         return {"registryId": ref.account_id, "repositoryName": ref.name, "imageDigest": digest,
                 "dependents": found}  # fmt: skip
 
-    async def report(self, caller: Caller) -> dict[str, Any]:
+    async def report(
+        self, caller: Caller, *, after: str | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
         """Every tagged image the caller may read that breaks the patch policy that applies
-        to it, with each violation's rule and reason."""
+        to it, with each violation's rule and reason. Paged by the images *examined*, in
+        (account, repository, digest) order: ``limit`` of them after the ``nextToken``
+        ``after`` (a page may list fewer, even none; ``nextToken`` says there is more).
+        A page costs a bounded number of set-based reads plus one per distinct ancestor."""
+        position = _position(after)
         readable = _Readable(self._authorizer, self._region, caller)
         allowed = [r for r in await self._store.repositories() if await readable(r.account_id, r.name)]
         policies: dict[str, list[Any]] = {}
         memos: dict[tuple[str, bool], dict[tuple[int, str], list[Ancestor]]] = {}
-        now = self._clock.now()
+        reads, now = _Reads(self._store), self._clock.now()
+        rows = await self._store.tagged_rows(
+            [r.id for r in allowed], after=position, limit=None if limit is None else limit + 1
+        )
+        more = limit is not None and len(rows) > limit
+        rows = rows[:limit] if limit is not None else rows
+        tags = await self._store.tags_for([(row.repository_id, row.digest) for row in rows])
         images = []
-        for row, tags in await self._store.tagged_rows([r.id for r in allowed]):
+        for row in rows:
             if row.account_id not in policies:
                 policies[row.account_id] = [p.policy for p in await self._policies.policies(row.account_id)]
             policy = applicable(policies[row.account_id], row.repository)
             if policy is None:
                 continue
             memo = memos.setdefault((row.account_id, policy.no_inherited_critical), {})
-            violations = evaluate(await self.ancestors(row, policy.no_inherited_critical, memo), policy, now)
+            found = await self.ancestors(row, policy.no_inherited_critical, memo, reads=reads)
+            violations = evaluate(found, policy, now)
             if violations:
                 images.append({
                     "registryId": row.account_id, "repositoryName": row.repository, "imageDigest": row.digest,
-                    "imageTags": tags, "policy": {"scope": policy.scope, "name": policy.name},
+                    "imageTags": tags.get((row.repository_id, row.digest), []),
+                    "policy": {"scope": policy.scope, "name": policy.name},
                     "violations": [{"rule": v.rule, "message": v.message} for v in violations],
                 })  # fmt: skip
-        return {"images": images, "checkedAt": now.isoformat()}
+        result: dict[str, Any] = {"images": images, "checkedAt": now.isoformat()}
+        if more:
+            last = rows[-1]
+            result["nextToken"] = f"{last.account_id}/{last.repository}@{last.digest}"
+        return result
 
     async def refusals(
         self, ref: RepositoryRef, repository_id: int, digest: str, now: datetime
@@ -165,13 +207,14 @@ class LineageViews:
 
     async def ancestors(
         self, row: LineageRow, findings: bool, memo: dict[tuple[int, str], list[Ancestor]] | None = None,
-        depth: int = 0, viewer: str | None = None,
+        depth: int = 0, viewer: str | None = None, reads: _Reads | None = None,
     ) -> list[Ancestor]:  # fmt: skip
         """What the image is built on, its parent first, as the compliance rules read it.
         ``memo`` (one per account and ``findings``) keeps each image's ancestors for the next
         image built on the same ones: a report reads a framework's ancestry once for all its
         applications. At most :data:`MAX_DEPTH` generations (annotations could loop)."""
         memo = {} if memo is None else memo
+        reads = _Reads(self._store) if reads is None else reads
         viewer = viewer or row.account_id
         key = (row.repository_id, row.digest)
         if key in memo:
@@ -181,15 +224,15 @@ class LineageViews:
             if row.parent_repository_id is None:
                 found = [Ancestor(str(row.parent_name), None, row.parent_digest, row.parent_tag, None)]
             else:
-                parent = await self._store.row(row.parent_repository_id, row.parent_digest)
-                found = [await self._ancestor(row, parent, viewer, findings)]
+                parent = await reads.row(row.parent_repository_id, row.parent_digest)
+                found = [await self._ancestor(row, parent, viewer, findings, reads)]
                 if parent is not None:
-                    found += await self.ancestors(parent, findings, memo, depth + 1, viewer)
+                    found += await self.ancestors(parent, findings, memo, depth + 1, viewer, reads)
         memo[key] = found
         return found
 
     async def _ancestor(
-        self, child: LineageRow, parent: LineageRow | None, account_id: str, findings: bool
+        self, child: LineageRow, parent: LineageRow | None, account_id: str, findings: bool, reads: _Reads
     ) -> Ancestor:
         assert child.parent_repository_id is not None
         assert child.parent_digest is not None
@@ -197,7 +240,7 @@ class LineageViews:
         name = str(child.parent_name)
         shown = name if child.parent_account_id == account_id else f"{child.parent_account_id}/{name}"
         current = moved_at = None
-        state = await self._store.tag_state(repository_id, child.parent_tag) if child.parent_tag else None
+        state = await reads.tag_state(repository_id, child.parent_tag) if child.parent_tag else None
         if state is not None:
             current = digest if digest in (state.digest, *state.children) else state.digest
             moved_at = state.updated_at
@@ -244,6 +287,7 @@ class LineageViews:
             "tag": tag or (tags[0] if tags else None), "imageTags": tags,
             "role": await self._role(account_id, name),
             "pushedAt": row.pushed_at.isoformat() if row else None, "builtOnBy": None,
+            "layersComparedBy": (row.layers_by or DIGESTS) if row else None,
         }  # fmt: skip
 
     async def _dependent(self, row: LineageRow, depth: int) -> dict[str, Any]:
@@ -278,3 +322,15 @@ def _platforms(digest: str, content: bytes) -> list[tuple[str | None, str]]:
         parts = [str(platform.get(k)) for k in ("os", "architecture", "variant") if platform.get(k)]
         found.append(("/".join(parts) or None, entry["digest"]))
     return found or [(None, digest)]
+
+
+def _position(token: str | None) -> tuple[str, str, str] | None:
+    """A report's ``nextToken`` (``<account>/<repository>@<digest>``, the last image the
+    previous page examined) as a position; ``InvalidRequest`` when it is not one."""
+    if token is None:
+        return None
+    account, slash, rest = token.partition("/")
+    repository, at, digest = rest.rpartition("@")
+    if not (slash and at and len(account) == 12 and account.isdigit() and repository and ":" in digest):
+        raise InvalidRequest("invalid nextToken")
+    return account, repository, digest

@@ -42,7 +42,7 @@ class PatchPolicy:
     no_inherited_critical: bool = False
     allowed_bases: tuple[str, ...] = ()
     enforce: bool = False
-    """Refuse pulls of images that break it (the pull gate)."""
+    """Refuse pulls of images that break it, and pushes of images that would (the pull gate)."""
 
 
 def applicable(policies: Sequence[PatchPolicy], repository: str) -> PatchPolicy | None:

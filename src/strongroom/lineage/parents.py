@@ -82,6 +82,8 @@ class Candidate:
     role: str | None
     tagged: bool
     pushed_at: datetime
+    pushed_tag: str | None = None
+    """The tag it was pushed with (what was built from it, when no tag names it now)."""
 
 
 def choose_parent(

@@ -1,19 +1,19 @@
-"""Image lineage on SQL (SQLite or PostgreSQL): one ``lineage_images`` row per image
-manifest the lineage job has read, with the chain hash of its layers and the image it is
-built on (docs/adr/0021).
+"""Image lineage on SQL (SQLite or PostgreSQL), as the ``lineage.detect`` job writes it: one
+``lineage_images`` row per image manifest the job has read, with the chain hash of its
+layers and the image it is built on (docs/adr/0021); the reads are
+:class:`~strongroom.metadata.lineage_reads.SqlLineageReads`, which this store also is.
 
-Finding an image's candidate parents is one indexed query (``chain_hash IN`` the image's
-prefix hashes), whatever the number of images stored. A row goes with its manifest
-(``ON DELETE CASCADE``); an edge names its parent by repository id, digest and the tag
-it was built from, so it stays when tags move, and the parent's tag is read again when
-someone asks. Which repositories a caller may see is decided above the store.
+Finding an image's candidate parents is one query of two indexes (``chain_hash`` or
+``digest_chain_hash`` IN the image's prefix hashes), whatever the number of images stored.
+A row goes with its manifest (``ON DELETE CASCADE``); an edge names its parent by
+repository id, digest and the tag it was built from, so it stays when tags move, and the
+parent's tag is read again when someone asks.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,103 +21,31 @@ import sqlalchemy as sa
 
 from strongroom.lineage.parents import Candidate
 from strongroom.lineage.roles import ROLE_TAG, role_of
-from strongroom.metadata.database import Database
+from strongroom.metadata.lineage_reads import (
+    MAX_DEPENDENTS,
+    ROLE,
+    ROW,
+    ImageRecord,
+    LineageRow,
+    SqlLineageReads,
+    row_of,
+    tagged,
+)
 from strongroom.metadata.outbox import Outbox, write_outbox
 from strongroom.metadata.schema import (
-    image_scans,
+    events,
     lineage_images,
     lineage_prefixes,
-    manifest_references,
     manifests,
     repositories,
-    repository_tags,
-    scan_findings,
     tags,
 )
 
 MAX_CANDIDATES = 1000
-MAX_DEPENDENTS = 10_000
-CRITICAL = "CRITICAL"
 
 
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
-    """A manifest as the lineage job reads it."""
-
-    repository_id: int
-    account_id: str
-    repository: str
-    digest: str
-    media_type: str
-    content: bytes
-    annotations: dict[str, str]
-    created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class LineageRow:
-    repository_id: int
-    digest: str
-    layer_count: int
-    chain_hash: str | None
-    parent_account_id: str | None
-    parent_repository_id: int | None
-    parent_name: str | None
-    parent_digest: str | None
-    parent_tag: str | None
-    method: str | None
-    pushed_at: datetime
-    detected_at: datetime
-    parent_layers: int | None = None
-    account_id: str = ""
-    repository: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TagState:
-    digest: str
-    updated_at: datetime
-    children: tuple[str, ...]
-    """The manifests an index names (empty for an image)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LineageRepository:
-    id: int
-    account_id: str
-    name: str
-    role: str | None
-
-
-def tagged(repository_id: Any, digest: Any) -> sa.ColumnElement[bool]:
-    """The manifest carries a tag, or an index of its repository that names it does."""
-    direct = sa.exists().where(tags.c.repository_id == repository_id, tags.c.manifest_digest == digest)
-    parent = manifest_references.alias("parent_index")
-    through_index = sa.exists().where(
-        parent.c.repository_id == repository_id,
-        parent.c.child_digest == digest,
-        parent.c.kind == "manifest",
-        tags.c.repository_id == parent.c.repository_id,
-        tags.c.manifest_digest == parent.c.manifest_digest,
-    )
-    return sa.or_(direct, through_index)
-
-
-_ROLE = repository_tags.alias("role_tag")
-_ROW = sa.select(lineage_images, repositories.c.account_id, repositories.c.name.label("repository")).join(
-    repositories, repositories.c.id == lineage_images.c.repository_id
-)
-
-
-def _row(row: Any) -> LineageRow:
-    return LineageRow(**row._mapping)
-
-
-class SqlLineageStore:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-
-    # what the lineage job reads and writes
+class SqlLineageStore(SqlLineageReads):
+    """The job's reads and writes, and (inherited) every read of the rows."""
 
     async def image(self, account_id: str, name: str, digest: str) -> ImageRecord | None:
         def work() -> ImageRecord | None:
@@ -158,11 +86,21 @@ class SqlLineageStore:
         return await self._db.run(work)
 
     async def candidates(self, hashes: Sequence[str]) -> list[Candidate]:
-        """The images whose whole layer list hashes to one of ``hashes``: one indexed query."""
+        """The images whose whole layer list hashes to one of ``hashes`` (by diff id or by
+        digest): one query of two indexes."""
         if not hashes:
             return []
 
         def work() -> list[Candidate]:
+            # A union, not an OR, so that each side is one index's lookup on PostgreSQL too.
+            found = sa.union(
+                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+                    lineage_images.c.chain_hash.in_(list(hashes))
+                ),
+                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+                    lineage_images.c.digest_chain_hash.in_(list(hashes))
+                ),
+            ).subquery("found")
             query = (
                 sa.select(
                     lineage_images.c.repository_id,
@@ -170,20 +108,28 @@ class SqlLineageStore:
                     repositories.c.name,
                     lineage_images.c.digest,
                     lineage_images.c.layer_count,
-                    _ROLE.c.value,
+                    ROLE.c.value,
                     tagged(lineage_images.c.repository_id, lineage_images.c.digest).label("tagged"),
                     lineage_images.c.pushed_at,
+                    lineage_images.c.pushed_tag,
+                )
+                .select_from(found)
+                .join(
+                    lineage_images,
+                    sa.and_(
+                        lineage_images.c.repository_id == found.c.repository_id,
+                        lineage_images.c.digest == found.c.digest,
+                    ),
                 )
                 .join(repositories, repositories.c.id == lineage_images.c.repository_id)
-                .outerjoin(
-                    _ROLE, sa.and_(_ROLE.c.repository_id == repositories.c.id, _ROLE.c.key == ROLE_TAG)
-                )
-                .where(lineage_images.c.chain_hash.in_(list(hashes)))
+                .outerjoin(ROLE, sa.and_(ROLE.c.repository_id == repositories.c.id, ROLE.c.key == ROLE_TAG))
                 .limit(MAX_CANDIDATES)
             )
             with self._db.reading() as conn:
                 rows = conn.execute(query).all()
-            return [Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7]) for r in rows]
+            return [
+                Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7], r[8]) for r in rows
+            ]
 
         return await self._db.run(work)
 
@@ -214,65 +160,6 @@ class SqlLineageStore:
                         )
                     )
             return None if found is None else (repository_id, found)
-
-        return await self._db.run(work)
-
-    async def repository_id(self, account_id: str, name: str) -> int | None:
-        def work() -> int | None:
-            query = sa.select(repositories.c.id).where(
-                repositories.c.account_id == account_id, repositories.c.name == name
-            )
-            with self._db.reading() as conn:
-                found: int | None = conn.scalar(query)
-            return found
-
-        return await self._db.run(work)
-
-    async def roles(self, account_id: str, names: Collection[str]) -> dict[str, str]:
-        """The role of each of the account's repositories ``names`` that has one."""
-
-        def work() -> dict[str, str]:
-            query = (
-                sa.select(repositories.c.name, repository_tags.c.value)
-                .join(repository_tags, repository_tags.c.repository_id == repositories.c.id)
-                .where(
-                    repositories.c.account_id == account_id,
-                    repositories.c.name.in_(list(names)),
-                    repository_tags.c.key == ROLE_TAG,
-                )
-            )
-            with self._db.reading() as conn:
-                rows = conn.execute(query).all()
-            return {name: role for name, value in rows if (role := role_of(value)) is not None}
-
-        return await self._db.run(work)
-
-    async def tags_of(self, repository_id: int, digest: str) -> list[str]:
-        """The tags on the manifest, then those on indexes of its repository that name it."""
-
-        def work() -> list[str]:
-            direct = sa.select(tags.c.name, tags.c.updated_at).where(
-                tags.c.repository_id == repository_id, tags.c.manifest_digest == digest
-            )
-            through = (
-                sa.select(tags.c.name, tags.c.updated_at)
-                .join(
-                    manifest_references,
-                    sa.and_(
-                        manifest_references.c.repository_id == tags.c.repository_id,
-                        manifest_references.c.manifest_digest == tags.c.manifest_digest,
-                    ),
-                )
-                .where(
-                    tags.c.repository_id == repository_id,
-                    manifest_references.c.child_digest == digest,
-                    manifest_references.c.kind == "manifest",
-                )
-            )
-            with self._db.reading() as conn:
-                first = conn.execute(direct.order_by(tags.c.updated_at.desc(), tags.c.name)).all()
-                second = conn.execute(through.order_by(tags.c.updated_at.desc(), tags.c.name)).all()
-            return list(dict.fromkeys(row.name for row in [*first, *second]))
 
         return await self._db.run(work)
 
@@ -311,6 +198,23 @@ class SqlLineageStore:
 
         return await self._db.write(work)
 
+    async def note_tag(self, repository_id: int, digest: str, tag: str) -> None:
+        """Keep ``tag`` as the image's ``pushed_tag`` when it has none yet."""
+
+        def work() -> None:
+            with self._db.writing() as conn:
+                conn.execute(
+                    lineage_images.update()
+                    .where(
+                        lineage_images.c.repository_id == repository_id,
+                        lineage_images.c.digest == digest,
+                        lineage_images.c.pushed_tag.is_(None),
+                    )
+                    .values(pushed_tag=tag)
+                )
+
+        await self._db.write(work)
+
     async def set_parent(
         self, repository_id: int, digest: str, parent: Mapping[str, Any], now: datetime
     ) -> None:
@@ -326,8 +230,11 @@ class SqlLineageStore:
 
         await self._db.write(work)
 
-    async def shallower_descendants(self, chain_hash: str, depth: int) -> list[tuple[str, str, str]]:
-        """The images whose layers start with the ``depth`` layers hashing to ``chain_hash``
+    async def shallower_descendants(
+        self, chain_hashes: Collection[str], depth: int
+    ) -> list[tuple[str, str, str]]:
+        """The images whose layers start with the ``depth`` layers hashing to one of
+        ``chain_hashes`` (the base's by diff id and by digest)
         and whose recorded parent (by layers) has no more (a tie is chosen again: a base's
         role may win it): (account, repository, digest) of each, for a base recorded after
         them to claim them. One indexed lookup."""
@@ -345,7 +252,7 @@ class SqlLineageStore:
                 )
                 .join(repositories, repositories.c.id == lineage_images.c.repository_id)
                 .where(
-                    lineage_prefixes.c.prefix_hash == chain_hash,
+                    lineage_prefixes.c.prefix_hash.in_(list(chain_hashes)),
                     lineage_prefixes.c.depth == depth,
                     lineage_images.c.layer_count > depth,
                     sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
@@ -358,6 +265,20 @@ class SqlLineageStore:
 
         return await self._db.run(work)
 
+    async def prefixes_of(self, repository_id: int, digest: str) -> list[str]:
+        """The image's stored prefix hashes, shortest first."""
+
+        def work() -> list[str]:
+            query = (
+                sa.select(lineage_prefixes.c.prefix_hash)
+                .where(lineage_prefixes.c.repository_id == repository_id, lineage_prefixes.c.digest == digest)
+                .order_by(lineage_prefixes.c.depth)
+            )
+            with self._db.reading() as conn:
+                return list(conn.scalars(query))
+
+        return await self._db.run(work)
+
     async def announce(self, outbox: Outbox, now: datetime) -> None:
         def work() -> None:
             with self._db.writing() as conn:
@@ -365,169 +286,45 @@ class SqlLineageStore:
 
         await self._db.write(work)
 
+    async def announced(
+        self, event_type: str, since: datetime, base: tuple[str, str], tag: str, digest: str
+    ) -> set[tuple[str, str, str]]:
+        """(account, repository, image digest) of the images already told, by an
+        ``event_type`` event at or after ``since``, that ``tag`` of ``base`` (account,
+        repository) moved to ``digest``: the tag-moved job and a late detection both
+        announce a move, and the second is told not to repeat it. One query of the events'
+        time index (a move is seconds old when it is announced)."""
+
+        def work() -> set[tuple[str, str, str]]:
+            query = (
+                sa.select(events.c.account_id, events.c.subject, events.c.data)
+                .where(events.c.at >= since, events.c.type == event_type)
+                .limit(MAX_DEPENDENTS)
+            )
+            with self._db.reading() as conn:
+                rows = conn.execute(query).all()
+            told: set[tuple[str, str, str]] = set()
+            for account_id, subject, text in rows:
+                data = json.loads(text)
+                moved = (data.get("base-registry-id"), data.get("base-repository-name"), data.get("base-tag"))
+                if moved == (*base, tag) and data.get("base-digest") == digest:
+                    told |= {(account_id, str(subject), str(d)) for d in data.get("image-digests") or ()}
+            return told
+
+        return await self._db.run(work)
+
     async def built_from_tag(self, repository_id: int, tag: str, keep: Collection[str]) -> list[LineageRow]:
         """The tagged images built from ``tag`` of the repository at a digest not in
         ``keep`` (what the tag names now): those a moved base tag leaves behind."""
 
         def work() -> list[LineageRow]:
-            query = _ROW.where(
+            query = ROW.where(
                 lineage_images.c.parent_repository_id == repository_id,
                 lineage_images.c.parent_tag == tag,
                 lineage_images.c.parent_digest.not_in(list(keep)),
                 tagged(lineage_images.c.repository_id, lineage_images.c.digest),
             ).limit(MAX_DEPENDENTS)
             with self._db.reading() as conn:
-                return [_row(r) for r in conn.execute(query)]
+                return [row_of(r) for r in conn.execute(query)]
 
         return await self._db.run(work)
-
-    # what the reads (show, dependents, report) read
-
-    async def row(self, repository_id: int, digest: str) -> LineageRow | None:
-        def work() -> LineageRow | None:
-            query = _ROW.where(
-                lineage_images.c.repository_id == repository_id, lineage_images.c.digest == digest
-            )
-            with self._db.reading() as conn:
-                found = conn.execute(query).first()
-            return None if found is None else _row(found)
-
-        return await self._db.run(work)
-
-    async def built_on(self, parents: Collection[tuple[int, str]]) -> list[LineageRow]:
-        """The images whose parent is one of ``parents`` (repository id, digest)."""
-        if not parents:
-            return []
-
-        def work() -> list[LineageRow]:
-            pairs = sa.tuple_(lineage_images.c.parent_repository_id, lineage_images.c.parent_digest)
-            query = _ROW.where(pairs.in_(list(parents))).limit(MAX_DEPENDENTS)
-            with self._db.reading() as conn:
-                return [_row(r) for r in conn.execute(query)]
-
-        return await self._db.run(work)
-
-    async def repositories(self) -> list[LineageRepository]:
-        """The repositories holding tagged images with lineage (for the report)."""
-
-        def work() -> list[LineageRepository]:
-            holding = sa.select(lineage_images.c.repository_id).distinct().scalar_subquery()
-            query = (
-                sa.select(repositories.c.id, repositories.c.account_id, repositories.c.name, _ROLE.c.value)
-                .outerjoin(
-                    _ROLE, sa.and_(_ROLE.c.repository_id == repositories.c.id, _ROLE.c.key == ROLE_TAG)
-                )
-                .where(repositories.c.id.in_(holding))
-                .order_by(repositories.c.account_id, repositories.c.name)
-            )
-            with self._db.reading() as conn:
-                return [LineageRepository(r[0], r[1], r[2], role_of(r[3])) for r in conn.execute(query)]
-
-        return await self._db.run(work)
-
-    async def tagged_rows(self, repository_ids: Collection[int]) -> list[tuple[LineageRow, list[str]]]:
-        """The tagged images of the repositories, with their tags (an index's count for its
-        platform manifests)."""
-        if not repository_ids:
-            return []
-
-        def work() -> list[tuple[LineageRow, list[str]]]:
-            query = _ROW.where(
-                lineage_images.c.repository_id.in_(list(repository_ids)),
-                tagged(lineage_images.c.repository_id, lineage_images.c.digest),
-            ).order_by(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
-            with self._db.reading() as conn:
-                rows = [_row(r) for r in conn.execute(query)]
-            return [(row, self._sync_tags(row.repository_id, row.digest)) for row in rows]
-
-        return await self._db.run(work)
-
-    def _sync_tags(self, repository_id: int, digest: str) -> list[str]:
-        parent = manifest_references.alias("parent_index")
-        query = sa.select(tags.c.name).where(
-            tags.c.repository_id == repository_id,
-            sa.or_(
-                tags.c.manifest_digest == digest,
-                tags.c.manifest_digest.in_(
-                    sa.select(parent.c.manifest_digest).where(
-                        parent.c.repository_id == repository_id, parent.c.child_digest == digest
-                    )
-                ),
-            ),
-        )
-        with self._db.reading() as conn:
-            return sorted(conn.scalars(query))
-
-    async def tag_state(self, repository_id: int, tag: str) -> TagState | None:
-        """What the tag names now, since when, and an index's manifests."""
-
-        def work() -> TagState | None:
-            with self._db.reading() as conn:
-                found = conn.execute(
-                    sa.select(tags.c.manifest_digest, tags.c.updated_at).where(
-                        tags.c.repository_id == repository_id, tags.c.name == tag
-                    )
-                ).first()
-                if found is None:
-                    return None
-                children = conn.scalars(
-                    sa.select(manifest_references.c.child_digest).where(
-                        manifest_references.c.repository_id == repository_id,
-                        manifest_references.c.manifest_digest == found.manifest_digest,
-                        manifest_references.c.kind == "manifest",
-                    )
-                ).all()
-            return TagState(found.manifest_digest, found.updated_at, tuple(children))
-
-        return await self._db.run(work)
-
-    async def fixable_critical(self, repository_id: int, digests: Collection[str]) -> set[str]:
-        """The names of the open CRITICAL vulnerability findings with a fix available of
-        the images ``digests`` of the repository."""
-
-        def work() -> set[str]:
-            query = sa.select(scan_findings.c.name, scan_findings.c.document).where(
-                scan_findings.c.repository_id == repository_id,
-                scan_findings.c.image_digest.in_(list(digests)),
-                scan_findings.c.closed_at.is_(None),
-                scan_findings.c.severity == CRITICAL,
-            )
-            with self._db.reading() as conn:
-                rows = conn.execute(query).all()
-            return {row.name for row in rows if _fixable(row.document)}
-
-        return await self._db.run(work)
-
-    async def vulnerability_names(self, repository_id: int, digests: Collection[str]) -> set[str] | None:
-        """The names of the images' open findings; None when none of them was scanned."""
-
-        def work() -> set[str] | None:
-            with self._db.reading() as conn:
-                scanned = conn.scalar(
-                    sa.select(sa.func.count()).where(
-                        image_scans.c.repository_id == repository_id,
-                        image_scans.c.image_digest.in_(list(digests)),
-                        image_scans.c.status == "COMPLETE",
-                    )
-                )
-                if not scanned:
-                    return None
-                return set(
-                    conn.scalars(
-                        sa.select(scan_findings.c.name).where(
-                            scan_findings.c.repository_id == repository_id,
-                            scan_findings.c.image_digest.in_(list(digests)),
-                            scan_findings.c.closed_at.is_(None),
-                        )
-                    )
-                )
-
-        return await self._db.run(work)
-
-
-def _fixable(document: str) -> bool:
-    try:
-        parsed = json.loads(document)
-    except ValueError:
-        return False
-    return isinstance(parsed, dict) and parsed.get("fix_available") == "YES"

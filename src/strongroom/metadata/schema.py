@@ -617,10 +617,20 @@ lineage_images = sa.Table(
     # How many layers the parent has (what a base recorded later must beat to replace it).
     sa.Column("pushed_at", UtcDateTime, nullable=False),
     sa.Column("detected_at", UtcDateTime, nullable=False),
+    sa.Column("layers_by", sa.String(16), nullable=True),
+    # diff_ids | digests: what chain_hash and the prefixes hash (NULL: recorded by digests
+    # before migration 0015).
+    sa.Column("digest_chain_hash", sa.String(64), nullable=True),
+    # A row by diff ids: the chain of its compressed digests, which an image whose config
+    # cannot be read looks up (NULL otherwise: chain_hash is that chain).
+    sa.Column("pushed_tag", _byte_ordered(128), nullable=True),
+    # The tag the image was pushed with: the tag its dependents were built from when no
+    # tag names it any more by the time they are recorded (a base tag moved meanwhile).
     sa.ForeignKeyConstraint(
         ["repository_id", "digest"], ["manifests.repository_id", "manifests.digest"], ondelete="CASCADE"
     ),
     sa.Index(None, "chain_hash"),
+    sa.Index(None, "digest_chain_hash"),
     sa.Index(None, "parent_repository_id", "parent_digest"),
     sa.Index(None, "parent_repository_id", "parent_tag"),
 )

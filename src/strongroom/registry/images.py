@@ -185,9 +185,11 @@ class Images:
         return found, failures
 
     async def put(
-        self, ref: RepositoryRef, body: bytes, media_type: str | None, tag: str | None, digest: str | None
-    ) -> PushedImage:
-        """Store a manifest as an OCI push does, under ``tag`` if given."""
+        self, ref: RepositoryRef, body: bytes, media_type: str | None, tag: str | None, digest: str | None,
+        pusher: Puller | None = None,
+    ) -> PushedImage:  # fmt: skip
+        """Store a manifest as an OCI push does, under ``tag`` if given (judged by the gate
+        as ``pusher``'s push)."""
         repository = await self._context.repository(ref)
         if tag is not None:
             validate_tag(tag)
@@ -209,7 +211,7 @@ class Images:
             )
         reference = Reference(tag, None) if tag is not None else Reference(None, actual)
         try:
-            await self._manifests.put(ref, reference, body, media_type)
+            await self._manifests.put(ref, reference, body, media_type, pusher=pusher)
         except ManifestBlobUnknown as error:
             if parse_manifest(body, media_type, actual).children:
                 raise ReferencedImagesUnknown(error.missing) from None

@@ -22,6 +22,7 @@ from strongroom.metadata.outbox import Expiry
 from strongroom.metadata.records import NewManifest, Repository, StoredManifest
 from strongroom.oci.digest import Digest, looks_like_digest
 from strongroom.oci.manifest import ParsedManifest, parse_manifest
+from strongroom.oci.mediatypes import IMAGE_MANIFESTS
 from strongroom.oci.names import RepositoryRef, is_tag, validate_tag
 from strongroom.registry.context import RegistryContext
 from strongroom.registry.pull_gate import Puller, PullGate
@@ -96,6 +97,7 @@ class Manifests:
         *,
         made_by_registry: bool = False,
         replicated: bool = False,
+        pusher: Puller | None = None,
     ) -> PushedManifest:
         """Store the manifest under ``reference`` and every tag of ``extra_tags`` (OCI
         1.1 ``?tag=``), all in one transaction: one immutable tag that would move
@@ -103,7 +105,9 @@ class Manifests:
         read it (see :meth:`RegistryContext.repository_for_push`). ``made_by_registry``:
         the registry pushes its own artifact (the scan's SBOM), which no scan needs.
         ``replicated``: a replication stores it, and this registry does not replicate it
-        onward (ECR's rule; ADR 0020)."""
+        onward (ECR's rule; ADR 0020). ``pusher``: who pushes (a client's push): the gate
+        judges an image manifest first (:meth:`PullGate.check_push`; ``PushRefused``),
+        before anything is stored."""
         tag_names = list(dict.fromkeys([*([reference.tag] if reference.tag else []), *extra_tags]))
         if len(tag_names) > MAX_TAGS_PER_PUSH:
             raise TooManyTagsRequested(f"a manifest PUT may name at most {MAX_TAGS_PER_PUSH} tags")
@@ -116,6 +120,10 @@ class Manifests:
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
         repository = known or await self._repository_for(ref, parsed)
+        if pusher is not None and self._gate is not None and _judged_at_push(parsed, made_by_registry):
+            await self._gate.check_push(
+                ref, repository.id, str(digest), parsed.media_type, body, parsed.annotations or {}, pusher
+            )
         await self._context.metadata.put_manifest(
             repository.id,
             NewManifest(
@@ -223,3 +231,8 @@ def refuse_listed(deletion: Deletion) -> None:
     be deleted first (``images.py`` renders the same rule as ECR's failure entry)."""
     if deletion.index is not None and not deletion.manifest_deleted and not deletion.tags:
         raise ManifestReferenced(str(deletion.digest), deletion.index)
+
+
+def _judged_at_push(parsed: ParsedManifest, made_by_registry: bool) -> bool:
+    """An image manifest a client pushes, not a referrer (the gate reads its config)."""
+    return not made_by_registry and parsed.subject is None and parsed.media_type in IMAGE_MANIFESTS

@@ -14,11 +14,17 @@ a risk was accepted is audited too, naming the findings waived. Other concerns a
 rules to the list the policy gives, and the gate stays one evaluator: lineage's patch
 policies marked ``enforce`` (:class:`LineageRules`, docs/adr/0021) refuse an image built on
 an unapproved base or on one past its age, named ``lineage-<rule>``.
+
+The same gate judges a push (:meth:`PullGate.check_push`, called by :meth:`Manifests.put`
+before anything is stored): the rules that can be judged before an image exists — today
+lineage's, on what the image would be recorded as built on — through the same
+:func:`decide`, audited the same way, refused as :class:`PushRefused` (OCI ``DENIED``).
+Scan rules are not judged at push: the image has not been scanned yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -48,6 +54,7 @@ MAX_FINDINGS = 20_000
 """Open findings the gate reads of one image (in key order); an image with more is judged
 on these, which an image that large is refused on anyway in practice."""
 GATE = "pull-gate"
+PUSH_REFUSED = "push refused by patch policy"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,14 @@ class PullRefused(AccessDenied):
 
     def __init__(self, decision: PullDecision) -> None:
         super().__init__(decision.message())
+        self.decision = decision
+
+
+class PushRefused(AccessDenied):
+    """The gate refused a push: its message names the rules."""
+
+    def __init__(self, decision: PullDecision) -> None:
+        super().__init__(decision.message(PUSH_REFUSED))
         self.decision = decision
 
 
@@ -112,6 +127,13 @@ class LineageRules(Protocol):
         """What an enforced patch policy refuses of the image (empty: nothing)."""
         ...
 
+    async def push_refusals(
+        self, ref: RepositoryRef, repository_id: int, digest: str, media_type: str, content: bytes,
+        annotations: Mapping[str, object], now: datetime,
+    ) -> tuple[Refusal, ...]:  # fmt: skip
+        """What an enforced patch policy refuses of an image about to be stored."""
+        ...
+
 
 class PullGate:
     def __init__(
@@ -148,6 +170,32 @@ class PullGate:
         decision = decide(rules, facts)
         if decision.allowed and not decision.waived:
             return
+        await self._record(ref, digest, puller, decision, stored, now, decision.message())
+        if not decision.allowed:
+            raise PullRefused(decision)
+
+    async def check_push(
+        self, ref: RepositoryRef, repository_id: int, digest: str, media_type: str, content: bytes,
+        annotations: Mapping[str, object], pusher: Puller,
+    ) -> None:  # fmt: skip
+        """Return when the image manifest may be stored; raise :class:`PushRefused` when a
+        rule judged at push refuses it (audited as a denial of ``pusher``'s action)."""
+        if self._lineage is None:
+            return
+        now = self._clock.now()
+        refusals = await self._lineage.push_refusals(
+            ref, repository_id, digest, media_type, content, annotations, now
+        )
+        decision = decide([Stated(refusal) for refusal in refusals], PullFacts(digest, None, (), (), now))
+        if decision.allowed:
+            return
+        await self._record(ref, digest, pusher, decision, None, now, decision.message(PUSH_REFUSED))
+        raise PushRefused(decision)
+
+    async def _record(
+        self, ref: RepositoryRef, digest: str, puller: Puller, decision: PullDecision,
+        stored: StoredPullPolicy | None, now: datetime, message: str,
+    ) -> None:  # fmt: skip
         detail: dict[str, JsonValue] = {
             "refusedBy": GATE if not decision.allowed else None,
             "policy": None if stored is None else {"scope": stored.scope, "name": stored.name},
@@ -156,7 +204,7 @@ class PullGate:
         if decision.allowed:
             detail["acceptedRisks"] = [str(finding) for finding in decision.waived]
         else:
-            detail["message"] = decision.message()
+            detail["message"] = message
             detail["rules"] = [refusal.rule for refusal in decision.refusals]
             detail["findings"] = [finding.name for finding in decision.findings[:100]]
         await self._audit.record(
@@ -170,5 +218,3 @@ class PullGate:
                 {key: value for key, value in detail.items() if value is not None},
             )
         )
-        if not decision.allowed:
-            raise PullRefused(decision)

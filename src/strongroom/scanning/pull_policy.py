@@ -175,7 +175,7 @@ class PullDecision:
     def findings(self) -> tuple[FindingFacts, ...]:
         return tuple(finding for refusal in self.refusals for finding in refusal.findings)
 
-    def message(self) -> str:
+    def message(self, refused: str = "pull refused by pull policy") -> str:
         """What the client shows: the rules and the findings that decided, most severe first."""
         parts = []
         for refusal in self.refusals:
@@ -185,7 +185,7 @@ class PullDecision:
             named = ", ".join(str(finding) for finding in refusal.findings[:MAX_NAMED])
             more = len(refusal.findings) - MAX_NAMED
             parts.append(f"{refusal.rule}: {named}" + (f" and {more} more" if more > 0 else ""))
-        return "pull refused by pull policy: " + "; ".join(parts)
+        return f"{refused}: " + "; ".join(parts)
 
 
 ALLOW = PullDecision(True)

@@ -3,11 +3,12 @@ choice of a parent, durations, which policy applies, and each compliance rule's 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from strongroom.lineage.chains import MAX_LAYERS, chain_hash, prefix_hashes
+from strongroom.lineage.chains import MAX_LAYERS, chain_hash, diff_ids, prefix_hashes
 from strongroom.lineage.compliance import (
     ALLOWED_BASES,
     INHERITED_CRITICAL,
@@ -33,6 +34,29 @@ from strongroom.lineage.roles import parse_role, role_of
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
 D = ["sha256:" + c * 64 for c in "0123456789"]
+
+
+def _config(rootfs: object) -> bytes:
+    return json.dumps({"architecture": "amd64", "os": "linux", "rootfs": rootfs}).encode()
+
+
+@pytest.mark.parametrize(
+    ("config", "count", "expected"),
+    [
+        (_config({"type": "layers", "diff_ids": D[:2]}), 2, D[:2]),
+        (_config({"type": "layers", "diff_ids": D[:2]}), 3, "the config names 2 diff ids for 3 layers"),
+        (_config({"type": "layers"}), 1, "the config has no rootfs.diff_ids"),
+        (_config({"type": "layers", "diff_ids": ["sha256:short"]}), 1,
+         "the config's rootfs.diff_ids are not digests"),
+        (_config({"type": "layers", "diff_ids": [7]}), 1, "the config's rootfs.diff_ids are not digests"),
+        (b"[1, 2]", 1, "the config has no rootfs.diff_ids"),
+        (b"\xff{", 1, "the config is not JSON"),
+    ],
+)  # fmt: skip
+def test_diff_ids_are_the_configs_one_per_layer_or_why_not(
+    config: bytes, count: int, expected: list[str] | str
+) -> None:
+    assert diff_ids(config, count) == expected
 
 
 def test_prefix_hashes_roll_so_a_shared_prefix_has_the_same_hash() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from strongroom.api.admin.endpoint import AdminCall, AdminRoute
+from strongroom.api.admin.endpoint import MAX_RESULTS, AdminCall, AdminRoute
 from strongroom.api.admin.pull_policies import actor, own_name, scope_and_name, scoped_arn
 from strongroom.api.requests import request_context
 from strongroom.errors import InvalidRequest
@@ -61,7 +61,10 @@ async def dependents(call: AdminCall) -> dict[str, Any]:
 
 
 async def report(call: AdminCall) -> dict[str, Any]:
-    return await call.services.lineage.report(_caller(call))
+    """A page of the report: ``maxResults`` images examined (default and at most
+    1,000) after ``nextToken``."""
+    limit = call.max_results(default=MAX_RESULTS)
+    return await call.services.lineage.report(_caller(call), after=call.query("nextToken"), limit=limit)
 
 
 def _role_resource(call: AdminCall) -> str:

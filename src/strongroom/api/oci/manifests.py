@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.responses import Response
 
 from strongroom.api.oci.headers import not_modified
 from strongroom.api.oci.routing import Call
+from strongroom.auth.actions import Action
 from strongroom.errors import ManifestTooLarge
 from strongroom.oci.mediatypes import MAX_MANIFEST_BYTES
 from strongroom.registry.manifests import Reference
@@ -39,6 +42,7 @@ async def put_manifest(call: Call) -> Response:
         extra_tags,
         call.known,
         replicated=call.replicated,
+        pusher=replace(call.puller, action=Action.PUT_IMAGE),
     )
     headers = {
         "Location": f"/v2/{call.repository.path}/manifests/{pushed.digest}",

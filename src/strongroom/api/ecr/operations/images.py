@@ -7,6 +7,7 @@ share the OCI manifest PUT and GET underneath.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, table
@@ -178,6 +179,7 @@ async def put_image(call: EcrCall) -> Result:
         params.get("imageManifestMediaType"),
         params.get("imageTag"),
         params.get("imageDigest"),
+        replace(call.puller, action=Action.PUT_IMAGE),
     )
     image_id = ImageId(pushed.digest, pushed.tag)
     return {"image": _render_image(call, image_id, params["imageManifest"], pushed.media_type)}
