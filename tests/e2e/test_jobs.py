@@ -239,10 +239,15 @@ def children(pid: int) -> dict[int, int]:
 
 
 def job_process(server: RunningServer) -> int:
-    """The server's one niced child: its job process (HTTP workers keep the niceness 0)."""
-    niced = {pid for pid, nice in children(server.process.pid).items() if nice > 0}
-    assert len(niced) == 1, children(server.process.pid)
-    return niced.pop()
+    """The server's one niced child: its job process (HTTP workers keep the niceness 0).
+    A job process just forked renices itself a moment later: wait for it."""
+
+    def niced() -> set[int]:
+        return {pid for pid, nice in children(server.process.pid).items() if nice > 0}
+
+    wait_for(lambda: len(niced()) == 1, 30, f"one niced child, not {children(server.process.pid)}")
+    [pid] = niced()
+    return pid
 
 
 def test_the_server_runs_jobs_in_a_niced_process_of_its_own_replaced_when_it_dies(tmp_path: Path) -> None:
