@@ -306,3 +306,18 @@ async def test_patch_policies_are_kept_per_scope_and_replaced(database: Database
     assert await policies.delete(ACCOUNT, PREFIX, "apps/")
     assert not await policies.delete(ACCOUNT, PREFIX, "apps/")
     assert not await policies.any_enforced(ACCOUNT)
+
+
+async def test_a_repository_read_says_whether_the_account_enforces_a_patch_policy(database: Database) -> None:
+    """A push skips the gate's policy read when the repository's row says none is enforced."""
+    store, _, _ = await setup(database)
+    await store.ensure_repository(ACCOUNT, "apps/web", NOW)
+    repository = await store.get_repository(ACCOUNT, "apps/web")
+    assert repository is not None and repository.push_gated is False
+    policies = SqlLineagePolicyStore(database)
+    await policies.put(ACCOUNT, PatchPolicy(PREFIX, "other/", max_base_age=timedelta(days=30)), "me", NOW)
+    repository = await store.get_repository(ACCOUNT, "apps/web")
+    assert repository is not None and repository.push_gated is False  # not enforced
+    await policies.put(ACCOUNT, PatchPolicy(PREFIX, "other/", enforce=True), "me", NOW)
+    repository = await store.get_repository(ACCOUNT, "apps/web")
+    assert repository is not None and repository.push_gated is True  # anywhere in the account: look

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from fnmatch import fnmatchcase
 
@@ -30,6 +30,10 @@ class Repository:
     scan_on_push: bool = False
     encryption_type: str = "AES256"
     kms_key: str | None = None
+    push_gated: bool | None = field(default=None, compare=False)
+    """Whether the account had an enforced patch policy when the row was read with it
+    (``get_repository``): False lets a push skip the push gate's policy read; None (not
+    read) leaves the gate to look."""
 
     def tag_is_immutable(self, tag: str) -> bool:
         """Whether a tag, once pushed, may not be moved to another manifest."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -442,14 +443,15 @@ _BY_NAME = (
     repositories.c.account_id == sa.bindparam("account_id"),
     repositories.c.name == sa.bindparam("name"),
 )
-_REPOSITORY = sa.select(*REPOSITORY_COLUMNS).where(*_BY_NAME)
+_ENFORCED_PATCH_POLICY = sa.exists().where(
+    lineage_policies.c.account_id == repositories.c.account_id, lineage_policies.c.enforce
+)
+_REPOSITORY = sa.select(*REPOSITORY_COLUMNS, _ENFORCED_PATCH_POLICY.label("push_gated")).where(*_BY_NAME)
 _REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
 _REPOSITORY_GATED = _REPOSITORY_ID.add_columns(
     sa.or_(
         sa.exists().where(pull_policies.c.account_id == repositories.c.account_id),
-        sa.exists().where(
-            lineage_policies.c.account_id == repositories.c.account_id, lineage_policies.c.enforce
-        ),
+        _ENFORCED_PATCH_POLICY,
     ).label("gated")
 )
 """With whether the account has any pull policy or enforced patch policy (their unique
@@ -494,7 +496,7 @@ _TAGS_AFTER = _TAGS.where(tags.c.name > sa.bindparam("last"))
 
 def _repository(conn: sa.Connection, account_id: str, name: str) -> Repository | None:
     row = conn.execute(_REPOSITORY, {"account_id": account_id, "name": name}).first()
-    return None if row is None else repository_from_row(row)
+    return None if row is None else replace(repository_from_row(row), push_gated=bool(row.push_gated))
 
 
 def _keep_immutable_tags(

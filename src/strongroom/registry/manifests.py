@@ -120,7 +120,14 @@ class Manifests:
         parsed = parse_manifest(body, content_type, digest)
         now = self._context.clock.now()
         repository = known or await self._repository_for(ref, parsed)
-        if pusher is not None and self._gate is not None and _judged_at_push(parsed, made_by_registry):
+        gated = repository.push_gated is not False  # False: read with the row, no enforced policy
+        if (
+            pusher is not None
+            and self._gate is not None
+            and gated
+            and _judged_at_push(parsed, made_by_registry)
+        ):
+            assert pusher is not None
             await self._gate.check_push(
                 ref, repository.id, str(digest), parsed.media_type, body, parsed.annotations or {}, pusher
             )
