@@ -243,3 +243,28 @@ def test_a_replication_passes_a_policy_conditioned_on_the_source(site: Site) -> 
     # The same principal's header, honoured, over Basic on every route of a push.
     with basic(site, site.replicator, source_arn("seed/replicated")) as http:
         assert try_push(http, "seed/replicated", small_image(309))[-1] == 201
+
+
+def test_a_backfill_at_the_destination_skips_what_a_remote_replication_stored(site: Site) -> None:
+    """The honoured copy's manifests carry the stored mark (decision 23): the destination's
+    own backfill enumerates only its own image."""
+    image = small_image(311)
+    with site.source.client() as http:
+        assert try_push(http, "seed/replicated", image)[-1] == 201
+    wait_complete(site, "seed/replicated", "v1")
+    own = small_image(313)
+    with site.east.client() as http:
+        assert try_push(http, "mine/app", own)[-1] == 201
+    onward = {"region": "eu-west-1", "registryId": "333333333333"}  # registered nowhere
+    east = ecr(site.east)
+    east.put_replication_configuration(replicationConfiguration={"rules": [{"destinations": [onward]}]})
+    east.start_replication_backfill(destination=onward)
+    [listed] = east.list_replication_backfills()["backfills"]
+    assert listed["progress"]["totalReplicationCount"] == 1, listed
+    # Which one: the job queued for it has its status; the replicated image has none.
+    queued = east.describe_image_replication_status(repositoryName="mine/app", imageId={"imageTag": "v1"})
+    assert [s["region"] for s in queued["replicationStatuses"]] == ["eu-west-1"]
+    received = east.describe_image_replication_status(
+        repositoryName="seed/replicated", imageId={"imageTag": "v1"}
+    )
+    assert received["replicationStatuses"] == []
