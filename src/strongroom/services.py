@@ -4,10 +4,11 @@ workers and the CLI alike. Backends are chosen from explicit mappings here."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -26,6 +27,7 @@ from strongroom.auth.secretbox import SecretBox, key_from_setting, load_or_creat
 from strongroom.auth.throttle import LoginThrottle, ThrottlePolicy
 from strongroom.auth.tokens import TokenIssuer, load_or_create_signing_key, load_private_key
 from strongroom.clock import Clock, RandomIdFactory, SteppedClock, SystemClock
+from strongroom.errors import InvalidRequest
 from strongroom.events.delivery import WebhookSender, parse_networks
 from strongroom.events.log import EventLog
 from strongroom.events.outbox import ImageDeletionOutbox, ImagePushOutbox
@@ -93,10 +95,12 @@ from strongroom.scanning.isolation import IsolationLimits, SubprocessAnalyser
 from strongroom.scanning.on_push import SCAN, ImageScanner, scan_on_push
 from strongroom.scanning.reevaluate import REEVALUATE, Reevaluator, expiry_schedule
 from strongroom.scanning.sbom_referrer import PRUNE as SBOM_PRUNE
-from strongroom.settings import Settings
+from strongroom.settings import ReplicationDestination, Settings, SettingsError
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
 from strongroom.storage.memory import MemoryBlobStore
+
+logger = logging.getLogger("strongroom.replication")
 
 BLOB_STORES: dict[str, Callable[[Settings], BlobStore]] = {
     "filesystem": lambda s: FilesystemBlobStore(s.blob_dir, durable=s.durable_writes),
@@ -198,7 +202,7 @@ async def prepare(settings: Settings) -> Bootstrap:
         admin_key = None
         if settings.admin_access_key_id and settings.admin_secret_access_key:
             admin_key = (settings.admin_access_key_id, settings.admin_secret_access_key.get_secret_value())
-        return await bootstrap(
+        boot = await bootstrap(
             SqlMetadataStore(database),
             SqlIamStore(database),
             Passwords(),
@@ -209,8 +213,30 @@ async def prepare(settings: Settings) -> Bootstrap:
             secret_box=secret_box,
             admin_access_key=admin_key,
         )
+        destinations = Destinations(SqlReplicationStore(database), secret_box, SystemClock())
+        await register_from_settings(destinations, settings.replication.destinations)
+        return boot
     finally:
         database.close()
+
+
+async def register_from_settings(
+    destinations: Destinations, entries: Sequence[ReplicationDestination]
+) -> None:
+    """The settings file's ``[[replication.destinations]]``, registered or replaced at each
+    start as ``replication destination add`` does; one removed from the file stays
+    registered until removed by the command. Neither the secret nor the entry is logged."""
+    for entry in entries:
+        try:
+            await destinations.add(
+                entry.region, entry.registry_id, entry.url, entry.kind, entry.access_key_id, entry.secret()
+            )
+        except InvalidRequest as error:
+            where = f"{entry.region[:40]}/{entry.registry_id[:40]}"
+            raise SettingsError(f"replication destination {where} in the settings: {error.message}") from None
+        logger.info(
+            "replication destination %s/%s registered from the settings", entry.region, entry.registry_id
+        )
 
 
 def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:

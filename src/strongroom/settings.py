@@ -36,6 +36,44 @@ def default_data_dir() -> Path:
     return Path.home() / ".local" / "share" / "strongroom"
 
 
+class ReplicationDestination(BaseModel):
+    """A ``[[replication.destinations]]`` table: registered (or replaced) at each start,
+    as ``strongroom replication destination add`` does (ADR 0020, decision 24). The secret
+    is given inline or, better, as a file (``secret_access_key_file``); never both."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    region: str
+    registry_id: str
+    url: str
+    kind: Literal["strongroom", "oci"] = "strongroom"
+    access_key_id: str
+    secret_access_key: SecretStr | None = None
+    secret_access_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ReplicationDestination:
+        if (self.secret_access_key is None) == (self.secret_access_key_file is None):
+            raise ValueError("give one of secret_access_key and secret_access_key_file")
+        return self
+
+    def secret(self) -> str:
+        """The secret in clear (the file's content without its final newline)."""
+        if self.secret_access_key is not None:
+            return self.secret_access_key.get_secret_value()
+        assert self.secret_access_key_file is not None
+        try:
+            return self.secret_access_key_file.read_text().rstrip("\r\n")
+        except OSError as error:
+            raise SettingsError(f"cannot read {self.secret_access_key_file}: {error.strerror}") from None
+
+
+class ReplicationSettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    destinations: tuple[ReplicationDestination, ...] = ()
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -144,6 +182,8 @@ class Settings(BaseModel):
     pulled (Amazon Inspector's ``ecrConfiguration.rescanDuration`` values); beyond it the
     image's scan status becomes ``SCAN_ELIGIBILITY_EXPIRED`` (docs/adr/0015)."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    replication: ReplicationSettings = Field(default_factory=ReplicationSettings)
+    """``[[replication.destinations]]`` tables of the settings file only."""
 
     @field_validator("webhook_allowed_networks", "metrics_allowed_networks")
     @classmethod
@@ -208,7 +248,7 @@ def load_settings(
             values.update(tomllib.loads(config_file.read_text()))
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise SettingsError(f"cannot read settings file {config_file}: {error}") from None
-    for field in Settings.model_fields:
+    for field in Settings.model_fields.keys() - {"replication"}:  # a table: the file only
         value = environ.get(ENV_PREFIX + field.upper())
         if value is not None and value != "":
             values[field] = value
@@ -216,6 +256,13 @@ def load_settings(
     try:
         return Settings.model_validate(values)
     except ValidationError as error:
+        if any(problem["loc"][:1] == ("replication",) for problem in error.errors()):
+            # Never the input: a destination's table holds its secret.
+            found = (
+                f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}"
+                for problem in error.errors(include_input=False, include_url=False)
+            )
+            raise SettingsError("invalid settings: " + "; ".join(found)) from None
         raise SettingsError(str(error)) from None
 
 

@@ -22,6 +22,7 @@ from strongroom.metadata.replication import (
     Destination,
     SqlReplicationStore,
 )
+from strongroom.metadata.replication_backfills import SqlBackfillStore
 from strongroom.metadata.repositories import SqlRepositoryStore
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.replication.on_push import REPLICATE, ReplicationOnPush
@@ -43,7 +44,7 @@ RULES = {
 }  # fmt: skip
 
 
-def manifest(digest: str) -> NewManifest:
+def manifest(digest: str, *, replicated: bool = False) -> NewManifest:
     return NewManifest(
         digest=digest,
         media_type="application/vnd.oci.image.manifest.v1+json",
@@ -53,6 +54,7 @@ def manifest(digest: str) -> NewManifest:
         annotations_json=None,
         blob_digests=(),
         child_digests=(),
+        replicated=replicated,
     )
 
 
@@ -152,3 +154,22 @@ async def test_destinations_are_registered_replaced_listed_and_removed(database:
     assert await replication.remove_destination("us-east-1", ACCOUNT)
     assert not await replication.remove_destination("us-east-1", ACCOUNT)
     assert await replication.destinations() == []
+
+
+async def test_a_replicated_manifest_is_marked_and_a_backfill_skips_it_until_a_client_pushes_it(
+    database: Database,
+) -> None:
+    store, repository_id = await setup(database)
+    await store.put_manifest(repository_id, manifest(M1, replicated=True), ["v1"], NOW)
+    await store.put_manifest(repository_id, manifest(M2), ["v2"], NOW)
+    assert {job.payload["digest"] for job in await replication_jobs(database)} == {M2}  # not onward
+    backfills = SqlBackfillStore(database)
+    assert [(i.digest, i.tag) for i in await backfills.existing_images(ACCOUNT)] == [(M2, "v2")]
+    # Replicated again (a tag moved at the source): still replicated content.
+    await store.put_manifest(repository_id, manifest(M1, replicated=True), ["v3"], NOW)
+    assert [(i.digest, i.tag) for i in await backfills.existing_images(ACCOUNT)] == [(M2, "v2")]
+    # A client pushes the same manifest: it is the client's now.
+    await store.put_manifest(repository_id, manifest(M1), ["v4"], NOW)
+    assert {(i.digest, i.tag) for i in await backfills.existing_images(ACCOUNT)} == {
+        (M1, "v1"), (M1, "v3"), (M1, "v4"), (M2, "v2")
+    }  # fmt: skip

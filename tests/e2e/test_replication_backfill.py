@@ -178,3 +178,64 @@ def test_one_backfill_at_a_time_per_destination_and_stopping_one(skopeo: Cli, tm
         assert listed[0]["progress"]["totalReplicationCount"] == 1
     finally:
         server.stop()
+
+
+def allow(account: str, region_account: str) -> str:
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+        "Action": ["ecr:CreateRepository", "ecr:ReplicateImage"],
+        "Resource": f"arn:aws:ecr:{REGION}:{region_account}:repository/*",
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def wait_backfill(client: Any) -> dict[str, Any]:
+    clock = time.monotonic()
+    while True:
+        [listed] = client.list_replication_backfills()["backfills"]
+        if listed["status"] != "IN_PROGRESS":
+            return dict(listed)
+        assert time.monotonic() - clock < 60, listed
+        time.sleep(0.2)
+
+
+def test_a_backfill_at_a_destination_skips_what_it_received_by_replication(
+    server: RunningServer, skopeo: Cli, tmp_path: Path
+) -> None:
+    """A replicates team/ to B; B's own rule names A: B's backfill sends B's own image only
+    (the mark stored on the manifest, ADR 0020 decision 23)."""
+    key = b_key(server)
+    ecr(server, key).put_registry_policy(policyText=ALLOW_A)
+    ecr(server).put_registry_policy(policyText=allow(B, A))
+    received = push(skopeo, server, tmp_path, "team/a", "v1", 331)
+    ecr(server).put_replication_configuration(replicationConfiguration=CONFIGURATION)
+    ecr(server).start_replication_backfill(destination=DESTINATION)
+    assert wait_backfill(ecr(server))["status"] == "COMPLETE"
+    found = ecr(server, key).describe_images(repositoryName="team/a", imageIds=[{"imageTag": "v1"}])
+    assert found["imageDetails"][0]["imageDigest"] == received
+    # B's own push, then B's rule back to A.
+    layout = OciLayout.create(tmp_path / "b-own")
+    own = build_image(random.Random(337))
+    layout.add("v1", own)
+    skopeo.run(
+        "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false",
+        "--dest-creds", f"{key[0]}:{key[1]}",
+        f"oci:{layout.path}:v1", f"docker://{server.registry}/{B}/team/own:v1",
+    )  # fmt: skip
+    back = {"region": REGION, "registryId": A}
+    rules = {
+        "rules": [
+            {"destinations": [back], "repositoryFilters": [{"filter": "team/", "filterType": "PREFIX_MATCH"}]}
+        ]
+    }
+    ecr(server, key).put_replication_configuration(replicationConfiguration=rules)
+    ecr(server, key).start_replication_backfill(destination=back)
+    ended = wait_backfill(ecr(server, key))
+    assert ended["status"] == "COMPLETE" and ended["progress"]["totalReplicationCount"] == 1, ended
+    results = ecr(server, key).describe_replication_backfill_results(
+        replicationBackfillId=ended["replicationBackfillId"]
+    )["results"]
+    assert [(r["repositoryName"], r["imageId"]["imageDigest"], r["status"]) for r in results] == [
+        ("team/own", own.manifest.digest, "COMPLETE")
+    ]

@@ -82,3 +82,48 @@ def test_the_rescan_duration_takes_inspectors_values_flag_over_environment_over_
     assert load_settings(config, env, scan_rescan_duration=flag).scan_rescan_duration == expected
     with pytest.raises(SettingsError, match="scan_rescan_duration"):
         load_settings(None, {"STRONGROOM_SCAN_RESCAN_DURATION": "DAYS_7"})
+
+
+DESTINATION = """
+[[replication.destinations]]
+region = "us-east-1"
+registry_id = "111111111111"
+url = "https://east.example:5000"
+access_key_id = "AKIAEXAMPLE0000KEY01"
+"""
+
+
+def test_replication_destinations_come_from_the_file_with_one_secret(tmp_path: Path) -> None:
+    secret_file = tmp_path / "east.secret"
+    secret_file.write_text("s3cret/value\n")
+    config = tmp_path / "settings.toml"
+    config.write_text(DESTINATION + f'secret_access_key_file = "{secret_file}"\n')
+    [destination] = load_settings(config, {"STRONGROOM_REPLICATION": "ignored"}).replication.destinations
+    assert (destination.region, destination.registry_id, destination.kind) == (
+        "us-east-1",
+        "111111111111",
+        "strongroom",
+    )
+    assert destination.secret() == "s3cret/value"
+    config.write_text(DESTINATION + 'secret_access_key = "inline-s3cret"\n')
+    [inline] = load_settings(config, {}).replication.destinations
+    assert inline.secret() == "inline-s3cret" and "inline-s3cret" not in repr(inline)
+    assert load_settings(None, {}).replication.destinations == ()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        'secret_access_key = "never-shown-1"\nsecret_access_key_file = "/x"\n',  # both
+        'secret_access_key = "never-shown-1"\nkind = "ftp"\n',
+        'secret_access_key = "never-shown-1"\nsurprise = "never-shown-1"\n',
+        "",  # neither
+    ],
+)
+def test_a_bad_destination_table_is_refused_without_its_secret(tmp_path: Path, extra: str) -> None:
+    config = tmp_path / "settings.toml"
+    config.write_text(DESTINATION + extra)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config, {})
+    assert "replication.destinations" in str(refused.value)
+    assert "never-shown-1" not in str(refused.value)

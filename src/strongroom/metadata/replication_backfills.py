@@ -83,7 +83,8 @@ class SqlBackfillStore:
 
     async def existing_images(self, account_id: str) -> list[ExistingImage]:
         """Every image of the account's repositories: each tag, and each untagged manifest
-        that no other manifest of its repository lists (an index's children go with it)."""
+        that no other manifest of its repository lists (an index's children go with it);
+        not a manifest a replication stored (replicated content is not replicated onward)."""
         child = sa.exists().where(
             manifest_references.c.repository_id == manifests.c.repository_id,
             manifest_references.c.child_digest == manifests.c.digest,
@@ -100,7 +101,11 @@ class SqlBackfillStore:
                     ),
                 )
             )
-            .where(repositories.c.account_id == account_id, sa.or_(tags.c.name.is_not(None), ~child))
+            .where(
+                repositories.c.account_id == account_id,
+                ~manifests.c.replicated,
+                sa.or_(tags.c.name.is_not(None), ~child),
+            )
             .order_by(repositories.c.name, manifests.c.digest, tags.c.name)
         )
 

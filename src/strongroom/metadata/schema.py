@@ -242,6 +242,9 @@ manifests = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("last_pulled_at", UtcDateTime, nullable=True),
     # ECR ``lastRecordedPullTime``, refreshed at most hourly.
+    sa.Column("replicated", sa.Boolean, server_default=sa.false(), nullable=False),
+    # Stored by a replication (ADR 0020): a backfill here skips it; a client's push of the
+    # same manifest clears it.
     sa.Index(None, "repository_id", "subject_digest"),
 )
 

@@ -89,6 +89,16 @@ class SqlMetadataStore(SqlBlobLinks):
             .returning(manifests.c.digest)
         )
         self._insert_references = database.insert(manifest_references).on_conflict_do_nothing()
+        # A client's push of a manifest a replication stored makes it the client's.
+        self._clear_replicated = (
+            manifests.update()
+            .where(
+                manifests.c.repository_id == sa.bindparam("held_in"),
+                manifests.c.digest == sa.bindparam("held_digest"),
+                manifests.c.replicated,
+            )
+            .values(replicated=False)
+        )
         point = database.insert(tags)
         # A tag already on the manifest is left as it is, and RETURNING then yields no row.
         self._point_tag_statement = point.on_conflict_do_update(
@@ -231,10 +241,15 @@ class SqlMetadataStore(SqlBlobLinks):
                             "artifact_type": manifest.artifact_type,
                             "annotations": manifest.annotations_json,
                             "created_at": now,
+                            "replicated": manifest.replicated,
                         },
                     ).first()
                     is not None
                 )
+                if not created and not manifest.replicated:
+                    conn.execute(
+                        self._clear_replicated, {"held_in": repository_id, "held_digest": manifest.digest}
+                    )
                 if created:
                     references = [
                         {"child_digest": d, "kind": "blob"} for d in dict.fromkeys(manifest.blob_digests)

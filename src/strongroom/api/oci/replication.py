@@ -4,8 +4,10 @@ The source's copy names its repository's ARN in :data:`~strongroom.replication.r
 on every request. The header is a claim of the caller, so it is honoured only when the
 one policy engine allows the authenticated principal ``ecr:ReplicateImage`` on the
 repository with the claim in the context (``aws:SourceArn``, ``aws:SourceAccount``): a
-policy conditioned on them bounds which sources that principal may claim. Honoured, the
-push stores what it stores with the source keys in the creation's evaluation, a new
+policy conditioned on them bounds which sources that principal may claim. It is asked on
+every repository route the request takes, once per request (nothing is kept between
+requests). Honoured, the request's own action, and a creation, are decided with the source
+keys in the context (decision 22), a new
 repository takes the ``REPLICATION`` creation template (else the source's settings,
 :data:`~strongroom.replication.rules.SETTINGS_HEADER`), and the manifests it stores are
 not replicated onward. Not honoured (absent, not an ARN, anonymous, not allowed), the

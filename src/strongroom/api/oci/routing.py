@@ -120,10 +120,13 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
             known, replicated = None, None
             try:
                 context = request_context(request)
-                await _authorize(services, route, principal, repository, context, grant)
+                if SOURCE_HEADER in request.headers and route.resource is Resource.REPOSITORY:
+                    replicated = await honoured_source(request, services, principal, repository, context)
+                if replicated is not None:
+                    await _authorize_replication(services, route, principal, repository, replicated)
+                else:
+                    await _authorize(services, route, principal, repository, context, grant)
                 if route.creates:
-                    if SOURCE_HEADER in request.headers:
-                        replicated = await honoured_source(request, services, principal, repository, context)
                     known = await _authorize_creation(services, principal, repository, context, replicated)
             except AccessDenied as error:
                 await _audit(request, services, route, principal, "deny", {"message": error.message})
@@ -226,6 +229,26 @@ async def _authorize(
     if not decision.allowed:
         if principal.is_anonymous:
             raise AuthenticationRequired("authentication required")
+        raise AccessDenied(denial_message(principal, route.action, resource, decision))
+
+
+async def _authorize_replication(
+    services: Services,
+    route: OciRoute,
+    principal: Principal,
+    repository: RepositoryRef,
+    replicated: Replication,
+) -> None:
+    """A request of an honoured replication is decided by policy with the source keys in
+    the context, whatever a bearer token grants: a token is issued without them (it would
+    carry them to requests without the header), so it can neither allow nor refuse here."""
+    if route.action is None:
+        return
+    resource = repository.arn(services.settings.region)
+    decision = await services.authorizer.decide(
+        AccessRequest(principal, route.action, resource, replicated.context)
+    )
+    if not decision.allowed:
         raise AccessDenied(denial_message(principal, route.action, resource, decision))
 
 
