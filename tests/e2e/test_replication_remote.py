@@ -84,15 +84,6 @@ REPLICATE_FROM_TEAM = {
 }
 
 
-def user(server: RunningServer, name: str, document: str) -> tuple[str, str]:
-    server.cli("iam", "create-user", "--user-name", name)
-    server.cli(
-        "iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", document
-    )
-    created = server.cli_json("iam", "create-access-key", "--user-name", name)
-    return created["AccessKey"]["AccessKeyId"], created["AccessKey"]["SecretAccessKey"]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("remote-replication")
@@ -104,8 +95,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         source = serve(root / "source", SOURCE_REGION)
         servers.append(source)
         proxy = CountingProxy(east.port)
-        pusher = user(east, "pusher", policy(EVERYTHING_BUT_REPLICATE))
-        replicator = user(east, "replicator", policy(EVERYTHING_BUT_REPLICATE, REPLICATE_FROM_TEAM))
+        pusher = east.user_with_key("pusher", policy(EVERYTHING_BUT_REPLICATE))
+        replicator = east.user_with_key("replicator", policy(EVERYTHING_BUT_REPLICATE, REPLICATE_FROM_TEAM))
         ecr(east).create_repository_creation_template(
             prefix="team", appliedFor=["REPLICATION"], imageTagMutability="IMMUTABLE",
             resourceTags=[{"Key": "origin", "Value": "replication"}],

@@ -78,15 +78,6 @@ def ecr(server: RunningServer) -> Any:
     return aws_client(server, "ecr", region_name=server.env["STRONGROOM_REGION"])
 
 
-def user(server: RunningServer, name: str, document: str) -> tuple[str, str]:
-    server.cli("iam", "create-user", "--user-name", name)
-    server.cli(
-        "iam", "put-user-policy", "--user-name", name, "--policy-name", "p", "--policy-document", document
-    )
-    created = server.cli_json("iam", "create-access-key", "--user-name", name)
-    return created["AccessKey"]["AccessKeyId"], created["AccessKey"]["SecretAccessKey"]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("replication-source-keys")
@@ -96,8 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         servers.append(east)
         source = serve(root / "source", SOURCE_REGION)
         servers.append(source)
-        reader = user(east, "reader", policy(READ))
-        replicator = user(east, "replicator", policy(READ, REPLICATE_SEED))
+        reader = east.user_with_key("reader", policy(READ))
+        replicator = east.user_with_key("replicator", policy(READ, REPLICATE_SEED))
         for name in ("seed/replicated", "seed/other"):
             ecr(east).create_repository(repositoryName=name)
             ecr(east).set_repository_policy(

@@ -78,6 +78,16 @@ class RunningServer:
         output = self.cli(*args).stdout
         return json.loads(output) if output.strip() else None
 
+    def user_with_key(self, name: str, policy_document: str) -> tuple[str, str]:
+        """Create a user with one inline policy and an access key: (key id, secret)."""
+        self.cli("iam", "create-user", "--user-name", name)
+        self.cli(
+            "iam", "put-user-policy", "--user-name", name, "--policy-name", "p",
+            "--policy-document", policy_document,
+        )  # fmt: skip
+        created = self.cli_json("iam", "create-access-key", "--user-name", name)
+        return created["AccessKey"]["AccessKeyId"], created["AccessKey"]["SecretAccessKey"]
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
