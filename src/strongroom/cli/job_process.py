@@ -106,10 +106,6 @@ class JobProcess:
             process.kill()
             process.join()
 
-    @property
-    def pid(self) -> int | None:
-        return None if self._process is None else self._process.pid
-
     def _spawn(self) -> None:
         process = self._context.Process(
             target=_main, args=(self._settings, os.getpid()), name="strongroom-jobs", daemon=False
@@ -123,8 +119,6 @@ class JobProcess:
             process = self._process
             assert process is not None
             process.join()
-            if self._stopping.is_set():
-                return
             if self._stopping.wait(wait):  # a Ctrl-C reaches the process group: no alarm then
                 return
             logger.error("the job process exited with status %s: starting another", process.exitcode)
