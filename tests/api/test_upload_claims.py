@@ -37,8 +37,14 @@ async def test_the_status_of_a_held_upload_says_when_to_try_again(tmp_path: Path
             # A writer takes the upload and dies without releasing it.
             now = services.clock.now()
             upload_id = location.rsplit("/", 1)[1]
-            assert await services.metadata.claim_upload(
-                upload_id, "dead-writer", 0, now, lapsed_before=now - WRITE_CLAIM
+            assert await services.metadata.claim_upload_in(
+                upload_id,
+                services.default_account_id,
+                "held",
+                "dead-writer",
+                0,
+                now,
+                lapsed_before=now - WRITE_CLAIM,
             )
             held = await c.get(location)
             assert held.status_code == 204 and held.headers["range"] == "0-0"

@@ -95,6 +95,36 @@ async def test_a_failing_source_keeps_the_bytes_received_before_it_failed(store:
     assert hasher.hexdigest() == hashlib.sha256(b"x" * 100).hexdigest()
 
 
+async def test_finish_upload_appends_the_last_chunk_and_publishes_in_one_step(store: BlobStore) -> None:
+    await store.create_upload(UPLOAD)
+    await store.append(UPLOAD, stream(b"abc"), None)
+    digest = Digest.of(b"abcdef")
+    assert await store.finish_upload(UPLOAD, 3, b"def", digest) is True
+    assert await collect(store.read(digest)) == b"abcdef"
+    assert await store.upload_size(UPLOAD) is None
+
+
+async def test_finish_upload_writes_nothing_unless_the_upload_holds_what_the_caller_hashed(
+    store: BlobStore,
+) -> None:
+    digest = Digest.of(b"def")
+    assert await store.finish_upload(UPLOAD, 0, b"def", digest) is False  # no such upload
+    await store.create_upload(UPLOAD)
+    await store.append(UPLOAD, stream(b"abc"), None)  # another writer's bytes
+    assert await store.finish_upload(UPLOAD, 0, b"def", digest) is False
+    assert await store.finish_upload(UPLOAD, 4, b"def", digest) is False
+    assert await collect(store.read_upload(UPLOAD)) == b"abc"
+    assert await store.stat(digest) is None
+
+
+async def test_finish_upload_of_content_already_stored_keeps_one_copy(store: BlobStore) -> None:
+    digest = await _put(store, b"same bytes")
+    await store.create_upload(UPLOAD)
+    assert await store.finish_upload(UPLOAD, 0, b"same bytes", digest) is True
+    assert await collect(store.read(digest)) == b"same bytes"
+    assert await store.upload_size(UPLOAD) is None
+
+
 async def test_identical_content_is_stored_once(store: BlobStore) -> None:
     data = b"same bytes"
     digest = await _put(store, data)

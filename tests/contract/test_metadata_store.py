@@ -141,7 +141,7 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.get_upload_in(upload.id, ACCOUNT, "team/other") == (upload, False)
     assert await store.get_upload_in("d" * 32, ACCOUNT, "team/model") == (None, False)
     later = NOW + timedelta(hours=2)
-    assert await store.claim_upload(upload.id, "w", None, later, lapsed_before=NOW) is not None
+    assert await store.claim_upload_in(upload.id, ACCOUNT, "team/model", "w", None, later, lapsed_before=NOW)
     assert await store.release_upload(upload.id, "w", 42, later) is True
     assert await store.stale_uploads(NOW + timedelta(hours=1)) == []
     assert await store.stale_uploads(NOW + timedelta(hours=3)) == [upload.id]
@@ -171,20 +171,34 @@ async def test_an_upload_has_one_writer_at_a_time(store: SqlMetadataStore) -> No
     upload_id = "d" * 32
     await store.create_upload(Upload(upload_id, repository, "sha256", NOW, NOW))
     lapsed = NOW - timedelta(seconds=10)
-    assert await store.claim_upload(upload_id, "one", 0, NOW, lapsed_before=lapsed) is True
+
+    async def claim(writer: str, start: int | None, now: datetime = NOW, name: str = "team/model") -> bool:
+        return await store.claim_upload_in(
+            upload_id, ACCOUNT, name, writer, start, now, lapsed_before=now - timedelta(seconds=10)
+        )
+
+    # Only in its own repository (the lookup is part of the claim), and only if it exists.
+    await repo(store, "team/other")
+    assert await claim("one", 0, name="team/other") is False
+    assert await claim("one", 0, name="team/none") is False
+    assert (
+        await store.claim_upload_in("e" * 32, ACCOUNT, "team/model", "one", None, NOW, lapsed_before=lapsed)
+        is False
+    )
+    assert await claim("one", 0) is True
     # Held: nobody else, with or without a range; and only the holder renews or releases.
-    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
-    assert await store.claim_upload(upload_id, "two", None, NOW, lapsed_before=lapsed) is False
+    assert await claim("two", 0) is False
+    assert await claim("two", None) is False
     assert await store.renew_upload_claim(upload_id, "two", NOW) is False
     assert await store.release_upload(upload_id, "two", 99, NOW) is False
     assert await store.renew_upload_claim(upload_id, "one", NOW) is True
     assert await store.release_upload(upload_id, "one", 10, NOW) is True
     # Released at 10 bytes: a chunk must start there.
-    assert await store.claim_upload(upload_id, "two", 0, NOW, lapsed_before=lapsed) is False
-    assert await store.claim_upload(upload_id, "two", 10, NOW, lapsed_before=lapsed) is True
+    assert await claim("two", 0) is False
+    assert await claim("two", 10) is True
     # A claim not renewed lapses: a writer that died frees the session.
     later = NOW + timedelta(seconds=11)
-    assert await store.claim_upload(upload_id, "three", 5, later, lapsed_before=later - timedelta(seconds=10))
+    assert await claim("three", 5, later) is True
     assert await store.release_upload(upload_id, "two", 20, later) is False
     upload = await store.get_upload(upload_id)
     assert upload is not None and (upload.size, upload.writer) == (10, "three")

@@ -2,7 +2,7 @@
 
 A mixin of :class:`~strongroom.metadata.sql.SqlMetadataStore`, sharing its
 :class:`Database`. An upload has one writer at a time across every process: a request
-claims the session by compare-and-set on its row (``claim_upload``), renews the claim
+claims the session by compare-and-set on its row (``claim_upload_in``), renews the claim
 while it writes, and releases it with the new size; a claim not renewed lapses, so a
 process that died mid-write does not hold the session for ever.
 """
@@ -39,15 +39,23 @@ _UPLOAD_REPOSITORY = sa.select(uploads.c.repository_id).where(uploads.c.id == sa
 _NEW_UPLOAD = uploads.insert()
 _DELETE_UPLOAD = uploads.delete().where(uploads.c.id == sa.bindparam("upload_id"))
 _CLAIMABLE = sa.or_(uploads.c.writer.is_(None), uploads.c.updated_at < sa.bindparam("lapsed_before"))
+_IN_REPOSITORY = uploads.c.repository_id == (
+    sa.select(repositories.c.id)
+    .where(
+        repositories.c.account_id == sa.bindparam("account_id"), repositories.c.name == sa.bindparam("name")
+    )
+    .scalar_subquery()
+)
 _CLAIM = (
     uploads.update()
-    .where(uploads.c.id == sa.bindparam("upload_id"), _CLAIMABLE)
+    .where(uploads.c.id == sa.bindparam("upload_id"), _IN_REPOSITORY, _CLAIMABLE)
     .values(writer=sa.bindparam("writer"), updated_at=sa.bindparam("now"))
 )
 _CLAIM_AT = (
     uploads.update()
     .where(
         uploads.c.id == sa.bindparam("upload_id"),
+        _IN_REPOSITORY,
         sa.or_(
             sa.and_(uploads.c.writer.is_(None), uploads.c.size == sa.bindparam("start")),
             uploads.c.updated_at < sa.bindparam("lapsed_before"),
@@ -166,11 +174,26 @@ class SqlBlobLinks:
 
         return await self._db.run(work)
 
-    async def claim_upload(
-        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    async def claim_upload_in(
+        self,
+        upload_id: str,
+        account_id: str,
+        name: str,
+        writer: str,
+        start: int | None,
+        now: datetime,
+        *,
+        lapsed_before: datetime,
     ) -> bool:
         statement = _CLAIM if start is None else _CLAIM_AT
-        params = {"upload_id": upload_id, "writer": writer, "now": now, "lapsed_before": lapsed_before}
+        params = {
+            "upload_id": upload_id,
+            "account_id": account_id,
+            "name": name,
+            "writer": writer,
+            "now": now,
+            "lapsed_before": lapsed_before,
+        }
         if start is not None:
             params["start"] = start
 

@@ -59,7 +59,7 @@ class Upload:
     size: int = 0
     """The bytes taken so far: what ``Range`` reports and where the next chunk starts."""
     writer: str | None = None
-    """The request appending now, if any (see ``UploadStore.claim_upload``)."""
+    """The request appending now, if any (see ``UploadStore.claim_upload_in``)."""
 
 
 @dataclass(frozen=True, slots=True)

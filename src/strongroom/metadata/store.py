@@ -75,16 +75,26 @@ class UploadStore(Protocol):
 
     async def get_upload_in(self, upload_id: str, account_id: str, name: str) -> tuple[Upload | None, bool]:
         """The upload, and whether it belongs to the repository ``name`` of ``account_id``:
-        in one read, as every PATCH, PUT and status request asks both."""
+        in one read, as every status request (and a refused claim) asks both."""
         ...
 
-    async def claim_upload(
-        self, upload_id: str, writer: str, start: int | None, now: datetime, *, lapsed_before: datetime
+    async def claim_upload_in(
+        self,
+        upload_id: str,
+        account_id: str,
+        name: str,
+        writer: str,
+        start: int | None,
+        now: datetime,
+        *,
+        lapsed_before: datetime,
     ) -> bool:
-        """Make ``writer`` the upload's one writer, by compare-and-set: when nobody
-        writes and, with ``start``, the recorded size is ``start``; or when the last
-        claim or release was before ``lapsed_before`` (a writer that died). False when
-        another request holds it or its size differs."""
+        """Make ``writer`` the upload's one writer, by compare-and-set, if the upload
+        belongs to the repository ``name`` of ``account_id`` (the lookup and the claim in
+        one transaction: every PATCH and PUT asks both): when nobody writes and, with
+        ``start``, the recorded size is ``start``; or when the last claim or release was
+        before ``lapsed_before`` (a writer that died). False when there is no such upload
+        in that repository, another request holds it, or its size differs."""
         ...
 
     async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:

@@ -26,6 +26,8 @@ class Hasher(Protocol):
 
     def hexdigest(self) -> str: ...
 
+    def copy(self) -> Hasher: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Digest:

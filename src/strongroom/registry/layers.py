@@ -24,7 +24,8 @@ from strongroom.metadata.images import SqlImageStore
 from strongroom.oci.digest import Digest
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
-from strongroom.registry.uploads import ContentRange, Uploads
+from strongroom.registry.upload_bodies import ContentRange
+from strongroom.registry.uploads import Uploads
 
 DEFAULT_LAYER_MEDIA_TYPE = "application/vnd.docker.image.rootfs.diff.tar.gzip"
 """What a layer no manifest of the repository describes is reported as (ECR's default)."""

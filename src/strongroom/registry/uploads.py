@@ -20,13 +20,13 @@ from strongroom.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
-    SizeInvalid,
     UploadRangeInvalid,
 )
 from strongroom.metadata.records import Repository, Upload
 from strongroom.oci.digest import Digest, Hasher, new_hasher
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
+from strongroom.registry.upload_bodies import ContentRange, at_most, small_body
 from strongroom.storage.layout import is_upload_id
 
 BLOB_MOUNTING_SETTING = "BLOB_MOUNTING"
@@ -50,6 +50,10 @@ holds the session no longer than this (then its stored bytes are taken as they a
 CLAIM_RENEWAL = timedelta(seconds=2)
 """How often a long write renews its claim."""
 
+SMALL_LAST_CHUNK = 64 * 1024
+"""A last chunk up to this size is held in memory, hashed on the event loop and written
+and published in one hand-off to a worker thread (:meth:`Uploads._finish_small`)."""
+
 
 async def _mounting_always_allowed(account_id: str) -> bool:
     return True
@@ -65,18 +69,6 @@ class UploadState:
     the server must refuse while a writer that may have died holds the upload."""
 
 
-@dataclass(frozen=True, slots=True)
-class ContentRange:
-    """An inclusive byte range ``start-end`` as sent in ``Content-Range`` on uploads."""
-
-    start: int
-    end: int
-
-    @property
-    def length(self) -> int:
-        return self.end - self.start + 1
-
-
 @dataclass
 class _Progress:
     algorithm: str
@@ -86,19 +78,16 @@ class _Progress:
 
 @dataclass
 class _Claim:
-    """This request's hold on an upload (:meth:`Uploads._claimed`)."""
+    """This request's hold on an upload (:meth:`Uploads._claim`)."""
 
     upload_id: str
     writer: str
-    start: int
-    """The bytes the upload held when claimed."""
-    size: int = field(init=False)
+    start: int | None = None
+    """The bytes the upload held when this request began writing (None until known)."""
+    size: int = 0
     """The bytes it holds now; set as the request writes."""
     finished: bool = False
     """The upload became a blob: there is no session left to release."""
-
-    def __post_init__(self) -> None:
-        self.size = self.start
 
 
 @dataclass
@@ -150,9 +139,9 @@ class Uploads:
         chunks: AsyncIterable[bytes],
         content_range: ContentRange | None = None,
     ) -> UploadState:
-        upload = await self._upload(ref, upload_id)
-        session = self._session(upload_id)
-        async with session.lock, self._claimed(upload, content_range) as claim:
+        claim = await self._claim(ref, upload_id, content_range)
+        async with self._claimed(claim) as session:
+            await self._measure(claim, content_range)
             await self._write(claim, session, chunks, content_range)
         return UploadState(upload_id, claim.size)
 
@@ -169,31 +158,52 @@ class Uploads:
         Returns the blob's size. On any failure (a digest mismatch, a full disk) the
         bytes this request appended are cut off again, so the session is as it was and
         the client may retry."""
-        upload = await self._upload(ref, upload_id)
-        return await self._complete(upload, digest, chunks, content_range)
+        claim = await self._claim(ref, upload_id, content_range)
+        return await self._complete(claim, digest, chunks, content_range)
 
     async def _complete(
         self,
-        upload: Upload,
+        claim: _Claim,
         digest: Digest,
         chunks: AsyncIterable[bytes] | None,
         content_range: ContentRange | None,
-        held: str | None = None,
     ) -> int:
-        session = self._session(upload.id)
-        async with session.lock, self._claimed(upload, content_range, held, keep_partial=False) as claim:
-            if chunks is not None:
-                await self._write(claim, session, chunks, content_range)
-            actual = await self._digest(upload.id, session, digest.algorithm, claim.size)
-            if actual != digest:
-                raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
-            await self._context.blobs.commit_upload(upload.id, digest)
+        async with self._claimed(claim, keep_partial=False) as session:
+            last = None
+            if chunks is not None and content_range is None:
+                last, chunks = await small_body(chunks, SMALL_LAST_CHUNK)
+            if last is None or not await self._finish_small(claim, session, digest, last):
+                await self._measure(claim, content_range)
+                if chunks is not None:
+                    await self._write(claim, session, chunks, content_range)
+                actual = await self._digest(claim.upload_id, session, digest.algorithm, claim.size)
+                if actual != digest:
+                    raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
+                await self._context.blobs.commit_upload(claim.upload_id, digest)
             await self._context.metadata.finish_upload(
-                upload.id, str(digest), claim.size, self._context.clock.now()
+                claim.upload_id, str(digest), claim.size, self._context.clock.now()
             )
             claim.finished = True
-            self._sessions.pop(upload.id, None)
+            self._sessions.pop(claim.upload_id, None)
         return claim.size
+
+    async def _finish_small(self, claim: _Claim, session: _Session, digest: Digest, last: bytes) -> bool:
+        """The small push's path: when this process hashed everything the upload holds
+        so far, check the digest with ``last`` added and write and publish in one step.
+        False, having written nothing, when it cannot tell (the bytes stored are not the
+        ones hashed here, or the digest differs): the general path then decides."""
+        progress = session.progress
+        if progress is None or progress.algorithm != digest.algorithm:
+            return False
+        trial = progress.hasher.copy()
+        trial.update(last)
+        if Digest(digest.algorithm, trial.hexdigest()) != digest:
+            return False
+        claim.start = claim.size = progress.size
+        if not await self._context.blobs.finish_upload(claim.upload_id, progress.size, last, digest):
+            return False
+        claim.size = progress.size + len(last)
+        return True
 
     async def upload_whole(
         self,
@@ -205,8 +215,9 @@ class Uploads:
         """A single-request (monolithic) upload: ``POST ?digest=`` with the body. The
         session is created already claimed by this request: nobody else knows its id."""
         upload = await self._begin(ref, digest.algorithm, writer=self._context.ids.new_id(), known=known)
+        assert upload.writer is not None
         try:
-            return await self._complete(upload, digest, chunks, None, held=upload.writer)
+            return await self._complete(_Claim(upload.id, upload.writer), digest, chunks, None)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._discard(upload.id)
@@ -278,60 +289,59 @@ class Uploads:
     def _session(self, upload_id: str) -> _Session:
         return self._sessions.setdefault(upload_id, _Session())
 
-    @asynccontextmanager
-    async def _claimed(
-        self,
-        upload: Upload,
-        content_range: ContentRange | None,
-        held: str | None = None,
-        *,
-        keep_partial: bool = True,
-    ) -> AsyncIterator[_Claim]:
-        """Be the upload's one writer for the block, across processes.
-
-        The claim is a compare-and-set on the upload's row (``claim_upload``): it
+    async def _claim(self, ref: RepositoryRef, upload_id: str, content_range: ContentRange | None) -> _Claim:
+        """Be the upload's one writer, across processes: a compare-and-set on the upload's
+        row, which also checks that it belongs to ``ref`` (``claim_upload_in``). It
         succeeds only while nobody else writes and, with a ``Content-Range``, only when
         the recorded size is ``start``; so of two requests carrying the same range, in
-        any processes, one is taken and the other answers 416. Under the claim the
-        stored bytes are checked against ``start`` too (they are the truth after a
-        writer died, whose claim lapses after :data:`WRITE_CLAIM`), and the size is
-        advanced when the claim is released. When the request fails, the bytes it
-        stored are kept (``keep_partial``: a PATCH the client may resume) or cut off."""
+        any processes, one is taken and the other answers 416. A refused claim reads
+        the upload again to say why (unknown here, or taken)."""
+        if not is_upload_id(upload_id):
+            raise BlobUploadUnknown(upload_id[:64])
+        now = self._context.clock.now()
+        writer = self._context.ids.new_id()
+        start = content_range.start if content_range is not None else None
+        if not await self._context.metadata.claim_upload_in(
+            upload_id, ref.account_id, ref.name, writer, start, now, lapsed_before=now - WRITE_CLAIM
+        ):
+            await self._upload(ref, upload_id)  # BLOB_UPLOAD_UNKNOWN / NAME_UNKNOWN
+            raise _range_invalid(upload_id, start, await self._stored_size(upload_id))
+        return _Claim(upload_id, writer)
+
+    @asynccontextmanager
+    async def _claimed(self, claim: _Claim, *, keep_partial: bool = True) -> AsyncIterator[_Session]:
+        """Hold ``claim`` for the block, under this process's lock on the session.
+
+        The bytes stored are the truth (a writer that died left them; its claim lapsed
+        after :data:`WRITE_CLAIM`): :meth:`_measure` reads them under the claim, and the
+        size is advanced when the claim is released. When the request fails, the bytes
+        it stored are kept (``keep_partial``: a PATCH the client may resume) or cut off."""
         metadata, clock = self._context.metadata, self._context.clock
-        claim = await self._claim(upload, content_range, held)
+        session = self._session(claim.upload_id)  # the upload exists: the claim found it
         try:
-            yield claim
+            async with session.lock:
+                yield session
         except BaseException:
             with anyio.CancelScope(shield=True):
-                if await metadata.renew_upload_claim(upload.id, claim.writer, clock.now()):
-                    if not keep_partial:
-                        await self._cut_to(upload.id, claim.start)
-                    size = await self._context.blobs.upload_size(upload.id)
-                    await metadata.release_upload(upload.id, claim.writer, size or 0, clock.now())
+                if await metadata.renew_upload_claim(claim.upload_id, claim.writer, clock.now()):
+                    if not keep_partial and claim.start is not None:
+                        await self._cut_to(claim.upload_id, claim.start)
+                    size = await self._context.blobs.upload_size(claim.upload_id)
+                    await metadata.release_upload(claim.upload_id, claim.writer, size or 0, clock.now())
             raise
         if claim.finished:
             return
-        if not await metadata.release_upload(upload.id, claim.writer, claim.size, clock.now()):
+        if not await metadata.release_upload(claim.upload_id, claim.writer, claim.size, clock.now()):
             raise BlobUploadInvalid(
                 "the upload was taken over by another request while this one wrote; retry"
             )
 
-    async def _claim(self, upload: Upload, content_range: ContentRange | None, held: str | None) -> _Claim:
-        metadata = self._context.metadata
-        if upload.writer is not None and held == upload.writer:
-            return _Claim(upload.id, upload.writer, 0)  # created claimed: upload_whole
-        now = self._context.clock.now()
-        writer = self._context.ids.new_id()
-        start = content_range.start if content_range is not None else None
-        if not await metadata.claim_upload(upload.id, writer, start, now, lapsed_before=now - WRITE_CLAIM):
-            if await metadata.get_upload(upload.id) is None:
-                raise BlobUploadUnknown(upload.id)
-            raise _range_invalid(upload.id, start, await self._stored_size(upload.id))
-        stored = await self._stored_size(upload.id)
-        if start is not None and start != stored:
-            await metadata.release_upload(upload.id, writer, stored, self._context.clock.now())
-            raise _range_invalid(upload.id, start, stored)
-        return _Claim(upload.id, writer, stored)
+    async def _measure(self, claim: _Claim, content_range: ContentRange | None) -> None:
+        """Read the bytes stored under the claim; a ``Content-Range`` must start there."""
+        stored = await self._stored_size(claim.upload_id)
+        claim.start = claim.size = stored
+        if content_range is not None and content_range.start != stored:
+            raise _range_invalid(claim.upload_id, content_range.start, stored)
 
     async def _stored_size(self, upload_id: str) -> int:
         size = await self._context.blobs.upload_size(upload_id)
@@ -347,8 +357,8 @@ class Uploads:
         content_range: ContentRange | None,
     ) -> None:
         upload_id = claim.upload_id
-        if content_range is not None:  # its start is the claim's: claim_upload checked it
-            chunks = _at_most(chunks, content_range.length)
+        if content_range is not None:  # its start is the claim's: _measure checked it
+            chunks = at_most(chunks, content_range.length)
         progress = session.progress
         if progress is None or progress.size != claim.size:
             # Hash state unknown here (restart, or another node took a chunk): hash at commit.
@@ -407,15 +417,3 @@ def _range_invalid(upload_id: str, start: int | None, size: int) -> UploadRangeI
     else:
         message = "another request is writing to this upload; ask for its status and continue from there"
     return UploadRangeInvalid(message, upload_id=upload_id, size=size)
-
-
-async def _at_most(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
-    """Pass through at most ``limit`` bytes; more is an error, after the allowed bytes."""
-    remaining = limit
-    async for chunk in chunks:
-        if len(chunk) > remaining:
-            if remaining:
-                yield chunk[:remaining]
-            raise SizeInvalid(f"chunk is longer than its Content-Range ({limit} bytes)")
-        remaining -= len(chunk)
-        yield chunk

@@ -67,6 +67,17 @@ class BlobIngester(Protocol):
         afterwards, as :meth:`BlobToucher.touch` leaves it (garbage collection relies on it)."""
         ...
 
+    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
+        """Append ``last`` (a small last chunk, already in memory) to an upload holding
+        exactly ``start`` bytes and publish the whole as :meth:`commit_upload` does, in one
+        step: the small push's path, one hand-off to a worker thread instead of four.
+
+        The caller has verified the digest of the upload's bytes followed by ``last``.
+        False, having written nothing, when the upload does not hold ``start`` bytes (or
+        is gone). Should publishing fail after ``last`` was written, the upload holds it:
+        the caller cuts it back to ``start``."""
+        ...
+
     async def truncate_upload(self, upload_id: str, size: int) -> None:
         """Cut the upload back to its first ``size`` bytes (undo a rejected last chunk)."""
         ...

@@ -101,9 +101,34 @@ class FilesystemBlobStore:
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
         await anyio.to_thread.run_sync(self._commit, self._upload_path(upload_id), self._blob_path(digest))
 
-    def _commit(self, source: Path, target: Path) -> None:
+    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
+        return await anyio.to_thread.run_sync(
+            self._finish, self._upload_path(upload_id), start, last, self._blob_path(digest)
+        )
+
+    def _finish(self, source: Path, start: int, last: bytes, target: Path) -> bool:
         try:
+            fd, size = _open_at_end(source)
+        except FileNotFoundError:
+            return False
+        try:
+            if size != start:
+                return False
+            _write_batch(fd, start, [last], None)
             if self._durable:
+                os.fsync(fd)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageFull() from error
+            raise
+        finally:
+            os.close(fd)
+        self._commit(source, target, synced=True)
+        return True
+
+    def _commit(self, source: Path, target: Path, synced: bool = False) -> None:
+        try:
+            if self._durable and not synced:
                 _fsync_file(source)
             _private_folder(target.parent)
             if _touch(target):

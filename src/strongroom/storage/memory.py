@@ -68,6 +68,14 @@ class MemoryBlobStore:
         self._blobs.setdefault(digest, bytes(data))
         self._modified[digest] = self._clock.now()
 
+    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
+        data = self._uploads.get(upload_id)
+        if data is None or len(data) != start:
+            return False
+        data += last
+        await self.commit_upload(upload_id, digest)
+        return True
+
     async def truncate_upload(self, upload_id: str, size: int) -> None:
         del self._uploads[upload_id][size:]
 

@@ -13,7 +13,7 @@ from strongroom.api.oci.headers import (
 )
 from strongroom.errors import BlobUploadInvalid, PaginationInvalid
 from strongroom.registry.blobs import ByteRange
-from strongroom.registry.uploads import ContentRange
+from strongroom.registry.upload_bodies import ContentRange
 
 
 def test_upload_content_range() -> None:

@@ -7,7 +7,7 @@ from urllib.parse import quote, urlencode
 
 from strongroom.errors import BlobUploadInvalid, PaginationInvalid
 from strongroom.registry.blobs import ByteRange
-from strongroom.registry.uploads import ContentRange
+from strongroom.registry.upload_bodies import ContentRange
 
 _CONTENT_RANGE = re.compile(r"^(?:bytes[ =])?([0-9]{1,19})-([0-9]{1,19})(?:/(?:[0-9]{1,19}|\*))?$")
 _RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")

@@ -14,7 +14,8 @@ from strongroom.auth.actions import Action
 from strongroom.errors import DigestInvalid, NameInvalid, UploadRangeInvalid
 from strongroom.oci.digest import Digest
 from strongroom.oci.names import RepositoryRef
-from strongroom.registry.uploads import ContentRange, UploadState
+from strongroom.registry.upload_bodies import ContentRange
+from strongroom.registry.uploads import UploadState
 
 
 async def start_upload(call: Call) -> Response:
