@@ -43,32 +43,116 @@ from strongroom.metadata.schema import (
 
 MAX_CANDIDATES = 1000
 
+# Statements built once, with bound parameters: building one per call (its clauses and
+# cache key) cost more than SQLite running it, and a detection runs a dozen per push.
+_IMAGE = (
+    sa.select(
+        repositories.c.id,
+        repositories.c.account_id,
+        repositories.c.name,
+        manifests.c.digest,
+        manifests.c.media_type,
+        manifests.c.content,
+        manifests.c.annotations,
+        manifests.c.created_at,
+    )
+    .join(manifests, manifests.c.repository_id == repositories.c.id)
+    .where(
+        repositories.c.account_id == sa.bindparam("account_id"),
+        repositories.c.name == sa.bindparam("name"),
+        manifests.c.digest == sa.bindparam("digest"),
+    )
+)
+_FOUND = sa.union(
+    # A union, not an OR, so that each side is one index's lookup on PostgreSQL too.
+    sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+        lineage_images.c.chain_hash.in_(sa.bindparam("hashes", expanding=True))
+    ),
+    sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
+        lineage_images.c.digest_chain_hash.in_(sa.bindparam("hashes", expanding=True))
+    ),
+).subquery("found")
+_CANDIDATES = (
+    sa.select(
+        lineage_images.c.repository_id,
+        repositories.c.account_id,
+        repositories.c.name,
+        lineage_images.c.digest,
+        lineage_images.c.layer_count,
+        ROLE.c.value,
+        tagged(lineage_images.c.repository_id, lineage_images.c.digest).label("tagged"),
+        lineage_images.c.pushed_at,
+        lineage_images.c.pushed_tag,
+    )
+    .select_from(_FOUND)
+    .join(
+        lineage_images,
+        sa.and_(
+            lineage_images.c.repository_id == _FOUND.c.repository_id,
+            lineage_images.c.digest == _FOUND.c.digest,
+        ),
+    )
+    .join(repositories, repositories.c.id == lineage_images.c.repository_id)
+    .outerjoin(ROLE, sa.and_(ROLE.c.repository_id == repositories.c.id, ROLE.c.key == ROLE_TAG))
+    .limit(MAX_CANDIDATES)
+)
+_THIS_IMAGE = (
+    lineage_images.c.repository_id == sa.bindparam("image_repository_id"),
+    lineage_images.c.digest == sa.bindparam("image_digest"),
+)
+_MANIFEST_EXISTS = sa.select(manifests.c.digest).where(
+    manifests.c.repository_id == sa.bindparam("image_repository_id"),
+    manifests.c.digest == sa.bindparam("image_digest"),
+)
+_DELETE_IMAGE = lineage_images.delete().where(*_THIS_IMAGE)
+_INSERT_IMAGE = lineage_images.insert()
+_INSERT_PREFIXES = lineage_prefixes.insert()
+_UPDATE_IMAGE = lineage_images.update().where(*_THIS_IMAGE)
+"""The columns set are the keys of the parameters given besides ``image_*``."""
+_NOTE_TAG = (
+    lineage_images.update()
+    .where(*_THIS_IMAGE, lineage_images.c.pushed_tag.is_(None))
+    .values(pushed_tag=sa.bindparam("tag"))
+)
+_SHALLOWER_DESCENDANTS = (
+    sa.select(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
+    .select_from(lineage_prefixes)
+    .join(
+        lineage_images,
+        sa.and_(
+            lineage_images.c.repository_id == lineage_prefixes.c.repository_id,
+            lineage_images.c.digest == lineage_prefixes.c.digest,
+        ),
+    )
+    .join(repositories, repositories.c.id == lineage_images.c.repository_id)
+    .where(
+        lineage_prefixes.c.prefix_hash.in_(sa.bindparam("hashes", expanding=True)),
+        lineage_prefixes.c.depth == sa.bindparam("depth"),
+        lineage_images.c.layer_count > sa.bindparam("depth"),
+        sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
+        sa.or_(
+            lineage_images.c.parent_layers.is_(None), lineage_images.c.parent_layers <= sa.bindparam("depth")
+        ),
+    )
+    .limit(MAX_DEPENDENTS)
+)
+_PREFIXES_OF = (
+    sa.select(lineage_prefixes.c.prefix_hash)
+    .where(
+        lineage_prefixes.c.repository_id == sa.bindparam("image_repository_id"),
+        lineage_prefixes.c.digest == sa.bindparam("image_digest"),
+    )
+    .order_by(lineage_prefixes.c.depth)
+)
+
 
 class SqlLineageStore(SqlLineageReads):
     """The job's reads and writes, and (inherited) every read of the rows."""
 
     async def image(self, account_id: str, name: str, digest: str) -> ImageRecord | None:
         def work() -> ImageRecord | None:
-            query = (
-                sa.select(
-                    repositories.c.id,
-                    repositories.c.account_id,
-                    repositories.c.name,
-                    manifests.c.digest,
-                    manifests.c.media_type,
-                    manifests.c.content,
-                    manifests.c.annotations,
-                    manifests.c.created_at,
-                )
-                .join(manifests, manifests.c.repository_id == repositories.c.id)
-                .where(
-                    repositories.c.account_id == account_id,
-                    repositories.c.name == name,
-                    manifests.c.digest == digest,
-                )
-            )
             with self._db.reading() as conn:
-                row = conn.execute(query).first()
+                row = conn.execute(_IMAGE, {"account_id": account_id, "name": name, "digest": digest}).first()
             if row is None:
                 return None
             try:
@@ -92,41 +176,8 @@ class SqlLineageStore(SqlLineageReads):
             return []
 
         def work() -> list[Candidate]:
-            # A union, not an OR, so that each side is one index's lookup on PostgreSQL too.
-            found = sa.union(
-                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
-                    lineage_images.c.chain_hash.in_(list(hashes))
-                ),
-                sa.select(lineage_images.c.repository_id, lineage_images.c.digest).where(
-                    lineage_images.c.digest_chain_hash.in_(list(hashes))
-                ),
-            ).subquery("found")
-            query = (
-                sa.select(
-                    lineage_images.c.repository_id,
-                    repositories.c.account_id,
-                    repositories.c.name,
-                    lineage_images.c.digest,
-                    lineage_images.c.layer_count,
-                    ROLE.c.value,
-                    tagged(lineage_images.c.repository_id, lineage_images.c.digest).label("tagged"),
-                    lineage_images.c.pushed_at,
-                    lineage_images.c.pushed_tag,
-                )
-                .select_from(found)
-                .join(
-                    lineage_images,
-                    sa.and_(
-                        lineage_images.c.repository_id == found.c.repository_id,
-                        lineage_images.c.digest == found.c.digest,
-                    ),
-                )
-                .join(repositories, repositories.c.id == lineage_images.c.repository_id)
-                .outerjoin(ROLE, sa.and_(ROLE.c.repository_id == repositories.c.id, ROLE.c.key == ROLE_TAG))
-                .limit(MAX_CANDIDATES)
-            )
             with self._db.reading() as conn:
-                rows = conn.execute(query).all()
+                rows = conn.execute(_CANDIDATES, {"hashes": list(hashes)}).all()
             return [
                 Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7], r[8]) for r in rows
             ]
@@ -169,25 +220,16 @@ class SqlLineageStore(SqlLineageReads):
         looked for, so that of two images recorded at once the later finds the earlier."""
 
         def work() -> bool:
+            image = {"image_repository_id": row.repository_id, "image_digest": row.digest}
             with self._db.writing() as conn:
-                exists = conn.scalar(
-                    sa.select(manifests.c.digest).where(
-                        manifests.c.repository_id == row.repository_id, manifests.c.digest == row.digest
-                    )
-                )
-                if exists is None:
+                if conn.scalar(_MANIFEST_EXISTS, image) is None:
                     return False
-                conn.execute(
-                    lineage_images.delete().where(
-                        lineage_images.c.repository_id == row.repository_id,
-                        lineage_images.c.digest == row.digest,
-                    )
-                )
+                conn.execute(_DELETE_IMAGE, image)
                 values = {c.name: getattr(row, c.name) for c in lineage_images.columns}
-                conn.execute(lineage_images.insert().values(**{**values, "detected_at": now}))
+                conn.execute(_INSERT_IMAGE, {**values, "detected_at": now})
                 if hashes:
                     conn.execute(
-                        lineage_prefixes.insert(),
+                        _INSERT_PREFIXES,
                         [
                             {"prefix_hash": h, "repository_id": row.repository_id, "digest": row.digest,
                              "depth": depth}
@@ -203,15 +245,8 @@ class SqlLineageStore(SqlLineageReads):
 
         def work() -> None:
             with self._db.writing() as conn:
-                conn.execute(
-                    lineage_images.update()
-                    .where(
-                        lineage_images.c.repository_id == repository_id,
-                        lineage_images.c.digest == digest,
-                        lineage_images.c.pushed_tag.is_(None),
-                    )
-                    .values(pushed_tag=tag)
-                )
+                params = {"image_repository_id": repository_id, "image_digest": digest, "tag": tag}
+                conn.execute(_NOTE_TAG, params)
 
         await self._db.write(work)
 
@@ -219,14 +254,11 @@ class SqlLineageStore(SqlLineageReads):
         self, repository_id: int, digest: str, parent: Mapping[str, Any], now: datetime
     ) -> None:
         """Record the image's parent (the ``parent_*`` and ``method`` columns)."""
+        params = {**parent, "detected_at": now, "image_repository_id": repository_id, "image_digest": digest}
 
         def work() -> None:
             with self._db.writing() as conn:
-                conn.execute(
-                    lineage_images.update()
-                    .where(lineage_images.c.repository_id == repository_id, lineage_images.c.digest == digest)
-                    .values(**parent, detected_at=now)
-                )
+                conn.execute(_UPDATE_IMAGE, params)
 
         await self._db.write(work)
 
@@ -240,28 +272,9 @@ class SqlLineageStore(SqlLineageReads):
         them to claim them. One indexed lookup."""
 
         def work() -> list[tuple[str, str, str]]:
-            query = (
-                sa.select(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
-                .select_from(lineage_prefixes)
-                .join(
-                    lineage_images,
-                    sa.and_(
-                        lineage_images.c.repository_id == lineage_prefixes.c.repository_id,
-                        lineage_images.c.digest == lineage_prefixes.c.digest,
-                    ),
-                )
-                .join(repositories, repositories.c.id == lineage_images.c.repository_id)
-                .where(
-                    lineage_prefixes.c.prefix_hash.in_(list(chain_hashes)),
-                    lineage_prefixes.c.depth == depth,
-                    lineage_images.c.layer_count > depth,
-                    sa.or_(lineage_images.c.method.is_(None), lineage_images.c.method != "annotation"),
-                    sa.or_(lineage_images.c.parent_layers.is_(None), lineage_images.c.parent_layers <= depth),
-                )
-                .limit(MAX_DEPENDENTS)
-            )
+            params = {"hashes": list(chain_hashes), "depth": depth}
             with self._db.reading() as conn:
-                return [(r[0], r[1], r[2]) for r in conn.execute(query)]
+                return [(r[0], r[1], r[2]) for r in conn.execute(_SHALLOWER_DESCENDANTS, params)]
 
         return await self._db.run(work)
 
@@ -269,13 +282,9 @@ class SqlLineageStore(SqlLineageReads):
         """The image's stored prefix hashes, shortest first."""
 
         def work() -> list[str]:
-            query = (
-                sa.select(lineage_prefixes.c.prefix_hash)
-                .where(lineage_prefixes.c.repository_id == repository_id, lineage_prefixes.c.digest == digest)
-                .order_by(lineage_prefixes.c.depth)
-            )
+            params = {"image_repository_id": repository_id, "image_digest": digest}
             with self._db.reading() as conn:
-                return list(conn.scalars(query))
+                return list(conn.scalars(_PREFIXES_OF, params))
 
         return await self._db.run(work)
 

@@ -110,6 +110,33 @@ ROW = sa.select(lineage_images, repositories.c.account_id, repositories.c.name.l
 )
 
 
+_TAGS_ON = (
+    sa.select(tags.c.name, tags.c.updated_at)
+    .where(
+        tags.c.repository_id == sa.bindparam("repository_id"),
+        tags.c.manifest_digest == sa.bindparam("digest"),
+    )
+    .order_by(tags.c.updated_at.desc(), tags.c.name)
+)
+_TAGS_THROUGH_INDEXES = (
+    sa.select(tags.c.name, tags.c.updated_at)
+    .join(
+        manifest_references,
+        sa.and_(
+            manifest_references.c.repository_id == tags.c.repository_id,
+            manifest_references.c.manifest_digest == tags.c.manifest_digest,
+        ),
+    )
+    .where(
+        tags.c.repository_id == sa.bindparam("repository_id"),
+        manifest_references.c.child_digest == sa.bindparam("digest"),
+        manifest_references.c.kind == "manifest",
+    )
+    .order_by(tags.c.updated_at.desc(), tags.c.name)
+)
+"""Built once (``tags_of`` runs in every detection)."""
+
+
 def row_of(row: Any) -> LineageRow:
     return LineageRow(**row._mapping)
 
@@ -154,27 +181,10 @@ class SqlLineageReads:
         """The tags on the manifest, then those on indexes of its repository that name it."""
 
         def work() -> list[str]:
-            direct = sa.select(tags.c.name, tags.c.updated_at).where(
-                tags.c.repository_id == repository_id, tags.c.manifest_digest == digest
-            )
-            through = (
-                sa.select(tags.c.name, tags.c.updated_at)
-                .join(
-                    manifest_references,
-                    sa.and_(
-                        manifest_references.c.repository_id == tags.c.repository_id,
-                        manifest_references.c.manifest_digest == tags.c.manifest_digest,
-                    ),
-                )
-                .where(
-                    tags.c.repository_id == repository_id,
-                    manifest_references.c.child_digest == digest,
-                    manifest_references.c.kind == "manifest",
-                )
-            )
+            params = {"repository_id": repository_id, "digest": digest}
             with self._db.reading() as conn:
-                first = conn.execute(direct.order_by(tags.c.updated_at.desc(), tags.c.name)).all()
-                second = conn.execute(through.order_by(tags.c.updated_at.desc(), tags.c.name)).all()
+                first = conn.execute(_TAGS_ON, params).all()
+                second = conn.execute(_TAGS_THROUGH_INDEXES, params).all()
             return list(dict.fromkeys(row.name for row in [*first, *second]))
 
         return await self._db.run(work)
