@@ -21,7 +21,7 @@ from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
 from strongroom.api.home import home
 from strongroom.api.metrics import RequestMetrics, RequestMetricSet, metrics
-from strongroom.api.middleware import RegistryHeaders
+from strongroom.api.middleware import NoteActivity, RegistryHeaders
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
@@ -80,7 +80,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *starlette_routes(ROUTES),
             *admin_routes(ADMIN_ROUTES),
         ],
-        middleware=[Middleware(RequestMetrics, request_metrics), Middleware(RegistryHeaders)],
+        middleware=[
+            Middleware(NoteActivity),
+            Middleware(RequestMetrics, request_metrics),
+            Middleware(RegistryHeaders),
+        ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

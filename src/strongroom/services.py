@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from strongroom.activity import ACTIVITY_FILE, Activity
 from strongroom.audit.log import AuditLog
 from strongroom.audit.sign_ins import SignInFailures
 from strongroom.auth.authenticator import BasicAuthenticator
@@ -149,9 +150,12 @@ class Services:
     job_handlers: Mapping[str, Handler]
     """The job kinds this deployment runs; a queued job of another kind waits, visible."""
     job_schedule: tuple[Periodic, ...]
+    activity: Activity
+    """When this host's server last began a request (the job runner yields to requests)."""
 
     def close(self) -> None:
         self.metadata.close()
+        self.activity.close()
 
 
 def build_clock(settings: Settings) -> Clock:
@@ -417,6 +421,7 @@ async def build_services(settings: Settings, *, migrating: bool = False) -> Serv
             REPLICATE_DELETE: replicator.delete,
         },
         job_schedule=(*housekeeping.schedule(), expiry_schedule()),
+        activity=Activity(settings.data_dir / ACTIVITY_FILE),
     )
 
 
@@ -467,8 +472,10 @@ def build_job_runner(services: Services, concurrency: int) -> JobRunner:
             poll_seconds=settings.job_poll_seconds,
             shutdown_grace_seconds=settings.job_shutdown_grace_seconds,
             retry=RetryPolicy(timedelta(seconds=settings.job_retry_base_seconds)),
+            rest_factor=settings.job_rest_factor,
         ),
         owner=f"{socket.gethostname()}:{os.getpid()}:{RandomIdFactory().new_id()[:8]}",
         random=random.random,
         scheduler=Scheduler(services.job_store, services.clock, services.job_schedule),
+        activity=services.activity,
     )

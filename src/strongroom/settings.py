@@ -131,6 +131,11 @@ class Settings(BaseModel):
     """Attempts before a failing job is dead."""
     job_retry_base_seconds: float = Field(10.0, gt=0)
     """The delay before a failed job's second attempt; it doubles with each attempt (with jitter)."""
+    job_rest_factor: float = Field(4.0, ge=0, le=100)
+    """While the server answers requests, jobs run one at a time with a rest of this many
+    times the last job's duration between them (at most 1 s): background work (scans,
+    lineage, replication) then takes about a fifth of a core, and all it can once the
+    requests stop; 0 runs jobs at full concurrency always (strongroom.jobs.runner)."""
     job_shutdown_grace_seconds: float = Field(10.0, ge=0)
     """How long a stopping runner lets running jobs finish before giving them back to the queue."""
     job_retention_seconds: int = Field(7 * 24 * 3600, ge=60)

@@ -3,15 +3,20 @@ retries, death, leases lost, cancellation, graceful stop and scheduling."""
 
 from __future__ import annotations
 
+import itertools
 import random
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import anyio
 import pytest
 
+from strongroom.activity import ACTIVITY_FILE, Activity
 from strongroom.clock import SystemClock
 from strongroom.jobs.retry import RetryPolicy
 from strongroom.jobs.runner import Handler, JobRunner, RunnerSettings
@@ -195,3 +200,55 @@ async def _has(store: SqlJobStore, **expected: int) -> bool:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_while_requests_are_answered_jobs_run_one_at_a_time_with_rests_between(
+    store: SqlJobStore, tmp_path: Path
+) -> None:
+    """The server's activity paces the runner (``rest_factor``): one job at a time and a
+    rest after each, while a request began in the last moments; full concurrency again
+    once they stop."""
+    activity = Activity(tmp_path / ACTIVITY_FILE)
+    running_now, most = 0, 0
+    spans: list[tuple[float, float]] = []
+
+    async def work(job: Job) -> None:
+        nonlocal running_now, most
+        running_now += 1
+        most = max(most, running_now)
+        began = time.monotonic()
+        await anyio.sleep(0.02)
+        spans.append((began, time.monotonic()))
+        running_now -= 1
+
+    def paced() -> JobRunner:
+        return JobRunner(
+            store, {"work": work}, CLOCK, replace(FAST, rest_factor=4.0), owner="r1",
+            random=random.random, activity=activity,
+        )  # fmt: skip
+
+    await store.enqueue([NewJob("work", {"n": n}) for n in range(8)], CLOCK.now())
+
+    async def requests() -> None:
+        while True:
+            activity.note_request()
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as busy:
+        activity.note_request()
+        busy.start_soon(requests)
+        async with running(paced()):
+            await until(lambda: _has(store, succeeded=8))
+        busy.cancel_scope.cancel()
+    assert most == 1
+    gaps = [later[0] - earlier[1] for earlier, later in itertools.pairwise(spans)]
+    assert min(gaps) >= 4 * 0.02 * 0.9  # four times the job's 20 ms, give or take the clock
+
+    # Quiet: the runner takes up to its concurrency at once again.
+    spans.clear()
+    most = 0
+    await store.enqueue([NewJob("work", {"n": n}) for n in range(8, 16)], CLOCK.now())
+    async with running(paced()):
+        await until(lambda: _has(store, succeeded=16))
+    assert most > 1
+    activity.close()

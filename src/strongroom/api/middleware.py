@@ -19,6 +19,18 @@ MAX_TARGET_BYTES = 8 * 1024
 _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 
 
+class NoteActivity:
+    """Notes when each request begins (strongroom.activity): the job runner yields to them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["app"].state.services.activity.note_request()
+        await self._app(scope, receive, send)
+
+
 class RegistryHeaders:
     """Refuses oversized request headers (431) and request targets (414) with an OCI
     error, and marks every ``/v2/`` response with ``Docker-Distribution-API-Version``

@@ -10,6 +10,7 @@ and stops the handler; nothing it records afterwards takes effect.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
+from strongroom.activity import Activity
 from strongroom.clock import Clock
 from strongroom.jobs.retry import RetryPolicy
 from strongroom.jobs.schedule import Scheduler
@@ -41,6 +43,12 @@ class Abandonable(Protocol):
 
 MAX_ERROR_LENGTH = 2000
 
+BUSY_WITHIN_SECONDS = 0.25
+"""A request began this recently: the server is answering requests, and jobs yield."""
+MAX_REST_SECONDS = 1.0
+"""The longest rest between two jobs while requests are answered (so a long job is not
+followed by a long pause, and the queue always drains)."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
@@ -52,6 +60,13 @@ class RunnerSettings:
     shutdown_grace_seconds: float
     """How long a stopping runner lets running jobs finish before giving them back."""
     retry: RetryPolicy
+    rest_factor: float = 0.0
+    """While the server answers requests (:class:`~strongroom.activity.Activity`), jobs
+    run one at a time with a rest of this many times the last one's duration between
+    them (at most :data:`MAX_REST_SECONDS`): background work takes about
+    ``1 / (1 + rest_factor)`` of one core and of the database's write lock then, and all
+    it can once the requests stop, as PostgreSQL's cost-based vacuum delay paces
+    autovacuum. 0: no pacing."""
 
 
 class JobRunner:
@@ -65,7 +80,9 @@ class JobRunner:
         owner: str,
         random: Callable[[], float],
         scheduler: Scheduler | None = None,
+        activity: Activity | None = None,
     ) -> None:
+        """``activity``: the server's, to yield to its requests (``settings.rest_factor``)."""
         self._store = store
         self._handlers = dict(handlers)
         self._clock = clock
@@ -78,6 +95,9 @@ class JobRunner:
         self._wake = anyio.Event()
         self._drained = anyio.Event()
         """Set when a stopping runner's last job is done."""
+        self._activity = activity if settings.rest_factor > 0 else None
+        self._last_duration = 0.0
+        """Seconds the last job took (the rest after it is a multiple)."""
 
     @property
     def owner(self) -> str:
@@ -108,6 +128,8 @@ class JobRunner:
         settings = self._settings
         while not self._stopping:
             free = settings.concurrency - len(self._running)
+            if free > 0 and self._activity is not None and self._activity.busy(BUSY_WITHIN_SECONDS):
+                free = 0 if self._running else await self._rest()
             claimed: list[Job] = []
             if free > 0:
                 now = self._clock.now()
@@ -126,6 +148,14 @@ class JobRunner:
             if len(claimed) < free or free == 0:
                 await self._wait(settings.poll_seconds)
 
+    async def _rest(self) -> int:
+        """Rest after the last job, while requests are answered; then one job may run."""
+        rest = min(self._last_duration * self._settings.rest_factor, MAX_REST_SECONDS)
+        if rest > 0:
+            self._last_duration = 0.0  # rested for it
+            await self._wait(rest)
+        return 0 if self._stopping else 1
+
     async def _wait(self, seconds: float) -> None:
         """Sleep until woken (a job finished, stop was asked) or ``seconds`` pass."""
         with anyio.move_on_after(seconds):
@@ -135,6 +165,7 @@ class JobRunner:
 
     async def _execute(self, job: Job) -> None:
         scope = self._running[job.id]
+        started = time.monotonic()
         try:
             with scope:
                 await self._handlers[job.kind](job)
@@ -151,6 +182,7 @@ class JobRunner:
         except Exception as error:
             await self._record_failure(job, error)
         finally:
+            self._last_duration = time.monotonic() - started
             self._running.pop(job.id, None)
             self._wake.set()
             if self._stopping and not self._running:
