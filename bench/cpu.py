@@ -88,6 +88,10 @@ def kinds(client: Client) -> dict[str, Callable[[int], None]]:
         "manifest_get_digest": lambda i: client.request("GET", f"/v2/{REPO}/manifests/{digest(base)}", 200),
         "manifest_head_tag": lambda i: client.request("HEAD", f"/v2/{REPO}/manifests/base", 200),
         "blob_head": lambda i: client.request("HEAD", f"/v2/{REPO}/blobs/{digest(layer)}", 200),
+        # what a push asks before each layer (regbench's tiny layers)
+        "blob_head_missing": lambda i: client.request(
+            "HEAD", f"/v2/{REPO}/blobs/{digest(os.urandom(16))}", 404
+        ),
         "tag_list": lambda i: client.request("GET", f"/v2/{REPO}/tags/list", 200),
         "push_4k_post_put": lambda i: client.push(os.urandom(4096)),
         "push_4k_post_digest": lambda i: client.post_with_digest(os.urandom(4096)),

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown, TagImmutable
-from strongroom.metadata.blob_links import LINKED_BLOB_SIZE, SqlBlobLinks
+from strongroom.metadata.blob_links import SqlBlobLinks
 from strongroom.metadata.database import Database
 from strongroom.metadata.outbox import ManifestChange, ManifestOutbox, write_outbox
 from strongroom.metadata.records import (
@@ -342,13 +342,15 @@ class SqlMetadataStore(SqlBlobLinks):
         self, account_id: str, name: str, digest: str
     ) -> tuple[int | None, ManifestLookup | None]:
         def work() -> tuple[int | None, ManifestLookup | None]:
+            params = {"account_id": account_id, "name": name, "digest": digest}
             with self._db.reading() as conn:
-                size = conn.scalar(
-                    LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
-                )
-                if size is not None:
-                    return size, None
-                return None, _lookup_manifest(conn, account_id, name, None, digest)
+                row = conn.execute(_BLOB_OR_MANIFEST, params).first()
+            if row is None:
+                return None, ManifestLookup(False, None)
+            if row.blob_size is not None:
+                return row.blob_size, None
+            found = None if row.digest is None else StoredManifest(*row[-4:])
+            return None, ManifestLookup(True, found, row.id, bool(row.gated))
 
         return await self._db.run(work)
 
@@ -463,12 +465,11 @@ _ENFORCED_PATCH_POLICY = sa.exists().where(
 )
 _REPOSITORY = sa.select(*REPOSITORY_COLUMNS, _ENFORCED_PATCH_POLICY.label("push_gated")).where(*_BY_NAME)
 _REPOSITORY_ID = sa.select(repositories.c.id).where(*_BY_NAME)
-_REPOSITORY_GATED = _REPOSITORY_ID.add_columns(
-    sa.or_(
-        sa.exists().where(pull_policies.c.account_id == repositories.c.account_id),
-        _ENFORCED_PATCH_POLICY,
-    ).label("gated")
+_ACCOUNT_GATED = sa.or_(
+    sa.exists().where(pull_policies.c.account_id == repositories.c.account_id),
+    _ENFORCED_PATCH_POLICY,
 )
+_REPOSITORY_GATED = _REPOSITORY_ID.add_columns(_ACCOUNT_GATED.label("gated"))
 """With whether the account has any pull policy or enforced patch policy (their unique
 indexes answer)."""
 _REPOSITORY_FOR_PUSH = (
@@ -491,6 +492,32 @@ _MANIFEST_BY_TAG = _MANIFEST_COLUMNS.join_from(
 _MANIFEST_BY_DIGEST = _MANIFEST_COLUMNS.where(
     manifests.c.repository_id == sa.bindparam("repository_id"), manifests.c.digest == sa.bindparam("digest")
 )
+
+_BLOB_OR_MANIFEST = (
+    _REPOSITORY_ID.add_columns(
+        # Only a manifest found is judged by the pull gate: a blob's read does not pay for it.
+        sa.case((manifests.c.digest.is_not(None), _ACCOUNT_GATED), else_=sa.false()).label("gated"),
+        sa.select(repository_blobs.c.size)
+        .where(
+            repository_blobs.c.repository_id == repositories.c.id,
+            repository_blobs.c.digest == sa.bindparam("digest"),
+        )
+        .scalar_subquery()
+        .label("blob_size"),
+        manifests.c.digest,
+        manifests.c.media_type,
+        manifests.c.content,
+        manifests.c.last_pulled_at,
+    )
+    .select_from(repositories)
+    .outerjoin(
+        manifests,
+        sa.and_(manifests.c.repository_id == repositories.c.id, manifests.c.digest == sa.bindparam("digest")),
+    )
+)
+"""A blob request in one statement: the repository (and whether it is gated), the blob's
+size if linked, else the manifest of that digest (``/blobs/`` serves manifests too): a
+HEAD of a missing blob, which every push asks before each layer, reads once."""
 
 _LINKED_BLOBS = sa.select(repository_blobs.c.digest).where(
     repository_blobs.c.repository_id == sa.bindparam("repository_id"),
