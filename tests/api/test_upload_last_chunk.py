@@ -9,20 +9,17 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
-from strongroom.app import create_app
+from api.conftest import app_client
 from strongroom.registry.uploads import SMALL_LAST_CHUNK
-from strongroom.services import build_services, prepare
-from strongroom.settings import load_settings
 
 pytestmark = pytest.mark.anyio
 
-USER, PASSWORD = "admin", "api-test-password"
 OCTETS = {"content-type": "application/octet-stream"}
 
 
@@ -30,29 +27,12 @@ def digest(data: bytes) -> str:
     return f"sha256:{hashlib.sha256(data).hexdigest()}"
 
 
-@asynccontextmanager
-async def process(data_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """One server process: its own services (and upload sessions) over the shared data."""
-    settings = load_settings(
-        None, {}, data_dir=data_dir, admin_user=USER, admin_password=PASSWORD, durable_writes=False
-    )
-    await prepare(settings)
-    services = await build_services(settings)
-    transport = httpx.ASGITransport(app=create_app(settings, services))
-    try:
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://registry", auth=(USER, PASSWORD)
-        ) as client:
-            yield client
-    finally:
-        services.close()
-
-
 @pytest.fixture
 async def two(tmp_path: Path) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two server processes: each its own services (and upload sessions) over one data directory."""
     async with AsyncExitStack() as stack:
-        first = await stack.enter_async_context(process(tmp_path))
-        second = await stack.enter_async_context(process(tmp_path))
+        first = await stack.enter_async_context(app_client(tmp_path))
+        second = await stack.enter_async_context(app_client(tmp_path))
         yield first, second
 
 

@@ -9,27 +9,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from support.hierarchy import lineage_jobs_done
 from support.images import push_random_image
-from support.server import RunningServer, start_server
+from support.server import RunningServer
 
 pytestmark = pytest.mark.e2e
 
 PUSHES = 40
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data")
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def running_detections(server: RunningServer) -> int:

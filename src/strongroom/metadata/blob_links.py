@@ -19,7 +19,7 @@ from strongroom.metadata.schema import repositories, repository_blobs, uploads
 
 # Statements built once: building one (and its cache key) per call cost more than SQLite
 # running it (bench/profile_small.py).
-LINKED_BLOB_SIZE = (
+_LINKED_BLOB_SIZE = (
     sa.select(repository_blobs.c.size)
     .join(repositories, repositories.c.id == repository_blobs.c.repository_id)
     .where(
@@ -83,7 +83,7 @@ class SqlBlobLinks:
         def work() -> int | None:
             with self._db.reading() as conn:
                 return conn.scalar(
-                    LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
+                    _LINKED_BLOB_SIZE, {"account_id": account_id, "name": name, "digest": digest}
                 )
 
         return await self._db.run(work)
