@@ -57,18 +57,42 @@ def _sqlite_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
     )
+    _configure_sqlite(engine, busy_timeout_ms=30000)
+    return engine
 
+
+def loop_reader(engine: sa.Engine) -> sa.Engine | None:
+    """For a SQLite file, a second engine of one connection, for the small reads the event
+    loop runs itself (:meth:`Database.read`). Its connection is outside the pool, so the
+    loop never waits for a pooled connection, and it never waits on a lock either: its
+    busy timeout is 0, and a read that finds the database locked goes to a thread instead.
+    None for PostgreSQL (every statement is a round trip over the network: the loop must
+    not wait on it) and for an in-memory database (a second engine would open another)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    if url.database.startswith("file:"):
+        return None
+    reader = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
+    )
+    _configure_sqlite(reader, busy_timeout_ms=0)
+    sa.event.listen(reader, "before_cursor_execute", _refuse_nul)
+    return reader
+
+
+def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling is broken).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms:d}")
         cursor.execute("PRAGMA journal_mode=WAL")
         # NORMAL in WAL mode: a process crash loses nothing committed; power loss may lose
         # the last transactions but never corrupts.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
@@ -80,8 +104,6 @@ def _sqlite_engine(url: str) -> sa.Engine:
         driver = connection.connection.driver_connection
         assert driver is not None  # a checked-out connection always has one
         driver.execute("BEGIN IMMEDIATE" if writing else "BEGIN")
-
-    return engine
 
 
 def _private_file(path: Path) -> None:

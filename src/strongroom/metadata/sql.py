@@ -169,7 +169,7 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.reading() as conn:
                 return _repository(conn, account_id, name)
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def ensure_repository(self, account_id: str, name: str, now: datetime) -> Repository:
         def work() -> Repository:
@@ -202,7 +202,7 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.reading() as conn:
                 return list(conn.scalars(query.order_by(repositories.c.name).limit(limit)))
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     # manifests and tags
 
@@ -336,7 +336,7 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.reading() as conn:
                 return _lookup_manifest(conn, account_id, name, tag, digest)
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def find_blob(
         self, account_id: str, name: str, digest: str
@@ -352,7 +352,7 @@ class SqlMetadataStore(SqlBlobLinks):
             found = None if row.digest is None else StoredManifest(*row[-4:])
             return None, ManifestLookup(True, found, row.id, bool(row.gated))
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def record_pull(
         self, account_id: str, name: str, digest: str, now: datetime, *, unless_since: datetime
@@ -410,7 +410,7 @@ class SqlMetadataStore(SqlBlobLinks):
                 # all(): one fetchall, where iterating fetched row by row (a third slower for 100 tags)
                 return list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params).all())
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def list_referrers(
         self, repository_id: int, subject_digest: str, artifact_type: str | None
