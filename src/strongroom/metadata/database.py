@@ -43,6 +43,11 @@ class Database:
         self._lent = threading.local()
         """``connection``: the loop reader's connection, while this thread runs a read on it."""
 
+    @property
+    def engines(self) -> tuple[sa.Engine, ...]:
+        """Every engine this database opens: the pool's, and on SQLite the loop reader's."""
+        return (self.engine,) if self._loop_reader is None else (self.engine, self._loop_reader)
+
     async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a unit of work that only reads."""
         try:

@@ -402,13 +402,13 @@ class SqlMetadataStore(SqlBlobLinks):
 
     async def list_tags(self, account_id: str, name: str, last: str | None, limit: int) -> list[str] | None:
         def work() -> list[str] | None:
+            params = {"account_id": account_id, "name": name, "last": last, "limit": limit}
             with self._db.reading() as conn:
-                repository_id = conn.scalar(_REPOSITORY_ID, {"account_id": account_id, "name": name})
-                if repository_id is None:
-                    return None
-                params = {"repository_id": repository_id, "last": last, "limit": limit}
                 # all(): one fetchall, where iterating fetched row by row (a third slower for 100 tags)
-                return list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params).all())
+                page = list(conn.scalars(_TAGS if last is None else _TAGS_AFTER, params).all())
+                if not page and conn.scalar(_REPOSITORY_ID, params) is None:
+                    return None
+                return page
 
         return await self._db.read(work)
 
@@ -469,9 +469,8 @@ _ACCOUNT_GATED = sa.or_(
     sa.exists().where(pull_policies.c.account_id == repositories.c.account_id),
     _ENFORCED_PATCH_POLICY,
 )
-_REPOSITORY_GATED = _REPOSITORY_ID.add_columns(_ACCOUNT_GATED.label("gated"))
-"""With whether the account has any pull policy or enforced patch policy (their unique
-indexes answer)."""
+"""Whether the account has any pull policy or enforced patch policy (their unique indexes
+answer)."""
 _REPOSITORY_FOR_PUSH = (
     sa.select(repositories.c.account_id, repositories.c.name)
     .where(repositories.c.id == sa.bindparam("repository_id"))
@@ -481,16 +480,34 @@ _REPOSITORY_FOR_PUSH_SUBSCRIBED = _REPOSITORY_FOR_PUSH.add_columns(
     repositories.c.scan_on_push, _SCANNING, _REPLICATION, _SUBSCRIBED
 )
 """With what decides the push's outbox: whether it queues a scan, whether anyone is subscribed."""
-_MANIFEST_COLUMNS = sa.select(
-    manifests.c.digest, manifests.c.media_type, manifests.c.content, manifests.c.last_pulled_at
+_GATED_IF_FOUND = sa.case((manifests.c.digest.is_not(None), _ACCOUNT_GATED), else_=sa.false()).label("gated")
+"""Whether the pull gate judges the manifest: computed only when one is found."""
+_MANIFEST_COLUMNS = (
+    manifests.c.digest,
+    manifests.c.media_type,
+    manifests.c.content,
+    manifests.c.last_pulled_at,
 )
-_MANIFEST_BY_TAG = _MANIFEST_COLUMNS.join_from(
-    manifests,
-    tags,
-    sa.and_(tags.c.repository_id == manifests.c.repository_id, tags.c.manifest_digest == manifests.c.digest),
-).where(tags.c.repository_id == sa.bindparam("repository_id"), tags.c.name == sa.bindparam("tag"))
-_MANIFEST_BY_DIGEST = _MANIFEST_COLUMNS.where(
-    manifests.c.repository_id == sa.bindparam("repository_id"), manifests.c.digest == sa.bindparam("digest")
+_MANIFEST_BY_DIGEST = (
+    _REPOSITORY_ID.add_columns(_GATED_IF_FOUND, *_MANIFEST_COLUMNS)
+    .select_from(repositories)
+    .outerjoin(
+        manifests,
+        sa.and_(manifests.c.repository_id == repositories.c.id, manifests.c.digest == sa.bindparam("digest")),
+    )
+)
+"""A manifest lookup in one statement: the repository (none: no row), whether the pull
+gate judges it, and the manifest (all NULL when there is none)."""
+_MANIFEST_BY_TAG = (
+    _REPOSITORY_ID.add_columns(_GATED_IF_FOUND, *_MANIFEST_COLUMNS)
+    .select_from(repositories)
+    .outerjoin(tags, sa.and_(tags.c.repository_id == repositories.c.id, tags.c.name == sa.bindparam("tag")))
+    .outerjoin(
+        manifests,
+        sa.and_(
+            manifests.c.repository_id == tags.c.repository_id, manifests.c.digest == tags.c.manifest_digest
+        ),
+    )
 )
 
 _BLOB_OR_MANIFEST = (
@@ -529,10 +546,13 @@ _STORED_MANIFESTS = sa.select(manifests.c.digest).where(
 )
 _TAGS = (
     sa.select(tags.c.name)
-    .where(tags.c.repository_id == sa.bindparam("repository_id"))
+    .join_from(tags, repositories, tags.c.repository_id == repositories.c.id)
+    .where(*_BY_NAME)
     .order_by(tags.c.name)
     .limit(sa.bindparam("limit", type_=sa.Integer))
 )
+"""A page of a repository's tags by its name: one statement (an empty page asks
+:data:`_REPOSITORY_ID` whether the repository exists)."""
 _TAGS_AFTER = _TAGS.where(tags.c.name > sa.bindparam("last"))
 
 
@@ -580,14 +600,12 @@ def _require_references(conn: sa.Connection, repository_id: int, manifest: NewMa
 def _lookup_manifest(
     conn: sa.Connection, account_id: str, name: str, tag: str | None, digest: str | None
 ) -> ManifestLookup:
-    found = conn.execute(_REPOSITORY_GATED, {"account_id": account_id, "name": name}).first()
-    if found is None:
-        return ManifestLookup(False, None)
-    repository_id, gated = found
+    params = {"account_id": account_id, "name": name}
     if tag is not None:
-        query, params = _MANIFEST_BY_TAG, {"repository_id": repository_id, "tag": tag}
+        row = conn.execute(_MANIFEST_BY_TAG, {**params, "tag": tag}).first()
     else:
-        query, params = _MANIFEST_BY_DIGEST, {"repository_id": repository_id, "digest": digest}
-    row = conn.execute(query, params).first()
-    manifest = None if row is None else StoredManifest(*row)
-    return ManifestLookup(True, manifest, repository_id, bool(gated))
+        row = conn.execute(_MANIFEST_BY_DIGEST, {**params, "digest": digest}).first()
+    if row is None:
+        return ManifestLookup(False, None)
+    manifest = None if row.digest is None else StoredManifest(*row[-4:])
+    return ManifestLookup(True, manifest, row.id, bool(row.gated))
