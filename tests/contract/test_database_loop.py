@@ -1,0 +1,295 @@
+"""Small units of work (``Database.read``, ``Database.write(small=True)``): on SQLite they
+run on the event loop itself, on a connection of their own; they must see every committed
+write, never block the loop on a lock (SQLite's, or the other processes' writers' queue),
+stay correct when several threads with loops of their own use them at once, and leave the
+WAL checkpointed. On PostgreSQL they run in a thread, as every other unit of work does."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+import sqlalchemy as sa
+
+from strongroom.metadata.database import CHECKPOINT_EVERY, Database
+from strongroom.metadata.engine import create_engine
+
+pytestmark = pytest.mark.anyio
+
+NUMBERS = sa.table("numbers", sa.column("n", sa.Integer))
+
+
+async def _make_numbers(database: Database) -> None:
+    def work() -> None:
+        with database.writing() as conn:
+            conn.execute(sa.text("CREATE TABLE numbers (n INTEGER NOT NULL)"))
+
+    await database.write(work)
+
+
+async def _add(database: Database, n: int, *, small: bool = False) -> None:
+    def work() -> None:
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=n))
+
+    await database.write(work, small=small)
+
+
+def _count(database: Database) -> int:
+    with database.reading() as conn:
+        return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
+
+
+async def test_a_small_read_runs_on_the_loop_on_sqlite_and_in_a_thread_on_postgresql(
+    database: Database,
+) -> None:
+    await _make_numbers(database)
+    ran_on: list[int] = []
+
+    def work() -> int:
+        ran_on.append(threading.get_ident())
+        return _count(database)
+
+    assert await database.read(work) == 0
+    on_the_loop = ran_on == [threading.get_ident()]
+    assert on_the_loop is (database.dialect == "sqlite")
+
+
+async def test_a_small_read_sees_every_write_committed_before_it(database: Database) -> None:
+    """The loop's connection is kept between reads: it must never keep a snapshot."""
+    await _make_numbers(database)
+    other = create_engine(database.engine.url.render_as_string(hide_password=False))
+    try:
+        for n in range(1, 21):
+            if n % 2:
+                await _add(database, n)
+            else:  # another connection, as another process would write
+                with other.begin() as conn:
+                    conn.execute(NUMBERS.insert().values(n=n))
+            assert await database.read(lambda: _count(database)) == n
+    finally:
+        other.dispose()
+
+
+async def test_a_failed_read_leaves_the_next_one_working(database: Database) -> None:
+    await _make_numbers(database)
+
+    def broken() -> None:
+        with database.reading() as conn:
+            conn.execute(sa.text("SELECT n FROM numbers"))
+            conn.execute(sa.text("SELECT nothing FROM nowhere"))
+
+    for _ in range(3):
+        with pytest.raises(sa.exc.DBAPIError):
+            await database.read(broken)
+        await _add(database, 1)
+    assert await database.read(lambda: _count(database)) == 3
+
+
+async def test_a_read_within_a_read_shares_its_transaction(database: Database) -> None:
+    await _make_numbers(database)
+    await _add(database, 1)
+
+    def nested() -> tuple[int, int]:
+        with database.reading():
+            return _count(database), _count(database)
+
+    assert await database.read(nested) == (1, 1)
+    assert await database.read(lambda: _count(database)) == 1  # and it was closed
+
+
+async def test_a_locked_database_sends_the_read_to_a_thread_and_the_loop_runs_on(tmp_path: Path) -> None:
+    """Another program holds SQLite's exclusive lock: the read must wait in a thread (busy
+    timeout), not on the event loop, and answer once the lock is released."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(database)
+        database.engine.dispose()  # no connection open: the other program can lock it all
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")
+        holder.execute("INSERT INTO numbers VALUES (7)")
+
+        def release() -> None:
+            holder.execute("COMMIT")
+            holder.close()  # in exclusive locking mode the lock lasts until the close
+
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await anyio.sleep(0.01)
+
+        timer = threading.Timer(0.5, release)
+        started = time.monotonic()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            timer.start()
+            found = await database.read(lambda: _count(database))
+            tasks.cancel_scope.cancel()
+        timer.join()
+        assert found == 1  # the row committed by the holder before it let go
+        assert time.monotonic() - started >= 0.45
+        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
+    finally:
+        database.close()
+
+
+async def test_threads_with_loops_of_their_own_read_at_once(database: Database) -> None:
+    """The loop's connection is one: a thread that finds it taken reads in a thread."""
+    await _make_numbers(database)
+    await _add(database, 1)
+    failures: list[BaseException] = []
+
+    def reader() -> None:
+        async def many() -> None:
+            for _ in range(200):
+                assert await database.read(lambda: _count(database)) == 1
+
+        try:
+            anyio.run(many)
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for _ in range(200):
+        assert await database.read(lambda: _count(database)) == 1
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+
+
+async def test_a_small_write_runs_on_the_loop_on_sqlite_and_in_a_thread_on_postgresql(
+    database: Database,
+) -> None:
+    await _make_numbers(database)
+    ran_on: list[int] = []
+
+    def work() -> None:
+        ran_on.append(threading.get_ident())
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=1))
+
+    await database.write(work, small=True)
+    assert (ran_on == [threading.get_ident()]) is (database.dialect == "sqlite")
+    other = create_engine(database.engine.url.render_as_string(hide_password=False))
+    try:
+        with other.connect() as conn:  # committed, for every other connection
+            assert conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) == 1
+    finally:
+        other.dispose()
+
+
+async def test_a_small_write_that_fails_leaves_nothing_and_the_next_one_working(database: Database) -> None:
+    await _make_numbers(database)
+
+    def half_then_fail() -> None:
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=1))
+            raise LookupError("refused half-way")
+
+    for _ in range(3):
+        with pytest.raises(LookupError):
+            await database.write(half_then_fail, small=True)
+    await _add(database, 2, small=True)
+    assert await database.read(lambda: _count(database)) == 1
+
+
+async def _loop_stays_free(slow: object, seconds: float) -> int:
+    """Run ``slow`` (an awaitable) while counting the event loop's turns."""
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(tick)
+        started = time.monotonic()
+        await slow  # type: ignore[misc]
+        assert time.monotonic() - started >= seconds - 0.05
+        tasks.cancel_scope.cancel()
+    return ticks
+
+
+async def test_a_small_write_behind_another_process_writer_waits_in_a_thread(tmp_path: Path) -> None:
+    """Another process holds the writers' queue (an ``flock`` on the ``-writers`` file):
+    the write waits for it in a thread, not on the event loop."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(database)
+        other = os.open(f"{path}-writers", os.O_RDWR)  # its own open file: another writer
+        fcntl.flock(other, fcntl.LOCK_EX)
+        timer = threading.Timer(0.5, lambda: (fcntl.flock(other, fcntl.LOCK_UN), os.close(other)))
+        timer.start()
+        ticks = await _loop_stays_free(_add(database, 1, small=True), 0.5)
+        timer.join()
+        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
+        assert await database.read(lambda: _count(database)) == 1
+    finally:
+        database.close()
+
+
+async def test_a_small_write_behind_sqlite_s_write_lock_waits_in_a_thread(tmp_path: Path) -> None:
+    """Another program writes without the writers' queue (the sqlite3 shell, say) and holds
+    SQLite's write lock: the write waits for it in a thread, not on the event loop."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(database)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO numbers VALUES (7)")
+
+        def release() -> None:
+            holder.execute("COMMIT")
+            holder.close()
+
+        timer = threading.Timer(0.5, release)
+        timer.start()
+        ticks = await _loop_stays_free(_add(database, 1, small=True), 0.5)
+        timer.join()
+        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
+        assert await database.read(lambda: _count(database)) == 2
+    finally:
+        database.close()
+
+
+async def test_small_writes_on_the_loop_are_checkpointed(tmp_path: Path) -> None:
+    """The loop connection never checkpoints itself (a checkpoint syncs the database file):
+    every ``CHECKPOINT_EVERY`` writes one runs in a thread, so what was written reaches the
+    database file, not only the WAL."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    try:
+
+        def create() -> None:
+            with database.writing() as conn:
+                conn.execute(sa.text("CREATE TABLE pages (body BLOB NOT NULL)"))
+
+        await database.write(create)
+        before = path.stat().st_size
+
+        def insert() -> None:
+            with database.writing() as conn:
+                conn.execute(sa.text("INSERT INTO pages VALUES (:body)"), {"body": os.urandom(4096)})
+
+        for _ in range(CHECKPOINT_EVERY):  # about 2 pages each: under SQLite's own 1,000
+            await database.write(insert, small=True)
+        assert path.stat().st_size - before >= CHECKPOINT_EVERY * 4096
+    finally:
+        database.close()
