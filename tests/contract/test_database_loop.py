@@ -1,13 +1,10 @@
-"""Small units of work (``Database.read``, ``Database.write(small=True)``): on SQLite they
-run on the event loop itself, on a connection of their own; they must see every committed
-write, never block the loop on a lock (SQLite's, or the other processes' writers' queue),
-stay correct when several threads with loops of their own use them at once, and leave the
-WAL checkpointed. On PostgreSQL they run in a thread, as every other unit of work does."""
+"""Small reads (``Database.read``): on SQLite they run on the event loop itself, on a
+connection of their own; they must see every committed write, never block the loop on a
+lock, and stay correct when several threads with loops of their own read at once. On
+PostgreSQL they run in a thread, as every other unit of work does."""
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 import threading
 import time
@@ -17,7 +14,7 @@ import anyio
 import pytest
 import sqlalchemy as sa
 
-from strongroom.metadata.database import CHECKPOINT_EVERY, Database
+from strongroom.metadata.database import Database
 from strongroom.metadata.engine import create_engine
 
 pytestmark = pytest.mark.anyio
@@ -33,12 +30,12 @@ async def _make_numbers(database: Database) -> None:
     await database.write(work)
 
 
-async def _add(database: Database, n: int, *, small: bool = False) -> None:
+async def _add(database: Database, n: int) -> None:
     def work() -> None:
         with database.writing() as conn:
             conn.execute(NUMBERS.insert().values(n=n))
 
-    await database.write(work, small=small)
+    await database.write(work)
 
 
 def _count(database: Database) -> int:
@@ -168,128 +165,3 @@ async def test_threads_with_loops_of_their_own_read_at_once(database: Database) 
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
-
-
-async def test_a_small_write_runs_on_the_loop_on_sqlite_and_in_a_thread_on_postgresql(
-    database: Database,
-) -> None:
-    await _make_numbers(database)
-    ran_on: list[int] = []
-
-    def work() -> None:
-        ran_on.append(threading.get_ident())
-        with database.writing() as conn:
-            conn.execute(NUMBERS.insert().values(n=1))
-
-    await database.write(work, small=True)
-    assert (ran_on == [threading.get_ident()]) is (database.dialect == "sqlite")
-    other = create_engine(database.engine.url.render_as_string(hide_password=False))
-    try:
-        with other.connect() as conn:  # committed, for every other connection
-            assert conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) == 1
-    finally:
-        other.dispose()
-
-
-async def test_a_small_write_that_fails_leaves_nothing_and_the_next_one_working(database: Database) -> None:
-    await _make_numbers(database)
-
-    def half_then_fail() -> None:
-        with database.writing() as conn:
-            conn.execute(NUMBERS.insert().values(n=1))
-            raise LookupError("refused half-way")
-
-    for _ in range(3):
-        with pytest.raises(LookupError):
-            await database.write(half_then_fail, small=True)
-    await _add(database, 2, small=True)
-    assert await database.read(lambda: _count(database)) == 1
-
-
-async def _loop_stays_free(slow: object, seconds: float) -> int:
-    """Run ``slow`` (an awaitable) while counting the event loop's turns."""
-    ticks = 0
-
-    async def tick() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await anyio.sleep(0.01)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(tick)
-        started = time.monotonic()
-        await slow  # type: ignore[misc]
-        assert time.monotonic() - started >= seconds - 0.05
-        tasks.cancel_scope.cancel()
-    return ticks
-
-
-async def test_a_small_write_behind_another_process_writer_waits_in_a_thread(tmp_path: Path) -> None:
-    """Another process holds the writers' queue (an ``flock`` on the ``-writers`` file):
-    the write waits for it in a thread, not on the event loop."""
-    path = tmp_path / "meta.db"
-    database = Database(create_engine(f"sqlite:///{path}"))
-    try:
-        await _make_numbers(database)
-        other = os.open(f"{path}-writers", os.O_RDWR)  # its own open file: another writer
-        fcntl.flock(other, fcntl.LOCK_EX)
-        timer = threading.Timer(0.5, lambda: (fcntl.flock(other, fcntl.LOCK_UN), os.close(other)))
-        timer.start()
-        ticks = await _loop_stays_free(_add(database, 1, small=True), 0.5)
-        timer.join()
-        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
-        assert await database.read(lambda: _count(database)) == 1
-    finally:
-        database.close()
-
-
-async def test_a_small_write_behind_sqlite_s_write_lock_waits_in_a_thread(tmp_path: Path) -> None:
-    """Another program writes without the writers' queue (the sqlite3 shell, say) and holds
-    SQLite's write lock: the write waits for it in a thread, not on the event loop."""
-    path = tmp_path / "meta.db"
-    database = Database(create_engine(f"sqlite:///{path}"))
-    try:
-        await _make_numbers(database)
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN IMMEDIATE")
-        holder.execute("INSERT INTO numbers VALUES (7)")
-
-        def release() -> None:
-            holder.execute("COMMIT")
-            holder.close()
-
-        timer = threading.Timer(0.5, release)
-        timer.start()
-        ticks = await _loop_stays_free(_add(database, 1, small=True), 0.5)
-        timer.join()
-        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
-        assert await database.read(lambda: _count(database)) == 2
-    finally:
-        database.close()
-
-
-async def test_small_writes_on_the_loop_are_checkpointed(tmp_path: Path) -> None:
-    """The loop connection never checkpoints itself (a checkpoint syncs the database file):
-    every ``CHECKPOINT_EVERY`` writes one runs in a thread, so what was written reaches the
-    database file, not only the WAL."""
-    path = tmp_path / "meta.db"
-    database = Database(create_engine(f"sqlite:///{path}"))
-    try:
-
-        def create() -> None:
-            with database.writing() as conn:
-                conn.execute(sa.text("CREATE TABLE pages (body BLOB NOT NULL)"))
-
-        await database.write(create)
-        before = path.stat().st_size
-
-        def insert() -> None:
-            with database.writing() as conn:
-                conn.execute(sa.text("INSERT INTO pages VALUES (:body)"), {"body": os.urandom(4096)})
-
-        for _ in range(CHECKPOINT_EVERY):  # about 2 pages each: under SQLite's own 1,000
-            await database.write(insert, small=True)
-        assert path.stat().st_size - before >= CHECKPOINT_EVERY * 4096
-    finally:
-        database.close()

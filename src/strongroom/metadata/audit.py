@@ -107,7 +107,7 @@ class SqlAuditStore:
             return appended
 
         try:
-            results = await self._db.write(work, small=True)
+            results = await self._db.write(work)
         except Exception as error:  # each caller gets it, as it would have alone
             for pending in batch:
                 pending.error = error

@@ -151,7 +151,7 @@ class SqlBlobLinks:
                     },
                 )
 
-        await self._db.write(work, small=True)
+        await self._db.write(work)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         def work() -> Upload | None:
@@ -201,7 +201,7 @@ class SqlBlobLinks:
             with self._db.writing() as conn:
                 return conn.execute(statement, params).rowcount == 1
 
-        return await self._db.write(work, small=True)
+        return await self._db.write(work)
 
     async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
         def work() -> bool:
@@ -228,7 +228,7 @@ class SqlBlobLinks:
                 self._link(conn, repository_id, digest, size, now)
                 conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
 
-        await self._db.write(work, small=True)
+        await self._db.write(work)
 
     async def delete_upload(self, upload_id: str) -> bool:
         def work() -> bool:

@@ -2,10 +2,9 @@
 units of work, and (on SQLite) the in-process queue of writers.
 
 SQLAlchemy is blocking; each unit of work runs whole, in one transaction, in a worker
-thread, so the event loop never waits on the database. One exception, on SQLite only: a
-small unit of work (a lookup by key, one page of a list, a push's few rows) runs on the
-event loop itself when it would not wait there (:meth:`Database.read`, ``write(small=True)``):
-handing it to a thread and back cost more than the work (ADR 0023).
+thread, so the event loop never waits on the database. One exception, on SQLite only:
+a small read (a lookup by key, one page of a list) runs on the event loop itself
+(:meth:`Database.read`), where handing it to a thread and back cost more than the read.
 """
 
 from __future__ import annotations
@@ -16,21 +15,16 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 import sqlalchemy as sa
 
 from strongroom.errors import StorageFull
-from strongroom.metadata.engine import POOL_SIZE, loop_engine
+from strongroom.metadata.engine import POOL_SIZE, loop_reader
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-CHECKPOINT_EVERY = 100
-"""Writes on the loop connection between two checkpoints, run in a thread (that connection
-never checkpoints itself: a checkpoint writes and syncs the database file). A small write
-adds a few pages to the WAL; SQLite's own default is a checkpoint per 1,000 pages."""
 
 
 class Database:
@@ -45,17 +39,15 @@ class Database:
         # One thread per pooled connection: more would only queue inside the pool while
         # contending for the GIL.
         self._threads = anyio.CapacityLimiter(POOL_SIZE)
-        self._loop_engine = loop_engine(engine)
-        self._loop_busy = threading.Lock()
-        self._writes_on_loop = 0
+        self._loop_reader = loop_reader(engine)
+        self._loop_reader_busy = threading.Lock()
         self._lent = threading.local()
-        """``connection`` (and ``writing``): the loop connection, while this thread runs a
-        unit of work on it."""
+        """``connection``: the loop reader's connection, while this thread runs a read on it."""
 
     @property
     def engines(self) -> tuple[sa.Engine, ...]:
-        """Every engine this database opens: the pool's, and on SQLite the loop's."""
-        return (self.engine,) if self._loop_engine is None else (self.engine, self._loop_engine)
+        """Every engine this database opens: the pool's, and on SQLite the loop reader's."""
+        return (self.engine,) if self._loop_reader is None else (self.engine, self._loop_reader)
 
     async def run(self, work: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a unit of work that only reads."""
@@ -70,60 +62,16 @@ class Database:
         key, one page of a list), never a scan of a table.
 
         On SQLite it runs at once, on the calling thread (the event loop), on the
-        :func:`~strongroom.metadata.engine.loop_engine` connection: handing a read to a
+        :func:`~strongroom.metadata.engine.loop_reader` connection: handing a read to a
         thread and back costs about 90 µs of CPU and as much latency under uvloop, more
-        than a read by key. A read that finds the database locked (that connection's busy
-        timeout is 0), or comes while another thread holds that connection, runs in a
-        thread as :meth:`run` does. On PostgreSQL, always in a thread."""
-        if self._loop_engine is not None:
-            done, result = self._on_loop(work, writing=False)
-            if done:
-                return cast(T, result)
-        return await self.run(work)
-
-    async def write(self, work: Callable[[], T], *, small: bool = False) -> T:
-        """Run a unit of work that writes. SQLite allows one writer at a time; queueing
-        writers here, rather than in SQLite's busy handler (which sleeps up to 100 ms
-        between tries), keeps the latency of concurrent pushes low.
-
-        ``small``: a write of a few rows (a push's manifest, an upload's row, an audit
-        record). On SQLite it runs on the event loop, as :meth:`read` does, when the write
-        lock of every process is free at once; otherwise it queues in a thread as any write."""
-        if self._write_lock is None:
+        than a read by key. A read that finds the database locked (its busy timeout is 0),
+        or comes while another thread holds that connection, runs in a thread as
+        :meth:`run` does. On PostgreSQL, always in a thread."""
+        if self._loop_reader is None or not self._loop_reader_busy.acquire(blocking=False):
             return await self.run(work)
-        async with self._write_lock:
-            if self._writers_file is None:
-                return await self.run(work)
-            if not small or self._loop_engine is None:
-                return await self.run(self._between_processes, work)
-            done, result = self._on_loop(work, writing=True)
-            if not done:
-                return await self.run(self._between_processes, work)
-            self._writes_on_loop += 1
-            if self._writes_on_loop % CHECKPOINT_EVERY:
-                return cast(T, result)
-        await self.run(self._checkpoint)
-        return cast(T, result)
-
-    def _on_loop(self, work: Callable[[], T], *, writing: bool) -> tuple[bool, T | None]:
-        """Run ``work`` on the loop connection, on this thread, unless it would wait: for the
-        connection (another thread holds it), for another process's writer (the ``flock``
-        of :meth:`_between_processes`, tried without blocking), or for SQLite's lock (busy
-        timeout 0). ``(False, None)``: it did not run, or ran and was rolled back."""
-        assert self._loop_engine is not None
-        if not self._loop_busy.acquire(blocking=False):
-            return False, None
-        locked_fd = None
         try:
-            if writing:
-                fd = self._writers_lock_fd()
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    return False, None
-                locked_fd = fd
-            with self._loop_engine.connect() as connection:
-                self._lent.connection, self._lent.writing = connection, writing
+            with self._loop_reader.connect() as connection:
+                self._lent.connection = connection
                 try:
                     result = work()
                 finally:
@@ -131,25 +79,26 @@ class Database:
             # A result not read to its end would keep its statement, and so its snapshot,
             # open on the connection every later read shares.
             assert not isinstance(result, sa.Result), "a unit of work returns its rows, not a result"
-            return True, result
+            return result
         except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
             # sqlite3's own: from BEGIN, which the engine's "begin" hook sends to the driver
             _raise_storage_full(error)
             if not _locked(error):
                 raise
-            return False, None
         finally:
-            if locked_fd is not None:
-                fcntl.flock(locked_fd, fcntl.LOCK_UN)
-            self._loop_busy.release()
+            self._loop_reader_busy.release()
+        return await self.run(work)
 
-    def _checkpoint(self) -> None:
-        """Copy the WAL into the database file, PASSIVE: it never waits for a reader or a
-        writer, and does what it can."""
-        with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    async def write(self, work: Callable[[], T]) -> T:
+        """Run a unit of work that writes. SQLite allows one writer at a time; queueing
+        writers here, rather than in SQLite's busy handler (which sleeps up to 100 ms
+        between tries), keeps the latency of concurrent pushes low."""
+        if self._write_lock is None:
+            return await self.run(work)
+        async with self._write_lock:
+            if self._writers_file is None:
+                return await self.run(work)
+            return await self.run(self._between_processes, work)
 
     def _between_processes(self, work: Callable[[], T]) -> T:
         """Queue for the write lock behind the writers of other processes (server workers,
@@ -173,7 +122,7 @@ class Database:
             return self._writers_fd
 
     def reading(self) -> AbstractContextManager[sa.Connection]:
-        """A read transaction: on the loop connection inside :meth:`_on_loop`."""
+        """A read transaction: on the loop reader's connection inside :meth:`read`."""
         lent: sa.Connection | None = getattr(self._lent, "connection", None)
         if lent is not None:
             return _transaction_on(lent)
@@ -181,13 +130,7 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[sa.Connection]:
-        """A write transaction (on SQLite, one that takes the write lock at BEGIN); on the
-        loop connection inside a small write (:meth:`_on_loop`)."""
-        lent: sa.Connection | None = getattr(self._lent, "connection", None)
-        if lent is not None and self._lent.writing:
-            with _write_transaction_on(lent):
-                yield lent
-            return
+        """A write transaction (on SQLite, one that takes the write lock at BEGIN)."""
         with self.engine.connect() as conn:
             conn.execution_options(writing=True)
             with conn.begin():
@@ -195,8 +138,8 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
-        if self._loop_engine is not None:
-            self._loop_engine.dispose()
+        if self._loop_reader is not None:
+            self._loop_reader.dispose()
         with self._writers_fd_lock:
             if self._writers_fd is not None:
                 os.close(self._writers_fd)
@@ -212,19 +155,6 @@ def _transaction_on(connection: sa.Connection) -> Iterator[sa.Connection]:
         yield connection
 
 
-@contextmanager
-def _write_transaction_on(connection: sa.Connection) -> Iterator[None]:
-    if connection.in_transaction():  # a write within the same unit's read: upgraded
-        yield
-        return
-    connection.execution_options(writing=True)  # BEGIN IMMEDIATE (metadata/engine.py)
-    try:
-        with connection.begin():
-            yield
-    finally:
-        connection.execution_options(writing=False)
-
-
 def _raise_storage_full(error: sa.exc.OperationalError | sqlite3.OperationalError) -> None:
     if "full" in str(getattr(error, "orig", error)):  # SQLite: "database or disk is full"
         raise StorageFull() from error
@@ -233,7 +163,7 @@ def _raise_storage_full(error: sa.exc.OperationalError | sqlite3.OperationalErro
 def _locked(error: sa.exc.OperationalError | sqlite3.OperationalError) -> bool:
     """SQLite's SQLITE_BUSY ("database is locked"), SQLITE_LOCKED ("database table is
     locked") or SQLITE_PROTOCOL ("locking protocol", after SQLite's own retries of a read
-    that kept meeting a changing WAL): the unit of work would have had to wait."""
+    that kept meeting a changing WAL): the read would have had to wait."""
     return "lock" in str(getattr(error, "orig", error))
 
 

@@ -61,13 +61,11 @@ def _sqlite_engine(url: str) -> sa.Engine:
     return engine
 
 
-def loop_engine(engine: sa.Engine) -> sa.Engine | None:
-    """For a SQLite file, a second engine of one connection, for the small units of work
-    the event loop runs itself (:meth:`Database.read`, ``Database.write(small=True)``).
-    Its connection is outside the pool, so the loop never waits for a pooled connection,
-    and it never waits on a lock either: its busy timeout is 0, and work that finds the
-    database locked goes to a thread instead. Nor does it checkpoint (a checkpoint writes
-    and syncs the database file): ``Database`` has one run in a thread now and then.
+def loop_reader(engine: sa.Engine) -> sa.Engine | None:
+    """For a SQLite file, a second engine of one connection, for the small reads the event
+    loop runs itself (:meth:`Database.read`). Its connection is outside the pool, so the
+    loop never waits for a pooled connection, and it never waits on a lock either: its
+    busy timeout is 0, and a read that finds the database locked goes to a thread instead.
     None for PostgreSQL (every statement is a round trip over the network: the loop must
     not wait on it) and for an in-memory database (a second engine would open another)."""
     url = engine.url
@@ -78,12 +76,12 @@ def loop_engine(engine: sa.Engine) -> sa.Engine | None:
     reader = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
     )
-    _configure_sqlite(reader, busy_timeout_ms=0, wal_autocheckpoint=0)
+    _configure_sqlite(reader, busy_timeout_ms=0)
     sa.event.listen(reader, "before_cursor_execute", _refuse_nul)
     return reader
 
 
-def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, wal_autocheckpoint: int = 1000) -> None:
+def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling is broken).
@@ -95,7 +93,6 @@ def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, wal_autocheckp
         # the last transactions but never corrupts.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA wal_autocheckpoint={wal_autocheckpoint:d}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -277,7 +277,7 @@ class SqlMetadataStore(SqlBlobLinks):
                         self._announce_push(conn, repository_id, repository, manifest, tag, created, now)
                 return created
 
-        return await self._db.write(work, small=True)
+        return await self._db.write(work)
 
     def _point_tag(
         self, conn: sa.Connection, repository_id: int, tag: str, digest: str, now: datetime
@@ -376,7 +376,7 @@ class SqlMetadataStore(SqlBlobLinks):
             with self._db.writing() as conn:
                 conn.execute(statement)
 
-        await self._db.write(work, small=True)
+        await self._db.write(work)
 
     async def delete_manifest(self, repository_id: int, digest: str) -> bool:
         def work() -> bool:
