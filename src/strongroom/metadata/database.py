@@ -21,7 +21,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from strongroom.errors import StorageFull
-from strongroom.metadata.engine import POOL_SIZE, loop_reader
+from strongroom.metadata.engine import POOL_SIZE, loop_reader, sqlite_file
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -33,7 +33,7 @@ class Database:
         self.dialect = engine.dialect.name
         self.insert: Any = _insert_for(self.dialect)
         self._write_lock = anyio.Lock() if self.dialect == "sqlite" else None
-        self._writers_file = _writers_file(engine) if self.dialect == "sqlite" else None
+        self._writers_file = _writers_file(engine)
         self._writers_fd: int | None = None
         self._writers_fd_lock = threading.Lock()
         # One thread per pooled connection: more would only queue inside the pool while
@@ -170,10 +170,8 @@ def _locked(error: sa.exc.OperationalError | sqlite3.OperationalError) -> bool:
 def _writers_file(engine: sa.Engine) -> str | None:
     """The lock file writers of a SQLite database file queue on: beside the database,
     as its ``-wal`` and ``-shm`` files are; none for an in-memory database."""
-    database = engine.url.database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return None
-    return f"{database}-writers"
+    database = sqlite_file(engine.url)
+    return None if database is None else f"{database}-writers"
 
 
 def _insert_for(dialect: str) -> Any:

@@ -50,9 +50,17 @@ def _refuse_nul(
                 raise TextInvalid("text must not contain the NUL character (U+0000)")
 
 
+def sqlite_file(url: sa.URL) -> str | None:
+    """The file a SQLite URL names; None for another backend, an in-memory database or a
+    ``file:`` URI."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return None if database.startswith("file:") else database
+
+
 def _sqlite_engine(url: str) -> sa.Engine:
-    database = sa.make_url(url).database
-    if database and database != ":memory:" and not database.startswith("file:"):
+    if database := sqlite_file(sa.make_url(url)):
         _private_file(Path(database))
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
@@ -68,13 +76,10 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     busy timeout is 0, and a read that finds the database locked goes to a thread instead.
     None for PostgreSQL (every statement is a round trip over the network: the loop must
     not wait on it) and for an in-memory database (a second engine would open another)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        return None
-    if url.database.startswith("file:"):
+    if sqlite_file(engine.url) is None:
         return None
     reader = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
+        engine.url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
     )
     _configure_sqlite(reader, busy_timeout_ms=0)
     sa.event.listen(reader, "before_cursor_execute", _refuse_nul)

@@ -349,8 +349,7 @@ class SqlMetadataStore(SqlBlobLinks):
                 return None, ManifestLookup(False, None)
             if row.blob_size is not None:
                 return row.blob_size, None
-            found = None if row.digest is None else StoredManifest(*row[-4:])
-            return None, ManifestLookup(True, found, row.id, bool(row.gated))
+            return None, _lookup_found(row)
 
         return await self._db.read(work)
 
@@ -510,27 +509,16 @@ _MANIFEST_BY_TAG = (
     )
 )
 
-_BLOB_OR_MANIFEST = (
-    _REPOSITORY_ID.add_columns(
-        # Only a manifest found is judged by the pull gate: a blob's read does not pay for it.
-        sa.case((manifests.c.digest.is_not(None), _ACCOUNT_GATED), else_=sa.false()).label("gated"),
-        sa.select(repository_blobs.c.size)
-        .where(
-            repository_blobs.c.repository_id == repositories.c.id,
-            repository_blobs.c.digest == sa.bindparam("digest"),
-        )
-        .scalar_subquery()
-        .label("blob_size"),
-        manifests.c.digest,
-        manifests.c.media_type,
-        manifests.c.content,
-        manifests.c.last_pulled_at,
+_BLOB_OR_MANIFEST = _MANIFEST_BY_DIGEST.add_columns(
+    # Only a manifest found is judged by the pull gate (_GATED_IF_FOUND): a blob's read does
+    # not pay for it.
+    sa.select(repository_blobs.c.size)
+    .where(
+        repository_blobs.c.repository_id == repositories.c.id,
+        repository_blobs.c.digest == sa.bindparam("digest"),
     )
-    .select_from(repositories)
-    .outerjoin(
-        manifests,
-        sa.and_(manifests.c.repository_id == repositories.c.id, manifests.c.digest == sa.bindparam("digest")),
-    )
+    .scalar_subquery()
+    .label("blob_size"),
 )
 """A blob request in one statement: the repository (and whether it is gated), the blob's
 size if linked, else the manifest of that digest (``/blobs/`` serves manifests too): a
@@ -605,7 +593,13 @@ def _lookup_manifest(
         row = conn.execute(_MANIFEST_BY_TAG, {**params, "tag": tag}).first()
     else:
         row = conn.execute(_MANIFEST_BY_DIGEST, {**params, "digest": digest}).first()
-    if row is None:
-        return ManifestLookup(False, None)
-    manifest = None if row.digest is None else StoredManifest(*row[-4:])
+    return ManifestLookup(False, None) if row is None else _lookup_found(row)
+
+
+def _lookup_found(row: sa.Row[Any]) -> ManifestLookup:
+    """A row of :data:`_MANIFEST_BY_TAG`, :data:`_MANIFEST_BY_DIGEST` or
+    :data:`_BLOB_OR_MANIFEST`: the repository exists; the manifest, when found."""
+    manifest = None
+    if row.digest is not None:
+        manifest = StoredManifest(row.digest, row.media_type, row.content, row.last_pulled_at)
     return ManifestLookup(True, manifest, row.id, bool(row.gated))
