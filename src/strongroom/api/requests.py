@@ -103,8 +103,22 @@ async def audit(
 ) -> None:
     """Append an audit event for this request; a failure to record is logged loudly, and
     the request's outcome stands."""
+    await _record(
+        request.app.state.services, audit_event(request, principal, action, resource, decision, **detail)
+    )
+
+
+def audit_event(
+    request: Request,
+    principal: Principal,
+    action: str,
+    resource: str,
+    decision: Literal["allow", "deny"],
+    **detail: JsonValue,
+) -> AuditEvent:
+    """The audit event of this request, now."""
     services: Services = request.app.state.services
-    event = AuditEvent(
+    return AuditEvent(
         time=services.clock.now(),
         principal=principal.arn if not principal.is_anonymous else AUDIT_ANONYMOUS,
         action=action,
@@ -113,4 +127,3 @@ async def audit(
         decision=decision,
         detail={"method": request.method, "path": request.url.path, **detail},
     )
-    await _record(services, event)

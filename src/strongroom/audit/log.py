@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -111,6 +112,13 @@ class AuditAppender(Protocol):
         """Chain ``record`` after the last event, atomically; return its seq and hash."""
         ...
 
+    def carrying(
+        self, at: datetime, record: str
+    ) -> AbstractContextManager[Callable[[], tuple[int, str] | None]]:
+        """While open, chain ``record`` in the transaction of the request's effect, if
+        it makes one; the function yielded tells its seq and hash once committed."""
+        ...
+
 
 class AuditReader(Protocol):
     async def rows(
@@ -162,6 +170,22 @@ class AuditLog:
     async def record(self, event: AuditEvent) -> AuditEntry:
         seq, digest = await self._store.append(event.time, event.to_record())
         return AuditEntry(seq, digest, event)
+
+    @contextmanager
+    def carrying(self, event: AuditEvent) -> Iterator[Callable[[], AuditEntry | None]]:
+        """Record ``event`` with the effect of the request running inside: in the same
+        transaction as the manifest it stores or the blob it links, so the two commit
+        together or not at all, in one transaction instead of two. The function yielded
+        gives the entry once that transaction committed; None if none did (the request
+        made no effect, failed, or made one that carries nothing): then record it with
+        :meth:`record` if it should be."""
+        with self._store.carrying(event.time, event.to_record()) as appended:
+
+            def entry() -> AuditEntry | None:
+                chained = appended()
+                return None if chained is None else AuditEntry(*chained, event)
+
+            yield entry
 
     async def query(
         self,

@@ -12,11 +12,17 @@ transaction (group commit): each caller still returns only once its own event is
 committed, and the chain is the same as if they had been appended one by one. Under load
 this takes one write transaction per batch off the database's single writer instead of
 one per audited request.
+
+A record can instead ride in the transaction of the request's effect (the manifest a push
+stores, the blob it links: :meth:`SqlAuditStore.carrying`), appended as that transaction's
+last statements, under the same lock: one transaction and one trip to a worker thread per
+push instead of two, and the push and its record commit together or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -79,32 +85,19 @@ class SqlAuditStore:
         assert mine.result is not None
         return mine.result
 
+    def carrying(
+        self, at: datetime, record: str
+    ) -> AbstractContextManager[Callable[[], tuple[int, str] | None]]:
+        """While open, the next write of this task that is a request's effect
+        (:meth:`Database.carrying`) appends ``record`` in its own transaction. Yields a
+        function that tells the record's seq and hash once that transaction committed,
+        None until then (the caller then appends it with :meth:`append`)."""
+        return _carrying(self._db, _AuditRider(self._db.dialect, at, record))
+
     async def _write(self, batch: list[_Pending]) -> None:
         def work() -> list[tuple[int, str]]:
-            appended: list[tuple[int, str]] = []
             with self._db.writing() as conn:
-                if self._db.dialect == "postgresql":
-                    # Released at commit or rollback; READ COMMITTED gives the next
-                    # statement a snapshot that includes the previous appender's row.
-                    conn.execute(_LOCK)
-                last = conn.execute(_LAST).first()
-                seq, prev_hash = (0, GENESIS) if last is None else (last.seq, last.hash)
-                rows = []
-                for pending in batch:
-                    seq, digest = seq + 1, link(prev_hash, pending.record)
-                    rows.append(
-                        {
-                            "seq": seq,
-                            "at": pending.at,
-                            "record": pending.record,
-                            "prev_hash": prev_hash,
-                            "hash": digest,
-                        }
-                    )
-                    appended.append((seq, digest))
-                    prev_hash = digest
-                conn.execute(_APPEND, rows if len(rows) > 1 else rows[0])  # one: no executemany
-            return appended
+                return _append(conn, self._db.dialect, [(pending.at, pending.record) for pending in batch])
 
         try:
             results = await self._db.write(work)
@@ -135,3 +128,49 @@ class SqlAuditStore:
                 return [ChainRow(*row) for row in conn.execute(query)]
 
         return await self._db.run(work)
+
+
+def _append(
+    conn: sa.Connection, dialect: str, records: Sequence[tuple[datetime, str]]
+) -> list[tuple[int, str]]:
+    """Chain ``records`` after the last event, in ``conn``'s write transaction; their
+    seqs and hashes."""
+    if dialect == "postgresql":
+        # Released at commit or rollback; READ COMMITTED gives the next statement a
+        # snapshot that includes the previous appender's row.
+        conn.execute(_LOCK)
+    last = conn.execute(_LAST).first()
+    seq, prev_hash = (0, GENESIS) if last is None else (last.seq, last.hash)
+    rows, appended = [], []
+    for at, record in records:
+        seq, digest = seq + 1, link(prev_hash, record)
+        rows.append({"seq": seq, "at": at, "record": record, "prev_hash": prev_hash, "hash": digest})
+        appended.append((seq, digest))
+        prev_hash = digest
+    conn.execute(_APPEND, rows if len(rows) > 1 else rows[0])  # one: no executemany
+    return appended
+
+
+class _AuditRider:
+    """One audit record riding in a request's effect (:class:`~.database.Rider`)."""
+
+    def __init__(self, dialect: str, at: datetime, record: str) -> None:
+        self._dialect = dialect
+        self._record = (at, record)
+        self._written: tuple[int, str] | None = None
+        self.appended: tuple[int, str] | None = None
+        """Its seq and hash, once committed."""
+
+    def write(self, conn: sa.Connection) -> None:
+        if self.appended is None:
+            self._written = _append(conn, self._dialect, [self._record])[0]
+
+    def committed(self) -> None:
+        if self.appended is None:
+            self.appended = self._written
+
+
+@contextmanager
+def _carrying(database: Database, rider: _AuditRider) -> Iterator[Callable[[], tuple[int, str] | None]]:
+    with database.carrying(rider):
+        yield lambda: rider.appended

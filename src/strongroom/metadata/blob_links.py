@@ -111,7 +111,7 @@ class SqlBlobLinks:
 
     async def link_blob(self, repository_id: int, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
-            with self._db.writing() as conn:
+            with self._db.writing(effect=True) as conn:
                 self._link(conn, repository_id, digest, size, now)
 
         await self._db.write(work)
@@ -221,7 +221,7 @@ class SqlBlobLinks:
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
-            with self._db.writing() as conn:
+            with self._db.writing(effect=True) as conn:
                 repository_id = conn.scalar(_UPLOAD_REPOSITORY, {"upload_id": upload_id})
                 if repository_id is None:
                     return

@@ -15,7 +15,8 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, ParamSpec, TypeVar
+from contextvars import ContextVar
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 import anyio.to_thread
 import sqlalchemy as sa
@@ -25,6 +26,23 @@ from strongroom.metadata.engine import POOL_SIZE, loop_reader, sqlite_file
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+class Rider(Protocol):
+    """What commits in the transaction of a request's effect (its audit record): see
+    :meth:`Database.carrying`."""
+
+    def write(self, conn: sa.Connection) -> None:
+        """Write, in the effect's transaction, as its last statements (not again once
+        committed: a request with two effects records once)."""
+        ...
+
+    def committed(self) -> None:
+        """That transaction committed."""
+        ...
+
+
+_riding: ContextVar[Rider | None] = ContextVar("strongroom_rider", default=None)
 
 
 class Database:
@@ -129,12 +147,32 @@ class Database:
         return self.engine.begin()
 
     @contextmanager
-    def writing(self) -> Iterator[sa.Connection]:
-        """A write transaction (on SQLite, one that takes the write lock at BEGIN)."""
+    def writing(self, *, effect: bool = False) -> Iterator[sa.Connection]:
+        """A write transaction (on SQLite, one that takes the write lock at BEGIN).
+        ``effect``: the write a request exists to make (a manifest stored, a blob
+        linked); what rides with the request (:meth:`carrying`) commits in it."""
+        rider = _riding.get() if effect else None
         with self.engine.connect() as conn:
             conn.execution_options(writing=True)
             with conn.begin():
                 yield conn
+                if rider is not None:
+                    rider.write(conn)
+        if rider is not None:
+            rider.committed()
+
+    @staticmethod
+    @contextmanager
+    def carrying(rider: Rider) -> Iterator[None]:
+        """While open, a write marked as an effect (``writing(effect=True)``) by this
+        task, or a thread it hands work to (which runs in a copy of its context), writes
+        ``rider`` in its own transaction: one transaction, and one trip to a thread,
+        instead of two, and the effect and its record commit together or not at all."""
+        token = _riding.set(rider)
+        try:
+            yield
+        finally:
+            _riding.reset(token)
 
     def close(self) -> None:
         self.engine.dispose()

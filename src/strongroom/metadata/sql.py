@@ -218,7 +218,7 @@ class SqlMetadataStore(SqlBlobLinks):
         assert not isinstance(tag_names, str), "tag_names is a sequence of tags, not one tag"
 
         def work() -> bool:
-            with self._db.writing() as conn:
+            with self._db.writing(effect=True) as conn:
                 # PostgreSQL: excludes garbage collection's unlinking in this repository
                 # (FOR UPDATE, registry/gc.py) between checking references and storing them.
                 repository = conn.execute(

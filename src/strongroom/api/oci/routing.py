@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from strongroom.api.oci.errors import error_response, plain_error
 from strongroom.api.oci.replication import Replication, honoured_source
-from strongroom.api.requests import audit, audit_failed_sign_in, request_context
+from strongroom.api.requests import audit, audit_event, audit_failed_sign_in, request_context
 from strongroom.audit.log import ANONYMOUS as AUDIT_ANONYMOUS
 from strongroom.audit.log import JsonValue
 from strongroom.auth.actions import Action
@@ -132,11 +132,11 @@ def _endpoint(methods: dict[str, OciRoute]) -> Callable[[Request], Awaitable[Res
                 await _audit(request, services, route, principal, "deny", {"message": error.message})
                 raise
             call = Call(request, services, repository, principal, known, replicated is not None)
+            if route.action in AUDITED_ACTIONS:
+                return await _audited(call, route)
             response = await route.handler(call)
             if head and route.method == "GET":
                 response.body = b""
-            if route.action in AUDITED_ACTIONS and response.status_code < 400:
-                await _audit(request, services, route, principal, "allow", {"status": response.status_code})
             return response
         except AuthenticationRequired as error:
             if authorization := request.headers.get("authorization"):  # given, and wrong
@@ -167,6 +167,28 @@ AUDITED_ACTIONS = frozenset(
 )
 """Mutations recorded when they succeed (an upload POST only when it stores a blob:
 a monolithic upload or a mount answers 201)."""
+
+
+EFFECT_STATUS = {"PUT": 201, "POST": 201, "DELETE": 202}
+"""What an audited route answers once its effect (the write it exists to make) committed."""
+
+
+async def _audited(call: Call, route: OciRoute) -> Response:
+    """Run an audited mutation. Its record commits in the transaction of its effect (the
+    manifest stored, the blob linked: :meth:`AuditLog.carrying`), saying the status the
+    route answers once that committed; a mutation whose effect carries nothing (a
+    deletion) is recorded after, with the status it answered."""
+    request, services = call.request, call.services
+    assert route.action is not None
+    resource = _resource(request, services)
+    event = audit_event(
+        request, call.principal, route.action, resource, "allow", status=EFFECT_STATUS[route.method]
+    )
+    with services.audit.carrying(event) as entry:
+        response = await route.handler(call)
+    if entry() is None and response.status_code < 400:
+        await _audit(request, services, route, call.principal, "allow", {"status": response.status_code})
+    return response
 
 
 async def _audit(
