@@ -177,8 +177,8 @@ class AuditLog:
         transaction as the manifest it stores or the blob it links, so the two commit
         together or not at all, in one transaction instead of two. The function yielded
         gives the entry once that transaction committed; None if none did (the request
-        made no effect, failed, or made one that carries nothing): then record it with
-        :meth:`record` if it should be."""
+        made no effect, failed, or made one that carries nothing; or the store carries
+        nothing, as on PostgreSQL): then record it with :meth:`record` if it should be."""
         with self._store.carrying(event.time, event.to_record()) as appended:
 
             def entry() -> AuditEntry | None:

@@ -13,10 +13,11 @@ committed, and the chain is the same as if they had been appended one by one. Un
 this takes one write transaction per batch off the database's single writer instead of
 one per audited request.
 
-A record can instead ride in the transaction of the request's effect (the manifest a push
-stores, the blob it links: :meth:`SqlAuditStore.carrying`), appended as that transaction's
-last statements, under the same lock: one transaction and one trip to a worker thread per
-push instead of two, and the push and its record commit together or not at all.
+On SQLite a record can instead ride in the transaction of the request's effect (the
+manifest a push stores, the blob it links: :meth:`SqlAuditStore.carrying`), appended as
+that transaction's last statements: one transaction and one trip to a worker thread per
+push instead of two, and the push and its record commit together or not at all. Not on
+PostgreSQL, where it would hold the chain's lock through every push's commit (ADR 0024).
 """
 
 from __future__ import annotations
@@ -88,10 +89,11 @@ class SqlAuditStore:
     def carrying(
         self, at: datetime, record: str
     ) -> AbstractContextManager[Callable[[], tuple[int, str] | None]]:
-        """While open, the next write of this task that is a request's effect
+        """While open, on SQLite, the next write of this task that is a request's effect
         (:meth:`Database.carrying`) appends ``record`` in its own transaction. Yields a
         function that tells the record's seq and hash once that transaction committed,
-        None until then (the caller then appends it with :meth:`append`)."""
+        None until then, and always on PostgreSQL (the caller then appends it with
+        :meth:`append`)."""
         return _carrying(self._db, _AuditRider(self._db.dialect, at, record))
 
     async def _write(self, batch: list[_Pending]) -> None:

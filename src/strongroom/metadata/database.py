@@ -150,8 +150,8 @@ class Database:
     def writing(self, *, effect: bool = False) -> Iterator[sa.Connection]:
         """A write transaction (on SQLite, one that takes the write lock at BEGIN).
         ``effect``: the write a request exists to make (a manifest stored, a blob
-        linked); what rides with the request (:meth:`carrying`) commits in it."""
-        rider = _riding.get() if effect else None
+        linked); on SQLite, what rides with the request (:meth:`carrying`) commits in it."""
+        rider = _riding.get() if effect and self._write_lock is not None else None
         with self.engine.connect() as conn:
             conn.execution_options(writing=True)
             with conn.begin():
@@ -164,10 +164,15 @@ class Database:
     @staticmethod
     @contextmanager
     def carrying(rider: Rider) -> Iterator[None]:
-        """While open, a write marked as an effect (``writing(effect=True)``) by this
-        task, or a thread it hands work to (which runs in a copy of its context), writes
-        ``rider`` in its own transaction: one transaction, and one trip to a thread,
-        instead of two, and the effect and its record commit together or not at all."""
+        """While open, on SQLite, a write marked as an effect (``writing(effect=True)``)
+        by this task, or a thread it hands work to (which runs in a copy of its context),
+        writes ``rider`` in its own transaction: one transaction, and one trip to a
+        thread, instead of two, and the effect and its record commit together or not at
+        all. SQLite has one writer at a time: the rider's statements lengthen a
+        transaction that excluded every other writer anyway. On PostgreSQL, whose writers
+        run at once, a rider taking a lock every writer needs (the audit chain's) would
+        serialize them through their commits: it rides nowhere, and the caller writes it
+        after (ADR 0024)."""
         token = _riding.set(rider)
         try:
             yield
