@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -12,8 +13,9 @@ from strongroom.clock import RandomIdFactory
 from strongroom.errors import ManifestBlobUnknown
 from strongroom.events.outbox import ImagePushOutbox
 from strongroom.metadata.database import Database
+from strongroom.metadata.engine import create_engine, migrate
 from strongroom.metadata.events import SqlEventStore
-from strongroom.metadata.jobs import LEASE_LAPSED, SqlJobStore
+from strongroom.metadata.jobs import _FIRST_DUE, LEASE_LAPSED, SqlJobStore
 from strongroom.metadata.outbox import ManifestChange, NewEvent, NewJob, Outbox
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.sql import SqlMetadataStore
@@ -134,6 +136,50 @@ async def test_claim_takes_due_jobs_of_known_kinds_in_order(queue: SqlJobStore) 
     assert due_later.id == later
     job = await queue.get(unhandled)
     assert job is not None and job.state == "queued"  # stays visible, untouched
+
+
+async def test_a_claim_takes_the_first_due_whichever_way_each_is_due(queue: SqlJobStore) -> None:
+    """Queued, failed and due for retry, or running with a lapsed lease: one line, by
+    run_at then id, however many are waiting in each way."""
+    minute = timedelta(minutes=1)
+    [lapsed, failed, queued] = await queue.enqueue(
+        [NewJob("k", run_at=NOW - 10 * minute), NewJob("k", run_at=NOW - 9 * minute), NewJob("k")], NOW
+    )
+    backlog = await queue.enqueue([NewJob("k", run_at=NOW - minute / 2) for _ in range(30)], NOW)
+    early = NOW - 20 * minute
+    assert [job.id for job in await queue.claim("a", ["k"], 2, NOW - minute, early + 11 * minute)] == [
+        lapsed,
+        failed,
+    ]
+    assert await queue.fail(failed, "a", "boom", NOW - 8 * minute, retry_at=NOW - 2 * minute)
+    claimed = await queue.claim("b", ["k"], 4, NOW + LEASE, NOW)
+    assert [job.id for job in claimed] == [lapsed, failed, *backlog[:2]]  # then the backlog by run_at
+    assert [job.attempts for job in claimed] == [2, 2, 1, 1]
+    rest = await queue.claim("b", ["k"], 100, NOW + LEASE, NOW)
+    assert [job.id for job in rest] == [*backlog[2:], queued]
+
+
+def test_a_claim_walks_an_index_in_order_instead_of_sorting_the_backlog(tmp_path: Path) -> None:
+    """On SQLite, which sorted every due job on each claim before (PostgreSQL plans by
+    its statistics)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'plan.db'}")
+    migrate(engine)
+    database = Database(engine)
+    with database.engine.connect() as conn:
+        for way in _FIRST_DUE:
+            sql = str(
+                way.params(kinds=["k"], now=NOW, limit=2).compile(
+                    database.engine, compile_kwargs={"literal_binds": True, "render_postcompile": True}
+                )
+            )
+            plan = " ".join(
+                row[3]
+                for row in conn.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN " + sql.replace("FOR UPDATE SKIP LOCKED", "")
+                )
+            )
+            assert "TEMP B-TREE" not in plan and "USING INDEX ix_jobs_state_run_at" in plan, plan
+    engine.dispose()
 
 
 async def test_a_lapsed_lease_is_reclaimed_and_the_old_runner_can_no_longer_finish(

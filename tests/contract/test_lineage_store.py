@@ -123,6 +123,27 @@ async def test_a_push_queues_detection_for_images_and_moved_tags_only(database: 
     ]  # fmt: skip
 
 
+async def test_the_job_keeps_the_tag_an_image_was_pushed_with_once(database: Database) -> None:
+    """Pushed with a tag: detection records it (the job writes no second time for it);
+    pushed by digest and tagged later: the tag's job keeps it; a later tag changes nothing."""
+    store, lineage, detector = await setup(database)
+    queue = SqlJobStore(database)
+    tagged = await push(store, lineage, "base/os", image(L[:1]), "12")
+    by_digest = await push(store, lineage, "base/os", image(L[:2]), None)
+
+    async def run_queued() -> None:
+        for job in await queue.claim("t", [DETECT], 100, NOW + timedelta(minutes=1), NOW):
+            await detector(job)
+            assert await queue.succeed(job.id, "t", NOW)
+
+    await run_queued()
+    await store.put_manifest(by_digest.repository_id, image(L[:2]), ["13"], NOW)
+    await store.put_manifest(tagged.repository_id, image(L[:1]), ["stable"], NOW)
+    await run_queued()
+    rows = [await lineage.row(i.repository_id, i.digest) for i in (tagged, by_digest)]
+    assert [row.pushed_tag if row else None for row in rows] == ["12", "13"]
+
+
 async def test_the_longest_prefix_is_the_parent_and_a_late_base_claims_its_dependents(
     database: Database,
 ) -> None:

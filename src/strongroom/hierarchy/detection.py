@@ -87,10 +87,11 @@ class LineageDetector:
             return  # deleted since
         tag = job.payload.get("tag")
         tag = tag if isinstance(tag, str) and tag else None
+        recorded = None
         if job.payload.get("created") and image.media_type in IMAGE_MANIFESTS:
-            await self.detect(image, tag)
+            recorded = await self.detect(image, tag)
         if tag is not None:
-            await self.announce_moved(image, tag)
+            await self.announce_moved(image, tag, noted=recorded is not None)
 
     async def detect(self, image: ImageRecord, tag: str | None = None) -> LineageRow | None:
         """Record what ``image`` is built on, and claim the images recorded before it that
@@ -223,11 +224,13 @@ class LineageDetector:
             "parent_layers": platform.layer_count if platform is not None else None,
         }  # fmt: skip
 
-    async def announce_moved(self, image: ImageRecord, tag: str) -> int:
+    async def announce_moved(self, image: ImageRecord, tag: str, *, noted: bool = False) -> int:
         """Announce ``lineage.base-updated`` to each repository with tagged images built
         from ``tag`` at an older digest; how many events. Also keeps ``tag`` as the image's
-        ``pushed_tag`` when it had none (pushed by digest, tagged later)."""
-        await self._store.note_tag(image.repository_id, image.digest, tag)
+        ``pushed_tag`` when it had none (pushed by digest, tagged later), unless ``noted``:
+        :meth:`detect` has just recorded the image with it (one write fewer per push)."""
+        if not noted:
+            await self._store.note_tag(image.repository_id, image.digest, tag)
         state = await self._store.tag_state(image.repository_id, tag)
         if state is None:
             return 0
