@@ -302,10 +302,15 @@ _FIRST_DUE = tuple(
 )
 """The first ``limit`` due jobs of each way of being due (by ``run_at``, then id; locked
 on PostgreSQL, skipping those another runner holds), merged by the caller. Each walks
-``(state, run_at)`` in order and stops after ``limit`` rows, so a claim reads a few rows
-whatever the backlog. One query over the three (an OR) had SQLite sort every due job,
-under the write lock, on each claim: 10.8 ms a claim with 5,000 jobs queued (and growing
-with the queue), 6.5 ms this way."""
+``(state, run_at)`` in order and stops after ``limit`` rows of the runner's kinds, so a
+claim reads a few rows whatever the backlog of those kinds: 2.8 ms a claim from 100 to
+20,000 queued, where one query over the three ways (an OR) had SQLite sort every due job
+under the write lock on each claim (5.2 ms with 100 queued, 24 ms with 20,000). Due jobs
+of kinds the runner does not handle are stepped over one by one (12 ms past 20,000): in
+a deployment every runner handles every kind, so only a rolling upgrade's new kinds,
+waiting for the new runners, could be there. On PostgreSQL each way locks up to
+``limit`` rows and the claim takes ``limit`` of them: the rest stay locked, skipped by
+other runners, until this claim commits."""
 _CLAIM = (
     jobs.update()
     .where(jobs.c.id.in_(sa.bindparam("ids", expanding=True)))
