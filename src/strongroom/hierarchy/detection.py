@@ -231,12 +231,10 @@ class LineageDetector:
         :meth:`detect` has just recorded the image with it (one write fewer per push)."""
         if not noted:
             await self._store.note_tag(image.repository_id, image.digest, tag)
-        state = await self._store.tag_state(image.repository_id, tag)
-        if state is None:
+        found = await self._store.left_behind(image.repository_id, tag)
+        if found is None:
             return 0
-        left_behind = await self._store.built_from_tag(
-            image.repository_id, tag, {state.digest, *state.children}
-        )
+        state, left_behind = found
         base = (image.account_id, image.repository)
         if left_behind:  # a late detection may have told some already (the race)
             told = await self._store.announced(

@@ -136,7 +136,14 @@ class SqlJobStore:
         return await self._db.write(work)
 
     async def succeed(self, job_id: int, owner: str, now: datetime) -> bool:
-        return await self._finish(job_id, owner, now, state=SUCCEEDED, last_error=None)
+        """Record a job done; False when ``owner`` no longer holds it (its lease was lost)."""
+
+        def work() -> bool:
+            with self._db.writing() as conn:
+                done = conn.execute(_SUCCEED, {"ids": [job_id], "owner": owner, "now": now}).first()
+                return done is not None
+
+        return await self._db.write(work)
 
     async def fail(
         self, job_id: int, owner: str, error: str, now: datetime, retry_at: datetime | None
@@ -323,6 +330,17 @@ _CLAIM = (
     )
     .returning(*jobs.c)
 )
+_SUCCEED = (
+    jobs.update()
+    .where(
+        jobs.c.id.in_(sa.bindparam("ids", expanding=True)),
+        jobs.c.state == RUNNING,
+        jobs.c.lease_owner == sa.bindparam("owner", type_=jobs.c.lease_owner.type),
+    )
+    .values(state=SUCCEEDED, finished_at=_NOW, lease_owner=None, lease_expires_at=None, updated_at=_NOW)
+    .returning(jobs.c.id)
+)
+"""A held job done (once per job, as a claim is). Parameters: ids (one), owner, now."""
 _BURY_LAPSED = (
     jobs.update()
     .where(

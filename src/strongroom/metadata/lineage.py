@@ -28,7 +28,9 @@ from strongroom.metadata.lineage_reads import (
     ImageRecord,
     LineageRow,
     SqlLineageReads,
+    TagState,
     row_of,
+    tag_state_on,
     tagged,
 )
 from strongroom.metadata.outbox import Outbox, write_outbox
@@ -136,6 +138,13 @@ _SHALLOWER_DESCENDANTS = (
     )
     .limit(MAX_DEPENDENTS)
 )
+_BUILT_FROM_TAG = ROW.where(
+    lineage_images.c.parent_repository_id == sa.bindparam("repository_id"),
+    lineage_images.c.parent_tag == sa.bindparam("tag"),
+    lineage_images.c.parent_digest.not_in(sa.bindparam("keep", expanding=True)),
+    tagged(lineage_images.c.repository_id, lineage_images.c.digest),
+).limit(MAX_DEPENDENTS)
+"""The tagged images built from a tag at a digest not in ``keep`` (what it names now)."""
 _PREFIXES_OF = (
     sa.select(lineage_prefixes.c.prefix_hash)
     .where(
@@ -322,18 +331,17 @@ class SqlLineageStore(SqlLineageReads):
 
         return await self._db.run(work)
 
-    async def built_from_tag(self, repository_id: int, tag: str, keep: Collection[str]) -> list[LineageRow]:
-        """The tagged images built from ``tag`` of the repository at a digest not in
-        ``keep`` (what the tag names now): those a moved base tag leaves behind."""
+    async def left_behind(self, repository_id: int, tag: str) -> tuple[TagState, list[LineageRow]] | None:
+        """What ``tag`` of the repository names now, and the tagged images built from it at
+        another digest (those its move leaves behind); None when the tag is gone. One read
+        (a detection asks on every tagged push)."""
 
-        def work() -> list[LineageRow]:
-            query = ROW.where(
-                lineage_images.c.parent_repository_id == repository_id,
-                lineage_images.c.parent_tag == tag,
-                lineage_images.c.parent_digest.not_in(list(keep)),
-                tagged(lineage_images.c.repository_id, lineage_images.c.digest),
-            ).limit(MAX_DEPENDENTS)
+        def work() -> tuple[TagState, list[LineageRow]] | None:
             with self._db.reading() as conn:
-                return [row_of(r) for r in conn.execute(query)]
+                state = tag_state_on(conn, repository_id, tag)
+                if state is None:
+                    return None
+                params = {"repository_id": repository_id, "tag": tag, "keep": [state.digest, *state.children]}
+                return state, [row_of(r) for r in conn.execute(_BUILT_FROM_TAG, params)]
 
         return await self._db.run(work)

@@ -135,6 +135,25 @@ _TAGS_THROUGH_INDEXES = (
     .order_by(tags.c.updated_at.desc(), tags.c.name)
 )
 """Built once (``tags_of`` runs in every detection)."""
+_TAG = sa.select(tags.c.manifest_digest, tags.c.updated_at).where(
+    tags.c.repository_id == sa.bindparam("repository_id"), tags.c.name == sa.bindparam("tag")
+)
+_INDEX_CHILDREN = sa.select(manifest_references.c.child_digest).where(
+    manifest_references.c.repository_id == sa.bindparam("repository_id"),
+    manifest_references.c.manifest_digest == sa.bindparam("digest"),
+    manifest_references.c.kind == "manifest",
+)
+"""Built once too (a detection reads the pushed tag's state)."""
+
+
+def tag_state_on(conn: sa.Connection, repository_id: int, tag: str) -> TagState | None:
+    """What the tag names now, since when, and an index's manifests (two lookups by key)."""
+    found = conn.execute(_TAG, {"repository_id": repository_id, "tag": tag}).first()
+    if found is None:
+        return None
+    params = {"repository_id": repository_id, "digest": found.manifest_digest}
+    children = conn.scalars(_INDEX_CHILDREN, params).all()
+    return TagState(found.manifest_digest, found.updated_at, tuple(children))
 
 
 def row_of(row: Any) -> LineageRow:
@@ -290,21 +309,7 @@ class SqlLineageReads:
 
         def work() -> TagState | None:
             with self._db.reading() as conn:
-                found = conn.execute(
-                    sa.select(tags.c.manifest_digest, tags.c.updated_at).where(
-                        tags.c.repository_id == repository_id, tags.c.name == tag
-                    )
-                ).first()
-                if found is None:
-                    return None
-                children = conn.scalars(
-                    sa.select(manifest_references.c.child_digest).where(
-                        manifest_references.c.repository_id == repository_id,
-                        manifest_references.c.manifest_digest == found.manifest_digest,
-                        manifest_references.c.kind == "manifest",
-                    )
-                ).all()
-            return TagState(found.manifest_digest, found.updated_at, tuple(children))
+                return tag_state_on(conn, repository_id, tag)
 
         return await self._db.run(work)
 
