@@ -165,18 +165,18 @@ def build_clock(settings: Settings) -> Clock:
     return SystemClock()
 
 
-def open_database(settings: Settings, *, migrating: bool = True) -> Database:
+def open_database(settings: Settings, *, migrating: bool = True, writes_on_loop: bool = False) -> Database:
     """The SQL database, migrated to the current schema; without ``migrating``, as it is
     (for a store :func:`prepare` has migrated: server workers never load Alembic). The data
     directory holds keys, the database and blobs: it is made private (0700) to the server's
-    user."""
+    user. ``writes_on_loop``: see :class:`Database` (the job process)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     with contextlib.suppress(PermissionError):  # a directory someone else owns stays theirs
         settings.data_dir.chmod(0o700)
     engine = create_engine(settings.resolved_database_url)
     if migrating:
         migrate(engine)
-    return Database(engine)
+    return Database(engine, writes_on_loop=writes_on_loop)
 
 
 def open_secret_box(settings: Settings) -> SecretBox:
@@ -252,11 +252,14 @@ def blob_mounting_allowed(store: SqlRepositoryStore) -> MountingAllowed:
     return allowed
 
 
-async def build_services(settings: Settings, *, migrating: bool = False) -> Services:
+async def build_services(
+    settings: Settings, *, migrating: bool = False, writes_on_loop: bool = False
+) -> Services:
     """Every service, for a store that :func:`prepare` has set up. Server workers leave
     ``migrating`` off (``serve`` migrated before starting them; Alembic would cost each
-    worker about 12 MB); a command run on its own store migrates it first."""
-    database = open_database(settings, migrating=migrating)
+    worker about 12 MB); a command run on its own store migrates it first. The job
+    process runs its writes on its loop (``writes_on_loop``, see :class:`Database`)."""
+    database = open_database(settings, migrating=migrating, writes_on_loop=writes_on_loop)
     ids = RandomIdFactory()
     push_jobs = (PROBE,) if settings.job_probe_file else ()
     outbox = ImagePushOutbox(

@@ -1,7 +1,10 @@
 """Small reads (``Database.read``): on SQLite they run on the event loop itself, on a
 connection of their own; they must see every committed write, never block the loop on a
 lock, and stay correct when several threads with loops of their own read at once. On
-PostgreSQL they run in a thread, as every other unit of work does."""
+PostgreSQL they run in a thread, as every other unit of work does.
+
+The job process's writes (``writes_on_loop``) run on its loop on SQLite too, queued behind
+the writes of other processes as a worker thread's are."""
 
 from __future__ import annotations
 
@@ -165,3 +168,55 @@ async def test_threads_with_loops_of_their_own_read_at_once(database: Database) 
     for thread in threads:
         thread.join(timeout=60)
     assert failures == []
+
+
+async def test_a_write_on_the_loop_runs_there_on_sqlite_and_in_a_thread_on_postgresql(
+    database: Database,
+) -> None:
+    await _make_numbers(database)
+    background = Database(database.engine, writes_on_loop=True)  # the job process's
+    ran_on: list[int] = []
+
+    def work() -> None:
+        ran_on.append(threading.get_ident())
+        with background.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=1))
+
+    await background.write(work)
+    on_the_loop = ran_on == [threading.get_ident()]
+    assert on_the_loop is (database.dialect == "sqlite")
+    assert await database.read(lambda: _count(database)) == 1
+
+
+async def test_a_write_on_the_loop_waits_for_another_process_s_write(tmp_path: Path) -> None:
+    """A server worker is inside its write transaction: the job process's write on its loop
+    must queue behind it (the writers' lock), not fail as "database is locked", and commit
+    after it."""
+    path = tmp_path / "meta.db"
+    server = Database(create_engine(f"sqlite:///{path}"))
+    jobs = Database(create_engine(f"sqlite:///{path}"), writes_on_loop=True)
+    try:
+        await _make_numbers(server)
+        inside, order = threading.Event(), []
+
+        def slow() -> None:
+            with server.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=1))
+                inside.set()
+                time.sleep(0.3)
+            order.append("server")
+
+        def quick() -> None:
+            with jobs.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=2))
+            order.append("job")
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(server.write, slow)
+            await anyio.to_thread.run_sync(inside.wait)
+            await jobs.write(quick)
+        assert order == ["server", "job"]
+        assert await jobs.read(lambda: _count(jobs)) == 2
+    finally:
+        jobs.close()
+        server.close()

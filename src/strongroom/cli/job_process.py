@@ -40,7 +40,7 @@ logger = logging.getLogger("strongroom.jobs")
 async def run_until_signalled(settings: Settings, concurrency: int, parent: int | None = None) -> None:
     """Run the job runners until SIGTERM or SIGINT, or until the process ``parent`` is
     gone; running jobs finish or go back to the queue."""
-    services = await build_services(settings)
+    services = await build_services(settings, writes_on_loop=True)
     try:
         runner = build_job_runner(services, concurrency)
         async with anyio.create_task_group() as tasks:

@@ -2,9 +2,11 @@
 units of work, and (on SQLite) the in-process queue of writers.
 
 SQLAlchemy is blocking; each unit of work runs whole, in one transaction, in a worker
-thread, so the event loop never waits on the database. One exception, on SQLite only:
+thread, so the event loop never waits on the database. Two exceptions, on SQLite only:
 a small read (a lookup by key, one page of a list) runs on the event loop itself
-(:meth:`Database.read`), where handing it to a thread and back cost more than the read.
+(:meth:`Database.read`), where handing it to a thread and back cost more than the read;
+and the job process, which answers no requests, runs its writes on its loop too
+(``writes_on_loop``; docs/adr/0023).
 """
 
 from __future__ import annotations
@@ -46,11 +48,16 @@ _riding: ContextVar[Rider | None] = ContextVar("strongroom_rider", default=None)
 
 
 class Database:
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, writes_on_loop: bool = False) -> None:
+        """``writes_on_loop``: on SQLite, run each write on the calling thread (the event
+        loop) rather than in a worker thread, waiting there for the write lock: for a
+        process that answers no requests (the job process), where the hop to a thread and
+        back cost more CPU than the write. Ignored on PostgreSQL."""
         self.engine = engine
         self.dialect = engine.dialect.name
         self.insert: Any = _insert_for(self.dialect)
         self._write_lock = anyio.Lock() if self.dialect == "sqlite" else None
+        self._writes_on_loop = writes_on_loop and self._write_lock is not None
         self._writers_file = _writers_file(engine)
         self._writers_fd: int | None = None
         self._writers_fd_lock = threading.Lock()
@@ -114,9 +121,22 @@ class Database:
         if self._write_lock is None:
             return await self.run(work)
         async with self._write_lock:
+            if self._writes_on_loop:
+                return self._on_loop(work)
             if self._writers_file is None:
                 return await self.run(work)
             return await self.run(self._between_processes, work)
+
+    def _on_loop(self, work: Callable[[], T]) -> T:
+        """A write on this thread. A job process's writes are small and hold the one
+        write lock while they run, as every write does; what the loop waits for here is
+        that lock, behind a request's write (milliseconds), during which the process's
+        other jobs wait too."""
+        try:
+            return work() if self._writers_file is None else self._between_processes(work)
+        except sa.exc.OperationalError as error:
+            _raise_storage_full(error)
+            raise
 
     def _between_processes(self, work: Callable[[], T]) -> T:
         """Queue for the write lock behind the writers of other processes (server workers,

@@ -176,7 +176,7 @@ class SqlLineageStore(SqlLineageReads):
                 row.created_at,
             )  # fmt: skip
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def candidates(self, hashes: Sequence[str]) -> list[Candidate]:
         """The images whose whole layer list hashes to one of ``hashes`` (by diff id or by
@@ -191,7 +191,7 @@ class SqlLineageStore(SqlLineageReads):
                 Candidate(r[0], r[1], r[2], r[3], r[4], role_of(r[5]), bool(r[6]), r[7], r[8]) for r in rows
             ]
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def manifest_in(
         self, account_id: str, name: str, *, tag: str | None, digest: str | None
@@ -285,7 +285,7 @@ class SqlLineageStore(SqlLineageReads):
             with self._db.reading() as conn:
                 return [(r[0], r[1], r[2]) for r in conn.execute(_SHALLOWER_DESCENDANTS, params)]
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def prefixes_of(self, repository_id: int, digest: str) -> list[str]:
         """The image's stored prefix hashes, shortest first."""
@@ -295,7 +295,7 @@ class SqlLineageStore(SqlLineageReads):
             with self._db.reading() as conn:
                 return list(conn.scalars(_PREFIXES_OF, params))
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def announce(self, outbox: Outbox, now: datetime) -> None:
         def work() -> None:
@@ -344,4 +344,4 @@ class SqlLineageStore(SqlLineageReads):
                 params = {"repository_id": repository_id, "tag": tag, "keep": [state.digest, *state.children]}
                 return state, [row_of(r) for r in conn.execute(_BUILT_FROM_TAG, params)]
 
-        return await self._db.run(work)
+        return await self._db.read(work)
