@@ -50,15 +50,21 @@ class AuditEvent:
     decision: Decision
     detail: Mapping[str, JsonValue] = field(default_factory=dict)
     """JSON-able facts: status code, digest, tag, the deciding statement. Never credentials."""
+    _record: str = field(init=False, repr=False, compare=False)
+    """The canonical record, encoded once (what is hashed and stored)."""
 
     def __post_init__(self) -> None:
         if self.decision not in get_args(Decision):
             raise ValueError(f"decision must be allow or deny, not {self.decision!r}")
         _refuse_secrets(self.detail)
         object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
-        self.to_record()  # fail now, not when recording, if time is naive or detail not JSON
+        # Encoded now: fails here, not when recording, if time is naive or detail not JSON.
+        object.__setattr__(self, "_record", self._encode())
 
     def to_record(self) -> str:
+        return self._record
+
+    def _encode(self) -> str:
         return canonical_json(
             {
                 "v": RECORD_VERSION,

@@ -23,7 +23,7 @@ PostgreSQL, where it would hold the chain's lock through every push's commit (AD
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -86,15 +86,16 @@ class SqlAuditStore:
         assert mine.result is not None
         return mine.result
 
-    def carrying(
-        self, at: datetime, record: str
-    ) -> AbstractContextManager[Callable[[], tuple[int, str] | None]]:
+    @contextmanager
+    def carrying(self, at: datetime, record: str) -> Iterator[Callable[[], tuple[int, str] | None]]:
         """While open, on SQLite, the next write of this task that is a request's effect
         (:meth:`Database.carrying`) appends ``record`` in its own transaction. Yields a
         function that tells the record's seq and hash once that transaction committed,
         None until then, and always on PostgreSQL (the caller then appends it with
         :meth:`append`)."""
-        return _carrying(self._db, _AuditRider(self._db.dialect, at, record))
+        rider = _AuditRider(self._db.dialect, at, record)
+        with self._db.carrying(rider):
+            yield lambda: rider.appended
 
     async def _write(self, batch: list[_Pending]) -> None:
         def work() -> list[tuple[int, str]]:
@@ -170,9 +171,3 @@ class _AuditRider:
     def committed(self) -> None:
         if self.appended is None:
             self.appended = self._written
-
-
-@contextmanager
-def _carrying(database: Database, rider: _AuditRider) -> Iterator[Callable[[], tuple[int, str] | None]]:
-    with database.carrying(rider):
-        yield lambda: rider.appended
