@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
-from strongroom.metadata.engine import create_engine
+from strongroom.metadata.engine import POOL_SIZE, create_engine
 
 pytestmark = pytest.mark.anyio
 
@@ -218,5 +218,63 @@ async def test_a_write_on_the_loop_waits_for_another_process_s_write(tmp_path: P
         assert order == ["server", "job"]
         assert await jobs.read(lambda: _count(jobs)) == 2
     finally:
+        jobs.close()
+        server.close()
+
+
+async def test_a_write_on_the_loop_waits_for_a_connection_without_holding_the_writers_lock(
+    tmp_path: Path,
+) -> None:
+    """Every pooled connection is held by a slow read in a thread (eight jobs reading): the
+    job process's write must wait for one without blocking its loop and without holding
+    the writers' lock, which a server worker's write needs meanwhile."""
+    path = tmp_path / "meta.db"
+    server = Database(create_engine(f"sqlite:///{path}"))
+    jobs = Database(create_engine(f"sqlite:///{path}"), writes_on_loop=True)
+    try:
+        await _make_numbers(server)
+        reading, release = threading.Semaphore(0), threading.Event()
+
+        def slow_read() -> int:
+            with jobs.reading() as conn:
+                reading.release()
+                release.wait(timeout=30)
+                return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
+
+        ticks, server_waited, written = 0, -1.0, anyio.Event()
+
+        async def tick() -> None:
+            nonlocal ticks
+            while not written.is_set():
+                ticks += 1
+                await anyio.sleep(0.01)
+
+        async def job_write() -> None:
+            await _add(jobs, 2)  # waits for a connection
+            written.set()
+
+        async def server_write() -> None:
+            nonlocal server_waited
+            started = time.monotonic()
+            await _add(server, 1)
+            server_waited = time.monotonic() - started
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            for _ in range(POOL_SIZE):
+                tasks.start_soon(jobs.run, slow_read)
+            for _ in range(POOL_SIZE):
+                await anyio.to_thread.run_sync(reading.acquire)
+            tasks.start_soon(job_write)
+            await anyio.sleep(0.2)
+            await server_write()
+            ticks_before = ticks
+            await anyio.sleep(0.5)
+            assert ticks - ticks_before >= 20, "the job process's loop was blocked"
+            release.set()
+        assert server_waited < 1.0, f"the server's write waited {server_waited:.2f} s behind the job's"
+        assert await jobs.read(lambda: _count(jobs)) == 2
+    finally:
+        release.set()
         jobs.close()
         server.close()

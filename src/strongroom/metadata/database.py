@@ -122,7 +122,11 @@ class Database:
             return await self.run(work)
         async with self._write_lock:
             if self._writes_on_loop:
-                return self._on_loop(work)
+                # A pooled connection is free once a token is: taken here, awaiting, so
+                # the loop never blocks in the pool's checkout holding the writers' flock
+                # while threads hold every connection.
+                async with self._threads:
+                    return self._on_loop(work)
             if self._writers_file is None:
                 return await self.run(work)
             return await self.run(self._between_processes, work)

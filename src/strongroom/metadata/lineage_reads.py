@@ -206,7 +206,7 @@ class SqlLineageReads:
                 second = conn.execute(_TAGS_THROUGH_INDEXES, params).all()
             return list(dict.fromkeys(row.name for row in [*first, *second]))
 
-        return await self._db.read(work)
+        return await self._db.run(work)
 
     async def row(self, repository_id: int, digest: str) -> LineageRow | None:
         def work() -> LineageRow | None:
@@ -311,7 +311,7 @@ class SqlLineageReads:
             with self._db.reading() as conn:
                 return tag_state_on(conn, repository_id, tag)
 
-        return await self._db.read(work)
+        return await self._db.run(work)
 
     async def fixable_critical(self, repository_id: int, digests: Collection[str]) -> set[str]:
         """The names of the open CRITICAL vulnerability findings with a fix available of
