@@ -14,6 +14,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from strongroom.clock import RandomIdFactory
 from strongroom.events.outbox import ImagePushOutbox
@@ -28,6 +29,7 @@ from strongroom.metadata.lineage_policies import SqlLineagePolicyStore
 from strongroom.metadata.lineage_reads import ImageRecord
 from strongroom.metadata.records import NewManifest
 from strongroom.metadata.repositories import SqlRepositoryStore
+from strongroom.metadata.schema import lineage_prefixes
 from strongroom.metadata.sql import SqlMetadataStore
 from strongroom.oci.digest import Digest
 from strongroom.oci.mediatypes import OCI_MANIFEST
@@ -301,6 +303,65 @@ async def test_a_base_pushed_by_digest_and_tagged_later_keeps_that_tag_for_late_
     assert row is not None and (row.parent_digest, row.parent_tag) == (base.digest, "12")
     (event,) = await SqlEventStore(database).find(type="lineage.base-updated")
     assert (event.subject, event.data["previous-base-digests"]) == ("apps/a", [base.digest])
+
+
+async def test_a_late_base_steps_over_no_image_with_its_very_layers(database: Database) -> None:
+    """Fifty rebuilds with the base's layers (same layers, another config) are its siblings,
+    not its dependents: the base's lookup of its descendants must not walk them (it did:
+    every prefix, the whole list too, was stored, so each detection grew with them). A
+    dependent recorded the old way (its whole list among its prefixes) is still claimed."""
+    store, lineage, detector = await setup(database)
+    app = await push(store, lineage, "apps/web", image(L[:3]), "1")
+    await detector.detect(app)
+    old_layers = [*L[:2], L[5], L[6]]
+    legacy = await push(store, lineage, "apps/old", image(old_layers), "1")
+    await detector.detect(legacy)
+    await lineage_prefix_as_before(database, legacy, old_layers)
+    for n in range(50):
+        sibling = image(L[:2], config={"mediaType": OCI_CONFIG, "digest": L[7], "size": 100 + n})
+        await detector.detect(await push(store, lineage, "mirror/python", sibling, None))
+    stored = await prefix_rows(database)
+    assert stored[(app.repository_id, app.digest)] == [1, 2]  # proper prefixes only
+    base = await push(store, lineage, "base/python", image(L[:2]), "3.11")
+    await SqlRepositoryStore(database).tag_repository(base.repository_id, {ROLE_TAG: "base"})
+    await detector.detect(base)  # the role base wins the tie with the siblings
+    assert (await prefix_rows(database))[(base.repository_id, base.digest)] == [1]
+    found = await lineage.shallower_descendants(_hashes(L[:2])[-1:], 2)
+    assert sorted(name for _, name, _, _ in found) == ["apps/old", "apps/web"]
+    for dependent in (app, legacy):
+        row = await lineage.row(dependent.repository_id, dependent.digest)
+        assert row is not None and (row.parent_name, row.parent_layers) == ("base/python", 2)
+
+
+async def prefix_rows(database: Database) -> dict[tuple[int, str], list[int]]:
+    def work() -> dict[tuple[int, str], list[int]]:
+        with database.reading() as conn:
+            rows = conn.execute(
+                sa.select(
+                    lineage_prefixes.c.repository_id, lineage_prefixes.c.digest, lineage_prefixes.c.depth
+                ).order_by(lineage_prefixes.c.depth)
+            ).all()
+        found: dict[tuple[int, str], list[int]] = {}
+        for repository_id, digest, depth in rows:
+            found.setdefault((repository_id, digest), []).append(depth)
+        return found
+
+    return await database.run(work)
+
+
+async def lineage_prefix_as_before(database: Database, image: ImageRecord, layers: list[str]) -> None:
+    """The row of the whole list that detections before 2026-12-07 also stored."""
+
+    def work() -> None:
+        with database.writing() as conn:
+            conn.execute(
+                lineage_prefixes.insert().values(
+                    prefix_hash=_hashes(layers)[-1], repository_id=image.repository_id, digest=image.digest,
+                    depth=len(layers),
+                )
+            )  # fmt: skip
+
+    await database.write(work)
 
 
 async def test_a_row_and_its_prefixes_go_with_the_manifest(database: Database) -> None:

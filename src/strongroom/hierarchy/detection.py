@@ -118,11 +118,12 @@ class LineageDetector:
         await self._find_parent(image, layers.lookup(), len(hashes))
         if hashes:
             own = layers.own()
-            for account_id, name, digest in await self._store.shallower_descendants(own, len(hashes)):
+            descendants = await self._store.shallower_descendants(own, len(hashes))
+            for account_id, name, digest, layer_count in descendants:
                 child = await self._store.image(account_id, name, digest)
                 if child is not None:  # its stored prefixes, and this base's chains of both kinds
-                    keys = await self._store.prefixes_of(child.repository_id, child.digest)
-                    await self._find_parent(child, [*keys[:-1], *own], len(keys))
+                    keys = await self._store.prefixes_of(child.repository_id, child.digest, layer_count)
+                    await self._find_parent(child, [*keys, *own], layer_count)
         return row
 
     async def parent_of(self, image: ImageRecord) -> tuple[int, dict[str, Any] | None] | None:

@@ -117,7 +117,9 @@ _NOTE_TAG = (
     .values(pushed_tag=sa.bindparam("tag"))
 )
 _SHALLOWER_DESCENDANTS = (
-    sa.select(repositories.c.account_id, repositories.c.name, lineage_images.c.digest)
+    sa.select(
+        repositories.c.account_id, repositories.c.name, lineage_images.c.digest, lineage_images.c.layer_count
+    )
     .select_from(lineage_prefixes)
     .join(
         lineage_images,
@@ -150,9 +152,11 @@ _PREFIXES_OF = (
     .where(
         lineage_prefixes.c.repository_id == sa.bindparam("image_repository_id"),
         lineage_prefixes.c.digest == sa.bindparam("image_digest"),
+        lineage_prefixes.c.depth < sa.bindparam("layer_count"),
     )
     .order_by(lineage_prefixes.c.depth)
 )
+"""An image's proper prefixes (rows written before 2026-12-07 also hold the whole list)."""
 
 
 class SqlLineageStore(SqlLineageReads):
@@ -224,9 +228,12 @@ class SqlLineageStore(SqlLineageReads):
         return await self._db.run(work)
 
     async def record_chain(self, row: LineageRow, hashes: Sequence[str], now: datetime) -> bool:
-        """Store (or replace) the image's row, without a parent yet, and its prefixes' hashes;
-        False, nothing written, when the manifest is gone. Written before the parent is
-        looked for, so that of two images recorded at once the later finds the earlier."""
+        """Store (or replace) the image's row, without a parent yet, and the hashes of its
+        proper prefixes (its whole list is the row's ``chain_hash``: an image with the same
+        layers is not built on it, and a base's lookup of its descendants must not step
+        over every such sibling); False, nothing written, when the manifest is gone.
+        Written before the parent is looked for, so that of two images recorded at once
+        the later finds the earlier. ``hashes``: every prefix's, the whole list's last."""
 
         def work() -> bool:
             image = {"image_repository_id": row.repository_id, "image_digest": row.digest}
@@ -236,13 +243,13 @@ class SqlLineageStore(SqlLineageReads):
                 conn.execute(_DELETE_IMAGE, image)
                 values = {c.name: getattr(row, c.name) for c in lineage_images.columns}
                 conn.execute(_INSERT_IMAGE, {**values, "detected_at": now})
-                if hashes:
+                if len(hashes) > 1:
                     conn.execute(
                         _INSERT_PREFIXES,
                         [
                             {"prefix_hash": h, "repository_id": row.repository_id, "digest": row.digest,
                              "depth": depth}
-                            for depth, h in enumerate(hashes, start=1)
+                            for depth, h in enumerate(hashes[:-1], start=1)
                         ],
                     )  # fmt: skip
                 return True
@@ -273,25 +280,28 @@ class SqlLineageStore(SqlLineageReads):
 
     async def shallower_descendants(
         self, chain_hashes: Collection[str], depth: int
-    ) -> list[tuple[str, str, str]]:
+    ) -> list[tuple[str, str, str, int]]:
         """The images whose layers start with the ``depth`` layers hashing to one of
-        ``chain_hashes`` (the base's by diff id and by digest)
+        ``chain_hashes`` (the base's by diff id and by digest), and have more,
         and whose recorded parent (by layers) has no more (a tie is chosen again: a base's
-        role may win it): (account, repository, digest) of each, for a base recorded after
-        them to claim them. One indexed lookup."""
+        role may win it): (account, repository, digest, layer count) of each, for a base
+        recorded after them to claim them. One indexed lookup of proper prefixes: the
+        images with the base's very layers are not stepped over."""
 
-        def work() -> list[tuple[str, str, str]]:
+        def work() -> list[tuple[str, str, str, int]]:
             params = {"hashes": list(chain_hashes), "depth": depth}
             with self._db.reading() as conn:
-                return [(r[0], r[1], r[2]) for r in conn.execute(_SHALLOWER_DESCENDANTS, params)]
+                return [(r[0], r[1], r[2], r[3]) for r in conn.execute(_SHALLOWER_DESCENDANTS, params)]
 
         return await self._db.read(work)
 
-    async def prefixes_of(self, repository_id: int, digest: str) -> list[str]:
-        """The image's stored prefix hashes, shortest first."""
+    async def prefixes_of(self, repository_id: int, digest: str, layer_count: int) -> list[str]:
+        """The hashes of the image's proper prefixes (it has ``layer_count`` layers),
+        shortest first."""
 
         def work() -> list[str]:
             params = {"image_repository_id": repository_id, "image_digest": digest}
+            params["layer_count"] = layer_count
             with self._db.reading() as conn:
                 return list(conn.scalars(_PREFIXES_OF, params))
 

@@ -641,8 +641,10 @@ lineage_images = sa.Table(
 lineage_prefixes = sa.Table(
     "lineage_prefixes",
     metadata,
-    # Every prefix of each image's layer list, by chain hash: a base recorded after the
-    # images built on it finds them in one indexed lookup of its own chain hash.
+    # Every proper prefix of each image's layer list, by chain hash: a base recorded after
+    # the images built on it finds them in one indexed lookup of its own chain hash. (The
+    # whole list is lineage_images.chain_hash; rows written before 2026-12-07 hold it here
+    # too, and the reads skip it.)
     sa.Column("prefix_hash", sa.String(64), primary_key=True),
     sa.Column("repository_id", sa.Integer, primary_key=True),
     sa.Column("digest", DIGEST, primary_key=True),
