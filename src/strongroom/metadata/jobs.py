@@ -127,9 +127,10 @@ class SqlJobStore:
             with self._db.writing() as conn:
                 held = conn.scalars(
                     jobs.update()
-                    .where(_held(owner, ids))
+                    .where(_HELD)
                     .values(lease_expires_at=lease_until, updated_at=now)
-                    .returning(jobs.c.id)
+                    .returning(jobs.c.id),
+                    {"ids": list(ids), "owner": owner},
                 ).all()
                 return set(held)
 
@@ -164,7 +165,7 @@ class SqlJobStore:
             with self._db.writing() as conn:
                 released = conn.scalars(
                     jobs.update()
-                    .where(_held(owner, ids))
+                    .where(_HELD)
                     .values(
                         state=QUEUED,
                         attempts=sa.func.max(jobs.c.attempts - 1, 0)
@@ -175,7 +176,8 @@ class SqlJobStore:
                         lease_expires_at=None,
                         updated_at=now,
                     )
-                    .returning(jobs.c.id)
+                    .returning(jobs.c.id),
+                    {"ids": list(ids), "owner": owner},
                 ).all()
                 return len(released)
 
@@ -193,10 +195,8 @@ class SqlJobStore:
         def work() -> bool:
             with self._db.writing() as conn:
                 changed = conn.execute(
-                    jobs.update()
-                    .where(_held(owner, [job_id]))
-                    .values(**values, updated_at=now)
-                    .returning(jobs.c.id)
+                    jobs.update().where(_HELD).values(**values, updated_at=now).returning(jobs.c.id),
+                    {"ids": [job_id], "owner": owner},
                 ).first()
                 return changed is not None
 
@@ -330,13 +330,15 @@ _CLAIM = (
     )
     .returning(*jobs.c)
 )
+_HELD = sa.and_(
+    jobs.c.id.in_(sa.bindparam("ids", expanding=True)),
+    jobs.c.state == RUNNING,
+    jobs.c.lease_owner == sa.bindparam("owner", type_=jobs.c.lease_owner.type),
+)
+"""The jobs ``ids`` that ``owner`` holds (running under its lease). Parameters: ids, owner."""
 _SUCCEED = (
     jobs.update()
-    .where(
-        jobs.c.id.in_(sa.bindparam("ids", expanding=True)),
-        jobs.c.state == RUNNING,
-        jobs.c.lease_owner == sa.bindparam("owner", type_=jobs.c.lease_owner.type),
-    )
+    .where(_HELD)
     .values(state=SUCCEEDED, finished_at=_NOW, lease_owner=None, lease_expires_at=None, updated_at=_NOW)
     .returning(jobs.c.id)
 )
@@ -361,10 +363,6 @@ _BURY_LAPSED = (
 )
 """A job whose runner lapsed on its last attempt is dead, not claimed again: a job that
 crashes its runner must not crash every runner in turn forever."""
-
-
-def _held(owner: str, ids: Collection[int]) -> sa.ColumnElement[bool]:
-    return sa.and_(jobs.c.id.in_(list(ids)), jobs.c.state == RUNNING, jobs.c.lease_owner == owner)
 
 
 def _job(row: sa.Row[Any]) -> Job:

@@ -300,8 +300,11 @@ class SqlLineageStore(SqlLineageReads):
         shortest first."""
 
         def work() -> list[str]:
-            params = {"image_repository_id": repository_id, "image_digest": digest}
-            params["layer_count"] = layer_count
+            params = {
+                "image_repository_id": repository_id,
+                "image_digest": digest,
+                "layer_count": layer_count,
+            }
             with self._db.reading() as conn:
                 return list(conn.scalars(_PREFIXES_OF, params))
 
