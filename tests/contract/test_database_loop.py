@@ -4,13 +4,17 @@ lock, and stay correct when several threads with loops of their own read at once
 PostgreSQL they run in a thread, as every other unit of work does.
 
 The job process's writes (``writes_on_loop``) run on its loop on SQLite too, queued behind
-the writes of other processes as a worker thread's are."""
+the writes of other processes as a worker thread's are; so do a server worker's small
+writes (``write(small=True)``), which wait for the writers' lock in a thread, never on the
+loop."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
@@ -19,6 +23,7 @@ import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import POOL_SIZE, create_engine
+from strongroom.metadata.wal import wal_frames_pending
 
 pytestmark = pytest.mark.anyio
 
@@ -278,3 +283,220 @@ async def test_a_write_on_the_loop_waits_for_a_connection_without_holding_the_wr
         release.set()
         jobs.close()
         server.close()
+
+
+# Small writes (``write(small=True)``, a push's manifest): on SQLite they run on the event
+# loop of a server worker too, never waiting there.
+
+
+async def _add_small(database: Database, n: int, ran_on: list[int] | None = None) -> None:
+    def work() -> None:
+        if ran_on is not None:
+            ran_on.append(threading.get_ident())
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=n))
+
+    await database.write(work, small=True)
+
+
+async def test_a_small_write_runs_on_the_loop_on_sqlite_and_in_a_thread_on_postgresql(
+    database: Database,
+) -> None:
+    await _make_numbers(database)
+    ran_on: list[int] = []
+    await _add_small(database, 1, ran_on)
+    on_the_loop = ran_on == [threading.get_ident()]
+    assert on_the_loop is (database.dialect == "sqlite")
+    assert await database.read(lambda: _count(database)) == 1
+
+
+async def test_a_failed_small_write_leaves_nothing_and_lets_go_of_the_locks(database: Database) -> None:
+    await _make_numbers(database)
+
+    def broken() -> None:
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=1))
+            raise RuntimeError("the push is refused")
+
+    for _ in range(3):
+        with pytest.raises(RuntimeError):
+            await database.write(broken, small=True)
+    await _add_small(database, 2)
+    other = Database(database.engine)  # as another process: its own handle on the writers' lock
+    await _add(other, 3)
+    assert await database.read(lambda: _count(database)) == 2
+
+
+def _ticking() -> tuple[list[int], Callable[[], Awaitable[None]]]:
+    ticks = [0]
+
+    async def tick() -> None:
+        while True:
+            ticks[0] += 1
+            await anyio.sleep(0.01)
+
+    return ticks, tick
+
+
+async def test_a_small_write_waits_for_another_process_s_write_without_blocking_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Another worker is inside its write transaction: the small write waits for the
+    writers' lock (in a thread), the event loop runs on meanwhile, and it commits after."""
+    path = tmp_path / "meta.db"
+    other = Database(create_engine(f"sqlite:///{path}"))
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(other)
+        inside, order = threading.Event(), []
+
+        def slow() -> None:
+            with other.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=1))
+                inside.set()
+                time.sleep(0.5)
+            order.append("other")
+
+        def quick() -> None:
+            with worker.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=2))
+            order.append("worker")
+
+        ticks, tick = _ticking()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            tasks.start_soon(other.write, slow)
+            await anyio.to_thread.run_sync(inside.wait)
+            started = ticks[0]
+            await worker.write(quick, small=True)
+            tasks.cancel_scope.cancel()
+        assert order == ["other", "worker"]
+        assert ticks[0] - started >= 20, "the event loop was blocked while the write waited"
+        assert await worker.read(lambda: _count(worker)) == 2
+    finally:
+        worker.close()
+        other.close()
+
+
+async def test_a_small_write_waits_in_a_thread_for_a_program_holding_sqlite_s_lock(tmp_path: Path) -> None:
+    """A program that does not take the writers' lock (the sqlite3 shell) holds SQLite's
+    write lock: BEGIN IMMEDIATE on the loop finds it busy, and the write goes to a thread,
+    where the busy timeout waits; the loop runs on, and the row is written once."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(worker)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        holder.execute("INSERT INTO numbers VALUES (7)")
+        timer = threading.Timer(0.5, lambda: (holder.execute("COMMIT"), holder.close()))
+        ran_on: list[int] = []
+        ticks, tick = _ticking()
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(tick)
+            timer.start()
+            await _add_small(worker, 1, ran_on)
+            tasks.cancel_scope.cancel()
+        timer.join()
+        assert ticks[0] >= 20, f"the event loop ran {ticks[0]} times in half a second: it was blocked"
+        assert len(ran_on) == 2 and ran_on[1] != threading.get_ident()  # tried on the loop, then a thread
+        assert sorted(await worker.read(lambda: _numbers(worker))) == [1, 7]
+    finally:
+        worker.close()
+
+
+def _numbers(database: Database) -> list[int]:
+    with database.reading() as conn:
+        return list(conn.scalars(sa.select(NUMBERS.c.n)))
+
+
+async def test_a_small_write_cancelled_while_it_waits_lets_go_of_the_writers_lock(tmp_path: Path) -> None:
+    """Cancelled while a thread waits for the writers' lock: the thread takes it all the
+    same when the other writer lets go, and the lock must be released again, the work not
+    run (the request is gone)."""
+    path = tmp_path / "meta.db"
+    other = Database(create_engine(f"sqlite:///{path}"))
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(other)
+        inside = threading.Event()
+
+        def slow() -> None:
+            with other.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=1))
+                inside.set()
+                time.sleep(0.3)
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(other.write, slow)
+            await anyio.to_thread.run_sync(inside.wait)
+            with anyio.move_on_after(0.05):
+                await _add_small(worker, 2)
+        started = time.monotonic()
+        with anyio.fail_after(5):
+            await _add(other, 3)
+        assert time.monotonic() - started < 1.0
+        assert sorted(await other.read(lambda: _numbers(other))) == [1, 3]
+    finally:
+        worker.close()
+        other.close()
+
+
+async def test_small_writes_keep_the_write_ahead_log_checkpointed(tmp_path: Path) -> None:
+    """Their connection never checkpoints in its commits: the database checkpoints for it,
+    by count and as the WAL grows (large manifests), or the WAL would grow without bound
+    (100 rows of 256 KiB: 25 MiB)."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+
+        def make() -> None:
+            with worker.writing() as conn:
+                conn.execute(sa.text("CREATE TABLE payloads (n INTEGER NOT NULL, body BLOB NOT NULL)"))
+
+        await worker.write(make)
+
+        async def put(n: int) -> None:
+            def work() -> None:
+                with worker.writing() as conn:
+                    conn.execute(
+                        sa.text("INSERT INTO payloads VALUES (:n, :body)"),
+                        {"n": n, "body": os.urandom(256 * 1024)},
+                    )
+
+            await worker.write(work, small=True)
+
+        for n in range(100):
+            await put(n)
+        wal = Path(f"{path}-wal").stat().st_size
+        assert wal < 8 * 1024 * 1024, f"the WAL grew to {wal / 2**20:.1f} MiB"
+        count = await worker.read(lambda: _scalar(worker, "SELECT count(*) FROM payloads"))
+        assert count == 100
+    finally:
+        worker.close()
+
+
+def _scalar(database: Database, sql: str) -> int:
+    with database.reading() as conn:
+        return int(conn.scalar(sa.text(sql)) or 0)
+
+
+def test_the_wal_index_tells_how_many_frames_wait_for_a_checkpoint(tmp_path: Path) -> None:
+    """``wal_frames_pending`` reads SQLite's WAL-index header as SQLite itself counts."""
+    path = tmp_path / "meta.db"
+    assert wal_frames_pending(f"{path}-shm") is None  # no database yet
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        conn.execute("CREATE TABLE payloads (body BLOB)")
+        for _ in range(10):
+            conn.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
+        busy, frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        assert busy == 0 and frames == checkpointed > 160
+        assert wal_frames_pending(f"{path}-shm") == 0
+        conn.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
+        pending = wal_frames_pending(f"{path}-shm")
+        assert pending is not None and 16 <= pending <= 20  # 64 KiB of 4 KiB pages, and the tree's
+    finally:
+        conn.close()

@@ -70,10 +70,12 @@ def _sqlite_engine(url: str) -> sa.Engine:
 
 
 def loop_reader(engine: sa.Engine) -> sa.Engine | None:
-    """For a SQLite file, a second engine of one connection, for the small reads the event
-    loop runs itself (:meth:`Database.read`). Its connection is outside the pool, so the
-    loop never waits for a pooled connection, and it never waits on a lock either: its
-    busy timeout is 0, and a read that finds the database locked goes to a thread instead.
+    """For a SQLite file, a second engine of one connection, for the small reads and writes
+    the event loop runs itself (:meth:`Database.read`, ``Database.write(small=True)``). Its
+    connection is outside the pool, so the loop never waits for a pooled connection, and it
+    never waits on a lock either: its busy timeout is 0, and work that finds the database
+    locked goes to a thread instead. Its commits never checkpoint (``wal_autocheckpoint``
+    0): ``Database`` has that done in a thread (:mod:`strongroom.metadata.wal`).
     None for PostgreSQL (every statement is a round trip over the network: the loop must
     not wait on it) and for an in-memory database (a second engine would open another)."""
     if sqlite_file(engine.url) is None:
@@ -81,12 +83,16 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     reader = sa.create_engine(
         engine.url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
     )
-    _configure_sqlite(reader, busy_timeout_ms=0)
+    _configure_sqlite(reader, busy_timeout_ms=0, autocheckpoint=False)
     sa.event.listen(reader, "before_cursor_execute", _refuse_nul)
     return reader
 
 
-def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+    """``autocheckpoint`` False: the connection's commits never checkpoint (it writes on the
+    event loop, which must not wait on a checkpoint's fsyncs; ``Database`` checkpoints
+    for it in a thread)."""
+
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite's own handling is broken).
@@ -98,6 +104,8 @@ def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
         # the last transactions but never corrupts.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")

@@ -277,7 +277,7 @@ class SqlMetadataStore(SqlBlobLinks):
                         self._announce_push(conn, repository_id, repository, manifest, tag, created, now)
                 return created
 
-        return await self._db.write(work)
+        return await self._db.write(work, small=True)
 
     def _point_tag(
         self, conn: sa.Connection, repository_id: int, tag: str, digest: str, now: datetime
