@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import POOL_SIZE, create_engine
-from strongroom.metadata.wal import wal_frames_pending
+from strongroom.metadata.wal import checkpoint
 
 pytestmark = pytest.mark.anyio
 
@@ -481,22 +482,204 @@ def _scalar(database: Database, sql: str) -> int:
         return int(conn.scalar(sa.text(sql)) or 0)
 
 
-def test_the_wal_index_tells_how_many_frames_wait_for_a_checkpoint(tmp_path: Path) -> None:
-    """``wal_frames_pending`` reads SQLite's WAL-index header as SQLite itself counts."""
+def test_a_checkpoint_waits_for_no_reader_and_truncates_the_wal_when_it_may(tmp_path: Path) -> None:
     path = tmp_path / "meta.db"
-    assert wal_frames_pending(f"{path}-shm") is None  # no database yet
-    conn = sqlite3.connect(path, isolation_level=None)
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    reader = sqlite3.connect(path, isolation_level=None)
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA wal_autocheckpoint=0")
-        conn.execute("CREATE TABLE payloads (body BLOB)")
-        for _ in range(10):
-            conn.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
-        busy, frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        assert busy == 0 and frames == checkpointed > 160
-        assert wal_frames_pending(f"{path}-shm") == 0
-        conn.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
-        pending = wal_frames_pending(f"{path}-shm")
-        assert pending is not None and 16 <= pending <= 20  # 64 KiB of 4 KiB pages, and the tree's
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("CREATE TABLE payloads (body BLOB)")
+        writer.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT count(*) FROM payloads").fetchone() == (1,)
+        writer.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
+        other.execute("PRAGMA busy_timeout=30000")
+        started = time.monotonic()
+        checkpoint(other)  # the reader's snapshot needs the WAL: it stays
+        assert time.monotonic() - started < 1.0
+        assert Path(f"{path}-wal").stat().st_size > 64 * 1024
+        assert reader.execute("SELECT count(*) FROM payloads").fetchone() == (1,)
+        reader.execute("COMMIT")
+        checkpoint(other)
+        assert Path(f"{path}-wal").stat().st_size == 0
+        assert other.execute("PRAGMA busy_timeout").fetchone() == (30000,)  # given back
+        assert other.execute("SELECT count(*) FROM payloads").fetchone() == (2,)
     finally:
-        conn.close()
+        for conn in (writer, reader, other):
+            conn.close()
+
+
+async def test_concurrent_small_writes_keep_the_wal_bounded(tmp_path: Path) -> None:
+    """Sixteen pushes at once: a checkpoint run after the writers' lock was released met
+    the next write appending, the WAL was never reset and grew past all that was written."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+
+        def make() -> None:
+            with worker.writing() as conn:
+                conn.execute(sa.text("CREATE TABLE payloads (body BLOB NOT NULL)"))
+
+        await worker.write(make)
+        biggest = 0
+
+        def work() -> None:
+            with worker.writing(effect=True) as conn:
+                conn.execute(sa.text("INSERT INTO payloads VALUES (randomblob(16384))"))
+
+        async def pusher() -> None:
+            nonlocal biggest
+            for _ in range(60):
+                await worker.write(work, small=True)
+                biggest = max(biggest, Path(f"{path}-wal").stat().st_size)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(16):
+                tasks.start_soon(pusher)
+        assert biggest < 8 * 1024 * 1024, f"the WAL grew to {biggest / 2**20:.1f} MiB for 15 MiB written"
+        assert await worker.read(lambda: _scalar(worker, "SELECT count(*) FROM payloads")) == 16 * 60
+    finally:
+        worker.close()
+
+
+_REWRITER = """
+import sys
+import anyio, sqlalchemy as sa
+from strongroom.metadata.database import Database
+from strongroom.metadata.engine import create_engine
+db = Database(create_engine(f"sqlite:///{sys.argv[1]}"))
+def rewrite():
+    with db.writing() as conn:
+        conn.execute(sa.text("UPDATE t SET v = 'new', body = randomblob(3000)"))
+def one():
+    with db.writing() as conn:
+        conn.execute(sa.text("UPDATE t SET v = 'newest' WHERE n = 0"))
+async def main():
+    for _ in range(3):  # past 1,000 pages: its commits checkpoint
+        await db.write(rewrite)
+    await db.write(one)  # finds the WAL copied back: resets it
+anyio.run(main)
+"""
+
+
+async def test_a_long_read_keeps_its_snapshot_through_small_writes_and_another_process_s_checkpoints(
+    tmp_path: Path,
+) -> None:
+    """A report reads in a thread, in one transaction, while this worker's small writes
+    run and another process rewrites every row and checkpoints. Small writes must leave
+    SQLite's locks on the WAL index alone (closing any descriptor of that file drops them
+    all): without its read mark the report's snapshot was checkpointed over, and its
+    second statement saw new rows among the old."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+
+        def make() -> None:
+            with worker.writing() as conn:
+                conn.execute(sa.text("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT, body BLOB)"))
+                for n in range(500):
+                    conn.execute(sa.text("INSERT INTO t VALUES (:n, 'old', randomblob(3000))"), {"n": n})
+
+        await worker.write(make)
+        started, go = threading.Event(), threading.Event()
+
+        def report() -> list[tuple[str, int]]:
+            with worker.reading() as conn:
+                conn.execute(sa.text("SELECT count(*) FROM t")).all()
+                started.set()
+                go.wait(timeout=60)
+                return [(v, n) for v, n in conn.execute(sa.text("SELECT v, count(*) FROM t GROUP BY v"))]
+
+        seen: list[tuple[str, int]] = []
+
+        async def run_report() -> None:
+            seen.extend(await worker.run(report))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run_report)
+            await anyio.to_thread.run_sync(started.wait)
+            for n in range(8):
+
+                def push(n: int = n) -> None:
+                    with worker.writing(effect=True) as conn:
+                        conn.execute(sa.text("INSERT INTO t VALUES (:n, 'pushed', x'00')"), {"n": 10_000 + n})
+
+                await worker.write(push, small=True)
+            other = await anyio.run_process([sys.executable, "-c", _REWRITER, str(path)], check=False)
+            go.set()
+        assert other.returncode == 0, other.stderr.decode()[-500:]
+        assert seen == [("old", 500)]
+        with sqlite3.connect(path) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    finally:
+        worker.close()
+
+
+async def test_a_small_write_whose_work_catches_the_lock_error_still_goes_to_a_thread(tmp_path: Path) -> None:
+    """A work that catches every exception around its write (a best-effort write) must not
+    swallow the fallback: it was told SQLite is locked, and it runs again in a thread."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(worker)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        timer = threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close()))
+        timer.start()
+
+        def work() -> str:
+            try:
+                with worker.writing() as conn:
+                    conn.execute(NUMBERS.insert().values(n=1))
+            except Exception as error:
+                return f"swallowed {type(error).__name__}"
+            return "written"
+
+        assert await worker.write(work, small=True) == "written"
+        timer.join()
+        assert await worker.read(lambda: _numbers(worker)) == [1]
+    finally:
+        worker.close()
+
+
+async def test_a_first_small_write_on_an_exclusively_locked_file_waits_in_a_thread(tmp_path: Path) -> None:
+    """The loop's connection opens at its first use, with a busy timeout of 0: locked then
+    (another program's exclusive lock), the small write waits in a thread, as a small
+    read and any other write do, instead of failing with "database is locked"."""
+    path = tmp_path / "meta.db"
+    setup = Database(create_engine(f"sqlite:///{path}"))
+    await _make_numbers(setup)
+    setup.close()
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("INSERT INTO numbers VALUES (7)")
+    holder.execute("COMMIT")
+    timer = threading.Timer(0.3, holder.close)
+    timer.start()
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _add_small(worker, 1)
+        timer.join()
+        assert sorted(await worker.read(lambda: _numbers(worker))) == [1, 7]
+    finally:
+        worker.close()
+
+
+async def test_a_small_write_is_one_write_transaction(database: Database) -> None:
+    await _make_numbers(database)
+
+    def twice() -> None:
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=1))
+        with database.writing() as conn:
+            conn.execute(NUMBERS.insert().values(n=2))
+
+    if database.dialect != "sqlite":
+        await database.write(twice, small=True)  # nothing small about it there
+        return
+    with pytest.raises(RuntimeError, match="one write transaction"):
+        await database.write(twice, small=True)
+    assert await database.read(lambda: _numbers(database)) == [1]

@@ -38,6 +38,10 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
+BUSY_TIMEOUT_MS = 30_000
+"""How long a pooled connection waits for SQLite's locks (the loop's never waits)."""
+
+
 def _refuse_nul(
     _conn: sa.Connection, _cursor: Any, _statement: str, parameters: Any, _context: Any, executemany: bool
 ) -> None:
@@ -63,9 +67,12 @@ def _sqlite_engine(url: str) -> sa.Engine:
     if database := sqlite_file(sa.make_url(url)):
         _private_file(Path(database))
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=POOL_SIZE, max_overflow=0
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        pool_size=POOL_SIZE,
+        max_overflow=0,
     )
-    _configure_sqlite(engine, busy_timeout_ms=30000)
+    _configure_sqlite(engine, busy_timeout_ms=BUSY_TIMEOUT_MS)
     return engine
 
 
