@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import POOL_SIZE, create_engine
-from strongroom.metadata.wal import checkpoint
+from strongroom.metadata.wal import WalCheckpoints
 
 pytestmark = pytest.mark.anyio
 
@@ -482,11 +482,11 @@ def _scalar(database: Database, sql: str) -> int:
         return int(conn.scalar(sa.text(sql)) or 0)
 
 
-def test_a_checkpoint_waits_for_no_reader_and_truncates_the_wal_when_it_may(tmp_path: Path) -> None:
+async def test_a_checkpoint_waits_for_no_reader_and_truncates_the_wal_when_it_may(tmp_path: Path) -> None:
     path = tmp_path / "meta.db"
     writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     reader = sqlite3.connect(path, isolation_level=None)
-    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    checkpoints = WalCheckpoints(create_engine(f"sqlite:///{path}"))
     try:
         writer.execute("PRAGMA journal_mode=WAL")
         writer.execute("PRAGMA wal_autocheckpoint=0")
@@ -495,19 +495,18 @@ def test_a_checkpoint_waits_for_no_reader_and_truncates_the_wal_when_it_may(tmp_
         reader.execute("BEGIN")
         assert reader.execute("SELECT count(*) FROM payloads").fetchone() == (1,)
         writer.execute("INSERT INTO payloads VALUES (?)", (os.urandom(64 * 1024),))
-        other.execute("PRAGMA busy_timeout=30000")
         started = time.monotonic()
-        checkpoint(other)  # the reader's snapshot needs the WAL: it stays
+        await checkpoints.checkpoint()  # the reader's snapshot needs the WAL: it stays
         assert time.monotonic() - started < 1.0
         assert Path(f"{path}-wal").stat().st_size > 64 * 1024
         assert reader.execute("SELECT count(*) FROM payloads").fetchone() == (1,)
         reader.execute("COMMIT")
-        checkpoint(other)
+        await checkpoints.checkpoint()
         assert Path(f"{path}-wal").stat().st_size == 0
-        assert other.execute("PRAGMA busy_timeout").fetchone() == (30000,)  # given back
-        assert other.execute("SELECT count(*) FROM payloads").fetchone() == (2,)
+        assert writer.execute("SELECT count(*) FROM payloads").fetchone() == (2,)
     finally:
-        for conn in (writer, reader, other):
+        checkpoints.close()
+        for conn in (writer, reader):
             conn.close()
 
 
@@ -683,3 +682,46 @@ async def test_a_small_write_is_one_write_transaction(database: Database) -> Non
     with pytest.raises(RuntimeError, match="one write transaction"):
         await database.write(twice, small=True)
     assert await database.read(lambda: _numbers(database)) == [1]
+
+
+async def test_a_small_write_s_checkpoint_waits_for_no_pooled_connection(tmp_path: Path) -> None:
+    """Every pooled connection and thread is held by a slow read (reports): a small write
+    that finds a checkpoint due, holding the writers' lock, must not wait for one of them,
+    or every writer of every process waits behind it."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(worker)
+        reading, release = threading.Semaphore(0), threading.Event()
+
+        def slow_read() -> int:
+            with worker.reading() as conn:
+                reading.release()
+                release.wait(timeout=30)
+                return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
+
+        def big(n: int) -> Callable[[], None]:
+            def work() -> None:
+                with worker.writing() as conn:
+                    conn.execute(sa.text("INSERT INTO numbers VALUES (:n)"), {"n": n})
+                    conn.execute(sa.text("CREATE TABLE IF NOT EXISTS filler (body BLOB)"))
+                    conn.execute(sa.text("INSERT INTO filler VALUES (randomblob(1048576))"))
+
+            return work
+
+        slowest = 0.0
+        async with anyio.create_task_group() as tasks:
+            for _ in range(POOL_SIZE):
+                tasks.start_soon(worker.run, slow_read)
+            for _ in range(POOL_SIZE):
+                await anyio.to_thread.run_sync(reading.acquire)
+            for n in range(8):  # 8 MiB: a checkpoint falls due on the way
+                started = time.monotonic()
+                with anyio.fail_after(10):
+                    await worker.write(big(n), small=True)
+                slowest = max(slowest, time.monotonic() - started)
+            release.set()
+        assert slowest < 1.0, f"a small write waited {slowest:.1f} s for a pooled connection"
+    finally:
+        release.set()
+        worker.close()

@@ -13,7 +13,6 @@ on its loop too (``writes_on_loop``; docs/adr/0023).
 from __future__ import annotations
 
 import fcntl
-import logging
 import os
 import sqlite3
 import threading
@@ -29,12 +28,10 @@ import sqlalchemy as sa
 
 from strongroom.errors import StorageFull
 from strongroom.metadata.engine import POOL_SIZE, loop_reader, sqlite_file
-from strongroom.metadata.wal import WalCheckpoints, checkpoint
+from strongroom.metadata.wal import WalCheckpoints
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-logger = logging.getLogger("strongroom.metadata")
 
 
 class _WouldWait(Exception):
@@ -190,7 +187,7 @@ class Database:
                 except _WouldWait:
                     result = await self.run(work)
                 if self._checkpoints.due():
-                    await self._checkpoint()
+                    await self._checkpoints.checkpoint()
             finally:
                 # also when cancelled while a thread waited: it took the lock all the same
                 fcntl.flock(fd, fcntl.LOCK_UN)
@@ -223,21 +220,6 @@ class Database:
         if small.would_wait:
             raise _WouldWait
         return result
-
-    async def _checkpoint(self) -> None:
-        """What SQLite's automatic checkpoint would have done in the small writes' commits
-        (:func:`~strongroom.metadata.wal.checkpoint`), in a thread. Its failure fails no
-        write; a later one tries again."""
-        try:
-            await self.run(self._checkpoint_now)
-        except Exception:
-            logger.warning("could not checkpoint the SQLite write-ahead log", exc_info=True)
-
-    def _checkpoint_now(self) -> None:
-        with self.engine.connect() as conn:
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            checkpoint(driver)
 
     def _on_loop(self, work: Callable[[], T]) -> T:
         """A write on this thread. A job process's writes are small and hold the one
@@ -343,6 +325,8 @@ class Database:
         self.engine.dispose()
         if self._loop_reader is not None:
             self._loop_reader.dispose()
+        if self._checkpoints is not None:
+            self._checkpoints.close()
         with self._writers_fd_lock:
             if self._writers_fd is not None:
                 os.close(self._writers_fd)

@@ -11,12 +11,17 @@ The WAL file's size is read with ``stat``, which opens nothing.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 
+import anyio
+import anyio.to_thread
 import sqlalchemy as sa
 
-from strongroom.metadata.engine import BUSY_TIMEOUT_MS, sqlite_file
+from strongroom.metadata.engine import sqlite_file
+
+logger = logging.getLogger("strongroom.metadata")
 
 CHECKPOINT_WAL_BYTES = 1000 * (4096 + 24)
 """The WAL's size from which the small writes have it checkpointed: 1,000 pages of 4 KiB
@@ -28,13 +33,19 @@ leaves the WAL as long: not one try per write)."""
 
 
 class WalCheckpoints:
-    """Counts a process's small writes and says after which one to checkpoint."""
+    """Counts a process's small writes, says after which one to checkpoint, and does it
+    (:meth:`checkpoint`): on a connection of its own, in a thread of its own, so that
+    neither waits for the pool's eight, which slow reads may hold for long while the
+    writer that checkpoints holds the writers' lock."""
 
     def __init__(self, engine: sa.Engine) -> None:
         database = sqlite_file(engine.url)
         assert database is not None, "a SQLite file"
+        self._database = database
         self._wal = f"{database}-wal"
         self._writes = 0
+        self._thread = anyio.CapacityLimiter(1)
+        self._connection: sqlite3.Connection | None = None
 
     def due(self) -> bool:
         """Whether the write that just committed is the one after which to checkpoint."""
@@ -50,14 +61,25 @@ class WalCheckpoints:
         self._writes = 0
         return True
 
+    async def checkpoint(self) -> None:
+        """Copy the WAL back into the database and truncate it, waiting for nobody (busy
+        timeout 0): with a reader still on an older snapshot it copies what it may and
+        leaves the WAL as it is, to be tried again. The caller holds the writers' lock, so
+        no other writer appends meanwhile and the WAL can be reset. Its failure fails no
+        write (the one that came before committed); a later one tries again."""
+        try:
+            await anyio.to_thread.run_sync(self._checkpoint, limiter=self._thread)
+        except Exception:
+            logger.warning("could not checkpoint the SQLite write-ahead log", exc_info=True)
 
-def checkpoint(connection: sqlite3.Connection) -> None:
-    """Copy the WAL back into the database and truncate it, waiting for nobody (busy
-    timeout 0 for the while): with a reader still on an older snapshot it copies what it
-    may and leaves the WAL as it is, to be tried again. Run by a writer holding the
-    writers' lock, so no other writer appends meanwhile and the WAL can be reset."""
-    connection.execute("PRAGMA busy_timeout=0")
-    try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    finally:
-        connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS:d}")
+    def _checkpoint(self) -> None:
+        if self._connection is None:
+            self._connection = sqlite3.connect(
+                self._database, timeout=0, isolation_level=None, check_same_thread=False
+            )
+        self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
