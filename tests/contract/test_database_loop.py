@@ -725,3 +725,45 @@ async def test_a_small_write_s_checkpoint_waits_for_no_pooled_connection(tmp_pat
     finally:
         release.set()
         worker.close()
+
+
+async def test_a_small_write_waits_for_the_writers_lock_without_a_pooled_thread(tmp_path: Path) -> None:
+    """Slow reads hold every pooled thread while another process writes: the small write
+    waits for that process's write only, not for the reads too."""
+    path = tmp_path / "meta.db"
+    other = Database(create_engine(f"sqlite:///{path}"))
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(other)
+        reading, release, inside = threading.Semaphore(0), threading.Event(), threading.Event()
+
+        def slow_read() -> None:
+            with worker.reading() as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(NUMBERS)).all()
+                reading.release()
+                release.wait(timeout=30)
+
+        def slow_write() -> None:
+            with other.writing() as conn:
+                conn.execute(NUMBERS.insert().values(n=1))
+                inside.set()
+                time.sleep(0.3)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(POOL_SIZE):
+                tasks.start_soon(worker.run, slow_read)
+            for _ in range(POOL_SIZE):
+                await anyio.to_thread.run_sync(reading.acquire)
+            tasks.start_soon(other.write, slow_write)
+            await anyio.to_thread.run_sync(inside.wait)
+            started = time.monotonic()
+            with anyio.fail_after(10):
+                await _add_small(worker, 2)
+            waited = time.monotonic() - started
+            release.set()
+        assert waited < 1.5, f"the small write waited {waited:.1f} s, for the reads too"
+        assert sorted(await worker.read(lambda: _numbers(worker))) == [1, 2]
+    finally:
+        release.set()
+        worker.close()
+        other.close()

@@ -87,6 +87,7 @@ class Database:
         """``connection``: the loop reader's connection, while this thread runs a read or a
         small write on it; ``small_write``: that small write's :class:`_SmallWrite`."""
         self._checkpoints = None if self._writers_file is None else WalCheckpoints(engine)
+        self._flock_waiter = anyio.CapacityLimiter(1)
 
     @property
     def engines(self) -> tuple[sa.Engine, ...]:
@@ -180,7 +181,9 @@ class Database:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    await self.run(fcntl.flock, fd, fcntl.LOCK_EX)
+                    # one waiter a process (behind the in-process lock), on a thread of
+                    # its own: it needs no pooled connection, which slow reads may hold
+                    await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, limiter=self._flock_waiter)
                     await anyio.lowlevel.checkpoint_if_cancelled()  # the request went meanwhile
                 try:
                     result = self._on_loop_connection(work)
