@@ -10,6 +10,8 @@ loop."""
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import os
 import sqlite3
 import sys
@@ -767,3 +769,103 @@ async def test_a_small_write_waits_for_the_writers_lock_without_a_pooled_thread(
         release.set()
         worker.close()
         other.close()
+
+
+async def test_a_small_write_cancelled_natively_while_it_waits_leaves_the_writers_lock_free(
+    tmp_path: Path,
+) -> None:
+    """``Task.cancel()`` (which anyio's shielding does not stop) while a thread waits for
+    the writers' lock: once the other process lets go, that thread must not keep the lock
+    for nobody (every other process's writer would wait until this one wrote again)."""
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(worker)
+        other = os.open(f"{path}-writers", os.O_RDWR)  # another process's hold
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX)
+            task = asyncio.ensure_future(_add_small(worker, 1))
+            await asyncio.sleep(0.2)  # its thread waits for the lock now
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            fcntl.flock(other, fcntl.LOCK_UN)
+            await asyncio.sleep(0.2)
+            probe = os.open(f"{path}-writers", os.O_RDWR)  # a third process
+            try:
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError if kept
+                fcntl.flock(probe, fcntl.LOCK_UN)
+            finally:
+                os.close(probe)
+        finally:
+            os.close(other)
+        assert await worker.read(lambda: _numbers(worker)) == []
+    finally:
+        worker.close()
+
+
+async def test_a_small_write_sent_to_a_thread_lets_go_of_the_writers_lock_while_it_waits(
+    tmp_path: Path,
+) -> None:
+    """SQLite was locked by a program outside the writers' lock: the small write runs in a
+    pooled thread instead, and while it waits for one (slow reads hold them all) it must
+    not hold the writers' lock every other process's writer needs."""
+    path = tmp_path / "meta.db"
+    other = Database(create_engine(f"sqlite:///{path}"))
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(other)
+        reading, release = threading.Semaphore(0), threading.Event()
+
+        def slow_read() -> None:
+            with worker.reading() as conn:
+                conn.execute(sa.select(sa.func.count()).select_from(NUMBERS)).all()
+                reading.release()
+                release.wait(timeout=30)
+
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        async with anyio.create_task_group() as tasks:
+            for _ in range(POOL_SIZE):
+                tasks.start_soon(worker.run, slow_read)
+            for _ in range(POOL_SIZE):
+                await anyio.to_thread.run_sync(reading.acquire)
+            holder.execute("BEGIN IMMEDIATE")
+            threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close())).start()
+            tasks.start_soon(_add_small, worker, 2)  # finds SQLite locked: to a thread
+            await anyio.sleep(0.1)
+            started = time.monotonic()
+            with anyio.fail_after(10):
+                await _add(other, 1)
+            waited = time.monotonic() - started
+            release.set()
+        assert waited < 1.5, f"another process's write waited {waited:.1f} s behind the small write"
+        assert sorted(await worker.read(lambda: _numbers(worker))) == [1, 2]
+    finally:
+        release.set()
+        worker.close()
+        other.close()
+
+
+async def test_a_small_write_whose_work_wraps_the_lock_error_still_goes_to_a_thread(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    worker = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(worker)
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")
+        timer = threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close()))
+        timer.start()
+
+        def work() -> str:
+            try:
+                with worker.writing() as conn:
+                    conn.execute(NUMBERS.insert().values(n=1))
+            except Exception as error:
+                raise LookupError("the store failed") from error
+            return "written"
+
+        assert await worker.write(work, small=True) == "written"
+        timer.join()
+        assert await worker.read(lambda: _numbers(worker)) == [1]
+    finally:
+        worker.close()

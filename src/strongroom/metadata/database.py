@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from strongroom.errors import StorageFull
 from strongroom.metadata.engine import POOL_SIZE, loop_reader, sqlite_file
+from strongroom.metadata.flock import FlockClaim
 from strongroom.metadata.wal import WalCheckpoints
 
 P = ParamSpec("P")
@@ -172,28 +173,32 @@ class Database:
         workers did 10 % fewer manifest PUTs a second that way. A checkpoint that is due
         runs in a thread under both locks, so that no writer appends to the WAL meanwhile
         and it can be reset (run after them, concurrent pushes kept it from ever being
-        reset: 134 MiB of WAL for 75 MiB written)."""
+        reset: 134 MiB of WAL for 75 MiB written). Under the writers' lock nothing waits
+        for a pooled thread or connection: a write SQLite sends to a thread lets go of it
+        first."""
         assert self._write_lock is not None
         assert self._checkpoints is not None  # a SQLite file, as the loop's connection says
         async with self._write_lock:
-            fd = self._writers_lock_fd()
+            claim = FlockClaim(self._writers_lock_fd())
             try:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
+                if not claim.try_take():
                     # one waiter a process (behind the in-process lock), on a thread of
                     # its own: it needs no pooled connection, which slow reads may hold
-                    await anyio.to_thread.run_sync(fcntl.flock, fd, fcntl.LOCK_EX, limiter=self._flock_waiter)
+                    await anyio.to_thread.run_sync(claim.take, limiter=self._flock_waiter)
                     await anyio.lowlevel.checkpoint_if_cancelled()  # the request went meanwhile
                 try:
                     result = self._on_loop_connection(work)
                 except _WouldWait:
-                    result = await self.run(work)
-                if self._checkpoints.due():
-                    await self._checkpoints.checkpoint()
+                    in_thread = True  # nothing written: the lock is let go of first
+                else:
+                    in_thread = False
+                    if self._checkpoints.due():
+                        await self._checkpoints.checkpoint()
             finally:
-                # also when cancelled while a thread waited: it took the lock all the same
-                fcntl.flock(fd, fcntl.LOCK_UN)
+                claim.give_back()
+            if in_thread:
+                # as any write: a pooled thread first, then the writers' lock in it
+                return await self.run(self._between_processes, work)
         return result
 
     def _on_loop_connection(self, work: Callable[[], T]) -> T:
@@ -213,10 +218,15 @@ class Database:
                     result = work()
                 finally:
                     self._lent.connection, self._lent.small_write = None, None
-        except (sa.exc.OperationalError, sqlite3.OperationalError) as error:
-            if _locked(error) and not small.began:
+        except _WouldWait:
+            raise
+        except Exception as error:
+            if small.would_wait:  # the work wrapped the exception that said so
                 raise _WouldWait from error
-            _raise_storage_full(error)
+            if isinstance(error, sa.exc.OperationalError | sqlite3.OperationalError):
+                if _locked(error) and not small.began:
+                    raise _WouldWait from error
+                _raise_storage_full(error)
             raise
         finally:
             self._loop_reader_busy.release()

@@ -54,7 +54,7 @@ class WalCheckpoints:
             return False
         try:
             size = os.stat(self._wal).st_size
-        except FileNotFoundError:
+        except OSError:  # the write committed: nothing to fail it for
             return False
         if size < CHECKPOINT_WAL_BYTES:
             return False
