@@ -23,6 +23,7 @@ from pathlib import Path
 import anyio
 import pytest
 import sqlalchemy as sa
+from anyio.abc import TaskGroup
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import POOL_SIZE, create_engine
@@ -52,6 +53,34 @@ async def _add(database: Database, n: int) -> None:
 def _count(database: Database) -> int:
     with database.reading() as conn:
         return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
+
+
+async def _hold_every_pooled_thread(database: Database, tasks: TaskGroup, release: threading.Event) -> None:
+    """A slow read (a report) in each of the pool's threads, holding its connection and
+    snapshot until ``release``; returns once all of them are inside."""
+    reading = threading.Semaphore(0)
+
+    def slow_read() -> int:
+        with database.reading() as conn:
+            count = conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS))
+            reading.release()
+            release.wait(timeout=30)
+            return int(count or 0)
+
+    for _ in range(POOL_SIZE):
+        tasks.start_soon(database.run, slow_read)
+    for _ in range(POOL_SIZE):
+        await anyio.to_thread.run_sync(reading.acquire)
+
+
+def _write_locked_by_a_program(path: Path, seconds: float = 0.3) -> threading.Timer:
+    """SQLite's write lock held by a program that does not take the writers' lock (the
+    sqlite3 shell) for ``seconds``; the timer that lets go of it, started."""
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    timer = threading.Timer(seconds, lambda: (holder.execute("COMMIT"), holder.close()))
+    timer.start()
+    return timer
 
 
 async def test_a_small_read_runs_on_the_loop_on_sqlite_and_in_a_thread_on_postgresql(
@@ -129,14 +158,7 @@ async def test_a_locked_database_sends_the_read_to_a_thread_and_the_loop_runs_on
             holder.execute("COMMIT")
             holder.close()  # in exclusive locking mode the lock lasts until the close
 
-        ticks = 0
-
-        async def tick() -> None:
-            nonlocal ticks
-            while True:
-                ticks += 1
-                await anyio.sleep(0.01)
-
+        ticks, tick = _ticking()
         timer = threading.Timer(0.5, release)
         started = time.monotonic()
         async with anyio.create_task_group() as tasks:
@@ -147,7 +169,7 @@ async def test_a_locked_database_sends_the_read_to_a_thread_and_the_loop_runs_on
         timer.join()
         assert found == 1  # the row committed by the holder before it let go
         assert time.monotonic() - started >= 0.45
-        assert ticks >= 20, f"the event loop ran {ticks} times in half a second: it was blocked"
+        assert ticks[0] >= 20, f"the event loop ran {ticks[0]} times in half a second: it was blocked"
     finally:
         database.close()
 
@@ -241,14 +263,7 @@ async def test_a_write_on_the_loop_waits_for_a_connection_without_holding_the_wr
     jobs = Database(create_engine(f"sqlite:///{path}"), writes_on_loop=True)
     try:
         await _make_numbers(server)
-        reading, release = threading.Semaphore(0), threading.Event()
-
-        def slow_read() -> int:
-            with jobs.reading() as conn:
-                reading.release()
-                release.wait(timeout=30)
-                return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
-
+        release = threading.Event()
         ticks, server_waited, written = 0, -1.0, anyio.Event()
 
         async def tick() -> None:
@@ -269,10 +284,7 @@ async def test_a_write_on_the_loop_waits_for_a_connection_without_holding_the_wr
 
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(tick)
-            for _ in range(POOL_SIZE):
-                tasks.start_soon(jobs.run, slow_read)
-            for _ in range(POOL_SIZE):
-                await anyio.to_thread.run_sync(reading.acquire)
+            await _hold_every_pooled_thread(jobs, tasks, release)
             tasks.start_soon(job_write)
             await anyio.sleep(0.2)
             await server_write()
@@ -618,23 +630,26 @@ async def test_a_long_read_keeps_its_snapshot_through_small_writes_and_another_p
         worker.close()
 
 
-async def test_a_small_write_whose_work_catches_the_lock_error_still_goes_to_a_thread(tmp_path: Path) -> None:
-    """A work that catches every exception around its write (a best-effort write) must not
-    swallow the fallback: it was told SQLite is locked, and it runs again in a thread."""
+@pytest.mark.parametrize("handling", ["returns", "wraps"])
+async def test_a_small_write_whose_work_catches_the_lock_error_still_goes_to_a_thread(
+    tmp_path: Path, handling: str
+) -> None:
+    """A work that catches every exception around its write (a best-effort write, or one
+    that wraps it in an error of its own) must not swallow the fallback: it was told
+    SQLite is locked, and it runs again in a thread."""
     path = tmp_path / "meta.db"
     worker = Database(create_engine(f"sqlite:///{path}"))
     try:
         await _make_numbers(worker)
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN IMMEDIATE")
-        timer = threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close()))
-        timer.start()
+        timer = _write_locked_by_a_program(path)
 
         def work() -> str:
             try:
                 with worker.writing() as conn:
                     conn.execute(NUMBERS.insert().values(n=1))
             except Exception as error:
+                if handling == "wraps":
+                    raise LookupError("the store failed") from error
                 return f"swallowed {type(error).__name__}"
             return "written"
 
@@ -694,13 +709,7 @@ async def test_a_small_write_s_checkpoint_waits_for_no_pooled_connection(tmp_pat
     worker = Database(create_engine(f"sqlite:///{path}"))
     try:
         await _make_numbers(worker)
-        reading, release = threading.Semaphore(0), threading.Event()
-
-        def slow_read() -> int:
-            with worker.reading() as conn:
-                reading.release()
-                release.wait(timeout=30)
-                return int(conn.scalar(sa.select(sa.func.count()).select_from(NUMBERS)) or 0)
+        release = threading.Event()
 
         def big(n: int) -> Callable[[], None]:
             def work() -> None:
@@ -713,10 +722,7 @@ async def test_a_small_write_s_checkpoint_waits_for_no_pooled_connection(tmp_pat
 
         slowest = 0.0
         async with anyio.create_task_group() as tasks:
-            for _ in range(POOL_SIZE):
-                tasks.start_soon(worker.run, slow_read)
-            for _ in range(POOL_SIZE):
-                await anyio.to_thread.run_sync(reading.acquire)
+            await _hold_every_pooled_thread(worker, tasks, release)
             for n in range(8):  # 8 MiB: a checkpoint falls due on the way
                 started = time.monotonic()
                 with anyio.fail_after(10):
@@ -737,13 +743,7 @@ async def test_a_small_write_waits_for_the_writers_lock_without_a_pooled_thread(
     worker = Database(create_engine(f"sqlite:///{path}"))
     try:
         await _make_numbers(other)
-        reading, release, inside = threading.Semaphore(0), threading.Event(), threading.Event()
-
-        def slow_read() -> None:
-            with worker.reading() as conn:
-                conn.execute(sa.select(sa.func.count()).select_from(NUMBERS)).all()
-                reading.release()
-                release.wait(timeout=30)
+        release, inside = threading.Event(), threading.Event()
 
         def slow_write() -> None:
             with other.writing() as conn:
@@ -752,10 +752,7 @@ async def test_a_small_write_waits_for_the_writers_lock_without_a_pooled_thread(
                 time.sleep(0.3)
 
         async with anyio.create_task_group() as tasks:
-            for _ in range(POOL_SIZE):
-                tasks.start_soon(worker.run, slow_read)
-            for _ in range(POOL_SIZE):
-                await anyio.to_thread.run_sync(reading.acquire)
+            await _hold_every_pooled_thread(worker, tasks, release)
             tasks.start_soon(other.write, slow_write)
             await anyio.to_thread.run_sync(inside.wait)
             started = time.monotonic()
@@ -815,22 +812,10 @@ async def test_a_small_write_sent_to_a_thread_lets_go_of_the_writers_lock_while_
     worker = Database(create_engine(f"sqlite:///{path}"))
     try:
         await _make_numbers(other)
-        reading, release = threading.Semaphore(0), threading.Event()
-
-        def slow_read() -> None:
-            with worker.reading() as conn:
-                conn.execute(sa.select(sa.func.count()).select_from(NUMBERS)).all()
-                reading.release()
-                release.wait(timeout=30)
-
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        release = threading.Event()
         async with anyio.create_task_group() as tasks:
-            for _ in range(POOL_SIZE):
-                tasks.start_soon(worker.run, slow_read)
-            for _ in range(POOL_SIZE):
-                await anyio.to_thread.run_sync(reading.acquire)
-            holder.execute("BEGIN IMMEDIATE")
-            threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close())).start()
+            await _hold_every_pooled_thread(worker, tasks, release)
+            _write_locked_by_a_program(path)
             tasks.start_soon(_add_small, worker, 2)  # finds SQLite locked: to a thread
             await anyio.sleep(0.1)
             started = time.monotonic()
@@ -844,28 +829,3 @@ async def test_a_small_write_sent_to_a_thread_lets_go_of_the_writers_lock_while_
         release.set()
         worker.close()
         other.close()
-
-
-async def test_a_small_write_whose_work_wraps_the_lock_error_still_goes_to_a_thread(tmp_path: Path) -> None:
-    path = tmp_path / "meta.db"
-    worker = Database(create_engine(f"sqlite:///{path}"))
-    try:
-        await _make_numbers(worker)
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN IMMEDIATE")
-        timer = threading.Timer(0.3, lambda: (holder.execute("COMMIT"), holder.close()))
-        timer.start()
-
-        def work() -> str:
-            try:
-                with worker.writing() as conn:
-                    conn.execute(NUMBERS.insert().values(n=1))
-            except Exception as error:
-                raise LookupError("the store failed") from error
-            return "written"
-
-        assert await worker.write(work, small=True) == "written"
-        timer.join()
-        assert await worker.read(lambda: _numbers(worker)) == [1]
-    finally:
-        worker.close()

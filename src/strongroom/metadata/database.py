@@ -116,12 +116,8 @@ class Database:
         if self._loop_reader is None or not self._loop_reader_busy.acquire(blocking=False):
             return await self.run(work)
         try:
-            with self._loop_reader.connect() as connection:
-                self._lent.connection = connection
-                try:
-                    result = work()
-                finally:
-                    self._lent.connection = None
+            with self._lending():
+                result = work()
             # A result not read to its end would keep its statement, and so its snapshot,
             # open on the connection every later read shares.
             assert not isinstance(result, sa.Result), "a unit of work returns its rows, not a result"
@@ -212,12 +208,8 @@ class Database:
             raise _WouldWait
         small = _SmallWrite()
         try:
-            with self._loop_reader.connect() as connection:
-                self._lent.connection, self._lent.small_write = connection, small
-                try:
-                    result = work()
-                finally:
-                    self._lent.connection, self._lent.small_write = None, None
+            with self._lending(small):
+                result = work()
         except _WouldWait:
             raise
         except Exception as error:
@@ -279,22 +271,32 @@ class Database:
         ``effect``: the write a request exists to make (a manifest stored, a blob
         linked); on SQLite, what rides with the request (:meth:`carrying`) commits in it."""
         rider = _riding.get() if effect and self._write_lock is not None else None
-        if getattr(self._lent, "small_write", None) is not None:
-            with self._lent_transaction() as conn:
-                yield conn
-                if rider is not None:
-                    rider.write(conn)
+        small = getattr(self._lent, "small_write", None) is not None
+        with self._lent_transaction() if small else self._pooled_transaction() as conn:
+            yield conn
             if rider is not None:
-                rider.committed()
-            return
+                rider.write(conn)
+        if rider is not None:
+            rider.committed()
+
+    @contextmanager
+    def _pooled_transaction(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn:
             conn.execution_options(writing=True)
             with conn.begin():
                 yield conn
-                if rider is not None:
-                    rider.write(conn)
-        if rider is not None:
-            rider.committed()
+
+    @contextmanager
+    def _lending(self, small: _SmallWrite | None = None) -> Iterator[None]:
+        """Lend the loop reader's connection to this thread's work (:meth:`reading` and
+        :meth:`writing` use it): for a small read, or with ``small`` a small write."""
+        assert self._loop_reader is not None
+        with self._loop_reader.connect() as connection:
+            self._lent.connection, self._lent.small_write = connection, small
+            try:
+                yield
+            finally:
+                self._lent.connection, self._lent.small_write = None, None
 
     @contextmanager
     def _lent_transaction(self) -> Iterator[sa.Connection]:

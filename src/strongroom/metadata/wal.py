@@ -26,7 +26,7 @@ logger = logging.getLogger("strongroom.metadata")
 CHECKPOINT_WAL_BYTES = 1000 * (4096 + 24)
 """The WAL's size from which the small writes have it checkpointed: 1,000 pages of 4 KiB
 and their frame headers, where SQLite's own automatic checkpoint comes. Their checkpoint
-truncates the WAL (:func:`checkpoint`), so its size is what was written since."""
+truncates the WAL (:meth:`WalCheckpoints.checkpoint`), so its size is what was written since."""
 CHECKPOINT_MIN_WRITES = 4
 """Small writes at least between two checkpoints (one a long reader kept from finishing
 leaves the WAL as long: not one try per write)."""
