@@ -11,9 +11,17 @@ Usage
           --url strongroom=http://bench:secret@127.0.0.1:8000 --server-pid PID2 --json out.json
   python3 bench/regbench.py --compare run1.json run2.json       # print saved runs side by side
 
-Several targets can be given. They run one after another, and a final table shows each target's
-figure and its ratio to the FIRST target. `--server-pid` applies to the `--url` just before it.
-The server's CPU time and RSS are summed over its whole process tree, so worker processes count.
+Several targets can be given, and a final table shows each target's figure and its ratio to the
+FIRST target. `--server-pid` applies to the `--url` just before it. The server's CPU time and RSS
+are summed over its whole process tree, so worker processes count. The targets take turns test by
+test (the first of each turn alternating), so that a change in the machine's speed during the run
+falls on all of them alike. Before each turn regbench waits (at most 60 s [15 s]) until every
+server is at rest and the kernel has written back the page cache (what a server left unsynced),
+so that no test pays for background work an earlier one left to do; the server
+CPU used meanwhile is added to that earlier test's record (after_cpu_s) and shown in the table as
+"with work after". A small, tiny or 1 MiB blob test is one short burst, so it runs --rounds
+times (3), turn by turn, and the round with the median figure is reported (every round's figure
+is in the JSON).
 
 Credentials: `user:password@` in a target URL applies to that target only. `--user`/`--password`
 (or env REGBENCH_PASSWORD) apply to targets whose URL has none. Either way credentials are sent only
@@ -204,6 +212,7 @@ class DataFile:
                 n = min(MiB, left)
                 f.write(os.urandom(n))
                 left -= n
+            os.fsync(f.fileno())  # on disk now: its writeback must not fall on a test
 
     def blob(self, size: int) -> Blob:
         """A blob of `size` bytes with its own random prefix; its digest is computed here."""
@@ -712,11 +721,15 @@ class Context:
         self.mode = mode
         self.data = data
         self.run_id = os.urandom(4).hex()
-        self.budget_end = time.monotonic() + (args.budget or mode.budget)
+        self.budget = args.budget or mode.budget
+        self.spent = 0.0  # seconds this target's tests took (the targets take turns)
         self.mon = ServerMonitor(target.pid)
         self.stop = threading.Event()
         self.results = {}
+        self.rounds = collections.defaultdict(list)  # key -> every round's record
+        self.last = None  # the last record: background work after it is added to it
         self.skipped = []
+        self.status, self.error = "ok", None
         self.blobs = {}  # size -> Blob present in self.repo("blobs")
         self.small = None  # fixtures for the small-object tests
         self.seq = itertools.count()
@@ -725,14 +738,16 @@ class Context:
         return f"regbench/{kind}-{self.run_id}"
 
     def deadline(self, seconds: float) -> float:
-        return min(time.monotonic() + seconds, self.budget_end)
+        return time.monotonic() + max(0.0, min(seconds, self.budget - self.spent))
 
     def out_of_budget(self) -> bool:
-        return time.monotonic() >= self.budget_end
+        return self.spent >= self.budget
 
     def record(self, key: str, result: dict) -> None:
         self.results[key] = result
-        log(f"  {key:<28} {describe(result)}")
+        self.rounds[key].append(result)
+        self.last = result
+        log(f"  [{self.t.name}] {key:<28} {describe(result)}")
         if not self.mon.alive():
             raise TargetFailure(f"server pid {self.t.pid} disappeared during {key}")
 
@@ -1076,7 +1091,7 @@ def docker_push_blob(conn: Conn, repo: str, blob: Blob) -> None:
 
 
 def test_tiny(ctx: Context, parallel: int) -> None:
-    repo = ctx.repo(f"tiny{parallel}")
+    repo = ctx.repo(f"tiny{parallel}-{next(ctx.seq)}")  # a fresh repository each round
     layers = [memory_blob(os.urandom(4 * KiB)) for _ in range(100)]
     config = config_blob()
     blobs = [*layers, config]
@@ -1116,29 +1131,125 @@ def test_tiny(ctx: Context, parallel: int) -> None:
 
 
 def plan(args, sizes: list) -> list:
-    """(key, function, args) for every test, in run order."""
+    """(function, args, rounds) for every test, in run order. A small, tiny or 1 MiB blob
+    test is a burst of a second or less, so it runs --rounds times; a larger blob test
+    repeats inside and runs once."""
     steps = []
     tests = args.tests
     if "push" in tests:
         for size in sizes:
             for chunked in (False, True):
-                steps.append((test_push, (size, chunked)))
+                steps.append((test_push, (size, chunked), args.rounds if size <= MiB else 1))
     if "pull" in tests:
         for size in sizes:
-            steps.append((test_pull_one, (size,)))
-            steps.append((test_pull_many, (size,)))
+            rounds = args.rounds if size <= MiB else 1
+            steps.append((test_pull_one, (size,), rounds))
+            steps.append((test_pull_many, (size,), rounds))
     if "small" in tests:
         for op in SMALL_OPS:
             for conc in args.concurrency:
-                steps.append((test_small, (op, conc)))
+                steps.append((test_small, (op, conc), args.rounds))
     if "tiny" in tests:
         for parallel in (1, 5):
-            steps.append((test_tiny, (parallel,)))
+            steps.append((test_tiny, (parallel,), args.rounds))
     return steps
 
 
 # ----------------------------------------------------------------------------------------------
-# per-target driver
+# the driver: the targets take turns, test by test, each on a machine at rest
+
+
+SETTLE_WINDOW = 0.25
+"""Seconds per look at the servers' CPU while waiting for them to come to rest."""
+SETTLE_CPU = 0.02
+"""CPU seconds a server's process tree may use in one window and count as at rest."""
+SETTLE_DIRTY = 32 * MiB
+"""Bytes the kernel may still have to write back (Dirty + Writeback in /proc/meminfo) for the
+machine to be at rest: a server that leaves its writes unsynced must not have them written
+back during another's test."""
+SETTLE_CAP = {"full": 60.0, "quick": 15.0}
+"""The longest wait for rest before a test; a server still busy then is reported."""
+PRIMARY = {"small": ("rps", True), "tiny": ("wall_s", False), "blob": ("mbps", True)}
+"""Per kind, the figure whose median round is reported, and whether higher is better."""
+
+
+def unwritten() -> int:
+    """Bytes of dirty page cache not yet written back (0 where /proc/meminfo is missing)."""
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f)
+    except OSError:
+        return 0
+    return sum(int(fields.get(name, "0 kB").split()[0]) * 1024 for name in ("Dirty", "Writeback"))
+
+
+def settle(ctxs: list, cap: float) -> None:
+    """Wait until every target's server is at rest and the page cache is written back, so
+    that no test pays for background work another test left (a job queue working off pushes,
+    unsynced writes): the CPU each server used meanwhile is added to its last record as
+    after_cpu_s, so it is shown, not hidden."""
+    live = [c for c in ctxs if c.mon.pid and c.mon.alive()]
+    start = {id(c): c.mon.cpu() or 0.0 for c in live}
+    last = dict(start)
+    t0 = time.monotonic()
+    rested = False
+    while not rested and time.monotonic() - t0 < cap:  # bounded by cap
+        time.sleep(SETTLE_WINDOW)
+        now = {id(c): c.mon.cpu() or 0.0 for c in live}
+        rested = all(now[k] - last[k] <= SETTLE_CPU for k in now) and unwritten() <= SETTLE_DIRTY
+        last = now
+    if not rested:
+        warn(f"  servers not at rest after {cap:.0f} s; the next test starts anyway")
+    for c in live:
+        if c.last is not None:
+            after = c.last.get("after_cpu_s", 0.0) + last[id(c)] - start[id(c)]
+            c.last["after_cpu_s"] = round(after, 3)
+
+
+def median_round(records: list) -> dict:
+    """The round with the median primary figure (lower middle of an even count), with every
+    round's figure beside it."""
+    field_, higher = PRIMARY[records[0]["kind"]]
+    ranked = sorted(records, key=lambda r: r[field_], reverse=higher)
+    chosen = ranked[(len(ranked) - 1) // 2]
+    chosen["rounds"] = [r[field_] for r in records]
+    return chosen
+
+
+def with_background(r: dict) -> dict:
+    """A small or tiny record with the server CPU its requests left to do afterwards."""
+    if "srv_cpu_s" in r and "after_cpu_s" in r:
+        total = r["srv_cpu_s"] + r["after_cpu_s"]
+        if r["kind"] == "small":
+            r["cpu_us_per_req_with_after"] = round(total / r["n"] * 1e6, 1)
+        elif r["kind"] == "tiny":
+            r["srv_cpu_s_with_after"] = round(total, 3)
+    return r
+
+
+def run_step(ctx: Context, fn, fargs) -> None:
+    """One test on one target; a failure stops only that target."""
+    name = f"{fn.__name__}{fargs}"
+    if ctx.out_of_budget():
+        if name not in ctx.skipped:
+            ctx.skipped.append(name)
+            warn(f"  [{ctx.t.name}] global budget exhausted: skipping {name}")
+        return
+    t0 = time.monotonic()
+    try:
+        fn(ctx, *fargs)
+    except TargetFailure as e:
+        ctx.status, ctx.error = "failed", str(e)
+        warn(f"\n!!! [{ctx.t.name}] ABORTED: {e}\n")
+    except Exception as e:  # a harness bug or an unexpected protocol state: still only this target
+        ctx.status, ctx.error = "failed", f"harness error: {e!r}"
+        traceback.print_exc()
+        warn(f"\n!!! [{ctx.t.name}] ABORTED by an unexpected error: {e!r}\n")
+    except KeyboardInterrupt:
+        ctx.status, ctx.error = "interrupted", "KeyboardInterrupt"
+        raise
+    finally:
+        ctx.spent += time.monotonic() - t0
 
 
 def login(target: Target) -> None:
@@ -1164,57 +1275,61 @@ def login(target: Target) -> None:
         conn.close()
 
 
-def run_target(target: Target, args, mode: Mode, data: DataFile | None, sizes: list) -> dict:
-    log(
-        f"\n=== {target.name}: {target.public_url} (server pid {target.pid or 'not given'}, "
-        f"{mode.name}, budget {args.budget or mode.budget:.0f} s)"
-    )
-    ctx = Context(target, args, mode, data)
-    status, error = "ok", None
-    t0 = time.monotonic()
+def run_targets(targets: list, args, mode: Mode, data: DataFile | None, sizes: list) -> list:
+    """Every test on every target. The targets take turns test by test (and round by round,
+    the first of each turn alternating), so that a change in the machine's speed during the
+    run falls on all of them alike; before each turn every server is let come to rest."""
+    ctxs = [Context(t, args, mode, data) for t in targets]
+    for ctx in ctxs:
+        log(f"=== {ctx.t.name}: {ctx.t.public_url} (server pid {ctx.t.pid or 'not given'})")
+    log(f"    {mode.name}, budget {ctxs[0].budget:.0f} s per target, {args.rounds} round(s) per small test")
+    cap = SETTLE_CAP[mode.name]
+    turn = 0
     try:
-        ctx.mon.start()
-        login(target)
-        for fn, fargs in plan(args, sizes):
-            if ctx.out_of_budget():
-                name = f"{fn.__name__}{fargs}"
-                ctx.skipped.append(name)
-                warn(f"  [{target.name}] global budget exhausted: skipping {name}")
-                continue
-            fn(ctx, *fargs)
-    except TargetFailure as e:
-        status, error = "failed", str(e)
-        warn(f"\n!!! [{target.name}] ABORTED: {e}\n")
-    except Exception as e:  # a harness bug or an unexpected protocol state: still only this target
-        status, error = "failed", f"harness error: {e!r}"
-        traceback.print_exc()
-        warn(f"\n!!! [{target.name}] ABORTED by an unexpected error: {e!r}\n")
-    except KeyboardInterrupt:
-        status, error = "interrupted", "KeyboardInterrupt"
-        raise
+        for ctx in ctxs:
+            run_step(ctx, lambda c: (c.mon.start(), login(c.t)), ())
+        for fn, fargs, rounds in plan(args, sizes):
+            for _ in range(rounds):
+                order = ctxs if turn % 2 == 0 else ctxs[::-1]
+                turn += 1
+                for ctx in order:
+                    if ctx.status == "ok":
+                        settle(ctxs, cap)
+                        run_step(ctx, fn, fargs)
+            settle(ctxs, cap)  # the last round's work after it belongs to that round
+            for ctx in ctxs:
+                for key, records in ctx.rounds.items():
+                    if len(records) > 1:
+                        ctx.results[key] = median_round(records)
+                ctx.rounds.clear()
     finally:
-        ctx.stop.set()
-        ctx.mon.close()
-    if ctx.skipped:
-        status = status if status != "ok" else "incomplete"
-    elapsed = time.monotonic() - t0
-    log(
-        f"  ({target.name}: {elapsed:.1f} s, status {status}, "
-        f"{sum(target.deviations.values())} spec-deviating responses)"
-    )
-    return {
-        "name": target.name,
-        "url": target.public_url,
-        "server_pid": target.pid,
-        "auth": target.auth is not None,
-        "status": status,
-        "error": error,
-        "elapsed_s": round(elapsed, 2),
-        "skipped": ctx.skipped,
-        "deviations": dict(target.deviations),
-        "results": ctx.results,
-        "server_memory": ctx.mon.memory(),
-    }
+        for ctx in ctxs:
+            ctx.stop.set()
+            ctx.mon.close()
+    runs = []
+    for ctx in ctxs:
+        if ctx.skipped and ctx.status == "ok":
+            ctx.status = "incomplete"
+        log(
+            f"  ({ctx.t.name}: {ctx.spent:.1f} s of tests, status {ctx.status}, "
+            f"{sum(ctx.t.deviations.values())} spec-deviating responses)"
+        )
+        runs.append(
+            {
+                "name": ctx.t.name,
+                "url": ctx.t.public_url,
+                "server_pid": ctx.t.pid,
+                "auth": ctx.t.auth is not None,
+                "status": ctx.status,
+                "error": ctx.error,
+                "elapsed_s": round(ctx.spent, 2),
+                "skipped": ctx.skipped,
+                "deviations": dict(ctx.t.deviations),
+                "results": {key: with_background(r) for key, r in ctx.results.items()},
+                "server_memory": ctx.mon.memory(),
+            }
+        )
+    return runs
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1232,11 +1347,13 @@ METRICS = {
         ("p50 ms", "p50_ms", "lower"),
         ("p99 ms", "p99_ms", "lower"),
         ("srv CPU-us/req", "cpu_us_per_req", "lower"),
+        ("  with work after", "cpu_us_per_req_with_after", "lower"),
         ("srv peak RSS MB", "srv_rss_peak_mb", "lower"),
     ],
     "tiny": [
         ("wall s", "wall_s", "lower"),
         ("srv CPU-s", "srv_cpu_s", "lower"),
+        ("  with work after", "srv_cpu_s_with_after", "lower"),
         ("srv peak RSS MB", "srv_rss_peak_mb", "lower"),
     ],
 }
@@ -1381,6 +1498,7 @@ def parse_args(argv=None):
     p.add_argument("--streams", type=int, default=8, help="parallel pull streams (8)")
     p.add_argument("--concurrency", type=csv_list(int), default=[1, 32], help="small tests (1,32)")
     p.add_argument("--requests", type=int, help="small tests: requests per test (2000 / quick 300)")
+    p.add_argument("--rounds", type=int, default=3, help="short tests: rounds, median kept (3)")
     p.add_argument("--seconds", type=float, help="small tests: seconds per test (30 / quick 2.5)")
     p.add_argument("--budget", type=float, help="global seconds per target (1200 / quick 50)")
     p.add_argument("--timeout", type=float, default=120.0, help="socket timeout per operation (120)")
@@ -1397,6 +1515,8 @@ def parse_args(argv=None):
         p.error(f"unknown --tests {sorted(bad)}; choose from {','.join(ALL_TESTS)}")
     if not args.compare and not args.targets:
         p.error("give at least one --url (or --compare)")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
     if args.user and args.password is None:
         p.error("--user needs --password or REGBENCH_PASSWORD")
     return args
@@ -1442,8 +1562,7 @@ def main(argv=None) -> int:
             t0 = time.monotonic()
             data = DataFile(tmp, max(sizes))
             log(f"data file: {fmt_size(data.size)} of os.urandom in {tmp} ({time.monotonic() - t0:.1f} s)")
-        for target in targets:
-            runs.append(run_target(target, args, mode, data, sizes))
+        runs = run_targets(targets, args, mode, data, sizes)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     client_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
