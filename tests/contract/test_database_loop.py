@@ -27,7 +27,7 @@ from anyio.abc import TaskGroup
 
 from strongroom.metadata.database import Database
 from strongroom.metadata.engine import POOL_SIZE, create_engine
-from strongroom.metadata.wal import WalCheckpoints
+from strongroom.metadata.wal import CHECKPOINT_WAL_BYTES, WalCheckpoints
 
 pytestmark = pytest.mark.anyio
 
@@ -460,7 +460,7 @@ async def test_a_small_write_cancelled_while_it_waits_lets_go_of_the_writers_loc
 async def test_small_writes_keep_the_write_ahead_log_checkpointed(tmp_path: Path) -> None:
     """Their connection never checkpoints in its commits: the database checkpoints for it,
     by count and as the WAL grows (large manifests), or the WAL would grow without bound
-    (100 rows of 256 KiB: 25 MiB)."""
+    (four times the checkpoint's threshold written, in rows of 256 KiB)."""
     path = tmp_path / "meta.db"
     worker = Database(create_engine(f"sqlite:///{path}"))
     try:
@@ -481,12 +481,13 @@ async def test_small_writes_keep_the_write_ahead_log_checkpointed(tmp_path: Path
 
             await worker.write(work, small=True)
 
-        for n in range(100):
+        rows = 4 * CHECKPOINT_WAL_BYTES // (256 * 1024)
+        for n in range(rows):
             await put(n)
         wal = Path(f"{path}-wal").stat().st_size
-        assert wal < 8 * 1024 * 1024, f"the WAL grew to {wal / 2**20:.1f} MiB"
+        assert wal < 2 * CHECKPOINT_WAL_BYTES, f"the WAL grew to {wal / 2**20:.1f} MiB"
         count = await worker.read(lambda: _scalar(worker, "SELECT count(*) FROM payloads"))
-        assert count == 100
+        assert count == rows
     finally:
         worker.close()
 
@@ -540,19 +541,21 @@ async def test_concurrent_small_writes_keep_the_wal_bounded(tmp_path: Path) -> N
 
         def work() -> None:
             with worker.writing(effect=True) as conn:
-                conn.execute(sa.text("INSERT INTO payloads VALUES (randomblob(16384))"))
+                conn.execute(sa.text("INSERT INTO payloads VALUES (randomblob(32768))"))
+
+        each = 4 * CHECKPOINT_WAL_BYTES // (16 * 32768)  # four thresholds written in all
 
         async def pusher() -> None:
             nonlocal biggest
-            for _ in range(60):
+            for _ in range(each):
                 await worker.write(work, small=True)
                 biggest = max(biggest, Path(f"{path}-wal").stat().st_size)
 
         async with anyio.create_task_group() as tasks:
             for _ in range(16):
                 tasks.start_soon(pusher)
-        assert biggest < 8 * 1024 * 1024, f"the WAL grew to {biggest / 2**20:.1f} MiB for 15 MiB written"
-        assert await worker.read(lambda: _scalar(worker, "SELECT count(*) FROM payloads")) == 16 * 60
+        assert biggest < 2 * CHECKPOINT_WAL_BYTES, f"the WAL grew to {biggest / 2**20:.1f} MiB"
+        assert await worker.read(lambda: _scalar(worker, "SELECT count(*) FROM payloads")) == 16 * each
     finally:
         worker.close()
 
@@ -723,7 +726,7 @@ async def test_a_small_write_s_checkpoint_waits_for_no_pooled_connection(tmp_pat
         slowest = 0.0
         async with anyio.create_task_group() as tasks:
             await _hold_every_pooled_thread(worker, tasks, release)
-            for n in range(8):  # 8 MiB: a checkpoint falls due on the way
+            for n in range(CHECKPOINT_WAL_BYTES // 2**20 + 2):  # of 1 MiB: a checkpoint falls due
                 started = time.monotonic()
                 with anyio.fail_after(10):
                     await worker.write(big(n), small=True)

@@ -23,10 +23,16 @@ from strongroom.metadata.engine import sqlite_file
 
 logger = logging.getLogger("strongroom.metadata")
 
-CHECKPOINT_WAL_BYTES = 1000 * (4096 + 24)
-"""The WAL's size from which the small writes have it checkpointed: 1,000 pages of 4 KiB
-and their frame headers, where SQLite's own automatic checkpoint comes. Their checkpoint
-truncates the WAL (:meth:`WalCheckpoints.checkpoint`), so its size is what was written since."""
+CHECKPOINT_WAL_BYTES = 4000 * (4096 + 24)
+"""The WAL's size from which the small writes have it checkpointed: 4,000 pages of 4 KiB
+and their frame headers (16 MiB). Pooled connections checkpoint in their commits from
+1,000 pages (SQLite's automatic checkpoint, passive, restarting the WAL without shrinking
+its file); under pushes the job process's, claiming the jobs each push queues, gets there
+first. This is the bound for when no pooled write comes. At 1,000 pages this checkpoint
+won the race instead, in the serving worker, truncating and regrowing the WAL file: 21 of
+22 checkpoints per 1,000 manifest PUTs, which ran 5-13% fewer a second (ADR 0023, last
+addendum). Its checkpoint truncates the WAL (:meth:`WalCheckpoints.checkpoint`), so once
+it has run, the file's size is what was written since."""
 CHECKPOINT_MIN_WRITES = 4
 """Small writes at least between two checkpoints (one a long reader kept from finishing
 leaves the WAL as long: not one try per write)."""
