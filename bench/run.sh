@@ -5,7 +5,7 @@
 # measure the scan engine (layer inventory MB/s against the tar-streaming limit, model-scan time beside picklescan:
 # bench/scan_engine.py). This is what `make bench` runs.
 #
-#   bench/run.sh                      # full run (about 5-6 minutes, writes ~14 GB, then deletes it)
+#   bench/run.sh                      # full run (about 9-10 minutes, writes ~14 GB, then deletes it)
 #   bench/run.sh --quick              # reduced set (~2 minutes; a 150 MB layer for the scan engine)
 #   bench/run.sh --quick --tests small --json bench.json    # any regbench options pass through
 #
