@@ -30,7 +30,7 @@ and their frame headers (16 MiB). Pooled connections checkpoint in their commits
 its file); under pushes the job process's, claiming the jobs each push queues, gets there
 first. This is the bound for when no pooled write comes. At 1,000 pages this checkpoint
 won the race instead, in the serving worker, truncating and regrowing the WAL file: 21 of
-22 checkpoints per 1,000 manifest PUTs, which ran 5-13% fewer a second (ADR 0023, last
+25 checkpoints per 1,000 manifest PUTs, which ran 5-13% fewer a second (ADR 0023, last
 addendum). Its checkpoint truncates the WAL (:meth:`WalCheckpoints.checkpoint`), so once
 it has run, the file's size is what was written since."""
 CHECKPOINT_MIN_WRITES = 4
