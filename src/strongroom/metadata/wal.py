@@ -28,11 +28,14 @@ CHECKPOINT_WAL_BYTES = 4000 * (4096 + 24)
 and their frame headers (16 MiB). Pooled connections checkpoint in their commits from
 1,000 pages (SQLite's automatic checkpoint, passive, restarting the WAL without shrinking
 its file); under pushes the job process's, claiming the jobs each push queues, gets there
-first. This is the bound for when no pooled write comes. At 1,000 pages this checkpoint
-won the race instead, in the serving worker, truncating and regrowing the WAL file: 21 of
-25 checkpoints per 1,000 manifest PUTs, which ran 5-13% fewer a second (ADR 0023, last
-addendum). Its checkpoint truncates the WAL (:meth:`WalCheckpoints.checkpoint`), so once
-it has run, the file's size is what was written since."""
+first. This is the small writes' own checkpoint for when no pooled write comes (a server
+without its job process), and what resets the file once a long reader let it grow past
+this size. At 1,000 pages it won the race instead, in the serving worker, truncating and
+regrowing the WAL file: 21 of 25 checkpoints per 1,000 manifest PUTs, which ran 5-13%
+fewer a second. The price, without a job process: a checkpoint a quarter as often and
+about four times as long, all writers waiting for it (ADR 0023, last addendum). Neither
+value bounds the WAL while readers keep older snapshots: SQLite cannot reset it under
+them (a busy checkpoint is tried again four writes later)."""
 CHECKPOINT_MIN_WRITES = 4
 """Small writes at least between two checkpoints (one a long reader kept from finishing
 leaves the WAL as long: not one try per write)."""
