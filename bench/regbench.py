@@ -1294,6 +1294,13 @@ def warm(ctx: Context) -> None:
     ctx.parallel(WARM_CONNECTIONS, body)
 
 
+def start(ctx: Context) -> None:
+    """Before the first test: watch the server, log in, warm every process."""
+    ctx.mon.start()
+    login(ctx.t)
+    warm(ctx)
+
+
 def run_targets(targets: list, args, mode: Mode, data: DataFile | None, sizes: list) -> list:
     """Every test on every target. The targets take turns test by test (and round by round,
     the first of each turn alternating), so that a change in the machine's speed during the
@@ -1306,7 +1313,7 @@ def run_targets(targets: list, args, mode: Mode, data: DataFile | None, sizes: l
     turn = 0
     try:
         for ctx in ctxs:
-            run_step(ctx, lambda c: (c.mon.start(), login(c.t), warm(c)), ())
+            run_step(ctx, start, ())
         for fn, fargs, rounds in plan(args, sizes):
             for _ in range(rounds):
                 order = ctxs if turn % 2 == 0 else ctxs[::-1]

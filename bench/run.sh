@@ -2,8 +2,8 @@
 # bench/run.sh - compare Strongroom with the reference registry (CNCF distribution 2.8,
 # Debian package docker-registry) in one regbench run (the two take turns test by test, each
 # turn starting with both servers at rest; small tests run 3 rounds, median kept), then
-# measure the scan engine (layer inventory MB/s against the tar-streaming limit, model-scan time beside picklescan:
-# bench/scan_engine.py). This is what `make bench` runs.
+# measure the scan engine (layer inventory MB/s against the tar-streaming limit, model-scan
+# time beside picklescan: bench/scan_engine.py). This is what `make bench` runs.
 #
 #   bench/run.sh                      # full run (about 9-10 minutes, writes ~14 GB, then deletes it)
 #   bench/run.sh --quick              # reduced set (~2 minutes; a 150 MB layer for the scan engine)
