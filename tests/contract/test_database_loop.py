@@ -141,6 +141,74 @@ async def test_a_read_within_a_read_shares_its_transaction(database: Database) -
     assert await database.read(lambda: _count(database)) == 1  # and it was closed
 
 
+async def test_the_loop_s_connection_is_kept_between_units_of_work_and_replaced_after_a_failure(
+    tmp_path: Path,
+) -> None:
+    """Kept open from one small read or write to the next (checking it out of its pool
+    and back cost a quarter of a small read's CPU); after a unit of work that failed, a
+    new one, so that nothing the failure left (a transaction, SQLAlchemy's state after a
+    refused ``BEGIN``) reaches the next."""
+    database = Database(create_engine(f"sqlite:///{tmp_path / 'meta.db'}"))
+    seen: list[sa.Connection] = []
+
+    def which() -> int:
+        with database.reading() as conn:
+            seen.append(conn)
+            return len(seen)
+
+    def broken() -> None:
+        with database.reading() as conn:
+            seen.append(conn)
+            conn.execute(sa.text("SELECT nothing FROM nowhere"))
+
+    def small_write() -> None:
+        with database.writing() as conn:
+            seen.append(conn)
+            conn.execute(NUMBERS.insert().values(n=1))
+
+    try:
+        await _make_numbers(database)
+        await database.read(which)
+        await database.write(small_write, small=True)
+        await database.read(which)
+        assert seen[0] is seen[1] is seen[2]
+        with pytest.raises(sa.exc.DBAPIError):
+            await database.read(broken)
+        assert seen[3] is seen[0] and seen[0].closed  # the failed unit's, closed
+        await database.read(which)
+        assert seen[4] is not seen[0] and not seen[4].closed
+        assert await database.read(lambda: _count(database)) == 1
+    finally:
+        database.close()
+    assert seen[4].closed
+
+
+async def test_a_read_after_a_small_write_is_a_read(tmp_path: Path) -> None:
+    """The kept connection's small write asked for ``BEGIN IMMEDIATE``; the read after it
+    must begin as a read: with another program holding SQLite's write lock it still runs
+    on the loop (a ``BEGIN IMMEDIATE`` would have found the lock taken and gone to a
+    thread)."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    try:
+        await _make_numbers(database)
+        await _add_small(database, 1)
+        timer = _write_locked_by_a_program(path, seconds=0.5)
+        ran_on: list[int] = []
+
+        def work() -> int:
+            ran_on.append(threading.get_ident())
+            return _count(database)
+
+        try:
+            assert await database.read(work) == 1
+            assert ran_on == [threading.get_ident()]
+        finally:
+            timer.join()
+    finally:
+        database.close()
+
+
 async def test_a_locked_database_sends_the_read_to_a_thread_and_the_loop_runs_on(tmp_path: Path) -> None:
     """Another program holds SQLite's exclusive lock: the read must wait in a thread (busy
     timeout), not on the event loop, and answer once the lock is released."""
