@@ -20,8 +20,8 @@ from strongroom.api.aws import aws_post
 from strongroom.api.download import DOWNLOAD_PATH, download_blob
 from strongroom.api.health import healthz, readyz
 from strongroom.api.home import home
-from strongroom.api.metrics import RequestMetrics, RequestMetricSet, metrics
-from strongroom.api.middleware import NoteActivity, RegistryHeaders
+from strongroom.api.metrics import RequestMetricSet, metrics
+from strongroom.api.middleware import EveryRequest
 from strongroom.api.oci.errors import plain_error
 from strongroom.api.oci.routes import ROUTES
 from strongroom.api.oci.routing import starlette_routes
@@ -80,11 +80,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Starlett
             *starlette_routes(ROUTES),
             *admin_routes(ADMIN_ROUTES),
         ],
-        middleware=[
-            Middleware(NoteActivity),
-            Middleware(RequestMetrics, request_metrics),
-            Middleware(RegistryHeaders),
-        ],
+        middleware=[Middleware(EveryRequest, request_metrics)],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

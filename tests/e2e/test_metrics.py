@@ -59,3 +59,20 @@ def test_counters_move_across_two_server_processes(tmp_path: Path) -> None:
         assert len(pids) == 2, pids  # both workers served requests and wrote their counts
     finally:
         server.stop()
+
+
+def test_methods_a_client_invents_are_counted_as_one_label(tmp_path: Path) -> None:
+    """A label per request method would let any client add series without bound (each
+    a file entry in every process, and a line in every scrape): invented ones count as
+    ``OTHER``."""
+    server = start_server(tmp_path / "data", args=["--workers", "1", "--no-jobs"])
+    try:
+        with httpx.Client(base_url=server.url) as client:
+            for n in range(5):
+                assert client.request(f"BREW{n}", "/v2/").status_code in (401, 405)
+        samples = _samples(httpx.get(server.url + "/metrics").text)
+        methods = {labels["method"] for labels, _ in samples["strongroom_http_requests_total"]}
+        assert not any(method.startswith("BREW") for method in methods), methods
+        assert value(samples, "strongroom_http_requests_total", method="OTHER") == 5
+    finally:
+        server.stop()

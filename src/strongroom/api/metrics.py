@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus text for operators.
 
 Request metrics (count by route template, method and status; latency histograms; bytes
-in and out) are kept by :class:`RequestMetrics`, pure ASGI middleware. With several
+in and out) are kept by :class:`RequestMetricSet`, counted by the one ASGI middleware
+(:class:`strongroom.api.middleware.EveryRequest`). With several
 worker processes they are right only in prometheus-client's multiprocess mode: each
 process writes its values to files in ``metrics_dir`` and a scrape, whichever process
 answers it, merges them. That mode is chosen when prometheus-client is first imported,
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -28,12 +28,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from strongroom.services import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 UNMATCHED = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -55,47 +55,26 @@ class RequestMetricSet:
             registry=registry,
         )  # fmt: skip
         self.bytes = Counter("strongroom_http_bytes", "HTTP body bytes", ("direction",), registry=registry)
+        self._bytes_in, self._bytes_out = self.bytes.labels("in"), self.bytes.labels("out")
+        self._children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
-
-class RequestMetrics:
-    """Pure ASGI middleware that counts every request into a :class:`RequestMetricSet`."""
-
-    def __init__(self, app: ASGIApp, metric_set: RequestMetricSet) -> None:
-        self._app = app
-        self._set = metric_set
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
-        received = sent = 0
-
-        async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status, sent
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
-            await send(message)
-
-        try:
-            await self._app(scope, counting_receive, counting_send)
-        finally:
-            route = getattr(scope.get("route"), "path", UNMATCHED)
-            method = scope["method"]
-            metric_set = self._set
-            metric_set.requests.labels(route, method, str(status)).inc()
-            metric_set.latency.labels(route, method).observe(time.perf_counter() - started)
-            metric_set.bytes.labels("in").inc(received)
-            metric_set.bytes.labels("out").inc(sent)
+    def record(self, route: str, method: str, status: int, seconds: float, received: int, sent: int) -> None:
+        """Count one request. ``method`` outside :data:`METHODS` is counted as ``OTHER``:
+        a label per method a client invents would grow the metrics without bound. The
+        labelled children are kept (looking them up cost more than counting)."""
+        if method not in METHODS:
+            method = "OTHER"
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        self._bytes_in.inc(received)
+        self._bytes_out.inc(sent)
 
 
 def metrics_allowed(
