@@ -57,7 +57,7 @@ class SqlRoles:
             with self._db.reading() as conn:
                 return role_row(conn, account_id, name)
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def list_roles(self, account_id: str) -> list[Role]:
         def work() -> list[Role]:

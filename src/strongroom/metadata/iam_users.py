@@ -60,7 +60,7 @@ class SqlUsers:
             with self._db.reading() as conn:
                 return user_row(conn, account_id, name)
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def list_users(self, account_id: str) -> list[User]:
         def work() -> list[User]:
@@ -133,7 +133,7 @@ class SqlUsers:
             key_fields, user_fields = tuple(row[:5]), tuple(row[5:])
             return AccessKey(key_fields[0], User(*user_fields), *key_fields[1:])
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def list_access_keys(self, user: User) -> list[AccessKey]:
         def work() -> list[AccessKey]:

@@ -70,7 +70,7 @@ class SqlResourcePolicies:
                 scope or "V2",
             )
 
-        return await self._db.run(work)
+        return await self._db.read(work)
 
     async def set_repository_policy(self, repository_id: int, document: str | None) -> None:
         await self._update_repository(repository_id, policy=document)
