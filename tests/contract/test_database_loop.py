@@ -183,6 +183,45 @@ async def test_the_loop_s_connection_is_kept_between_units_of_work_and_replaced_
     assert seen[4].closed
 
 
+async def test_a_small_write_whose_commit_failed_leaves_no_transaction_open(tmp_path: Path) -> None:
+    """A COMMIT refused by a deferred constraint ends SQLAlchemy's transaction but may leave
+    SQLite's open, holding the write lock and an old snapshot: a work that catches the
+    error must not have the kept connection carry it on (found by a hostile review)."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+
+    def make_tables() -> None:
+        with database.writing() as conn:
+            conn.execute(sa.text("CREATE TABLE parents (id INTEGER PRIMARY KEY)"))
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE children (parent INTEGER REFERENCES parents (id)"
+                    " DEFERRABLE INITIALLY DEFERRED)"
+                )
+            )
+
+    def orphan() -> str:
+        try:
+            with database.writing() as conn:
+                conn.execute(sa.text("INSERT INTO children VALUES (7)"))
+        except sa.exc.IntegrityError:
+            return "refused"
+        return "stored"
+
+    try:
+        await database.write(make_tables)
+        await _make_numbers(database)
+        assert await database.write(orphan, small=True) == "refused"
+        other = sqlite3.connect(path, timeout=1, isolation_level=None)
+        try:
+            other.execute("INSERT INTO numbers VALUES (1)")  # the write lock is free
+        finally:
+            other.close()
+        assert await database.read(lambda: _count(database)) == 1  # and a read sees it
+    finally:
+        database.close()
+
+
 async def test_a_read_after_a_small_write_is_a_read(tmp_path: Path) -> None:
     """The kept connection's small write asked for ``BEGIN IMMEDIATE``; the read after it
     must begin as a read: with another program holding SQLite's write lock it still runs

@@ -306,8 +306,14 @@ class Database:
         kept = False
         try:
             yield
-            # a write whose BEGIN found SQLite locked may have caught the exception itself
-            kept = not connection.in_transaction() and not (small is not None and small.would_wait)
+            # SQLite's own word too: a COMMIT that failed (a deferred constraint) ends
+            # SQLAlchemy's transaction but may leave SQLite's open, holding the write lock.
+            # A write whose BEGIN found SQLite locked may have caught the exception itself.
+            kept = (
+                not (connection.closed or connection.invalidated or connection.in_transaction())
+                and not connection.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+                and not (small is not None and small.would_wait)
+            )
         finally:
             self._lent.connection, self._lent.small_write = None, None
             if not kept:

@@ -206,4 +206,4 @@ class SqlIdentityPolicies:
             documents.update({policy.arn: policy.document for policy in managed})
             return documents
 
-        return await self._db.read(work)
+        return await self._db.run(work)  # every document of the principal: not bounded
