@@ -23,9 +23,8 @@ _API_VERSION = (b"docker-distribution-api-version", b"registry/2.0")
 
 
 class EveryRequest:
-    """The one ASGI middleware, for every HTTP request (one layer: each layer wraps the
-    request's ``receive`` and ``send`` once more, and three cost a manifest GET about
-    5 % of its CPU). In order:
+    """The one ASGI middleware, for every HTTP request: one place each request passes
+    through, with the request's ``receive`` and ``send`` wrapped once. In order:
 
     - notes that a request began (:mod:`strongroom.activity`: the job runner yields to
       requests);

@@ -299,8 +299,8 @@ class Database:
         is closed, as the pool's own check-in would have it (rolled back, and with it any
         state a failed ``BEGIN`` left in SQLAlchemy's connection), and opened anew."""
         assert self._loop_reader is not None
-        connection = self._loop_connection
-        if connection is None or connection.closed or connection.invalidated:
+        connection = self._loop_connection  # None after a failure or close(): they close it
+        if connection is None:
             connection = self._loop_connection = self._loop_reader.connect()
         self._lent.connection, self._lent.small_write = connection, small
         kept = False
