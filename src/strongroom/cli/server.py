@@ -14,9 +14,13 @@ from granian.constants import HTTPModes, Interfaces, Loops
 from granian.log import LogLevels
 
 from strongroom.cli.job_process import JobProcess
+from strongroom.libc import set_malloc_thresholds
 from strongroom.settings import PROMETHEUS_MULTIPROCESS_ENV, Settings
 
 JOB_STOP_MARGIN_SECONDS = 5.0
+
+MALLOC_MMAP_THRESHOLD = 4 * 1024 * 1024
+MALLOC_TRIM_THRESHOLD = 8 * 1024 * 1024
 
 
 def _load_app(settings: Settings, _target: str) -> Any:
@@ -68,10 +72,26 @@ def preload_application(settings: Settings) -> None:
     gc.freeze()
 
 
+def keep_freed_memory() -> None:
+    """Let this process and those it forks reuse the memory a request freed, rather than
+    hand it back to the system and fault it in again for the next request.
+
+    A request's body arrives as new ``bytes`` objects of 256-420 KiB, and a pull reads
+    1 MiB at a time. glibc's default (a threshold that adapts to what was freed) mapped and
+    unmapped most of them: about 190 page faults per 1 MiB push, against about 30 for
+    the reference registry, which reuses its buffers. A fault costs more than its page's
+    zeroing in a virtual machine that gives freed memory back to its host: touching such
+    memory again was measured at 2.5 ms per MiB. With allocations under 4 MiB from the heap
+    and up to 8 MiB of free heap kept, a push faults 2-3 times (measured with 100 pushes);
+    bigger allocations (argon2's 64 MiB while it verifies a password) still go back at once."""
+    set_malloc_thresholds(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD)
+
+
 def run_server(settings: Settings) -> None:
     # Everything the server and its workers create (the database, blobs, uploads, metrics
     # files) is theirs alone: the data directory holds secrets and other tenants' images.
     os.umask(0o077)
+    keep_freed_memory()
     prepare_multiprocess_dir(settings)
     preload_application(settings)
     jobs = JobProcess(settings) if settings.jobs else None

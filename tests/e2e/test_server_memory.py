@@ -1,0 +1,64 @@
+"""A server process reuses the memory a request freed: pushing 1 MiB blobs does not fault
+fresh pages in for every request (server.keep_freed_memory; without it, about 190 faults
+per push were measured)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.server import start_server
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; mallopt is glibc's"),
+]
+
+PUSHES = 40
+
+
+def _session_faults(session: int) -> int:
+    """Minor page faults of every process in the server's session (its workers, the job
+    process), from /proc/<pid>/stat."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        if int(fields[3]) == session:  # state ppid pgrp session ...
+            total += int(fields[7])  # ... tty_nr tpgid flags minflt
+    return total
+
+
+def _push(client: httpx.Client, data: bytes) -> None:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    started = client.post("/v2/memory/blobs/blobs/uploads/")
+    assert started.status_code == 202, started.text
+    done = client.put(started.headers["Location"], params={"digest": digest}, content=data)
+    assert done.status_code == 201, done.text
+
+
+def test_pushes_of_1_mib_do_not_fault_in_fresh_memory_each_time(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", args=["--workers", "1"])
+    try:
+        with server.client() as client:
+            for _ in range(10):  # the heap grows to what a push needs, once
+                _push(client, os.urandom(1024 * 1024))
+            blobs = [os.urandom(1024 * 1024) for _ in range(PUSHES)]
+            before = _session_faults(server.process.pid)
+            for data in blobs:
+                _push(client, data)
+            per_push = (_session_faults(server.process.pid) - before) / PUSHES
+    finally:
+        server.stop()
+    # 1 MiB is 256 pages; glibc's default thresholds faulted ~190 of them in again per push
+    assert per_push < 40, f"{per_push:.0f} page faults per 1 MiB push"
