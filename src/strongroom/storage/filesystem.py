@@ -36,6 +36,12 @@ from strongroom.storage.layout import (
 )
 
 
+_PAGE = 4096
+"""Writeback is started for whole pages: a page written to disk while partly filled would be
+written again, and where the device needs pages stable during writeback, the next write
+to it would wait for the first."""
+
+
 class FilesystemBlobStore:
     def __init__(self, root: Path, *, durable: bool = True) -> None:
         self._root = root
@@ -334,8 +340,9 @@ def _write_batch(
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull() from error
         raise
-    if writeback:
-        start_writeback(fd, offset, expected - offset)
+    if writeback:  # whole pages only: a page still being filled is written at the next batch
+        first, end = offset - offset % _PAGE, expected - expected % _PAGE
+        start_writeback(fd, first, end - first)
     if hasher is not None:
         for piece in batch:
             hasher.update(piece)

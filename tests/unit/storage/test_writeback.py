@@ -64,7 +64,7 @@ async def test_every_batch_written_by_a_durable_store_has_its_writeback_started(
     if not durable:
         assert started == []
         return
-    # consecutive ranges covering every byte, one per batch
-    assert [offset for offset, _ in started] == [0, *[o + n for o, n in started[:-1]]]
-    assert sum(length for _, length in started) == len(data)
-    assert len(started) == 2  # batches of at least 1 MiB: four pieces of 300,000 bytes, then the rest
+    # consecutive ranges of whole pages, one per batch, covering every whole page written
+    # (batches of at least 1 MiB: four pieces of 300,000 bytes, then the rest)
+    assert started == [(0, 1_196_032), (1_196_032, 2_101_248 - 1_196_032)]
+    assert all(offset % 4096 == 0 and length % 4096 == 0 for offset, length in started)
