@@ -35,7 +35,6 @@ from strongroom.storage.layout import (
     upload_key,
 )
 
-
 _PAGE = 4096
 """Writeback is started for whole pages: a page written to disk while partly filled would be
 written again, and where the device needs pages stable during writeback, the next write
