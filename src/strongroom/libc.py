@@ -19,7 +19,7 @@ def _function(name: str, argtypes: list[Any]) -> Any | None:
         return None
     try:
         function = getattr(ctypes.CDLL(None, use_errno=True), name)
-    except (OSError, AttributeError):  # a C library without it (musl has no mallopt)
+    except (OSError, AttributeError):  # a C library without it
         return None
     function.argtypes = argtypes
     function.restype = ctypes.c_int

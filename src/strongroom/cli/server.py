@@ -82,7 +82,7 @@ def keep_freed_memory() -> None:
     the reference registry, which reuses its buffers. A fault costs more than its page's
     zeroing in a virtual machine that gives freed memory back to its host: touching such
     memory again was measured at 2.5 ms per MiB. With allocations under 4 MiB from the heap
-    and up to 8 MiB of free heap kept, a push faults 2-3 times (measured with 100 pushes);
+    and up to 8 MiB of free heap kept, a push faults 2-5 times (tests/e2e/test_server_memory.py);
     bigger allocations (argon2's 64 MiB while it verifies a password) still go back at once."""
     set_malloc_thresholds(MALLOC_MMAP_THRESHOLD, MALLOC_TRIM_THRESHOLD)
 
