@@ -1,7 +1,7 @@
 """The C library calls the server needs that Python's ``os`` does not offer, through
 ``ctypes`` (the process's own symbols: no library is loaded). Each is only an
 optimisation: where the call does not exist (not Linux, not glibc) it does nothing and
-says so, and the caller goes on as before."""
+returns False, and the caller goes on as before."""
 
 from __future__ import annotations
 
@@ -48,4 +48,6 @@ def set_malloc_thresholds(mmap_threshold: int, trim_threshold: int) -> bool:
     whether both were set (False without glibc)."""
     if _MALLOPT is None:
         return False
-    return bool(_MALLOPT(M_MMAP_THRESHOLD, mmap_threshold) and _MALLOPT(M_TRIM_THRESHOLD, trim_threshold))
+    mmap_set = bool(_MALLOPT(M_MMAP_THRESHOLD, mmap_threshold))
+    trim_set = bool(_MALLOPT(M_TRIM_THRESHOLD, trim_threshold))
+    return mmap_set and trim_set

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import mmap
 import os
 import secrets
 from collections.abc import AsyncIterable, AsyncIterator
@@ -35,7 +36,7 @@ from strongroom.storage.layout import (
     upload_key,
 )
 
-_PAGE = 4096
+_PAGE = mmap.PAGESIZE
 """Writeback is started for whole pages: a page written to disk while partly filled would be
 written again, and where the device needs pages stable during writeback, the next write
 to it would wait for the first."""
