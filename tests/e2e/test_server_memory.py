@@ -4,16 +4,15 @@ per push were measured)."""
 
 from __future__ import annotations
 
-import hashlib
 import mmap
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-import httpx
 import pytest
 
+from support.scans import put_blob
 from support.server import start_server
 
 pytestmark = [
@@ -22,6 +21,7 @@ pytestmark = [
 ]
 
 PUSHES = 40
+REPOSITORY = "memory/blobs"
 PAGES_PER_MIB = 1024 * 1024 // mmap.PAGESIZE
 
 
@@ -42,14 +42,6 @@ def _session_faults(session: int) -> int:
     return total
 
 
-def _push(client: httpx.Client, data: bytes) -> None:
-    digest = "sha256:" + hashlib.sha256(data).hexdigest()
-    started = client.post("/v2/memory/blobs/blobs/uploads/")
-    assert started.status_code == 202, started.text
-    done = client.put(started.headers["Location"], params={"digest": digest}, content=data)
-    assert done.status_code == 201, done.text
-
-
 def _thresholds_can_be_set() -> bool:
     """Whether the server's call succeeds here (it needs glibc), asked of a new process so
     that this one's allocator is left as it is."""
@@ -66,11 +58,11 @@ def test_pushes_of_1_mib_do_not_fault_in_fresh_memory_each_time(tmp_path: Path) 
     try:
         with server.client() as client:
             for _ in range(10):  # the heap grows to what a push needs, once
-                _push(client, os.urandom(1024 * 1024))
+                put_blob(client, REPOSITORY, os.urandom(1024 * 1024))
             blobs = [os.urandom(1024 * 1024) for _ in range(PUSHES)]
             before = _session_faults(server.process.pid)
             for data in blobs:
-                _push(client, data)
+                put_blob(client, REPOSITORY, data)
             per_push = (_session_faults(server.process.pid) - before) / PUSHES
     finally:
         server.stop()

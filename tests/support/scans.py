@@ -116,6 +116,7 @@ def scan_events(server: RunningServer, event_type: str = "scan.complete") -> lis
 def put_blob(client: httpx.Client, name: str, data: bytes) -> dict[str, Any]:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     started = client.post(f"/v2/{name}/blobs/uploads/")
+    assert started.status_code == 202, started.text
     done = client.put(started.headers["location"], params={"digest": digest}, content=data)
     assert done.status_code == 201, done.text
     return {"digest": digest, "size": len(data)}
