@@ -87,7 +87,6 @@ def body(layers: list[str]) -> bytes:
 async def store_config(blobs: FilesystemBlobStore, layers: list[str]) -> None:
     data = config(layers)
     upload = hashlib.sha256(data).hexdigest()[:32]
-    await blobs.create_upload(upload)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield data

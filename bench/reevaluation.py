@@ -63,7 +63,6 @@ async def put_blob(store: FilesystemBlobStore, data: bytes) -> dict[str, object]
         yield data
 
     upload = digest[7:39]
-    await store.create_upload(upload)
     await store.append(upload, chunks(), None)
     await store.commit_upload(upload, Digest.parse(digest))
     return {"digest": digest, "size": len(data)}

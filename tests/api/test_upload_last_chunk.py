@@ -1,5 +1,5 @@
-"""The small last chunk of a push (``PUT ?digest=`` with up to 64 KiB) is checked against
-the running hash this process kept and written and published in one step. Two server
+"""The last chunk of a push (``PUT ?digest=`` with up to 1 MiB) is checked against the
+running hash this process kept and written and published in one step. Two server
 processes share the database and the blob directory: here two applications over one data
 directory, each with its own upload sessions. When the other process wrote to the upload,
 the running hash here is stale, and the blob must still be exactly what was uploaded."""
@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from api.conftest import app_client
-from strongroom.registry.uploads import SMALL_LAST_CHUNK
+from strongroom.registry.uploads import WHOLE_LAST_CHUNK
 
 pytestmark = pytest.mark.anyio
 
@@ -46,11 +46,11 @@ async def put(client: httpx.AsyncClient, location: str, body: bytes, given: str)
     return await client.put(location, params={"digest": given}, content=body, headers=OCTETS)
 
 
-async def test_a_small_push_is_stored_byte_for_byte(
+async def test_a_push_up_to_a_batch_is_stored_byte_for_byte(
     two: tuple[httpx.AsyncClient, httpx.AsyncClient],
 ) -> None:
     first, _ = two
-    for body in (b"", b"x", os.urandom(4096), os.urandom(SMALL_LAST_CHUNK), os.urandom(SMALL_LAST_CHUNK + 1)):
+    for body in (b"", b"x", os.urandom(4096), os.urandom(WHOLE_LAST_CHUNK), os.urandom(WHOLE_LAST_CHUNK + 1)):
         location = await start(first)
         assert (await put(first, location, body, digest(body))).status_code == 201
         fetched = await first.get(f"/v2/team/app/blobs/{digest(body)}")
@@ -95,3 +95,16 @@ async def test_a_digest_of_the_last_chunk_alone_is_refused_when_another_process_
     assert (await first.head(f"/v2/team/app/blobs/{digest(b'def')}")).status_code == 404
     status = await second.get(location)
     assert status.status_code == 204 and status.headers["range"] == "0-2"
+
+
+async def test_a_whole_push_to_a_session_another_process_started_is_published(
+    two: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    """Workers share the sessions: the POST lands on one process, the PUT with the whole
+    body on another, which has no running hash; the upload is empty, so it starts one."""
+    first, second = two
+    body = os.urandom(WHOLE_LAST_CHUNK)
+    assert (await put(second, await start(first), body, digest(body))).status_code == 201
+    assert (await first.get(f"/v2/team/app/blobs/{digest(body)}")).content == body
+    wrong = await put(second, await start(first), body, digest(b"other"))
+    assert wrong.status_code == 400 and wrong.json()["errors"][0]["code"] == "DIGEST_INVALID"

@@ -42,7 +42,6 @@ async def collect(chunks: AsyncIterator[bytes]) -> bytes:
 async def test_upload_then_commit_makes_the_blob_readable(store: BlobStore) -> None:
     data = os.urandom(3 * 1024 * 1024 + 17)
     digest = Digest.of(data)
-    await store.create_upload(UPLOAD)
     hasher = hashlib.sha256()
     size = await store.append(UPLOAD, stream(data[:1000], data[1000:]), hasher)
     assert size == len(data)
@@ -63,7 +62,6 @@ async def test_ranged_reads(store: BlobStore) -> None:
 
 
 async def test_appends_accumulate_and_hash_what_was_kept(store: BlobStore) -> None:
-    await store.create_upload(UPLOAD)
     hasher = hashlib.sha256()
     await store.append(UPLOAD, stream(b"abc"), hasher)
     assert await store.append(UPLOAD, stream(b"def", b""), hasher) == 6
@@ -73,7 +71,6 @@ async def test_appends_accumulate_and_hash_what_was_kept(store: BlobStore) -> No
 
 
 async def test_truncate_undoes_a_rejected_chunk(store: BlobStore) -> None:
-    await store.create_upload(UPLOAD)
     await store.append(UPLOAD, stream(b"keep", b"drop me"), None)
     await store.truncate_upload(UPLOAD, 4)
     assert await store.upload_size(UPLOAD) == 4
@@ -82,7 +79,6 @@ async def test_truncate_undoes_a_rejected_chunk(store: BlobStore) -> None:
 
 
 async def test_a_failing_source_keeps_the_bytes_received_before_it_failed(store: BlobStore) -> None:
-    await store.create_upload(UPLOAD)
     hasher = hashlib.sha256()
 
     async def broken() -> AsyncIterator[bytes]:
@@ -95,11 +91,16 @@ async def test_a_failing_source_keeps_the_bytes_received_before_it_failed(store:
     assert hasher.hexdigest() == hashlib.sha256(b"x" * 100).hexdigest()
 
 
+def _hashed(data: bytes) -> hashlib._Hash:
+    hasher = hashlib.sha256()
+    hasher.update(data)
+    return hasher
+
+
 async def test_finish_upload_appends_the_last_chunk_and_publishes_in_one_step(store: BlobStore) -> None:
-    await store.create_upload(UPLOAD)
     await store.append(UPLOAD, stream(b"abc"), None)
     digest = Digest.of(b"abcdef")
-    assert await store.finish_upload(UPLOAD, 3, b"def", digest) is True
+    assert await store.finish_upload(UPLOAD, 3, [b"d", b"ef"], _hashed(b"abc"), digest) is True
     assert await collect(store.read(digest)) == b"abcdef"
     assert await store.upload_size(UPLOAD) is None
 
@@ -108,19 +109,28 @@ async def test_finish_upload_writes_nothing_unless_the_upload_holds_what_the_cal
     store: BlobStore,
 ) -> None:
     digest = Digest.of(b"def")
-    assert await store.finish_upload(UPLOAD, 0, b"def", digest) is False  # no such upload
-    await store.create_upload(UPLOAD)
     await store.append(UPLOAD, stream(b"abc"), None)  # another writer's bytes
-    assert await store.finish_upload(UPLOAD, 0, b"def", digest) is False
-    assert await store.finish_upload(UPLOAD, 4, b"def", digest) is False
+    assert await store.finish_upload(UPLOAD, 0, [b"def"], _hashed(b""), digest) is False
+    assert await store.finish_upload(UPLOAD, 4, [b"def"], _hashed(b"abc"), digest) is False
     assert await collect(store.read_upload(UPLOAD)) == b"abc"
     assert await store.stat(digest) is None
 
 
+async def test_finish_upload_publishes_nothing_under_a_digest_its_bytes_do_not_have(store: BlobStore) -> None:
+    """The hash the caller gives covers the upload's first bytes; the store adds the last
+    chunk and compares. A wrong digest leaves the upload exactly as it was."""
+    await store.append(UPLOAD, stream(b"abc"), None)
+    for wrong in (Digest.of(b"def"), Digest.of(b"abcdeg")):
+        assert await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), wrong) is False
+        assert await store.stat(wrong) is None
+    assert await store.upload_size(UPLOAD) == 3
+    assert await collect(store.read_upload(UPLOAD)) == b"abc"
+    assert await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), Digest.of(b"abcdef")) is True
+
+
 async def test_finish_upload_of_content_already_stored_keeps_one_copy(store: BlobStore) -> None:
     digest = await _put(store, b"same bytes")
-    await store.create_upload(UPLOAD)
-    assert await store.finish_upload(UPLOAD, 0, b"same bytes", digest) is True
+    assert await store.finish_upload(UPLOAD, 0, [b"same bytes"], _hashed(b""), digest) is True
     assert await collect(store.read(digest)) == b"same bytes"
     assert await store.upload_size(UPLOAD) is None
 
@@ -129,7 +139,6 @@ async def test_identical_content_is_stored_once(store: BlobStore) -> None:
     data = b"same bytes"
     digest = await _put(store, data)
     other = "f" * 32
-    await store.create_upload(other)
     await store.append(other, stream(data), None)
     await store.commit_upload(other, digest)
     assert await store.stat(digest) == len(data)
@@ -149,14 +158,17 @@ async def test_unknown_blobs_and_uploads(store: BlobStore) -> None:
 async def test_upload_ids_cannot_name_paths(store: BlobStore) -> None:
     for bad in ("../../etc/passwd", "ABC", "", "0" * 33):
         with pytest.raises(ValueError, match="malformed upload id"):
-            await store.create_upload(bad)
+            await store.append(bad, stream(b"x"), None)
+        with pytest.raises(ValueError, match="malformed upload id"):
+            await store.finish_upload(bad, 0, [b"x"], _hashed(b""), Digest.of(b"x"))
 
 
 async def test_delete_and_list_uploads(store: BlobStore) -> None:
     digest = await _put(store, b"to delete")
     assert await store.delete(digest) is True
     assert await store.stat(digest) is None
-    await store.create_upload(UPLOAD)
+    assert await store.list_uploads() == []  # an upload has data from its first write
+    await store.append(UPLOAD, stream(b""), None)
     assert await store.list_uploads() == [UPLOAD]
     await store.delete_upload(UPLOAD)
     assert await store.list_uploads() == []
@@ -168,9 +180,22 @@ async def test_empty_blob(store: BlobStore) -> None:
     assert await collect(store.read(digest)) == b""
 
 
+async def test_an_upload_never_written_to_reads_empty_and_commits_as_the_empty_blob(store: BlobStore) -> None:
+    """A session's data is made at its first write: before it, the upload holds nothing."""
+    assert await store.upload_size(UPLOAD) is None
+    assert await collect(store.read_upload(UPLOAD)) == b""
+    empty = Digest.of(b"")
+    await store.commit_upload(UPLOAD, empty)
+    assert await store.stat(empty) == 0
+    other = "e" * 32
+    assert await store.finish_upload(other, 0, [], _hashed(b""), empty) is True
+    assert await store.finish_upload(UPLOAD, 0, [b"first"], _hashed(b""), Digest.of(b"first")) is True
+    assert await collect(store.read(Digest.of(b"first"))) == b"first"
+    assert await store.list_uploads() == []
+
+
 async def _put(store: BlobStore, data: bytes) -> Digest:
     digest = Digest.of(data)
-    await store.create_upload(UPLOAD)
     await store.append(UPLOAD, stream(data), None)
     await store.commit_upload(UPLOAD, digest)
     return digest
@@ -179,10 +204,9 @@ async def _put(store: BlobStore, data: bytes) -> Digest:
 async def test_filesystem_store_is_atomic_on_disk(tmp_path: Path) -> None:
     """Only whole, verified files ever appear under blobs/; uploads are private (0600)."""
     store = FilesystemBlobStore(tmp_path)
-    await store.create_upload(UPLOAD)
     upload_file = tmp_path / "uploads" / UPLOAD
-    assert upload_file.stat().st_mode & 0o777 == 0o600
     await store.append(UPLOAD, stream(b"partial"), None)
+    assert upload_file.stat().st_mode & 0o777 == 0o600
     assert list((tmp_path / "blobs").rglob("*")) == []
     digest = Digest.of(b"partial")
     await store.commit_upload(UPLOAD, digest)

@@ -50,7 +50,6 @@ async def stream(data: bytes) -> AsyncIterator[bytes]:
 
 async def put(store: BlobStore, data: bytes, upload_id: str = UPLOAD) -> Digest:
     digest = Digest.of(data)
-    await store.create_upload(upload_id)
     await store.append(upload_id, stream(data), None)
     await store.commit_upload(upload_id, digest)
     return digest

@@ -1,5 +1,5 @@
 """The bytes of an upload request as they arrive: a chunk's declared range, a limit on
-what a chunk may carry, and a small body read whole."""
+what a chunk may carry, and a body read whole when it is small enough."""
 
 from __future__ import annotations
 
@@ -33,9 +33,11 @@ async def at_most(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[byt
         yield chunk
 
 
-async def small_body(chunks: AsyncIterable[bytes], limit: int) -> tuple[bytes | None, AsyncIterable[bytes]]:
-    """The whole body when it is at most ``limit`` bytes, else None; and the chunks to
-    read it all from (those already read, then the rest)."""
+async def whole_body(
+    chunks: AsyncIterable[bytes], limit: int
+) -> tuple[list[bytes] | None, AsyncIterable[bytes]]:
+    """The whole body, as the chunks received, when it is at most ``limit`` bytes, else
+    None; and the chunks to read it all from (those already read, then the rest)."""
     iterator = aiter(chunks)
     read: list[bytes] = []
     size = 0
@@ -43,9 +45,10 @@ async def small_body(chunks: AsyncIterable[bytes], limit: int) -> tuple[bytes | 
         try:
             chunk = await anext(iterator)
         except StopAsyncIteration:
-            return b"".join(read), replay(read, None)
-        read.append(chunk)
-        size += len(chunk)
+            return read, replay(read, None)
+        if chunk:
+            read.append(chunk)
+            size += len(chunk)
     return None, replay(read, iterator)
 
 

@@ -26,7 +26,8 @@ from strongroom.metadata.records import Repository, Upload
 from strongroom.oci.digest import Digest, Hasher, new_hasher
 from strongroom.oci.names import RepositoryRef
 from strongroom.registry.context import RegistryContext
-from strongroom.registry.upload_bodies import ContentRange, at_most, small_body
+from strongroom.registry.upload_bodies import ContentRange, at_most, whole_body
+from strongroom.storage.batching import BATCH_BYTES
 from strongroom.storage.layout import is_upload_id
 
 BLOB_MOUNTING_SETTING = "BLOB_MOUNTING"
@@ -50,9 +51,11 @@ holds the session no longer than this (then its stored bytes are taken as they a
 CLAIM_RENEWAL = timedelta(seconds=2)
 """How often a long write renews its claim."""
 
-SMALL_LAST_CHUNK = 64 * 1024
-"""A last chunk up to this size is held in memory, hashed on the event loop and written
-and published in one hand-off to a worker thread (:meth:`Uploads._finish_small`)."""
+WHOLE_LAST_CHUNK = BATCH_BYTES
+"""A last chunk up to this size (one write batch: memory an upload holds in any case) is
+read whole, then verified, written and published in one hand-off to a worker thread
+(:meth:`Uploads._finish_whole`): a monolithic push of up to 1 MiB makes three hops in
+all (claim, finish, record), not six."""
 
 
 async def _mounting_always_allowed(account_id: str) -> bool:
@@ -117,9 +120,9 @@ class Uploads:
         now = self._context.clock.now()
         repository = await self._context.repository_for_push(ref, known)
         upload = Upload(self._context.ids.new_id(), repository.id, algorithm, now, now, writer=writer)
-        # The row first: data without a row is an orphan that expiry may remove at once.
+        # The row only: the store makes the data at the first write (data without a row is
+        # an orphan that expiry may remove at once, so the row always comes first).
         await self._context.metadata.create_upload(upload)
-        await self._context.blobs.create_upload(upload.id)
         self._sessions[upload.id] = _Session(progress=_Progress(algorithm, new_hasher(algorithm), 0))
         return upload
 
@@ -171,8 +174,8 @@ class Uploads:
         async with self._claimed(claim, keep_partial=False) as session:
             last = None
             if chunks is not None and content_range is None:
-                last, chunks = await small_body(chunks, SMALL_LAST_CHUNK)
-            if last is None or not await self._finish_small(claim, session, digest, last):
+                last, chunks = await whole_body(chunks, WHOLE_LAST_CHUNK)
+            if last is None or not await self._finish_whole(claim, session, digest, last):
                 await self._measure(claim, content_range)
                 if chunks is not None:
                     await self._write(claim, session, chunks, content_range)
@@ -187,22 +190,24 @@ class Uploads:
             self._sessions.pop(claim.upload_id, None)
         return claim.size
 
-    async def _finish_small(self, claim: _Claim, session: _Session, digest: Digest, last: bytes) -> bool:
-        """The small push's path: when this process hashed everything the upload holds
-        so far, check the digest with ``last`` added and write and publish in one step.
-        False, having written nothing, when it cannot tell (the bytes stored are not the
-        ones hashed here, or the digest differs): the general path then decides."""
+    async def _finish_whole(
+        self, claim: _Claim, session: _Session, digest: Digest, last: list[bytes]
+    ) -> bool:
+        """The path of every push whose last request fits in memory: when the hash of
+        what the upload holds so far is known here (this process hashed it, or the upload
+        is still empty), the store checks the digest with ``last`` added, and writes and
+        publishes in one step. False, leaving the upload as it was, when it cannot tell
+        (the bytes stored are not the ones hashed here) or the digest differs: the
+        general path then decides, and says why."""
         progress = session.progress
-        if progress is None or progress.algorithm != digest.algorithm:
+        if progress is not None and progress.algorithm == digest.algorithm:
+            start, hasher = progress.size, progress.hasher.copy()
+        else:  # another process took the POST: right if nothing was stored since
+            start, hasher = 0, new_hasher(digest.algorithm)
+        claim.start = claim.size = start
+        if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
             return False
-        trial = progress.hasher.copy()
-        trial.update(last)
-        if Digest(digest.algorithm, trial.hexdigest()) != digest:
-            return False
-        claim.start = claim.size = progress.size
-        if not await self._context.blobs.finish_upload(claim.upload_id, progress.size, last, digest):
-            return False
-        claim.size = progress.size + len(last)
+        claim.size = start + sum(len(piece) for piece in last)
         return True
 
     async def upload_whole(
@@ -344,10 +349,8 @@ class Uploads:
             raise _range_invalid(claim.upload_id, content_range.start, stored)
 
     async def _stored_size(self, upload_id: str) -> int:
-        size = await self._context.blobs.upload_size(upload_id)
-        if size is None:
-            raise BlobUploadUnknown(upload_id)
-        return size
+        """The bytes stored for an upload whose row was found (none before its first write)."""
+        return await self._context.blobs.upload_size(upload_id) or 0
 
     async def _write(
         self,

@@ -5,7 +5,7 @@ Callers ask only for the role they need; :class:`BlobStore` combines them.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -40,10 +40,12 @@ class BlobLocator(Protocol):
 
 
 class BlobIngester(Protocol):
-    async def create_upload(self, upload_id: str) -> None: ...
+    """An upload's bytes, under its id. They exist from the first write (:meth:`append`
+    or :meth:`finish_upload`; a session's row says whether the session exists, not
+    its data): an upload never written to holds no bytes and reads as empty."""
 
     async def upload_size(self, upload_id: str) -> int | None:
-        """Bytes received so far, or None when the upload does not exist."""
+        """Bytes received so far, or None when the upload has no data (never written to)."""
         ...
 
     async def append(self, upload_id: str, chunks: AsyncIterable[bytes], hasher: Hasher | None) -> int:
@@ -67,15 +69,19 @@ class BlobIngester(Protocol):
         afterwards, as :meth:`BlobToucher.touch` leaves it (garbage collection relies on it)."""
         ...
 
-    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
-        """Append ``last`` (a small last chunk, already in memory) to an upload holding
-        exactly ``start`` bytes and publish the whole as :meth:`commit_upload` does, in one
-        step: the small push's path, one hand-off to a worker thread instead of four.
+    async def finish_upload(
+        self, upload_id: str, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest
+    ) -> bool:
+        """Append ``last`` (the last chunk, already in memory, as received) to an upload
+        holding exactly ``start`` bytes, and publish the whole as :meth:`commit_upload`
+        does if it hashes to ``digest``, in one step: one hand-off to a worker thread
+        instead of five, for every push whose last request fits in memory.
 
-        The caller has verified the digest of the upload's bytes followed by ``last``.
-        False, having written nothing, when the upload does not hold ``start`` bytes (or
-        is gone). Should publishing fail after ``last`` was written, the upload holds it:
-        the caller cuts it back to ``start``."""
+        ``hasher`` holds the hash of the upload's first ``start`` bytes; the store feeds it
+        ``last`` (it is the caller's copy, used up). False, leaving the upload as it was,
+        when the upload does not hold ``start`` bytes (or is gone) or the digest differs.
+        Should publishing fail after ``last`` was written, the upload holds it: the caller
+        cuts it back to ``start``."""
         ...
 
     async def truncate_upload(self, upload_id: str, size: int) -> None:

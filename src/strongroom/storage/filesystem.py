@@ -15,7 +15,7 @@ import errno
 import mmap
 import os
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import UTC, datetime
 from io import FileIO
 from pathlib import Path
@@ -77,10 +77,6 @@ class FilesystemBlobStore:
         finally:
             handle.close()
 
-    async def create_upload(self, upload_id: str) -> None:
-        path = self._upload_path(upload_id)
-        await anyio.to_thread.run_sync(_create_empty, path)
-
     async def upload_size(self, upload_id: str) -> int | None:
         try:
             return (await anyio.to_thread.run_sync(os.stat, self._upload_path(upload_id))).st_size
@@ -88,11 +84,7 @@ class FilesystemBlobStore:
             return None
 
     async def append(self, upload_id: str, chunks: AsyncIterable[bytes], hasher: Hasher | None) -> int:
-        path = self._upload_path(upload_id)
-        try:
-            fd, size = await anyio.to_thread.run_sync(_open_at_end, path)
-        except FileNotFoundError:
-            raise FileNotFoundError(f"upload {upload_id} has no data file") from None
+        fd, size = await anyio.to_thread.run_sync(_open_at_end, self._upload_path(upload_id))
         try:
             async for batch in batches(chunks):
                 size = await anyio.to_thread.run_sync(_write_batch, fd, size, batch, hasher, self._durable)
@@ -101,7 +93,10 @@ class FilesystemBlobStore:
             os.close(fd)
 
     async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
-        handle = await anyio.to_thread.run_sync(FileIO, self._upload_path(upload_id))
+        try:
+            handle = await anyio.to_thread.run_sync(FileIO, self._upload_path(upload_id))
+        except FileNotFoundError:
+            return  # nothing written yet
         try:
             async for chunk in _read_file(handle, 0, None):
                 yield chunk
@@ -111,20 +106,25 @@ class FilesystemBlobStore:
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
         await anyio.to_thread.run_sync(self._commit, self._upload_path(upload_id), self._blob_path(digest))
 
-    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
+    async def finish_upload(
+        self, upload_id: str, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest
+    ) -> bool:
         return await anyio.to_thread.run_sync(
-            self._finish, self._upload_path(upload_id), start, last, self._blob_path(digest)
+            self._finish, self._upload_path(upload_id), start, last, hasher, digest, self._blob_path(digest)
         )
 
-    def _finish(self, source: Path, start: int, last: bytes, target: Path) -> bool:
-        try:
-            fd, size = _open_at_end(source)
-        except FileNotFoundError:
-            return False
+    def _finish(
+        self, source: Path, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest, target: Path
+    ) -> bool:
+        fd, size = _open_at_end(source)
         try:
             if size != start:
                 return False
-            _write_batch(fd, start, [last], None)
+            # Written and its writeback started before hashing, so the disk works meanwhile.
+            _write_batch(fd, start, list(last), hasher, self._durable)
+            if hasher.hexdigest() != digest.encoded:
+                os.ftruncate(fd, start)
+                return False
             if self._durable:
                 os.fsync(fd)
         except OSError as error:
@@ -138,8 +138,8 @@ class FilesystemBlobStore:
 
     def _commit(self, source: Path, target: Path, synced: bool = False) -> None:
         try:
-            if self._durable and not synced:
-                _fsync_file(source)
+            if not synced:  # an upload never written to has no file yet: an empty blob
+                _open_and_sync(source, self._durable)
             _private_folder(target.parent)
             if _touch(target):
                 source.unlink()  # the same content is already stored, and now looks fresh
@@ -304,19 +304,19 @@ def _private_folder(path: Path) -> None:
 
 
 def _open_at_end(path: Path) -> tuple[int, int]:
-    """The file open for writing and its size: one thread hop, not two (a small push
-    makes a dozen)."""
-    fd = os.open(path, os.O_WRONLY)
+    """The upload's file open for writing (made at the first write) and its size: one
+    thread hop, not two (a small push makes a dozen)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    except OSError as error:  # no room for a new file (inodes, quota)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StorageFull() from error
+        raise
     try:
         return fd, os.lseek(fd, 0, os.SEEK_END)
     except BaseException:
         os.close(fd)
         raise
-
-
-def _create_empty(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.close(fd)
 
 
 def _write_batch(
@@ -349,10 +349,11 @@ def _write_batch(
     return expected
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _open_and_sync(path: Path, durable: bool) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
     try:
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
 

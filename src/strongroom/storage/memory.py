@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -39,18 +39,17 @@ class MemoryBlobStore:
         for position in range(start, stop, READ_CHUNK):
             yield blob[position : min(position + READ_CHUNK, stop)]
 
-    async def create_upload(self, upload_id: str) -> None:
+    def _upload(self, upload_id: str) -> bytearray:
+        """The upload's bytes, made at the first write."""
         upload_key(upload_id)  # same id rules as every store
-        self._uploads[upload_id] = bytearray()
+        return self._uploads.setdefault(upload_id, bytearray())
 
     async def upload_size(self, upload_id: str) -> int | None:
         data = self._uploads.get(upload_id)
         return None if data is None else len(data)
 
     async def append(self, upload_id: str, chunks: AsyncIterable[bytes], hasher: Hasher | None) -> int:
-        data = self._uploads.get(upload_id)
-        if data is None:
-            raise FileNotFoundError(f"upload {upload_id} has no data")
+        data = self._upload(upload_id)
         async for batch in batches(chunks):
             for piece in batch:
                 data += piece
@@ -59,20 +58,26 @@ class MemoryBlobStore:
         return len(data)
 
     async def read_upload(self, upload_id: str) -> AsyncIterator[bytes]:
-        data = bytes(self._uploads[upload_id])
+        data = bytes(self._uploads.get(upload_id, b""))
         for position in range(0, len(data), READ_CHUNK):
             yield data[position : position + READ_CHUNK]
 
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
-        data = self._uploads.pop(upload_id)
+        data = self._uploads.pop(upload_id, b"")
         self._blobs.setdefault(digest, bytes(data))
         self._modified[digest] = self._clock.now()
 
-    async def finish_upload(self, upload_id: str, start: int, last: bytes, digest: Digest) -> bool:
-        data = self._uploads.get(upload_id)
-        if data is None or len(data) != start:
+    async def finish_upload(
+        self, upload_id: str, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest
+    ) -> bool:
+        data = self._upload(upload_id)
+        if len(data) != start:
             return False
-        data += last
+        for piece in last:
+            hasher.update(piece)
+        if hasher.hexdigest() != digest.encoded:
+            return False
+        data += b"".join(last)
         await self.commit_upload(upload_id, digest)
         return True
 

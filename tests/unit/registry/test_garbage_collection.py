@@ -49,7 +49,6 @@ class World:
         digest = Digest.of(data)
         self.uploads += 1
         upload_id = f"{self.uploads:032x}"
-        await self.blobs.create_upload(upload_id)
         await self.blobs.append(upload_id, _stream(data), None)
         await self.blobs.commit_upload(upload_id, digest)
         await self.metadata.link_blob(repository_id, str(digest), len(data), self.clock.now())

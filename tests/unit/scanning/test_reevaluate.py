@@ -91,7 +91,6 @@ class Registry:
         async def chunks() -> AsyncIterator[bytes]:
             yield data
 
-        await self.blobs.create_upload(upload)
         await self.blobs.append(upload, chunks(), None)
         await self.blobs.commit_upload(upload, Digest.parse(digest))
         return {"digest": digest, "size": len(data)}

@@ -28,7 +28,6 @@ async def chunks(data: bytes) -> AsyncIterator[bytes]:
 async def stored(store: MemoryBlobStore, data: bytes) -> str:
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     upload = hashlib.md5(data).hexdigest()
-    await store.create_upload(upload)
     await store.append(upload, chunks(data), None)
     await store.commit_upload(upload, Digest.parse(digest))
     return digest

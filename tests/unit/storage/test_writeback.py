@@ -58,7 +58,6 @@ async def test_every_batch_written_by_a_durable_store_has_its_writeback_started(
     monkeypatch.setattr(filesystem, "start_writeback", recording)
     store = FilesystemBlobStore(tmp_path, durable=durable)
     data = os.urandom(2 * BATCH_BYTES + 4_321)
-    await store.create_upload(UPLOAD)
     hasher = hashlib.sha256()
     assert await store.append(UPLOAD, _stream(data, 300_000), hasher) == len(data)
     assert hasher.hexdigest() == hashlib.sha256(data).hexdigest()
