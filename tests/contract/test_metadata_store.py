@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from strongroom.errors import ManifestBlobUnknown, NameUnknown
 from strongroom.metadata.database import Database
@@ -150,6 +153,36 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) == 42
     assert await store.unlink_blob(repository, D1) is True
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
+
+
+async def test_an_upload_s_rows_are_written_on_the_event_loop_on_sqlite(
+    database: Database, store: SqlMetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every push writes its upload's row three times (create, claim, finish): small
+    writes, which on SQLite run on the worker's event loop, without a hand-off to a
+    thread and back; on PostgreSQL in a thread, as every write."""
+    repository = await repo(store)
+    writing = database.writing
+    ran_on: list[int] = []
+
+    def recording(**kwargs: bool) -> Iterator[sa.Connection]:
+        ran_on.append(threading.get_ident())
+        return writing(**kwargs)
+
+    monkeypatch.setattr(database, "writing", recording)
+    upload = Upload("e" * 32, repository, "sha256", NOW, NOW)
+    await store.create_upload(upload)
+    assert await store.claim_upload_in(upload.id, ACCOUNT, "team/model", "w", None, NOW, lapsed_before=NOW)
+    assert await store.renew_upload_claim(upload.id, "w", NOW)
+    assert await store.release_upload(upload.id, "w", 7, NOW)
+    await store.finish_upload(upload.id, D1, 7, NOW)
+    other = Upload("f" * 32, repository, "sha256", NOW, NOW)
+    await store.create_upload(other)
+    assert await store.delete_upload(other.id)
+    assert len(ran_on) == 7
+    on_the_loop = {ident == threading.get_ident() for ident in ran_on}
+    assert on_the_loop == {database.dialect == "sqlite"}
+    assert await store.linked_blob_size(ACCOUNT, "team/model", D1) == 7
 
 
 async def test_find_blob_answers_a_linked_blob_or_else_the_manifest(store: SqlMetadataStore) -> None:

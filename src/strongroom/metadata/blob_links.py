@@ -151,7 +151,7 @@ class SqlBlobLinks:
                     },
                 )
 
-        await self._db.write(work)
+        await self._db.write(work, small=True)
 
     async def get_upload(self, upload_id: str) -> Upload | None:
         def work() -> Upload | None:
@@ -201,7 +201,7 @@ class SqlBlobLinks:
             with self._db.writing() as conn:
                 return conn.execute(statement, params).rowcount == 1
 
-        return await self._db.write(work)
+        return await self._db.write(work, small=True)
 
     async def release_upload(self, upload_id: str, writer: str, size: int, now: datetime) -> bool:
         def work() -> bool:
@@ -209,7 +209,7 @@ class SqlBlobLinks:
                 params = {"upload_id": upload_id, "held_by": writer, "new_size": size, "now": now}
                 return conn.execute(_RELEASE, params).rowcount == 1
 
-        return await self._db.write(work)
+        return await self._db.write(work, small=True)
 
     async def renew_upload_claim(self, upload_id: str, writer: str, now: datetime) -> bool:
         def work() -> bool:
@@ -217,7 +217,7 @@ class SqlBlobLinks:
                 params = {"upload_id": upload_id, "held_by": writer, "now": now}
                 return conn.execute(_RENEW, params).rowcount == 1
 
-        return await self._db.write(work)
+        return await self._db.write(work, small=True)
 
     async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
         def work() -> None:
@@ -228,14 +228,14 @@ class SqlBlobLinks:
                 self._link(conn, repository_id, digest, size, now)
                 conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
 
-        await self._db.write(work)
+        await self._db.write(work, small=True)
 
     async def delete_upload(self, upload_id: str) -> bool:
         def work() -> bool:
             with self._db.writing() as conn:
                 return conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id}).rowcount > 0
 
-        return await self._db.write(work)
+        return await self._db.write(work, small=True)
 
     async def count_uploads(self) -> int:
         """Upload sessions open (for metrics)."""
