@@ -180,15 +180,25 @@ async def test_empty_blob(store: BlobStore) -> None:
     assert await collect(store.read(digest)) == b""
 
 
-async def test_an_upload_never_written_to_reads_empty_and_commits_as_the_empty_blob(store: BlobStore) -> None:
-    """A session's data is made at its first write: before it, the upload holds nothing."""
+async def test_an_upload_never_written_to_reads_empty_and_only_finishing_makes_a_blob_of_it(
+    store: BlobStore,
+) -> None:
+    """A session's data is made at its first write: before it, the upload holds nothing.
+    ``commit_upload`` publishes what it finds, so it must not find nothing: an upload whose
+    data was removed after the caller hashed it (a cancel from another process) would
+    otherwise become an empty blob under the digest of what it held."""
     assert await store.upload_size(UPLOAD) is None
     assert await collect(store.read_upload(UPLOAD)) == b""
+    held = Digest.of(b"what it held")
+    with pytest.raises(FileNotFoundError):
+        await store.commit_upload(UPLOAD, held)
+    assert await store.stat(held) is None
     empty = Digest.of(b"")
-    await store.commit_upload(UPLOAD, empty)
-    assert await store.stat(empty) == 0
+    with pytest.raises(FileNotFoundError):
+        await store.commit_upload(UPLOAD, empty)
     other = "e" * 32
     assert await store.finish_upload(other, 0, [], _hashed(b""), empty) is True
+    assert await store.stat(empty) == 0
     assert await store.finish_upload(UPLOAD, 0, [b"first"], _hashed(b""), Digest.of(b"first")) is True
     assert await collect(store.read(Digest.of(b"first"))) == b"first"
     assert await store.list_uploads() == []

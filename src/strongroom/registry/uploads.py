@@ -54,8 +54,8 @@ CLAIM_RENEWAL = timedelta(seconds=2)
 WHOLE_LAST_CHUNK = BATCH_BYTES
 """A last chunk up to this size (one write batch: memory an upload holds in any case) is
 read whole, then verified, written and published in one hand-off to a worker thread
-(:meth:`Uploads._finish_whole`): a monolithic push of up to 1 MiB makes three hops in
-all (claim, finish, record), not six."""
+(:meth:`Uploads._finish_whole`); the claim and the record before and after it are small
+writes on the event loop."""
 
 
 async def _mounting_always_allowed(account_id: str) -> bool:
@@ -172,7 +172,7 @@ class Uploads:
         content_range: ContentRange | None,
     ) -> int:
         async with self._claimed(claim, keep_partial=False) as session:
-            last = None
+            last: list[bytes] | None = [] if chunks is None else None
             if chunks is not None and content_range is None:
                 last, chunks = await whole_body(chunks, WHOLE_LAST_CHUNK)
             if last is None or not await self._finish_whole(claim, session, digest, last):
@@ -182,7 +182,10 @@ class Uploads:
                 actual = await self._digest(claim.upload_id, session, digest.algorithm, claim.size)
                 if actual != digest:
                     raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
-                await self._context.blobs.commit_upload(claim.upload_id, digest)
+                try:
+                    await self._context.blobs.commit_upload(claim.upload_id, digest)
+                except FileNotFoundError:  # cancelled or expired meanwhile, by another process
+                    raise BlobUploadUnknown(claim.upload_id) from None
             await self._context.metadata.finish_upload(
                 claim.upload_id, str(digest), claim.size, self._context.clock.now()
             )

@@ -42,7 +42,8 @@ class BlobLocator(Protocol):
 class BlobIngester(Protocol):
     """An upload's bytes, under its id. They exist from the first write (:meth:`append`
     or :meth:`finish_upload`; a session's row says whether the session exists, not
-    its data): an upload never written to holds no bytes and reads as empty."""
+    its data): an upload never written to holds no bytes and reads as empty; only
+    :meth:`finish_upload`, which hashes what it publishes, makes a blob of it."""
 
     async def upload_size(self, upload_id: str) -> int | None:
         """Bytes received so far, or None when the upload has no data (never written to)."""
@@ -64,7 +65,9 @@ class BlobIngester(Protocol):
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
         """Publish the upload's bytes under ``digest`` atomically and durably.
 
-        The caller has verified the digest. If the blob already exists the upload's
+        The caller has verified the digest. Raises ``FileNotFoundError`` when the upload
+        has no data (never written to, or removed since): nothing is published, never an
+        empty blob under a digest read before. If the blob already exists the upload's
         bytes are discarded (dedup). Either way the blob's modification time is now
         afterwards, as :meth:`BlobToucher.touch` leaves it (garbage collection relies on it)."""
         ...

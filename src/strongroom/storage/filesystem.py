@@ -138,8 +138,8 @@ class FilesystemBlobStore:
 
     def _commit(self, source: Path, target: Path, synced: bool = False) -> None:
         try:
-            if not synced:  # an upload never written to has no file yet: an empty blob
-                _open_and_sync(source, self._durable)
+            if self._durable and not synced:
+                _fsync_file(source)  # FileNotFoundError when the upload's data is gone
             _private_folder(target.parent)
             if _touch(target):
                 source.unlink()  # the same content is already stored, and now looks fresh
@@ -349,11 +349,10 @@ def _write_batch(
     return expected
 
 
-def _open_and_sync(path: Path, durable: bool) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
-        if durable:
-            os.fsync(fd)
+        os.fsync(fd)
     finally:
         os.close(fd)
 

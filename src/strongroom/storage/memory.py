@@ -63,7 +63,9 @@ class MemoryBlobStore:
             yield data[position : position + READ_CHUNK]
 
     async def commit_upload(self, upload_id: str, digest: Digest) -> None:
-        data = self._uploads.pop(upload_id, b"")
+        data = self._uploads.pop(upload_id, None)
+        if data is None:
+            raise FileNotFoundError(f"upload {upload_id} has no data")
         self._blobs.setdefault(digest, bytes(data))
         self._modified[digest] = self._clock.now()
 
