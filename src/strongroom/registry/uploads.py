@@ -208,8 +208,11 @@ class Uploads:
         else:  # another process took the POST: right if nothing was stored since
             start, hasher = 0, new_hasher(digest.algorithm)
         claim.start = claim.size = start
-        if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
-            return False
+        try:
+            if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
+                return False
+        except FileNotFoundError:  # cancelled or expired meanwhile, by another process
+            raise BlobUploadUnknown(claim.upload_id) from None
         claim.size = start + sum(len(piece) for piece in last)
         return True
 
