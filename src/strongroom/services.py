@@ -74,13 +74,14 @@ from strongroom.registry.images import Images
 from strongroom.registry.layers import Layers
 from strongroom.registry.lifecycle import Lifecycle
 from strongroom.registry.manifests import Manifests
+from strongroom.registry.mounts import BLOB_MOUNTING_SETTING, MountingAllowed, Mounts
 from strongroom.registry.policy_review import PolicyReview
 from strongroom.registry.pull_gate import PullGate
 from strongroom.registry.pull_policies import PullPolicies
 from strongroom.registry.repositories import Repositories
 from strongroom.registry.sbom_referrers import SbomReferrers
 from strongroom.registry.scans import ImageScans
-from strongroom.registry.uploads import BLOB_MOUNTING_SETTING, MountingAllowed, Uploads
+from strongroom.registry.uploads import Uploads
 from strongroom.replication.backfill import Backfills
 from strongroom.replication.destinations import Destinations
 from strongroom.replication.internal import InternalCopy
@@ -124,6 +125,7 @@ class Services:
     authenticator: BasicAuthenticator
     authorizer: Authorizer
     uploads: Uploads
+    mounts: Mounts
     blobs: Blobs
     manifests: Manifests
     discovery: Discovery
@@ -289,7 +291,7 @@ async def build_services(
     policy_review = PolicyReview(settings.policy_findings)
     repositories = Repositories(metadata, repository_store, clock, policy_review, settings.create_on_push)
     context = RegistryContext(metadata, blob_store, clock, ids, repositories)
-    uploads = Uploads(context, blob_mounting_allowed(repository_store))
+    uploads = Uploads(context)
     image_store = SqlImageStore(
         database,
         ImageDeletionOutbox(
@@ -393,6 +395,7 @@ async def build_services(
         lifecycle=lifecycle,
         gc=gc,
         uploads=uploads,
+        mounts=Mounts(context, blob_mounting_allowed(repository_store)),
         blobs=Blobs(context, gate),
         manifests=manifests,
         discovery=discovery,

@@ -1,4 +1,4 @@
-"""Blob uploads: monolithic, chunked and streamed; resumable; cross-repository mount.
+"""Blob uploads: monolithic, chunked and streamed; resumable (mounts: :mod:`strongroom.registry.mounts`).
 
 Session state lives server-side (an ``uploads`` row plus the bytes in the blob
 store), so any Location a client was given stays valid for the whole session
@@ -8,7 +8,7 @@ it is missing or stale (a restart, another node) the bytes are re-hashed at comm
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +16,6 @@ from datetime import timedelta
 import anyio
 
 from strongroom.errors import (
-    BlobUnknown,
     BlobUploadInvalid,
     BlobUploadUnknown,
     DigestInvalid,
@@ -30,20 +29,6 @@ from strongroom.registry.upload_bodies import ContentRange, at_most, whole_body
 from strongroom.storage.batching import BATCH_BYTES
 from strongroom.storage.layout import is_upload_id
 
-BLOB_MOUNTING_SETTING = "BLOB_MOUNTING"
-"""The account setting (ECR's) that, set to ``DISABLED``, turns mounts into uploads."""
-
-MountingAllowed = Callable[[str], Awaitable[bool]]
-"""Whether an account lets pushes mount blobs from other repositories."""
-
-
-MayRead = Callable[[RepositoryRef], Awaitable[bool]]
-"""Whether the caller may pull blobs from a repository (asked of the authorizer)."""
-
-MOUNT_CANDIDATES = 20
-"""Repositories a mount without ``from`` asks the authorizer about, at most."""
-
-
 WRITE_CLAIM = timedelta(seconds=10)
 """How long a claim on an upload lasts unless renewed: a process that died mid-write
 holds the session no longer than this (then its stored bytes are taken as they are)."""
@@ -56,10 +41,6 @@ WHOLE_LAST_CHUNK = BATCH_BYTES
 read whole, then verified, written and published in one hand-off to a worker thread
 (:meth:`Uploads._finish_whole`); the claim and the record before and after it are small
 writes on the event loop."""
-
-
-async def _mounting_always_allowed(account_id: str) -> bool:
-    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,11 +81,8 @@ class _Session:
 
 
 class Uploads:
-    def __init__(
-        self, context: RegistryContext, mounting_allowed: MountingAllowed = _mounting_always_allowed
-    ) -> None:
+    def __init__(self, context: RegistryContext) -> None:
         self._context = context
-        self._mounting_allowed = mounting_allowed
         self._sessions: dict[str, _Session] = {}
 
     async def start(
@@ -238,40 +216,6 @@ class Uploads:
         await self._upload(ref, upload_id)
         async with self._session(upload_id).lock:
             await self._discard(upload_id)
-
-    async def mount(self, ref: RepositoryRef, digest: Digest, source: RepositoryRef) -> int | None:
-        """Link a blob of ``source`` into ``ref`` without copying; None if ``source``
-        lacks it, or the account does not allow mounting. The caller has checked that
-        the principal may pull from ``source``."""
-        if not await self._mounting_allowed(ref.account_id):
-            return None
-        metadata = self._context.metadata
-        size = await metadata.linked_blob_size(source.account_id, source.name, str(digest))
-        if size is None:
-            return None
-        if not await self._context.blobs.touch(digest):  # touch, then link: see registry/gc.py
-            raise BlobUnknown(str(digest))
-        now = self._context.clock.now()
-        repository = await self._context.repository_for_push(ref)
-        await metadata.link_blob(repository.id, str(digest), size, now)
-        return size
-
-    async def mount_readable(self, ref: RepositoryRef, digest: Digest, may_read: MayRead) -> int | None:
-        """A mount without ``from``: link the blob from the first repository holding it
-        that the caller may read (``may_read`` is the caller's authorizer, asked per
-        candidate), trying at most :data:`MOUNT_CANDIDATES`; None when there is none.
-        Repositories the caller may not read are never used, so the answer tells the
-        caller nothing about them."""
-        if not await self._mounting_allowed(ref.account_id):
-            return None
-        candidates = await self._context.metadata.repositories_linking(
-            str(digest), ref.account_id, MOUNT_CANDIDATES
-        )
-        for account_id, name in candidates:
-            source = RepositoryRef(account_id, name, f"{account_id}/{name}")
-            if (account_id, name) != (ref.account_id, ref.name) and await may_read(source):
-                return await self.mount(ref, digest, source)
-        return None
 
     async def expire(self, idle: timedelta) -> int:
         """Remove uploads idle for longer than ``idle``, and upload data no session owns."""

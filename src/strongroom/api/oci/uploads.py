@@ -38,7 +38,7 @@ async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response
     """201 when the blob could be mounted from ``source`` (or, without one, from a
     repository the caller may read); None to fall back to an upload."""
     if not source:
-        mounted = await call.services.uploads.mount_readable(call.repository, digest, _may_read(call))
+        mounted = await call.services.mounts.mount_readable(call.repository, digest, _may_read(call))
         return None if mounted is None else _created(call, digest)
     try:
         source_ref = RepositoryRef.parse(source, call.services.default_account_id)
@@ -46,7 +46,7 @@ async def _try_mount(call: Call, digest: Digest, source: str | None) -> Response
         return None
     if not await call.authorize(Action.GET_DOWNLOAD_URL_FOR_LAYER, source_ref):
         return None
-    if await call.services.uploads.mount(call.repository, digest, source_ref) is None:
+    if await call.services.mounts.mount(call.repository, digest, source_ref) is None:
         return None
     return _created(call, digest)
 

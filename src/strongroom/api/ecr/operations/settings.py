@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from strongroom.api.ecr.call import ECR, EcrCall, Operation, Result, registry_resource, table
 from strongroom.api.ecr.errors import ValidationFailed
-from strongroom.registry.uploads import BLOB_MOUNTING_SETTING
+from strongroom.registry.mounts import BLOB_MOUNTING_SETTING
 from strongroom.replication.on_push import REPLICATION_DELETES_SETTING
 
 
