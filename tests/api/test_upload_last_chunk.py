@@ -1,5 +1,6 @@
-"""The last chunk of a push (``PUT ?digest=`` with up to 1 MiB) is checked against the
-running hash this process kept and written and published in one step. Two server
+"""The last chunk of a push (``PUT ?digest=`` with up to 1 MiB) is hashed onto the running
+hash this process kept (or, where another process took the POST and nothing was stored
+yet, onto a fresh one), checked, and written and published in one step. Two server
 processes share the database and the blob directory: here two applications over one data
 directory, each with its own upload sessions. When the other process wrote to the upload,
 the running hash here is stale, and the blob must still be exactly what was uploaded."""

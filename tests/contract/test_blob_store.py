@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from strongroom.errors import BlobUnknown
+from strongroom.errors import BlobUnknown, DigestInvalid
 from strongroom.oci.digest import Digest
+from strongroom.storage import filesystem
 from strongroom.storage.base import BlobStore
 from strongroom.storage.filesystem import FilesystemBlobStore
 from strongroom.storage.memory import MemoryBlobStore
@@ -109,6 +111,9 @@ async def test_finish_upload_writes_nothing_unless_the_upload_holds_what_the_cal
     store: BlobStore,
 ) -> None:
     digest = Digest.of(b"def")
+    with pytest.raises(FileNotFoundError):  # bytes were stored, and are gone (cancelled)
+        await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), Digest.of(b"abcdef"))
+    assert await store.upload_size(UPLOAD) is None
     await store.append(UPLOAD, stream(b"abc"), None)  # another writer's bytes
     assert await store.finish_upload(UPLOAD, 0, [b"def"], _hashed(b""), digest) is False
     assert await store.finish_upload(UPLOAD, 4, [b"def"], _hashed(b"abc"), digest) is False
@@ -121,7 +126,8 @@ async def test_finish_upload_publishes_nothing_under_a_digest_its_bytes_do_not_h
     chunk and compares. A wrong digest leaves the upload exactly as it was."""
     await store.append(UPLOAD, stream(b"abc"), None)
     for wrong in (Digest.of(b"def"), Digest.of(b"abcdeg")):
-        assert await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), wrong) is False
+        with pytest.raises(DigestInvalid, match=str(Digest.of(b"abcdef"))):
+            await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), wrong)
         assert await store.stat(wrong) is None
     assert await store.upload_size(UPLOAD) == 3
     assert await collect(store.read_upload(UPLOAD)) == b"abc"
@@ -221,3 +227,25 @@ async def test_filesystem_store_is_atomic_on_disk(tmp_path: Path) -> None:
     digest = Digest.of(b"partial")
     await store.commit_upload(UPLOAD, digest)
     assert (tmp_path / "blobs" / "sha256" / digest.encoded[:2] / digest.encoded).read_bytes() == b"partial"
+
+
+async def test_filesystem_finish_that_fails_before_publishing_leaves_the_upload_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last chunk was written and synced; publishing then fails (here, making the
+    blob's folder): the chunk is cut off again, so the caller has nothing to undo."""
+    store = FilesystemBlobStore(tmp_path)
+    await store.append(UPLOAD, stream(b"abc"), None)
+
+    def broken_folder(path: Path) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(filesystem, "_private_folder", broken_folder)
+    digest = Digest.of(b"abcdef")
+    with pytest.raises(OSError, match="I/O error"):
+        await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), digest)
+    assert await store.upload_size(UPLOAD) == 3
+    assert await collect(store.read_upload(UPLOAD)) == b"abc"
+    monkeypatch.undo()
+    assert await store.finish_upload(UPLOAD, 3, [b"def"], _hashed(b"abc"), digest) is True
+    assert await collect(store.read(digest)) == b"abcdef"

@@ -148,8 +148,10 @@ async def test_uploads_finish_into_blob_links(store: SqlMetadataStore) -> None:
     assert await store.release_upload(upload.id, "w", 42, later) is True
     assert await store.stale_uploads(NOW + timedelta(hours=1)) == []
     assert await store.stale_uploads(NOW + timedelta(hours=3)) == [upload.id]
-    await store.finish_upload(upload.id, D1, 42, NOW)
+    assert await store.finish_upload(upload.id, D1, 42, NOW) is True
     assert await store.get_upload(upload.id) is None
+    assert await store.finish_upload(upload.id, D2, 42, NOW) is False  # gone: nothing linked
+    assert await store.linked_blob_size(ACCOUNT, "team/model", D2) is None
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) == 42
     assert await store.unlink_blob(repository, D1) is True
     assert await store.linked_blob_size(ACCOUNT, "team/model", D1) is None
@@ -175,7 +177,7 @@ async def test_an_upload_s_rows_are_written_on_the_event_loop_on_sqlite(
     assert await store.claim_upload_in(upload.id, ACCOUNT, "team/model", "w", None, NOW, lapsed_before=NOW)
     assert await store.renew_upload_claim(upload.id, "w", NOW)
     assert await store.release_upload(upload.id, "w", 7, NOW)
-    await store.finish_upload(upload.id, D1, 7, NOW)
+    assert await store.finish_upload(upload.id, D1, 7, NOW)
     other = Upload("f" * 32, repository, "sha256", NOW, NOW)
     await store.create_upload(other)
     assert await store.delete_upload(other.id)

@@ -219,16 +219,17 @@ class SqlBlobLinks:
 
         return await self._db.write(work, small=True)
 
-    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
-        def work() -> None:
+    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> bool:
+        def work() -> bool:
             with self._db.writing(effect=True) as conn:
                 repository_id = conn.scalar(_UPLOAD_REPOSITORY, {"upload_id": upload_id})
                 if repository_id is None:
-                    return
+                    return False
                 self._link(conn, repository_id, digest, size, now)
                 conn.execute(_DELETE_UPLOAD, {"upload_id": upload_id})
+                return True
 
-        await self._db.write(work, small=True)
+        return await self._db.write(work, small=True)
 
     async def delete_upload(self, upload_id: str) -> bool:
         def work() -> bool:

@@ -105,8 +105,9 @@ class UploadStore(Protocol):
         """Keep a long write's claim from lapsing; False when it was lost."""
         ...
 
-    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> None:
-        """Link the blob in the upload's repository and forget the upload, atomically."""
+    async def finish_upload(self, upload_id: str, digest: str, size: int, now: datetime) -> bool:
+        """Link the blob in the upload's repository and forget the upload, atomically;
+        False, linking nothing, when the upload is gone (cancelled or expired)."""
         ...
 
     async def delete_upload(self, upload_id: str) -> bool: ...

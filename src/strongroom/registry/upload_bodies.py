@@ -53,8 +53,11 @@ async def whole_body(
 
 
 async def replay(read: list[bytes], rest: AsyncIterator[bytes] | None) -> AsyncIterator[bytes]:
-    for chunk in read:
-        yield chunk
+    """``read``, then ``rest``; each chunk of ``read`` is let go of as it is passed on, so
+    a long body does not keep its first MiB for as long as it lasts."""
+    read.reverse()
+    while read:
+        yield read.pop()
     if rest is not None:
         async for chunk in rest:
             yield chunk

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import anyio
 
 from strongroom.errors import (
     BlobUploadInvalid,
     BlobUploadUnknown,
-    DigestInvalid,
     UploadRangeInvalid,
 )
 from strongroom.metadata.records import Repository, Upload
@@ -123,7 +122,7 @@ class Uploads:
         claim = await self._claim(ref, upload_id, content_range)
         async with self._claimed(claim) as session:
             await self._measure(claim, content_range)
-            await self._write(claim, session, chunks, content_range)
+            await self._write(claim, session, self._renewing(claim, chunks), content_range)
         return UploadState(upload_id, claim.size)
 
     async def complete(
@@ -151,22 +150,28 @@ class Uploads:
     ) -> int:
         async with self._claimed(claim, keep_partial=False) as session:
             last: list[bytes] | None = [] if chunks is None else None
-            if chunks is not None and content_range is None:
-                last, chunks = await whole_body(chunks, WHOLE_LAST_CHUNK)
+            if chunks is not None:
+                # Renewed while the body arrives, also when it is read whole first: a claim
+                # that lapsed meanwhile (a slow client) may have been taken, and the bytes
+                # are then another writer's to publish.
+                chunks = self._renewing(claim, chunks)
+                if content_range is None:
+                    last, chunks = await whole_body(chunks, WHOLE_LAST_CHUNK)
             if last is None or not await self._finish_whole(claim, session, digest, last):
                 await self._measure(claim, content_range)
                 if chunks is not None:
                     await self._write(claim, session, chunks, content_range)
                 actual = await self._digest(claim.upload_id, session, digest.algorithm, claim.size)
                 if actual != digest:
-                    raise DigestInvalid(f"content digest {actual} does not match the digest given, {digest}")
+                    raise digest.mismatch(actual)
                 try:
                     await self._context.blobs.commit_upload(claim.upload_id, digest)
                 except FileNotFoundError:  # cancelled or expired meanwhile, by another process
                     raise BlobUploadUnknown(claim.upload_id) from None
-            await self._context.metadata.finish_upload(
+            if not await self._context.metadata.finish_upload(
                 claim.upload_id, str(digest), claim.size, self._context.clock.now()
-            )
+            ):  # cancelled or expired meanwhile: the blob is published, and garbage until linked
+                raise BlobUploadUnknown(claim.upload_id)
             claim.finished = True
             self._sessions.pop(claim.upload_id, None)
         return claim.size
@@ -177,15 +182,15 @@ class Uploads:
         """The path of every push whose last request fits in memory: when the hash of
         what the upload holds so far is known here (this process hashed it, or the upload
         is still empty), the store checks the digest with ``last`` added, and writes and
-        publishes in one step. False, leaving the upload as it was, when it cannot tell
-        (the bytes stored are not the ones hashed here) or the digest differs: the
-        general path then decides, and says why."""
+        publishes in one step (DIGEST_INVALID when it differs). False, leaving the upload
+        as it was, when the bytes stored are not the ones hashed here: the general path
+        then decides. The store leaves the upload as it was on any failure, so the claim
+        has no start to cut back to."""
         progress = session.progress
         if progress is not None and progress.algorithm == digest.algorithm:
             start, hasher = progress.size, progress.hasher.copy()
         else:  # another process took the POST: right if nothing was stored since
             start, hasher = 0, new_hasher(digest.algorithm)
-        claim.start = claim.size = start
         try:
             if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
                 return False
@@ -309,6 +314,7 @@ class Uploads:
         chunks: AsyncIterable[bytes],
         content_range: ContentRange | None,
     ) -> None:
+        """Append ``chunks`` (already passed through :meth:`_renewing`)."""
         upload_id = claim.upload_id
         if content_range is not None:  # its start is the claim's: _measure checked it
             chunks = at_most(chunks, content_range.length)
@@ -318,7 +324,7 @@ class Uploads:
             progress = session.progress = None
         try:
             claim.size = await self._context.blobs.append(
-                upload_id, self._renewing(upload_id, claim, chunks), progress.hasher if progress else None
+                upload_id, chunks, progress.hasher if progress else None
             )
         except BaseException:
             if progress is not None:
@@ -328,21 +334,24 @@ class Uploads:
         if progress is not None:
             progress.size = claim.size  # what append() kept and hashed
 
-    async def _renewing(
-        self, upload_id: str, claim: _Claim, chunks: AsyncIterable[bytes]
-    ) -> AsyncIterator[bytes]:
-        """Pass the chunks through, renewing the claim while a long write goes on."""
-        clock, metadata = self._context.clock, self._context.metadata
+    async def _renewing(self, claim: _Claim, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        """Pass the chunks through, renewing the claim while a long request goes on; when
+        it was taken over meanwhile, BLOB_UPLOAD_INVALID. Each chunk, and the end of the
+        body, leaves the claim about ``WRITE_CLAIM - CLAIM_RENEWAL`` to run at least."""
+        clock = self._context.clock
         renewed = clock.now()
         async for chunk in chunks:
-            now = clock.now()
-            if now - renewed >= CLAIM_RENEWAL:
-                if not await metadata.renew_upload_claim(upload_id, claim.writer, now):
-                    raise BlobUploadInvalid(
-                        "the upload was taken over by another request while this one wrote"
-                    )
-                renewed = now
+            if clock.now() - renewed >= CLAIM_RENEWAL:
+                renewed = await self._renew(claim)
             yield chunk
+        if clock.now() - renewed >= CLAIM_RENEWAL:
+            await self._renew(claim)
+
+    async def _renew(self, claim: _Claim) -> datetime:
+        now = self._context.clock.now()
+        if not await self._context.metadata.renew_upload_claim(claim.upload_id, claim.writer, now):
+            raise BlobUploadInvalid("the upload was taken over by another request while this one wrote")
+        return now
 
     async def _digest(self, upload_id: str, session: _Session, algorithm: str, size: int) -> Digest:
         progress = session.progress

@@ -77,14 +77,14 @@ class BlobIngester(Protocol):
     ) -> bool:
         """Append ``last`` (the last chunk, already in memory, as received) to an upload
         holding exactly ``start`` bytes, and publish the whole as :meth:`commit_upload`
-        does if it hashes to ``digest``, in one step: one hand-off to a worker thread
-        instead of five, for every push whose last request fits in memory.
+        does if it hashes to ``digest``, in one step: for every push whose last request
+        fits in memory, one hand-off to a worker thread.
 
         ``hasher`` holds the hash of the upload's first ``start`` bytes; the store feeds it
-        ``last`` (it is the caller's copy, used up). False, leaving the upload as it was,
-        when the upload does not hold ``start`` bytes (or is gone) or the digest differs.
-        Should publishing fail after ``last`` was written, the upload holds it: the caller
-        cuts it back to ``start``."""
+        ``last`` (it is the caller's copy, used up). False when the upload does not hold
+        ``start`` bytes; ``DigestInvalid`` when the whole does not hash to ``digest``;
+        ``FileNotFoundError`` when ``start`` is not 0 and the upload has no data (removed).
+        Whatever fails before the blob is published leaves the upload as it was."""
         ...
 
     async def truncate_upload(self, upload_id: str, size: int) -> None:

@@ -116,25 +116,31 @@ class FilesystemBlobStore:
     def _finish(
         self, source: Path, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest, target: Path
     ) -> bool:
-        fd, size = _open_at_end(source)
+        fd, size = _open_at_end(source, create=start == 0)  # bytes stored: the file must exist
         try:
             if size != start:
                 return False
-            # Written and its writeback started before hashing, so the disk works meanwhile.
-            _write_batch(fd, start, list(last), hasher, self._durable)
-            if hasher.hexdigest() != digest.encoded:
-                os.ftruncate(fd, start)
-                return False
-            if self._durable:
-                os.fsync(fd)
+            try:
+                # Written and its writeback started before hashing, so the disk works meanwhile.
+                _write_batch(fd, start, list(last), hasher, self._durable)
+                actual = Digest(digest.algorithm, hasher.hexdigest())
+                if actual != digest:
+                    raise digest.mismatch(actual)
+                if self._durable:
+                    os.fsync(fd)
+                self._commit(source, target, synced=True)
+            except BaseException:
+                if source.exists():  # not published: the upload as it was
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, start)
+                raise
+            return True
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageFull() from error
             raise
         finally:
             os.close(fd)
-        self._commit(source, target, synced=True)
-        return True
 
     def _commit(self, source: Path, target: Path, synced: bool = False) -> None:
         try:
@@ -303,11 +309,11 @@ def _private_folder(path: Path) -> None:
         path.mkdir(mode=0o700, exist_ok=True)
 
 
-def _open_at_end(path: Path) -> tuple[int, int]:
-    """The upload's file open for writing (made at the first write) and its size: one
-    thread hop, not two (a small push makes a dozen)."""
+def _open_at_end(path: Path, *, create: bool = True) -> tuple[int, int]:
+    """The upload's file open for writing (made at the first write, when ``create``) and
+    its size: one thread hop, not two (a small push makes a dozen)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_WRONLY | (os.O_CREAT if create else 0), 0o600)
     except OSError as error:  # no room for a new file (inodes, quota)
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
             raise StorageFull() from error

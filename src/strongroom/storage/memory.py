@@ -72,13 +72,16 @@ class MemoryBlobStore:
     async def finish_upload(
         self, upload_id: str, start: int, last: Sequence[bytes], hasher: Hasher, digest: Digest
     ) -> bool:
+        if start and upload_id not in self._uploads:
+            raise FileNotFoundError(f"upload {upload_id} has no data")
         data = self._upload(upload_id)
         if len(data) != start:
             return False
         for piece in last:
             hasher.update(piece)
-        if hasher.hexdigest() != digest.encoded:
-            return False
+        actual = Digest(digest.algorithm, hasher.hexdigest())
+        if actual != digest:
+            raise digest.mismatch(actual)
         data += b"".join(last)
         await self.commit_upload(upload_id, digest)
         return True
