@@ -58,9 +58,10 @@ class Digest:
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.encoded}"
 
-    def mismatch(self, actual: Digest) -> DigestInvalid:
-        """The error for content that hashed to ``actual`` where this digest was given."""
-        return DigestInvalid(f"content digest {actual} does not match the digest given, {self}")
+    def verify(self, actual: Digest) -> None:
+        """DIGEST_INVALID unless the content, which hashed to ``actual``, has this digest."""
+        if actual != self:
+            raise DigestInvalid(f"content digest {actual} does not match the digest given, {self}")
 
 
 def new_hasher(algorithm: str) -> Hasher:

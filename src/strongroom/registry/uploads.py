@@ -157,17 +157,15 @@ class Uploads:
                 chunks = self._renewing(claim, chunks)
                 if content_range is None:
                     last, chunks = await whole_body(chunks, WHOLE_LAST_CHUNK)
-            if last is None or not await self._finish_whole(claim, session, digest, last):
-                await self._measure(claim, content_range)
-                if chunks is not None:
-                    await self._write(claim, session, chunks, content_range)
-                actual = await self._digest(claim.upload_id, session, digest.algorithm, claim.size)
-                if actual != digest:
-                    raise digest.mismatch(actual)
-                try:
+            try:
+                if last is None or not await self._finish_whole(claim, session, digest, last):
+                    await self._measure(claim, content_range)
+                    if chunks is not None:
+                        await self._write(claim, session, chunks, content_range)
+                    digest.verify(await self._digest(claim.upload_id, session, digest.algorithm, claim.size))
                     await self._context.blobs.commit_upload(claim.upload_id, digest)
-                except FileNotFoundError:  # cancelled or expired meanwhile, by another process
-                    raise BlobUploadUnknown(claim.upload_id) from None
+            except FileNotFoundError:  # its data removed meanwhile (a cancel, expiry) by another process
+                raise BlobUploadUnknown(claim.upload_id) from None
             if not await self._context.metadata.finish_upload(
                 claim.upload_id, str(digest), claim.size, self._context.clock.now()
             ):  # cancelled or expired meanwhile: the blob is published, and garbage until linked
@@ -191,11 +189,8 @@ class Uploads:
             start, hasher = progress.size, progress.hasher.copy()
         else:  # another process took the POST: right if nothing was stored since
             start, hasher = 0, new_hasher(digest.algorithm)
-        try:
-            if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
-                return False
-        except FileNotFoundError:  # cancelled or expired meanwhile, by another process
-            raise BlobUploadUnknown(claim.upload_id) from None
+        if not await self._context.blobs.finish_upload(claim.upload_id, start, last, hasher, digest):
+            return False
         claim.size = start + sum(len(piece) for piece in last)
         return True
 

@@ -123,9 +123,7 @@ class FilesystemBlobStore:
             try:
                 # Written and its writeback started before hashing, so the disk works meanwhile.
                 _write_batch(fd, start, list(last), hasher, self._durable)
-                actual = Digest(digest.algorithm, hasher.hexdigest())
-                if actual != digest:
-                    raise digest.mismatch(actual)
+                digest.verify(Digest(digest.algorithm, hasher.hexdigest()))
                 if self._durable:
                     os.fsync(fd)
                 self._commit(source, target, synced=True)

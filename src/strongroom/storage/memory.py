@@ -79,9 +79,7 @@ class MemoryBlobStore:
             return False
         for piece in last:
             hasher.update(piece)
-        actual = Digest(digest.algorithm, hasher.hexdigest())
-        if actual != digest:
-            raise digest.mismatch(actual)
+        digest.verify(Digest(digest.algorithm, hasher.hexdigest()))
         data += b"".join(last)
         await self.commit_upload(upload_id, digest)
         return True
