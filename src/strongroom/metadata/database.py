@@ -146,11 +146,22 @@ class Database:
         at once if free, else waited for in a thread. Nothing on the loop waits: the
         ``flock`` is only tried there, and ``BEGIN IMMEDIATE`` meets a busy timeout of 0
         (a program that does not take the writers' lock holding SQLite's sends the work
-        to a thread). Its commit never checkpoints (the connection's automatic checkpoint
-        is off); the small write that finds the WAL due (:class:`WalCheckpoints`)
-        checkpoints it in a thread before it lets go of the locks."""
+        to a thread).
+
+        No commit checkpoints the WAL (:mod:`strongroom.metadata.wal`): every write, once
+        it let go of its locks, counts towards a passive checkpoint in a thread of its
+        own; one that finds the WAL past its bound truncates it before it lets go of the
+        writers' lock."""
         if self._write_lock is None:
             return await self.run(work)
+        try:
+            return await self._write_sqlite(work, small=small)
+        finally:
+            if self._checkpoints is not None:
+                self._checkpoints.wrote()
+
+    async def _write_sqlite(self, work: Callable[[], T], *, small: bool) -> T:
+        assert self._write_lock is not None
         if small and self._loop_reader is not None and not self._writes_on_loop:
             return await self._small_write(work)
         async with self._write_lock:
@@ -251,7 +262,10 @@ class Database:
         fd = self._writers_lock_fd()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            return work()
+            result = work()
+            if self._checkpoints is not None and self._checkpoints.due():
+                self._checkpoints.checkpoint_here()  # under the lock, as a small write's
+            return result
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

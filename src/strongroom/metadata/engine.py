@@ -81,8 +81,7 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     the event loop runs itself (:meth:`Database.read`, ``Database.write(small=True)``). Its
     connection is outside the pool, so the loop never waits for a pooled connection, and it
     never waits on a lock either: its busy timeout is 0, and work that finds the database
-    locked goes to a thread instead. Its commits never checkpoint (``wal_autocheckpoint``
-    0): ``Database`` has that done in a thread (:mod:`strongroom.metadata.wal`).
+    locked goes to a thread instead.
     None for PostgreSQL (every statement is a round trip over the network: the loop must
     not wait on it) and for an in-memory database (a second engine would open another)."""
     if sqlite_file(engine.url) is None:
@@ -90,15 +89,14 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     reader = sa.create_engine(
         engine.url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
     )
-    _configure_sqlite(reader, busy_timeout_ms=0, autocheckpoint=False)
+    _configure_sqlite(reader, busy_timeout_ms=0)
     sa.event.listen(reader, "before_cursor_execute", _refuse_nul)
     return reader
 
 
-def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
-    """``autocheckpoint`` False: the connection's commits never checkpoint (it writes on the
-    event loop, which must not wait on a checkpoint's fsyncs; ``Database`` checkpoints
-    for it in a thread)."""
+def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
+    """No connection checkpoints in its commits (``wal_autocheckpoint`` 0): ``Database``
+    has that done out of band (:mod:`strongroom.metadata.wal`)."""
 
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -111,8 +109,7 @@ def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, autocheckpoint
         # the last transactions but never corrupts.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        if not autocheckpoint:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
