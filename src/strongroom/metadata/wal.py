@@ -66,9 +66,12 @@ class WalCheckpoints:
         self._writes = 0
         self._thread = anyio.CapacityLimiter(1)
         self._connection: sqlite3.Connection | None = None
-        self._connection_lock = threading.Lock()
+        self._checkpointing = threading.Lock()
+        """Held by each checkpoint of this process while it runs: a truncating one waits
+        for a passive one to end rather than meet its lock and fail (16 writers at once
+        grew the WAL to three times its bound that way, the passive thread under load)."""
         self._since_passive = 0
-        self._passive = _PassiveCheckpointer(database)
+        self._passive = _PassiveCheckpointer(database, self._checkpointing)
 
     def wrote(self) -> None:
         """A write of this process ended and let go of its locks: every
@@ -103,9 +106,11 @@ class WalCheckpoints:
         timeout 0): with a reader still on an older snapshot it copies what it may and
         leaves the WAL as it is, to be tried again. The caller holds the writers' lock, so
         no other writer appends meanwhile and the WAL can be reset. Its failure fails no
-        write (the one that came before committed); a later one tries again."""
+        write (the one that came before committed); a later one tries again. A passive
+        checkpoint of this process running is waited for; another process's makes this
+        one busy, tried again four writes later."""
         try:
-            with self._connection_lock:
+            with self._checkpointing:
                 if self._connection is None:
                     self._connection = _connect(self._database)
                 self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
@@ -114,7 +119,7 @@ class WalCheckpoints:
 
     def close(self) -> None:
         self._passive.close()
-        with self._connection_lock:
+        with self._checkpointing:
             if self._connection is not None:
                 self._connection.close()
                 self._connection = None
@@ -124,8 +129,9 @@ class _PassiveCheckpointer:
     """One thread, started at the first wake, that runs a passive checkpoint each time it
     is woken (wakes while one runs make one more, not one each)."""
 
-    def __init__(self, database: str) -> None:
+    def __init__(self, database: str, checkpointing: threading.Lock) -> None:
         self._database = database
+        self._checkpointing = checkpointing
         self._woken = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
@@ -151,9 +157,10 @@ class _PassiveCheckpointer:
                 if self._closing:
                     return
                 try:
-                    if connection is None:
-                        connection = _connect(self._database)
-                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    with self._checkpointing:
+                        if connection is None:
+                            connection = _connect(self._database)
+                        connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                 except Exception:
                     logger.warning("could not checkpoint the SQLite write-ahead log", exc_info=True)
         finally:
