@@ -146,19 +146,16 @@ class Database:
         at once if free, else waited for in a thread. Nothing on the loop waits: the
         ``flock`` is only tried there, and ``BEGIN IMMEDIATE`` meets a busy timeout of 0
         (a program that does not take the writers' lock holding SQLite's sends the work
-        to a thread).
-
-        No commit checkpoints the WAL (:mod:`strongroom.metadata.wal`): every write, once
-        it let go of its locks, counts towards a passive checkpoint in a thread of its
-        own; one that finds the WAL past its bound truncates it before it lets go of the
-        writers' lock."""
+        to a thread). Its commit never checkpoints (the connection's automatic checkpoint
+        is off); the small write that finds the WAL due (:class:`WalCheckpoints`)
+        checkpoints it in a thread before it lets go of the locks."""
         if self._write_lock is None:
             return await self.run(work)
         try:
             return await self._write_sqlite(work, small=small)
         finally:
             if self._checkpoints is not None:
-                self._checkpoints.wrote()
+                self._checkpoints.wrote()  # the locks let go of: may start an early copy
 
     async def _write_sqlite(self, work: Callable[[], T], *, small: bool) -> T:
         assert self._write_lock is not None
@@ -262,10 +259,7 @@ class Database:
         fd = self._writers_lock_fd()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            result = work()
-            if self._checkpoints is not None and self._checkpoints.due():
-                self._checkpoints.checkpoint_here()  # under the lock, as a small write's
-            return result
+            return work()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
 

@@ -38,6 +38,13 @@ def create_engine(url: str) -> sa.Engine:
     return engine
 
 
+WAL_KEPT_BYTES = 256 * (4096 + 24) + 32
+"""What of its WAL file a SQLite database file keeps when the WAL restarts from its
+beginning (``journal_size_limit``: the first commit after the restart truncates the file
+to this size, or to what the WAL holds if more): 256 pages of 4 KiB with their frame
+headers. Past this size, the file's size is what the WAL holds, which
+:class:`~strongroom.metadata.wal.WalCheckpoints` reads to copy it back early."""
+
 BUSY_TIMEOUT_MS = 30_000
 """How long a pooled connection waits for SQLite's locks (the loop's never waits)."""
 
@@ -81,7 +88,8 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     the event loop runs itself (:meth:`Database.read`, ``Database.write(small=True)``). Its
     connection is outside the pool, so the loop never waits for a pooled connection, and it
     never waits on a lock either: its busy timeout is 0, and work that finds the database
-    locked goes to a thread instead.
+    locked goes to a thread instead. Its commits never checkpoint (``wal_autocheckpoint``
+    0): ``Database`` has that done in a thread (:mod:`strongroom.metadata.wal`).
     None for PostgreSQL (every statement is a round trip over the network: the loop must
     not wait on it) and for an in-memory database (a second engine would open another)."""
     if sqlite_file(engine.url) is None:
@@ -89,14 +97,15 @@ def loop_reader(engine: sa.Engine) -> sa.Engine | None:
     reader = sa.create_engine(
         engine.url, connect_args={"check_same_thread": False, "timeout": 0}, poolclass=sa.pool.StaticPool
     )
-    _configure_sqlite(reader, busy_timeout_ms=0)
+    _configure_sqlite(reader, busy_timeout_ms=0, autocheckpoint=False)
     sa.event.listen(reader, "before_cursor_execute", _refuse_nul)
     return reader
 
 
-def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
-    """No connection checkpoints in its commits (``wal_autocheckpoint`` 0): ``Database``
-    has that done out of band (:mod:`strongroom.metadata.wal`)."""
+def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int, autocheckpoint: bool = True) -> None:
+    """``autocheckpoint`` False: the connection's commits never checkpoint (it writes on the
+    event loop, which must not wait on a checkpoint's fsyncs; ``Database`` checkpoints
+    for it in a thread)."""
 
     @sa.event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
@@ -109,7 +118,10 @@ def _configure_sqlite(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
         # the last transactions but never corrupts.
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA wal_autocheckpoint=0")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+        if sqlite_file(engine.url) is not None:
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES:d}")
         cursor.close()
 
     @sa.event.listens_for(engine, "begin")
