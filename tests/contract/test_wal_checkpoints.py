@@ -218,3 +218,40 @@ async def test_a_checkpoint_waits_for_no_reader_and_truncates_the_wal_when_it_ma
         checkpoints.close()
         for conn in (writer, reader):
             conn.close()
+
+
+async def test_a_small_write_after_the_wal_grew_large_runs_in_a_thread(tmp_path: Path) -> None:
+    """A reader kept the WAL from restarting while it grew past its bound: the first commit
+    after it restarts cuts the file back (about 1 ms a MiB), which the event loop must not
+    do (300 ms for 300 MiB): small writes run in a thread until the file is small again."""
+    path = tmp_path / "meta.db"
+    database = Database(create_engine(f"sqlite:///{path}"))
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        await _make_payloads(database)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM payloads").fetchall()
+        for _ in range(CHECKPOINT_WAL_BYTES // 2**20 + 2):
+            await database.write(lambda: _insert(database, 2**20), small=True)
+        reader.execute("COMMIT")
+        ran_on: list[int] = []
+
+        def work() -> None:
+            ran_on.append(threading.get_ident())
+            _insert(database, 16)
+
+        await database.write(work, small=True)
+        assert ran_on != [threading.get_ident()], "it ran on the event loop"
+        wal = Path(f"{path}-wal")
+        for _ in range(200):  # pooled commits checkpoint and restart the WAL: the file is cut
+            await database.write(work, small=True)
+            if wal.stat().st_size < CHECKPOINT_WAL_BYTES:
+                break
+            await anyio.sleep(0.01)
+        assert wal.stat().st_size < CHECKPOINT_WAL_BYTES
+        ran_on.clear()
+        await database.write(work, small=True)
+        assert ran_on == [threading.get_ident()], "back on the event loop"
+    finally:
+        reader.close()
+        database.close()

@@ -160,7 +160,9 @@ class Database:
     async def _write_sqlite(self, work: Callable[[], T], *, small: bool) -> T:
         assert self._write_lock is not None
         if small and self._loop_reader is not None and not self._writes_on_loop:
-            return await self._small_write(work)
+            assert self._checkpoints is not None  # a SQLite file, as the loop's connection says
+            if not self._checkpoints.wal_large:
+                return await self._small_write(work)
         async with self._write_lock:
             if self._writes_on_loop:
                 # A pooled connection is free once a token is: taken here, awaiting, so
@@ -374,11 +376,11 @@ class Database:
             if self._loop_connection is not None:
                 self._loop_connection.close()
                 self._loop_connection = None
+        if self._checkpoints is not None:  # first: the last connection open checkpoints as it closes
+            self._checkpoints.close()
         self.engine.dispose()
         if self._loop_reader is not None:
             self._loop_reader.dispose()
-        if self._checkpoints is not None:
-            self._checkpoints.close()
         with self._writers_fd_lock:
             if self._writers_fd is not None:
                 os.close(self._writers_fd)

@@ -71,11 +71,12 @@ class WalCheckpoints:
         self._connection: sqlite3.Connection | None = None
         self._woken_at = 0
         """The WAL file's size when the early copy was last woken."""
-        self._checkpointing = threading.Lock()
-        """Held by each checkpoint of this process while it runs: the truncating one waits
-        for an early copy to end rather than meet its lock and give up (sixteen writers
-        grew the WAL past four times its bound that way)."""
-        self._early = _EarlyCopier(database, self._checkpointing)
+        self.wal_large = False
+        """The WAL file was past :data:`CHECKPOINT_WAL_BYTES` after the last write: the
+        first commit after the WAL restarts cuts it back (``journal_size_limit``), about
+        1 ms a MiB, which a small write must not do on the event loop (300 ms for a WAL a
+        long reader let grow to 300 MiB); it runs in a thread meanwhile."""
+        self._early = _EarlyCopier(database)
         weakref.finalize(self, self._early.stop)  # a Database never closed
 
     def wrote(self) -> None:
@@ -84,6 +85,7 @@ class WalCheckpoints:
         does not wait). It never fails the write, which committed."""
         try:
             size = os.stat(self._wal).st_size
+            self.wal_large = size >= CHECKPOINT_WAL_BYTES
             if size <= WAL_KEPT_BYTES:
                 self._woken_at = 0
             # once per 256 pages more (a WAL that does not restart under continuous writes
@@ -122,7 +124,7 @@ class WalCheckpoints:
             logger.warning("could not checkpoint the SQLite write-ahead log", exc_info=True)
 
     def _checkpoint(self) -> None:
-        with self._checkpointing:
+        with self._early.checkpointing:
             if self._connection is None:
                 self._connection = sqlite3.connect(
                     self._database, timeout=0, isolation_level=None, check_same_thread=False
@@ -141,14 +143,28 @@ class _EarlyCopier:
     is woken (wakes while one runs make one more, not one each), on a connection of its
     own that waits for no lock."""
 
-    def __init__(self, database: str, checkpointing: threading.Lock) -> None:
+    def __init__(self, database: str) -> None:
         self._database = database
-        self._checkpointing = checkpointing
+        self.checkpointing = threading.Lock()
+        """Held by each checkpoint of this process while it runs: the truncating one waits
+        for an early copy to end rather than meet its lock and give up (sixteen writers
+        grew the WAL past four times its bound that way)."""
         self._woken = threading.Event()
         self._closing = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._connection: sqlite3.Connection | None = None
+        _copiers.add(self)
+
+    def forked(self) -> None:
+        """In a forked child: what the parent's thread held (its locks, possibly taken at
+        the fork, and its connection, which SQLite forbids using across a fork) is not
+        this process's; the first wake starts a thread of its own."""
+        self.checkpointing = threading.Lock()
+        self._lock = threading.Lock()
+        self._woken = threading.Event()
+        self._thread = None
+        self._connection = None
 
     def wake(self) -> None:
         with self._lock:
@@ -175,7 +191,7 @@ class _EarlyCopier:
 
     def _copy(self) -> None:
         try:
-            with self._checkpointing:
+            with self.checkpointing:
                 if self._connection is None:
                     self._connection = sqlite3.connect(
                         self._database, timeout=0, isolation_level=None, check_same_thread=False
@@ -203,3 +219,14 @@ class _EarlyCopier:
         self.stop()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
+
+
+_copiers: weakref.WeakSet[_EarlyCopier] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    for copier in list(_copiers):
+        copier.forked()
+
+
+os.register_at_fork(after_in_child=_forked)
