@@ -160,9 +160,7 @@ class Database:
     async def _write_sqlite(self, work: Callable[[], T], *, small: bool) -> T:
         assert self._write_lock is not None
         if small and self._loop_reader is not None and not self._writes_on_loop:
-            assert self._checkpoints is not None  # a SQLite file, as the loop's connection says
-            if not self._checkpoints.wal_large:
-                return await self._small_write(work)
+            return await self._small_write(work)
         async with self._write_lock:
             if self._writes_on_loop:
                 # A pooled connection is free once a token is: taken here, awaiting, so
@@ -197,7 +195,14 @@ class Database:
                     await anyio.to_thread.run_sync(claim.take, limiter=self._flock_waiter)
                     await anyio.lowlevel.checkpoint_if_cancelled()  # the request went meanwhile
                 try:
-                    result = self._on_loop_connection(work)
+                    if self._checkpoints.wal_large:
+                        # Its commit may cut the WAL file back (about 1 ms a MiB): not on
+                        # the loop, nor in a pooled thread, which slow reads may hold.
+                        result = await anyio.to_thread.run_sync(
+                            self._on_loop_connection, work, limiter=self._flock_waiter
+                        )
+                    else:
+                        result = self._on_loop_connection(work)
                 except _WouldWait:
                     in_thread = True  # nothing written: the lock is let go of first
                 else:

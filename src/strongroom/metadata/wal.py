@@ -75,7 +75,7 @@ class WalCheckpoints:
         """The WAL file was past :data:`CHECKPOINT_WAL_BYTES` after the last write: the
         first commit after the WAL restarts cuts it back (``journal_size_limit``), about
         1 ms a MiB, which a small write must not do on the event loop (300 ms for a WAL a
-        long reader let grow to 300 MiB); it runs in a thread meanwhile."""
+        long reader let grow to 300 MiB); it runs in a thread of its own meanwhile."""
         self._early = _EarlyCopier(database)
         weakref.finalize(self, self._early.stop)  # a Database never closed
 
