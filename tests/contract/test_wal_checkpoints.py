@@ -27,6 +27,12 @@ from strongroom.metadata.wal import CHECKPOINT_THREAD, CHECKPOINT_WAL_BYTES, Wal
 pytestmark = pytest.mark.anyio
 
 CHECKPOINTER = CHECKPOINT_THREAD
+EACH_WRITE_PATH = pytest.mark.parametrize(
+    ("small", "writes_on_loop"),
+    [(False, False), (True, False), (False, True)],
+    ids=["pooled", "small", "job-process"],
+)
+"""A worker's pooled write, a worker's small write on its loop, the job process's write."""
 
 
 async def _make_payloads(database: Database) -> None:
@@ -58,11 +64,7 @@ async def _wait_for(condition: Callable[[], bool], seconds: float = 10) -> bool:
     return condition()
 
 
-@pytest.mark.parametrize(
-    ("small", "writes_on_loop"),
-    [(False, False), (True, False), (False, True)],
-    ids=["pooled", "small", "job-process"],
-)
+@EACH_WRITE_PATH
 async def test_the_wal_is_copied_back_early_in_a_thread_of_its_own(
     tmp_path: Path, small: bool, writes_on_loop: bool
 ) -> None:
@@ -123,11 +125,7 @@ async def test_a_copy_that_cannot_start_fails_no_write(
         database.close()
 
 
-@pytest.mark.parametrize(
-    ("small", "writes_on_loop"),
-    [(False, False), (True, False), (False, True)],
-    ids=["pooled", "small", "job-process"],
-)
+@EACH_WRITE_PATH
 async def test_concurrent_writes_keep_the_wal_bounded(
     tmp_path: Path, small: bool, writes_on_loop: bool
 ) -> None:

@@ -126,9 +126,7 @@ class WalCheckpoints:
     def _checkpoint(self) -> None:
         with self._early.checkpointing:
             if self._connection is None:
-                self._connection = sqlite3.connect(
-                    self._database, timeout=0, isolation_level=None, check_same_thread=False
-                )
+                self._connection = _connect(self._database)
             self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
@@ -193,9 +191,7 @@ class _EarlyCopier:
         try:
             with self.checkpointing:
                 if self._connection is None:
-                    self._connection = sqlite3.connect(
-                        self._database, timeout=0, isolation_level=None, check_same_thread=False
-                    )
+                    self._connection = _connect(self._database)
                 self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except sqlite3.OperationalError as error:  # locked by a closing connection, interrupted
             logger.info("an early copy of the SQLite write-ahead log did not run: %s", error)
@@ -219,6 +215,11 @@ class _EarlyCopier:
         self.stop()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=30)
+
+
+def _connect(database: str) -> sqlite3.Connection:
+    """A checkpoint's own connection: it waits for no lock (busy timeout 0)."""
+    return sqlite3.connect(database, timeout=0, isolation_level=None, check_same_thread=False)
 
 
 _copiers: weakref.WeakSet[_EarlyCopier] = weakref.WeakSet()
